@@ -1,0 +1,1 @@
+"""lnharness engine: processes, ports, directories, waits, chain helpers. No pytest here."""

@@ -1,0 +1,84 @@
+"""Port reservation safe across threads, processes and pytest-xdist workers.
+
+A port comes from `ephemeral_port_reserve` (the kernel picks a free one) and is then
+claimed with an exclusive `flock` on a per-port file in a shared lock directory. The lock
+lives as long as this process holds it, so a port is never handed out twice while its
+owner lives, and a crashed owner frees its ports automatically.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import ephemeral_port_reserve
+
+from harness.errors import PortError
+
+_MAX_ATTEMPTS = 200
+_held: dict[int, int] = {}  # port -> fd of its lock file
+_lock = threading.Lock()
+
+
+def lock_dir() -> Path:
+    """Directory of the per-port lock files: `LNH_PORT_LOCK_DIR` or a per-user temp dir."""
+    configured = os.environ.get("LNH_PORT_LOCK_DIR")
+    path = Path(configured) if configured else Path(tempfile.gettempdir()) / f"lnharness-ports-{os.getuid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _try_claim(port: int, directory: Path) -> bool:
+    fd = os.open(directory / str(port), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    _held[port] = fd
+    return True
+
+
+def reserve_port(host: str = "127.0.0.1") -> int:
+    """Return a free TCP port on `host` that no other live lnharness process holds."""
+    directory = lock_dir()
+    with _lock:
+        for _ in range(_MAX_ATTEMPTS):
+            port = ephemeral_port_reserve.reserve(host)
+            if port in _held:
+                continue
+            if _try_claim(port, directory):
+                return port
+    raise PortError(f"could not reserve a free port on {host} after {_MAX_ATTEMPTS} attempts "
+                    f"(lock directory {directory})")
+
+
+def release_port(port: int) -> None:
+    """Give back a port from `reserve_port`; releasing an unknown port is an error."""
+    with _lock:
+        fd = _held.pop(port, None)
+    if fd is None:
+        raise PortError(f"port {port} was not reserved by this process")
+    os.close(fd)
+
+
+def held_ports() -> set[int]:
+    """Ports this process holds right now."""
+    with _lock:
+        return set(_held)
+
+
+def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
+    """Raise `PortError` naming the port if something already listens on it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortError(f"port {port} on {host} is already in use ({exc.strerror})") from None

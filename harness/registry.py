@@ -1,0 +1,30 @@
+"""Finding implementations and chain backends through entry points.
+
+Lightning implementations register in the group `lnharness.impls`, chain backends in
+`lnharness.chains`, exactly as a third-party package would.
+"""
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+IMPLS_GROUP = "lnharness.impls"
+CHAINS_GROUP = "lnharness.chains"
+
+
+def names(group: str) -> list[str]:
+    """Sorted names registered in `group`."""
+    return sorted({ep.name for ep in entry_points(group=group)})
+
+
+def _entry_point(group: str, name: str) -> EntryPoint:
+    found = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not found:
+        known = ", ".join(names(group)) or "none"
+        raise KeyError(f"no {group} entry named {name!r}; registered: {known}")
+    return found[0]
+
+
+def load(group: str, name: str) -> Any:
+    """The object registered as `name` in `group` (imported now)."""
+    return _entry_point(group, name).load()

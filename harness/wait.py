@@ -1,0 +1,53 @@
+"""Waiting on a condition with a timeout: the only way the harness waits."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from harness.errors import WaitTimeout
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def default_timeout() -> float:
+    """The default wait timeout in seconds: `LNH_TIMEOUT` (read now), else 60."""
+    raw = os.environ.get("LNH_TIMEOUT")
+    if raw is None or raw == "":
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"LNH_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"LNH_TIMEOUT must be positive, got {raw!r}")
+    return value
+
+
+def wait_for(predicate: Callable[[], T], timeout: float | None = None, *,
+             what: str | None = None, interval: float = 0.01,
+             hint: str | None = None) -> T:
+    """Call `predicate` until it returns a truthy value and return that value.
+
+    Polls every `interval` seconds (growing to at most 0.1 s). On timeout raises
+    `WaitTimeout` naming `what` (default: the predicate's name) and the last value seen;
+    `hint` is appended (e.g. where the logs are).
+    """
+    if timeout is None:
+        timeout = default_timeout()
+    deadline = time.monotonic() + timeout
+    delay = interval
+    last: object = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            label = what or getattr(predicate, "__name__", repr(predicate))
+            raise WaitTimeout(label, timeout, last, hint)
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, 0.1)

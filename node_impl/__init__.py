@@ -1,0 +1,1 @@
+"""Every kind of node lnharness can run: chain backends and Lightning implementations."""

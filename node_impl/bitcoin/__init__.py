@@ -1,0 +1,1 @@
+"""Chain backends: embedded regtest chain, real bitcoind, docker."""

@@ -1,0 +1,1 @@
+"""The built-in Lightning node: pure Python, real BOLT protocol."""

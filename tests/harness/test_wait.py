@@ -1,0 +1,43 @@
+import time
+
+import pytest
+
+from harness.errors import WaitTimeout
+from harness.wait import default_timeout, wait_for
+
+
+def test_wait_for_returns_the_truthy_value():
+    values = iter([0, None, "", 42])
+    assert wait_for(lambda: next(values), timeout=5) == 42
+
+
+def test_wait_for_timeout_names_what_and_last_value():
+    with pytest.raises(WaitTimeout) as info:
+        wait_for(lambda: [], timeout=0.05, what="the answer")
+    message = str(info.value)
+    assert "the answer" in message and "[]" in message and "0.05" in message
+    assert isinstance(info.value, TimeoutError)
+
+
+def test_wait_for_polls_quickly():
+    deadline = time.monotonic() + 0.03
+    start = time.monotonic()
+    wait_for(lambda: time.monotonic() >= deadline, timeout=5)
+    # A 5 s backoff (as some harnesses use) would make this take seconds.
+    assert time.monotonic() - start < 0.5
+
+
+def test_default_timeout_read_at_call_time(monkeypatch):
+    monkeypatch.setenv("LNH_TIMEOUT", "7.5")
+    assert default_timeout() == 7.5
+    monkeypatch.setenv("LNH_TIMEOUT", "0.05")
+    with pytest.raises(WaitTimeout):
+        wait_for(lambda: False)
+    monkeypatch.delenv("LNH_TIMEOUT")
+    assert default_timeout() == 60.0
+
+
+def test_bad_lnh_timeout_is_named(monkeypatch):
+    monkeypatch.setenv("LNH_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="LNH_TIMEOUT.*'soon'"):
+        default_timeout()
