@@ -1,0 +1,244 @@
+"""`LightningNode`: the one interface the harness and tests use for every implementation.
+
+An adapter per implementation (node_impl/<impl>.py, or a third-party package) subclasses
+`LightningNode`, registers the class in the entry-point group `lnharness.impls`, and
+implements the abstract methods below. Everything an implementation does not share goes
+through `.rpc`, the implementation's own client, untouched.
+"""
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from harness.errors import LnhError
+from harness.proc import Daemon
+from harness.results import Availability, Balance, Channel, Invoice, Payment
+from harness.wait import wait_for
+
+if TYPE_CHECKING:
+    from harness.backend import ChainBackend
+
+
+class PaymentFailed(LnhError):
+    """`pay` did not complete; `reason` is the implementation's explanation."""
+
+    def __init__(self, reason: str, *, payment_hash: str | None = None, native: Any = None):
+        self.reason = reason
+        self.payment_hash = payment_hash
+        self.native = native
+        super().__init__(f"payment failed: {reason}")
+
+
+class InvoiceExpired(LnhError):
+    """An awaited invoice expired before it was paid."""
+
+
+class LightningNode(ABC):
+    """One Lightning node process of some implementation.
+
+    Subclasses set `impl`, implement the abstract methods, and report whether they can run
+    here through `availability()`. Constructor arguments are keyword-only after `name`;
+    unknown `options` are rejected by the adapter, never ignored.
+    """
+
+    impl: ClassVar[str]
+    #: log lines that mean the node hit a bug; checked at teardown unless allowed
+    broken_log_regex: ClassVar[str] = r"\b(BROKEN|Traceback|CRITICAL)\b"
+
+    def __init__(self, name: str, *, directory: Path, chain: ChainBackend,
+                 options: dict[str, Any] | None = None):
+        self.name = name
+        self.lightning_dir = Path(directory)
+        self.chain = chain
+        self.options = dict(options or {})
+        self.host = "127.0.0.1"
+        self.port: int = 0
+
+    # -- availability and lifecycle ---------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def availability(cls) -> Availability:
+        """Whether this implementation can run here, with its version or the reason not."""
+
+    @property
+    @abstractmethod
+    def daemon(self) -> Daemon:
+        """The supervised process (`wait_for_log`, `is_in_log`, `log_tail`)."""
+
+    @property
+    @abstractmethod
+    def rpc(self) -> Any:
+        """The implementation's own RPC client."""
+
+    @property
+    @abstractmethod
+    def node_id(self) -> str:
+        """The node's public key, 66 hex characters."""
+
+    @abstractmethod
+    def start(self, timeout: float | None = None) -> None:
+        """Start the process and wait until it is ready for RPC and peers."""
+
+    @abstractmethod
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Stop gracefully (kill after `timeout`); return the exit code."""
+
+    def kill(self) -> int | None:
+        """SIGKILL the process at once; return its exit status."""
+        return self.daemon.kill()
+
+    def restart(self, timeout: float | None = None) -> None:
+        """Stop, then start again with the same data."""
+        self.stop()
+        self.start(timeout)
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release everything the node holds (ports); called once after the last stop."""
+
+    # -- identity and wallet ------------------------------------------------------------
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """At least `id`, `alias` and `blockheight`."""
+
+    @abstractmethod
+    def new_address(self) -> str:
+        """A fresh on-chain address of the node's wallet."""
+
+    @abstractmethod
+    def balance(self) -> Balance:
+        """Confirmed on-chain sat and our side of all active channels in msat."""
+
+    def fund_wallet(self, amount_sat: int, *, confirm: bool = True) -> str:
+        """Send `amount_sat` from the chain's faucet to the node and confirm it; return the txid."""
+        from harness import chain as chain_helpers
+
+        before = self.balance().onchain_sat
+        txid = chain_helpers.faucet(self.chain, self.new_address(), amount_sat)
+        if confirm:
+            chain_helpers.generate_block(self.chain, 1, wait_for_mempool=txid)
+            wait_for(lambda: self.balance().onchain_sat >= before + amount_sat,
+                     what=f"{self.name} to see {amount_sat} sat confirmed in its wallet")
+        return txid
+
+    # -- peers --------------------------------------------------------------------------
+    @abstractmethod
+    def connect(self, other: LightningNode) -> None:
+        """Connect to `other` over the Lightning protocol (idempotent)."""
+
+    @abstractmethod
+    def disconnect(self, other: LightningNode) -> None:
+        """Drop the connection to `other`."""
+
+    @abstractmethod
+    def is_connected(self, other: LightningNode) -> bool:
+        """Whether a connection to `other` is up."""
+
+    # -- channels -----------------------------------------------------------------------
+    @abstractmethod
+    def _fund_channel(self, other: LightningNode, amount_sat: int, push_msat: int,
+                      announce: bool) -> str:
+        """Open a channel to a connected `other`; return the funding txid once broadcast."""
+
+    @abstractmethod
+    def channels(self, peer: LightningNode | str | None = None) -> list[Channel]:
+        """Our channels, optionally only those with `peer` (a node or its id)."""
+
+    @abstractmethod
+    def _close(self, channel: Channel, force: bool) -> str:
+        """Close `channel` mutually (or unilaterally with `force`); return the closing txid."""
+
+    def open_channel(self, other: LightningNode, amount_sat: int, *, push_msat: int = 0,
+                     announce: bool = True, wait_for_active: bool = True) -> Channel:
+        """Connect if needed, fund a channel, confirm it, and wait until it is active."""
+        from harness import chain as chain_helpers
+
+        if amount_sat <= 0:
+            raise ValueError(f"amount_sat must be positive, got {amount_sat}")
+        if not 0 <= push_msat <= amount_sat * 1000:
+            raise ValueError(f"push_msat must be between 0 and the channel's {amount_sat * 1000} msat")
+        if not self.is_connected(other):
+            self.connect(other)
+        txid = self._fund_channel(other, amount_sat, push_msat, announce)
+        if wait_for_active:
+            chain_helpers.generate_block(self.chain, 1, wait_for_mempool=txid)
+            return self.wait_channel_active(other, funding_txid=txid)
+        return wait_for(lambda: self._channel_by_txid(other, txid),
+                        what=f"{self.name} to list its channel with funding {txid}")
+
+    def _channel_by_txid(self, other: LightningNode | str, txid: str) -> Channel | None:
+        return next((c for c in self.channels(other) if c.funding_txid == txid), None)
+
+    def wait_channel_active(self, other: LightningNode, *, funding_txid: str | None = None,
+                            timeout: float | None = None) -> Channel:
+        """Wait until a channel with `other` (the one funded by `funding_txid`) is active."""
+        def active() -> Channel | None:
+            return next((c for c in self.channels(other) if c.state == "active"
+                         and (funding_txid is None or c.funding_txid == funding_txid)), None)
+        return wait_for(active, timeout, what=f"{self.name}'s channel with {other.name} to be active",
+                        hint=f"log: {self.daemon.log_path}")
+
+    def close_channel(self, other_or_channel: LightningNode | Channel, *, force: bool = False) -> str:
+        """Close the channel (the only active one with a node, or the given one); return the txid."""
+        if isinstance(other_or_channel, Channel):
+            channel = other_or_channel
+        else:
+            candidates = [c for c in self.channels(other_or_channel) if c.state in ("active", "opening")]
+            if len(candidates) != 1:
+                raise LnhError(f"{self.name} has {len(candidates)} open channels with "
+                               f"{other_or_channel.name}; pass the Channel to close")
+            channel = candidates[0]
+        return self._close(channel, force)
+
+    # -- payments -----------------------------------------------------------------------
+    @abstractmethod
+    def invoice(self, amount_msat: int | None, *, label: str | None = None,
+                description: str = "", expiry: int = 3600) -> Invoice:
+        """Create an invoice (`amount_msat=None` for any amount)."""
+
+    @abstractmethod
+    def pay(self, bolt11: str, *, amount_msat: int | None = None) -> Payment:
+        """Pay `bolt11`; raise `PaymentFailed` with the reason if it fails."""
+
+    @abstractmethod
+    def lookup_invoice(self, label_or_hash: str) -> Invoice:
+        """The current state of one of our invoices, by label or payment hash."""
+
+    @abstractmethod
+    def decode(self, bolt11: str) -> dict[str, Any]:
+        """The implementation's decoding of a BOLT 11 invoice."""
+
+    def wait_invoice_paid(self, label_or_hash: str, timeout: float | None = None) -> Invoice:
+        """Wait until our invoice is paid; raise `InvoiceExpired` if it expires first."""
+        def paid() -> Invoice | None:
+            invoice = self.lookup_invoice(label_or_hash)
+            if invoice.status == "expired":
+                raise InvoiceExpired(f"{self.name}'s invoice {label_or_hash} expired unpaid")
+            return invoice if invoice.status == "paid" else None
+        return wait_for(paid, timeout, what=f"{self.name}'s invoice {label_or_hash} to be paid")
+
+    # -- routing ------------------------------------------------------------------------
+    @abstractmethod
+    def has_route(self, other: LightningNode, amount_msat: int) -> bool:
+        """Whether our view of the graph has a route to `other` for `amount_msat`."""
+
+    def wait_for_route(self, other: LightningNode, amount_msat: int = 1000,
+                       timeout: float | None = None) -> None:
+        """Wait until we know a route to `other` that can carry `amount_msat`."""
+        wait_for(lambda: self.has_route(other, amount_msat), timeout,
+                 what=f"{self.name} to find a route to {other.name} for {amount_msat} msat")
+
+    # -- teardown helpers ------------------------------------------------------------------
+    def broken_log_lines(self) -> list[str]:
+        """Log lines matching `broken_log_regex`."""
+        pattern = re.compile(self.broken_log_regex)
+        try:
+            text = self.daemon.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [line for line in text.splitlines() if pattern.search(line)]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.impl} port={self.port}>"
