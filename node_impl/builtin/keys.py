@@ -253,7 +253,9 @@ def derive_commitment_keys(
     """
     return CommitmentKeys(
         per_commitment_point=per_commitment_point,
-        revocation_pubkey=derive_revocation_pubkey(other.revocation_basepoint, per_commitment_point),
+        revocation_pubkey=derive_revocation_pubkey(
+            other.revocation_basepoint, per_commitment_point
+        ),
         local_delayed_pubkey=derive_pubkey(owner.delayed_payment_basepoint, per_commitment_point),
         local_htlc_pubkey=derive_pubkey(owner.htlc_basepoint, per_commitment_point),
         remote_htlc_pubkey=derive_pubkey(other.htlc_basepoint, per_commitment_point),

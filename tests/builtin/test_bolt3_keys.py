@@ -161,7 +161,9 @@ def test_all_derived_secrets_of_a_channel_are_distinct():
 
 def test_channel_per_commitment_secrets_follow_the_bolt3_index_scheme():
     keys = channel_keys(SEED_A, 0)
-    assert keys.per_commitment_secret(0) == generate_from_seed(keys.per_commitment_seed, START_INDEX)
+    assert keys.per_commitment_secret(0) == generate_from_seed(
+        keys.per_commitment_seed, START_INDEX
+    )
     assert keys.per_commitment_secret(5) == generate_from_seed(
         keys.per_commitment_seed, START_INDEX - 5
     )
