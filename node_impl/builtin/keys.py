@@ -171,6 +171,20 @@ class ChannelKeys:
         """Our per_commitment_point for commitment number ``commitment_number``."""
         return per_commitment_point(self.per_commitment_secret(commitment_number))
 
+    def htlc_privkey(self, per_commitment_point: bytes) -> bytes:
+        """Our htlc key for the commitment built on ``per_commitment_point`` (ours or the peer's)."""
+        return derive_privkey(self.htlc_basepoint_secret, per_commitment_point)
+
+    def delayed_payment_privkey(self, per_commitment_point: bytes) -> bytes:
+        """Our local_delayedpubkey's private key for our commitment on that point."""
+        return derive_privkey(self.delayed_payment_basepoint_secret, per_commitment_point)
+
+    def revocation_privkey(self, peer_per_commitment_secret: bytes) -> bytes:
+        """Key to take any output of the peer's commitment it revoked with this secret."""
+        return derive_revocation_privkey(
+            self.revocation_basepoint_secret, peer_per_commitment_secret
+        )
+
 
 def seed_secret(seed: bytes, label: str) -> bytes:
     """A 32-byte secp256k1 private key derived from ``seed`` for ``label``."""

@@ -129,6 +129,15 @@ class Htlc:
     payment_hash: bytes
     cltv_expiry: int
 
+    def flipped(self) -> Htlc:
+        """The same HTLC seen from the other side's commitment."""
+        other = (
+            HtlcDirection.RECEIVED
+            if self.direction is HtlcDirection.OFFERED
+            else HtlcDirection.OFFERED
+        )
+        return Htlc(other, self.amount_msat, self.payment_hash, self.cltv_expiry)
+
     def __post_init__(self) -> None:
         if len(self.payment_hash) != 32:
             raise ValueError(f"payment_hash must be 32 bytes, got {len(self.payment_hash)}")
@@ -418,6 +427,15 @@ def build_commitment_tx(
     )
 
 
+def commitment_number_of(tx: CTransaction, obscuring_factor: int) -> int | None:
+    """The commitment number a broadcast commitment tx carries, or None if ``tx`` does
+    not have the shape of a commitment tx (one input, 0x80/0x20 markers)."""
+    if len(tx.vin) != 1 or tx.nLockTime >> 24 != 0x20 or tx.vin[0].nSequence >> 24 != 0x80:
+        return None
+    obscured = ((tx.vin[0].nSequence & 0xFFFFFF) << 24) | (tx.nLockTime & 0xFFFFFF)
+    return obscured ^ obscuring_factor
+
+
 # --- HTLC-timeout / HTLC-success ------------------------------------------------------
 
 
@@ -448,6 +466,10 @@ def build_htlc_tx(commitment: CommitmentTx, output: CommitmentOutput) -> HtlcTx:
         keys.revocation_pubkey, commitment.params.to_self_delay, keys.local_delayed_pubkey
     )
     fee_sat = htlc_tx_fee_sat(htlc.direction, commitment.feerate_per_kw)
+    if output.amount_sat - fee_sat <= 0:
+        raise TxError(
+            f"HTLC output {output.index} of {output.amount_sat} sat cannot pay {fee_sat} sat fee"
+        )
     locktime = htlc.cltv_expiry if htlc.direction is HtlcDirection.OFFERED else 0
     tx = CTransaction(
         [CTxIn(COutPoint(commitment.txid, output.index), nSequence=0)],

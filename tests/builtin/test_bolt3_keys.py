@@ -178,3 +178,17 @@ def test_seed_must_be_32_bytes():
 def test_derive_pubkey_rejects_malformed_points():
     with pytest.raises(ValueError, match="basepoint"):
         derive_pubkey(b"\x02" * 32, PER_COMMITMENT_POINT)
+
+
+def test_channel_keys_helpers_derive_the_commitment_private_keys():
+    ours = channel_keys(SEED_A, 0)
+    theirs = channel_keys(SEED_B, 0)
+    our_point = ours.per_commitment_point(3)
+    our_commitment = derive_commitment_keys(ours.basepoints, theirs.basepoints, our_point)
+    assert pubkey_of(ours.htlc_privkey(our_point)) == our_commitment.local_htlc_pubkey
+    assert pubkey_of(theirs.htlc_privkey(our_point)) == our_commitment.remote_htlc_pubkey
+    assert pubkey_of(ours.delayed_payment_privkey(our_point)) == our_commitment.local_delayed_pubkey
+    # Once we revoke commitment 3 by revealing its secret, they hold the revocation key.
+    revealed = ours.per_commitment_secret(3)
+    assert pubkey_of(theirs.revocation_privkey(revealed)) == our_commitment.revocation_pubkey
+    assert our_commitment.remote_payment_pubkey == theirs.basepoints.payment_basepoint

@@ -28,6 +28,7 @@ from node_impl.builtin.scripts import (
 )
 from node_impl.builtin.transactions import (
     CommitmentParams,
+    CommitmentTx,
     Funding,
     Htlc,
     HtlcDirection,
@@ -39,6 +40,7 @@ from node_impl.builtin.transactions import (
     build_htlc_txs,
     build_sweep_tx,
     closing_tx_weight,
+    commitment_number_of,
     compact_to_der,
     der_to_compact,
     finalize_closing_tx,
@@ -801,6 +803,19 @@ def test_commitment_outputs_map_back_to_htlcs_and_balances():
     )
 
 
+def test_commitment_number_is_recovered_from_a_broadcast_commitment():
+    commitment = appendix_c_commitment(commitment_number=0xABCDEF123456)
+    factor = commitment.params.obscuring_factor
+    assert commitment_number_of(commitment.tx, factor) == 0xABCDEF123456
+    assert commitment_number_of(build_htlc_txs(commitment)[0].tx, factor) is None
+
+
+def test_htlc_flipped_changes_only_direction():
+    htlc = appendix_c_htlc(2)
+    assert htlc.flipped().direction is HtlcDirection.RECEIVED
+    assert htlc.flipped().flipped() == htlc
+
+
 def test_commitment_rejects_balances_that_do_not_add_up():
     with pytest.raises(TxError, match="add up to"):
         appendix_c_commitment(to_local_msat=6988000001)
@@ -1006,3 +1021,86 @@ def test_sweep_refuses_dust_output():
     spends = [p2wpkh_spend(Outpoint(b"\x01" * 32, 0), 400, b"\x05" * 32)]
     with pytest.raises(TxError, match="below dust"):
         build_sweep_tx(spends, p2wpkh(pubkey_of(b"\x08" * 32)), 1000)
+
+
+def test_both_sides_build_and_sign_each_others_commitment_from_seed_keys():
+    """The flow of commitment_signed: the peer signs our commitment, we verify and can
+    broadcast it; its HTLC tx is countersigned the same way."""
+    from node_impl.builtin.keys import channel_keys, derive_commitment_keys
+
+    alice = channel_keys(b"\x0a" * 32, 0)  # opener
+    bob = channel_keys(b"\x0b" * 32, 0)
+    outpoint = Outpoint(b"\x42" * 32, 1)
+    factor = obscuring_factor(alice.basepoints.payment_basepoint, bob.basepoints.payment_basepoint)
+    preimage = b"\x77" * 32
+    htlc = Htlc(HtlcDirection.OFFERED, 50_000_000, hashlib.sha256(preimage).digest(), 600)
+
+    def alice_commitment(funding: Funding) -> CommitmentTx:
+        # Alice's commitment #5: Alice is local; Bob asked for to_self_delay 144.
+        point = alice.per_commitment_point(5)
+        return build_commitment_tx(
+            CommitmentParams(funding, factor, 144, 546, local_is_opener=True),
+            derive_commitment_keys(alice.basepoints, bob.basepoints, point),
+            commitment_number=5,
+            to_local_msat=600_000_000,
+            to_remote_msat=350_000_000,
+            feerate_per_kw=1000,
+            htlcs=[htlc],
+        )
+
+    alice_view = alice_commitment(
+        Funding(outpoint, 1_000_000, alice.basepoints.funding_pubkey, bob.basepoints.funding_pubkey)
+    )
+    # Bob builds the same transaction from his side (funding keys swapped back).
+    bob_view = alice_commitment(
+        Funding(
+            outpoint, 1_000_000, bob.basepoints.funding_pubkey, alice.basepoints.funding_pubkey
+        ).swapped()
+    )
+    assert bob_view.tx.serialize() == alice_view.tx.serialize()
+
+    # Bob signs Alice's commitment and her HTLC-timeout tx (with the point Alice sent him).
+    bob_sig = der_to_compact(sign_tx(bob_view, bob.funding_privkey))
+    [bob_htlc_tx] = build_htlc_txs(bob_view)
+    bob_htlc_sig = der_to_compact(
+        sign_tx(bob_htlc_tx, bob.htlc_privkey(alice.per_commitment_point(5)))
+    )
+
+    # Alice checks both and can broadcast.
+    assert verify_tx_sig(alice_view, bob.basepoints.funding_pubkey, compact_to_der(bob_sig))
+    [htlc_tx] = build_htlc_txs(alice_view)
+    assert verify_tx_sig(htlc_tx, alice_view.keys.remote_htlc_pubkey, compact_to_der(bob_htlc_sig))
+    signed = finalize_commitment_tx(
+        alice_view, sign_tx(alice_view, alice.funding_privkey), compact_to_der(bob_sig)
+    )
+    assert_spends(signed, 0, alice_view.params.funding.script_pubkey, 1_000_000)
+    alice_htlc_sig = sign_tx(htlc_tx, alice.htlc_privkey(alice.per_commitment_point(5)))
+    timeout_tx = finalize_htlc_tx(htlc_tx, alice_htlc_sig, compact_to_der(bob_htlc_sig))
+    assert timeout_tx.nLockTime == 600
+    htlc_output = alice_view.outputs[htlc_tx.commitment_output_index]
+    assert_spends(timeout_tx, 0, htlc_output.script_pubkey, htlc_output.amount_sat)
+
+    # On Bob's own commitment the same HTLC is received.
+    bob_point = bob.per_commitment_point(5)
+    bob_commitment = build_commitment_tx(
+        CommitmentParams(
+            Funding(
+                outpoint, 1_000_000, bob.basepoints.funding_pubkey, alice.basepoints.funding_pubkey
+            ),
+            factor,
+            144,
+            546,
+            local_is_opener=False,
+        ),
+        derive_commitment_keys(bob.basepoints, alice.basepoints, bob_point),
+        commitment_number=5,
+        to_local_msat=350_000_000,
+        to_remote_msat=600_000_000,
+        feerate_per_kw=1000,
+        htlcs=[htlc.flipped()],
+    )
+    [received] = bob_commitment.htlc_outputs
+    assert received.kind is OutputKind.RECEIVED_HTLC
+    assert bob_commitment.output_of(OutputKind.TO_REMOTE).amount_sat == 600_000 - (
+        bob_commitment.base_fee_sat
+    )
