@@ -116,6 +116,10 @@ class SecretStore:
         self._known[bucket] = _Entry(index, bytes(secret))
         self._next_index = index - 1
 
+    def insert_for_commitment(self, secret: bytes, commitment_number: int) -> None:
+        """Add the secret that revoked commitment number ``commitment_number``."""
+        self.insert(secret, index_of_commitment(commitment_number))
+
     def get(self, index: int) -> bytes:
         """The secret for an index already received (derived from a stored one)."""
         _check_index(index)

@@ -398,8 +398,9 @@ def test_store_derives_every_received_secret_and_survives_serialization():
     store = SecretStore()
     count = 1000
     for number in range(count):
-        index = index_of_commitment(number)
-        store.insert(generate_from_seed(SEED_FF, index), index)
+        store.insert_for_commitment(
+            generate_from_seed(SEED_FF, index_of_commitment(number)), number
+        )
     restored = SecretStore.from_bytes(store.to_bytes())
     for number in range(count):
         expected = generate_from_seed(SEED_FF, index_of_commitment(number))
