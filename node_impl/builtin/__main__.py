@@ -1,0 +1,30 @@
+"""`python -m node_impl.builtin --lightning-dir=DIR ...`: run the built-in Lightning node."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from .config import parse_config
+from .log import get_logger, setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(argv)
+    config.lightning_dir.mkdir(parents=True, exist_ok=True)
+    setup_logging(list(config.log_files), config.log_level)
+    from .node import Node  # after logging is set up, so import-time warnings are logged
+
+    try:
+        node = Node(config)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        get_logger("node").error("cannot start: %s: %s", type(exc).__name__, exc, exc_info=True)
+        return 1
+    asyncio.run(node.run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

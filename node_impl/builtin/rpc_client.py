@@ -1,0 +1,85 @@
+"""Small, dependency-free client of the built-in node's JSON-RPC.
+
+    rpc = BuiltinRpc("http://127.0.0.1:PORT/", secret)
+    rpc.getinfo(); rpc.invoice(amount_msat=1000, label="a", description="d")
+    rpc.call("listpeers", {"id": node_id})
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+RPC_USER = "rpc"
+
+
+class BuiltinRpcError(Exception):
+    """A call failed: the method, the JSON-RPC (or HTTP) code and the node's message."""
+
+    def __init__(self, method: str, code: int, message: str) -> None:
+        super().__init__(f"{method} failed: {code}: {message}")
+        self.method = method
+        self.code = code
+        self.message = message
+
+
+class BuiltinRpc:
+    """One HTTP connection per call, so an instance is safe to share between threads."""
+
+    def __init__(self, url: str, secret: str, *, timeout: float = 60.0) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname or not parts.port:
+            raise ValueError(f"expected http://HOST:PORT/, got {url!r}")
+        self.url = url
+        self.host = parts.hostname
+        self.port = parts.port
+        self.timeout = timeout
+        token = base64.b64encode(f"{RPC_USER}:{secret}".encode()).decode()
+        self._auth = f"Basic {token}"
+        self._ids = itertools.count(1)
+
+    @classmethod
+    def for_node(cls, lightning_dir: str | Path, rpc_port: int, *, timeout: float = 60.0) -> BuiltinRpc:
+        """Client for the node in `lightning_dir` (reads its rpc_secret) on `rpc_port`."""
+        secret = (Path(lightning_dir) / "rpc_secret").read_text().strip()
+        return cls(f"http://127.0.0.1:{rpc_port}/", secret, timeout=timeout)
+
+    def call(self, method: str, params: dict[str, Any] | list[Any] | None = None,
+             *, timeout: float | None = None) -> Any:
+        """Call `method`; returns its result or raises BuiltinRpcError."""
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method,
+                           "params": params if params is not None else {}}).encode()
+        conn = http.client.HTTPConnection(self.host, self.port,
+                                          timeout=self.timeout if timeout is None else timeout)
+        try:
+            conn.request("POST", "/", body, {"Content-Type": "application/json",
+                                             "Authorization": self._auth})
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise BuiltinRpcError(method, response.status,
+                                  f"HTTP {response.status} {response.reason}: {data[:200]!r}")
+        reply = json.loads(data)
+        error = reply.get("error")
+        if error is not None:
+            raise BuiltinRpcError(method, int(error.get("code", -1)), str(error.get("message", error)))
+        return reply.get("result")
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def caller(*args: Any, **kwargs: Any) -> Any:
+            if args and kwargs:
+                raise TypeError(f"{method}: pass parameters by position or by name, not both")
+            return self.call(method, list(args) if args else kwargs)
+
+        caller.__name__ = method
+        return caller
