@@ -1,0 +1,171 @@
+"""Two channel.Channel state machines talking to each other in memory: open, payments both
+ways (real BOLT 3 commitments and signatures), bad signatures, reestablish, mutual close."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from bitcoin.core import CTransaction, x
+
+from node_impl.builtin import keys
+from node_impl.builtin.channel import (
+    AWAITING_LOCKIN,
+    CLOSING_COMPLETE,
+    NORMAL,
+    Channel,
+    ChannelError,
+    LocalRequestError,
+    SideConfig,
+)
+from node_impl.builtin.channel_updates import LOCAL, REMOTE
+
+CHAIN = bytes(32)
+CONFIG = SideConfig(dust_limit_sat=546, max_htlc_value_in_flight_msat=2**63, channel_reserve_sat=1_000,
+                    htlc_minimum_msat=0, to_self_delay=6, max_accepted_htlcs=483)
+FUNDING_SAT = 1_000_000
+FUNDING_TXID = hashlib.sha256(b"funding").digest()
+P2WPKH_A = bytes.fromhex("0014") + bytes(20)
+P2WPKH_B = bytes.fromhex("0014") + b"\x01" * 20
+
+
+def make(index_seed: bytes, opener: str) -> Channel:
+    return Channel(index=0, peer_id=keys.node_id(bytes(32)), keys=keys.channel_keys(index_seed, 0),
+                   opener=opener, local_config=CONFIG, chain_hash=CHAIN)
+
+
+def deliver(receiver: Channel, messages: list[dict], other: Channel) -> None:
+    """Feed messages to `receiver`, and whatever it answers back to `other`, until quiet."""
+    queue = [(receiver, m, other) for m in messages]
+    while queue:
+        target, m, peer = queue.pop(0)
+        out = dispatch(target, m)
+        queue += [(peer, reply, target) for reply in out]
+
+
+def dispatch(chan: Channel, m: dict) -> list[dict]:
+    kind = m["type"]
+    if kind in ("update_add_htlc", "update_fulfill_htlc", "update_fail_htlc", "update_fee",
+                "update_fail_malformed_htlc"):
+        getattr(chan, f"handle_{kind}")(m)
+        return []
+    if kind == "shutdown":
+        return chan.handle_shutdown(m, P2WPKH_B if chan.opener == REMOTE else P2WPKH_A)
+    return getattr(chan, f"handle_{kind}")(m)
+
+
+@pytest.fixture()
+def pair() -> tuple[Channel, Channel]:
+    alice = make(b"a" * 32, LOCAL)
+    bob = make(b"b" * 32, REMOTE)
+    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=100_000_000, feerate_per_kw=253,
+                                       announce=False)
+    accept = bob.handle_open_channel(open_msg, min_depth=1)
+    alice.handle_accept_channel(accept)
+    created = alice.make_funding_created(FUNDING_TXID, 0, "00")
+    signed = bob.handle_funding_created(created)
+    alice.handle_funding_signed(signed)
+    assert alice.state == bob.state == AWAITING_LOCKIN
+    assert alice.drain_events() == [("funding_ready_to_broadcast", "00")]
+    ready_a = alice.funding_confirmed(101, 1, 1)
+    ready_b = bob.funding_confirmed(101, 1, 1)
+    bob.handle_channel_ready(ready_a[0])
+    alice.handle_channel_ready(ready_b[0])
+    assert alice.state == bob.state == NORMAL
+    alice.drain_events()
+    bob.drain_events()
+    return alice, bob
+
+
+def pay(sender: Channel, receiver: Channel, amount_msat: int, preimage: bytes) -> None:
+    payment_hash = hashlib.sha256(preimage).digest()
+    sender.add_htlc(amount_msat, payment_hash, 500, bytes(1366))
+    deliver(receiver, sender.sign_if_needed(), sender)
+    incoming = [h for kind, h in receiver.drain_events() if kind == "incoming_htlc"]
+    assert len(incoming) == 1
+    receiver.fulfill_htlc(incoming[0].htlc_id, preimage)
+    deliver(sender, receiver.sign_if_needed(), receiver)
+    kinds = [kind for kind, _ in sender.drain_events()]
+    assert "htlc_fulfilled" in kinds and "htlc_resolved" in kinds
+
+
+def test_open_pay_both_ways_and_close(pair):
+    alice, bob = pair
+    assert alice.log.view(LOCAL).local_msat == 900_000_000
+    for i in range(3):
+        pay(alice, bob, 10_000_000, bytes([i]) * 32)
+        pay(bob, alice, 1_000_000, bytes([100 + i]) * 32)
+    for chan in (alice, bob):
+        assert not chan.log.htlcs
+    assert alice.log.view(LOCAL).local_msat == 900_000_000 - 27_000_000
+    assert bob.log.view(REMOTE).remote_msat == alice.log.view(LOCAL).local_msat
+    out = alice.start_shutdown(P2WPKH_A)
+    deliver(bob, out, alice)
+    assert alice.state == bob.state == CLOSING_COMPLETE
+    assert alice.closing_txid == bob.closing_txid
+    closing = CTransaction.deserialize(x(alice.closing_tx_hex))
+    values = sorted(o.nValue for o in closing.vout)
+    fee = FUNDING_SAT - sum(values)
+    assert values == sorted([873_000 - fee, 127_000])
+
+
+def test_htlc_outputs_above_dust_carry_htlc_signatures(pair):
+    alice, bob = pair
+    alice.add_htlc(50_000_000, hashlib.sha256(b"p" * 32).digest(), 500, bytes(1366))
+    batch = alice.sign_if_needed()
+    commit = batch[-1]
+    assert commit["type"] == "commitment_signed" and len(commit["htlc_signatures"]) == 1
+    deliver(bob, batch, alice)
+    assert len(alice.log.view(LOCAL).htlcs) == 1
+
+
+def test_bad_commitment_signature_is_a_channel_error(pair):
+    alice, bob = pair
+    alice.add_htlc(5_000_000, bytes(32), 500, bytes(1366))
+    batch = alice.sign_if_needed()
+    for m in batch[:-1]:
+        dispatch(bob, m)
+    bad = dict(batch[-1], signature=bytes(64))
+    with pytest.raises(ChannelError, match="bad commitment signature"):
+        bob.handle_commitment_signed(bad)
+    assert bob.log.ctn[LOCAL] == 0  # rolled back
+
+
+def test_amount_above_spendable_is_refused_before_anything_is_sent(pair):
+    alice, _bob = pair
+    with pytest.raises(LocalRequestError, match="exceeds what the channel can send"):
+        alice.add_htlc(950_000_000, bytes(32), 500, bytes(1366))
+    assert alice.sign_if_needed() == []
+
+
+def test_reestablish_retransmits_a_lost_commitment_signed(pair):
+    alice, bob = pair
+    alice.add_htlc(5_000_000, hashlib.sha256(b"q" * 32).digest(), 500, bytes(1366))
+    alice.sign_if_needed()  # lost on the wire
+    restored = Channel.from_json(alice.to_json(), alice.keys)
+    bob.on_disconnect()
+    restored.on_disconnect()
+    re_a = restored.make_reestablish()
+    re_b = bob.make_reestablish()
+    resend = restored.handle_reestablish(re_b)
+    # no commitment was ever completed, so channel_ready is retransmitted too (BOLT 2)
+    assert [m["type"] for m in resend] == ["channel_ready", "update_add_htlc", "commitment_signed"]
+    assert [m["type"] for m in bob.handle_reestablish(re_a)] == ["channel_ready"]
+    deliver(bob, resend, restored)
+    assert len(bob.log.view(LOCAL).htlcs) == 1 and len(restored.log.view(LOCAL).htlcs) == 1
+
+
+def test_reestablish_retransmits_a_lost_revoke_and_ack(pair):
+    alice, bob = pair
+    alice.add_htlc(5_000_000, hashlib.sha256(b"r" * 32).digest(), 500, bytes(1366))
+    batch = alice.sign_if_needed()
+    for m in batch[:-1]:
+        dispatch(bob, m)
+    bob.handle_commitment_signed(batch[-1])  # revoke_and_ack + commitment_signed lost
+    alice.on_disconnect()
+    bob.on_disconnect()
+    resend_b = bob.handle_reestablish(alice.make_reestablish())
+    assert [m["type"] for m in resend_b] == ["revoke_and_ack", "commitment_signed"]
+    deliver(alice, resend_b, bob)
+    assert not alice.log.awaiting_revoke and not bob.log.awaiting_revoke
+    assert len(alice.log.view(LOCAL).htlcs) == 1
