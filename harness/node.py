@@ -18,7 +18,7 @@ from harness.results import Availability, Balance, Channel, Invoice, Payment
 from harness.wait import wait_for
 
 if TYPE_CHECKING:
-    from harness.backend import ChainBackend
+    from harness.chain import Chain
 
 
 class PaymentFailed(LnhError):
@@ -40,16 +40,20 @@ class LightningNode(ABC):
 
     Subclasses set `impl`, implement the abstract methods, and report whether they can run
     here through `availability()`. Constructor arguments are keyword-only after `name`;
-    unknown `options` are rejected by the adapter, never ignored.
+    `options` are the implementation's own settings, and an unknown one is rejected by the
+    adapter with a TypeError, never ignored.
     """
 
     impl: ClassVar[str]
     #: log lines that mean the node hit a bug; checked at teardown unless allowed
     broken_log_regex: ClassVar[str] = r"\b(BROKEN|Traceback|CRITICAL)\b"
 
-    def __init__(self, name: str, *, directory: Path, chain: ChainBackend,
-                 options: dict[str, Any] | None = None):
+    def __init__(self, name: str, *, directory: Path, chain: Chain,
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
         self.name = name
+        #: whether the node may reconnect by itself after a disconnect (implementations that
+        #: can turn automatic reconnection off do so unless this is set)
+        self.may_reconnect = may_reconnect
         self.lightning_dir = Path(directory)
         self.chain = chain
         self.options = dict(options or {})
@@ -113,12 +117,10 @@ class LightningNode(ABC):
 
     def fund_wallet(self, amount_sat: int, *, confirm: bool = True) -> str:
         """Send `amount_sat` from the chain's faucet to the node and confirm it; return the txid."""
-        from harness import chain as chain_helpers
-
         before = self.balance().onchain_sat
-        txid = chain_helpers.faucet(self.chain, self.new_address(), amount_sat)
+        txid = self.chain.faucet(self.new_address(), amount_sat)
         if confirm:
-            chain_helpers.generate_block(self.chain, 1, wait_for_mempool=txid)
+            self.chain.generate_block(1, wait_for_mempool=txid)
             wait_for(lambda: self.balance().onchain_sat >= before + amount_sat,
                      what=f"{self.name} to see {amount_sat} sat confirmed in its wallet")
         return txid
@@ -153,8 +155,6 @@ class LightningNode(ABC):
     def open_channel(self, other: LightningNode, amount_sat: int, *, push_msat: int = 0,
                      announce: bool = True, wait_for_active: bool = True) -> Channel:
         """Connect if needed, fund a channel, confirm it, and wait until it is active."""
-        from harness import chain as chain_helpers
-
         if amount_sat <= 0:
             raise ValueError(f"amount_sat must be positive, got {amount_sat}")
         if not 0 <= push_msat <= amount_sat * 1000:
@@ -163,7 +163,7 @@ class LightningNode(ABC):
             self.connect(other)
         txid = self._fund_channel(other, amount_sat, push_msat, announce)
         if wait_for_active:
-            chain_helpers.generate_block(self.chain, 1, wait_for_mempool=txid)
+            self.chain.generate_block(1, wait_for_mempool=txid)
             return self.wait_channel_active(other, funding_txid=txid)
         return wait_for(lambda: self._channel_by_txid(other, txid),
                         what=f"{self.name} to list its channel with funding {txid}")

@@ -1,0 +1,220 @@
+"""`NodeFactory`: creates, connects and tears down the Lightning nodes of one test."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import registry, topology
+from harness.chain import Chain
+from harness.errors import UnavailableError
+from harness.node import LightningNode
+from harness.topology import ChannelSpec, NodeSpec
+from harness.wait import wait_for
+
+ANNOUNCE_DEPTH = 6
+#: on-chain margin added to what a node must fund, for the funding transaction's fee
+FUNDING_FEE_MARGIN_SAT = 100_000
+
+
+@dataclass
+class ManagedNode:
+    """A node plus what its teardown may tolerate."""
+    node: LightningNode
+    may_fail: bool
+    allow_broken_log: bool
+
+
+def implementation(name: str) -> type[LightningNode]:
+    """The adapter class registered as `name`; `UnavailableError` if it cannot run here."""
+    try:
+        cls = registry.load(registry.IMPLS_GROUP, name)
+    except KeyError as exc:
+        raise UnavailableError(str(exc.args[0])) from None
+    availability = cls.availability()
+    if not availability.available:
+        raise UnavailableError(f"Lightning implementation {name!r} is unavailable: {availability.reason}")
+    return cls
+
+
+class NodeFactory:
+    """Makes nodes of any registered implementation on one chain, under one directory."""
+
+    def __init__(self, directory: Path, chain: Chain, *, default_impl: str = "builtin",
+                 executor: ThreadPoolExecutor | None = None):
+        self.directory = Path(directory)
+        self.chain = chain
+        self.default_impl = default_impl
+        self.managed: list[ManagedNode] = []
+        self._executor = executor or ThreadPoolExecutor(max_workers=16)
+
+    @property
+    def nodes(self) -> list[LightningNode]:
+        return [m.node for m in self.managed]
+
+    # -- single nodes -----------------------------------------------------------------
+    def get_node(self, impl: str | None = None, options: dict[str, Any] | None = None, *,
+                 may_fail: bool = False, may_reconnect: bool = False,
+                 allow_broken_log: bool = False, start: bool = True,
+                 name: str | None = None) -> LightningNode:
+        """Create (and by default start) one node; `options` go to the implementation."""
+        node = self._make(impl, options, may_fail=may_fail, may_reconnect=may_reconnect,
+                          allow_broken_log=allow_broken_log, name=name)
+        if start:
+            node.start()
+        return node
+
+    def _make(self, impl: str | None, options: dict[str, Any] | None, *, may_fail: bool = False,
+              may_reconnect: bool = False, allow_broken_log: bool = False,
+              name: str | None = None) -> LightningNode:
+        cls = implementation(impl or self.default_impl)
+        index = len(self.managed) + 1
+        name = name or f"l{index}"
+        node = cls(name, directory=self.directory / name, chain=self.chain, options=options,
+                   may_reconnect=may_reconnect)
+        self.managed.append(ManagedNode(node, may_fail, allow_broken_log))
+        return node
+
+    def get_nodes(self, n: int, impls: Sequence[str | None] | None = None,
+                  opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
+        """Create `n` nodes and start them in parallel; `opts` is one dict for all or one per node."""
+        kinds = topology.impls_for(n, impls)
+        if opts is None or isinstance(opts, dict):
+            per_node: list[dict[str, Any] | None] = [opts] * n
+        else:
+            per_node = list(opts)
+            if len(per_node) != n:
+                raise ValueError(f"opts has {len(per_node)} entries for {n} nodes")
+        nodes = [self._make(kinds[i], per_node[i]) for i in range(n)]
+        for future in [self._executor.submit(node.start) for node in nodes]:
+            future.result()
+        return nodes
+
+    # -- channels ---------------------------------------------------------------------
+    def open_channels(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec], *,
+                      wait_for_announce: bool = False) -> None:
+        """Fund the openers, open every channel, confirm them together and wait until active."""
+        if not channels:
+            return
+        needs: dict[int, int] = {}
+        for spec in channels:
+            needs[spec.opener] = needs.get(spec.opener, 0) + spec.capacity_sat + FUNDING_FEE_MARGIN_SAT
+        self._fund(nodes, needs)
+        funding_txids = []
+        for spec in channels:
+            opener, peer = nodes[spec.opener], nodes[spec.peer]
+            if not opener.is_connected(peer):
+                opener.connect(peer)
+            funding_txids.append(opener._fund_channel(peer, spec.capacity_sat, spec.push_msat,
+                                                      spec.announce))
+        self.chain.generate_block(1, wait_for_mempool=funding_txids)
+        for spec, txid in zip(channels, funding_txids, strict=True):
+            nodes[spec.opener].wait_channel_active(nodes[spec.peer], funding_txid=txid)
+            nodes[spec.peer].wait_channel_active(nodes[spec.opener], funding_txid=txid)
+        if wait_for_announce:
+            self.chain.generate_block(ANNOUNCE_DEPTH - 1)
+            self.wait_for_gossip(nodes, channels)
+
+    def _fund(self, nodes: Sequence[LightningNode], needs: dict[int, int]) -> None:
+        """Send every opener what it needs in one block and wait until they all see it."""
+        before = {i: nodes[i].balance().onchain_sat for i in needs}
+        txids = [self.chain.faucet(nodes[i].new_address(), amount) for i, amount in needs.items()]
+        self.chain.generate_block(1, wait_for_mempool=txids)
+        for i, amount in needs.items():
+            node = nodes[i]
+            wait_for(lambda node=node, i=i, amount=amount: node.balance().onchain_sat >= before[i] + amount,
+                     what=f"{node.name} to see {amount} sat confirmed")
+
+    def wait_for_gossip(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec]) -> None:
+        """Wait until every node can route to every node its announced channels reach."""
+        announced = [c for c in channels if c.announce]
+        reachable = {i for c in announced for i in (c.opener, c.peer)}
+        for i in sorted(reachable):
+            for j in sorted(reachable):
+                if i != j:
+                    nodes[i].wait_for_route(nodes[j])
+
+    def join_nodes(self, nodes: Sequence[LightningNode], fundamount_sat: int = 10**6, *,
+                   wait_for_announce: bool = False, announce_channels: bool = True) -> None:
+        """Open a channel from each node to the next one."""
+        self.open_channels(nodes, topology.line(len(nodes), fundamount_sat, announce_channels),
+                           wait_for_announce=wait_for_announce)
+
+    def line_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
+                   fundamount_sat: int = 10**6, wait_for_announce: bool = False,
+                   announce_channels: bool = True,
+                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
+        """`n` nodes, each with a channel to the next."""
+        nodes = self.get_nodes(n, impls, opts)
+        self.join_nodes(nodes, fundamount_sat, wait_for_announce=wait_for_announce,
+                        announce_channels=announce_channels)
+        return nodes
+
+    def star_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
+                   fundamount_sat: int = 10**6, wait_for_announce: bool = False,
+                   announce_channels: bool = True,
+                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
+        """`n` nodes; the first (the hub) has a channel to each of the others."""
+        nodes = self.get_nodes(n, impls, opts)
+        self.open_channels(nodes, topology.star(n, fundamount_sat, announce_channels),
+                           wait_for_announce=wait_for_announce)
+        return nodes
+
+    def ring_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
+                   fundamount_sat: int = 10**6, wait_for_announce: bool = False,
+                   announce_channels: bool = True,
+                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
+        """A line whose last node also has a channel to the first."""
+        nodes = self.get_nodes(n, impls, opts)
+        self.open_channels(nodes, topology.ring(n, fundamount_sat, announce_channels),
+                           wait_for_announce=wait_for_announce)
+        return nodes
+
+    def graph(self, spec: dict[str, Any] | str | Path, *, fundamount_sat: int = 10**6,
+              wait_for_announce: bool = False) -> dict[str, LightningNode]:
+        """Nodes and channels from a spec (see `topology.load_graph_spec`), by name."""
+        node_specs, channels = topology.load_graph_spec(spec, fundamount_sat)
+        nodes = self._start_specs(node_specs)
+        self.open_channels(nodes, channels, wait_for_announce=wait_for_announce)
+        return {spec.name: node for spec, node in zip(node_specs, nodes, strict=True)}
+
+    def _start_specs(self, specs: Sequence[NodeSpec]) -> list[LightningNode]:
+        nodes = [self._make(spec.impl, spec.options, name=spec.name) for spec in specs]
+        for future in [self._executor.submit(node.start) for node in nodes]:
+            future.result()
+        return nodes
+
+    # -- teardown ---------------------------------------------------------------------
+    def teardown(self) -> list[str]:
+        """Stop every node; return one message per problem found (crash, error exit, broken log)."""
+        problems: list[str] = []
+
+        def stop(managed: ManagedNode) -> None:
+            node = managed.node
+            crashed = node.daemon.exited_unexpectedly()
+            try:
+                code = node.stop() if not crashed else node.daemon.returncode
+            except Exception as exc:  # every node is stopped even if one fails
+                problems.append(f"{node.name} ({node.impl}): could not stop: {exc}")
+                code = None
+            finally:
+                node.close()
+            tail = "\n".join("      " + line for line in node.daemon.log_tail(15))
+            if crashed and not managed.may_fail:
+                problems.append(f"{node.name} ({node.impl}) died during the test with code "
+                                f"{node.daemon.returncode}; log {node.daemon.log_path}:\n{tail}")
+            elif code not in (0, None) and not managed.may_fail:
+                problems.append(f"{node.name} ({node.impl}) exited with code {code} when stopped; "
+                                f"log {node.daemon.log_path}:\n{tail}")
+            if not managed.allow_broken_log:
+                broken = node.broken_log_lines()
+                if broken:
+                    problems.append(f"{node.name} ({node.impl}) logged errors "
+                                    f"({node.daemon.log_path}):\n" +
+                                    "\n".join("      " + line for line in broken[:10]))
+
+        for future in [self._executor.submit(stop, m) for m in self.managed]:
+            future.result()
+        return problems

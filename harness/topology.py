@@ -1,0 +1,111 @@
+"""Network shapes: which nodes exist and which channels join them.
+
+A topology is a list of `NodeSpec` and a list of `ChannelSpec`; `line`, `star` and `ring`
+build common ones, `load_graph_spec` reads one from a dict or a JSON/TOML file.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node: its name, implementation (None: the default) and options."""
+    name: str
+    impl: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A channel opened by `opener` to `peer` (indexes into the node list)."""
+    opener: int
+    peer: int
+    capacity_sat: int
+    push_msat: int = 0
+    announce: bool = True
+
+
+def line(n: int, capacity_sat: int, announce: bool = True) -> list[ChannelSpec]:
+    """Channels 0->1->...->n-1."""
+    return [ChannelSpec(i, i + 1, capacity_sat, announce=announce) for i in range(n - 1)]
+
+
+def star(n: int, capacity_sat: int, announce: bool = True) -> list[ChannelSpec]:
+    """Channels from node 0 (the hub) to every other node."""
+    return [ChannelSpec(0, i, capacity_sat, announce=announce) for i in range(1, n)]
+
+
+def ring(n: int, capacity_sat: int, announce: bool = True) -> list[ChannelSpec]:
+    """A line closed by a channel from the last node back to the first."""
+    if n < 3:
+        raise ValueError(f"a ring needs at least 3 nodes, got {n}")
+    return [*line(n, capacity_sat, announce), ChannelSpec(n - 1, 0, capacity_sat, announce=announce)]
+
+
+_NODE_KEYS = {"name", "impl", "options"}
+_CHANNEL_KEYS = {"from", "to", "capacity_sat", "push_msat", "announce"}
+
+
+def load_graph_spec(spec: dict[str, Any] | str | Path,
+                    default_capacity_sat: int) -> tuple[list[NodeSpec], list[ChannelSpec]]:
+    """Nodes and channels from a dict or a .json/.toml file.
+
+    Format: `{"nodes": [{"name": "shop", "impl": "builtin", "options": {}}, ...],
+    "channels": [{"from": "buyer", "to": "shop", "capacity_sat": 100000, "push_msat": 0,
+    "announce": true}, ...]}`. Unknown keys and unknown node names are errors.
+    """
+    if not isinstance(spec, dict):
+        spec = _read_spec_file(Path(spec))
+    unknown = set(spec) - {"nodes", "channels"}
+    if unknown:
+        raise ValueError(f"graph spec: unknown keys {sorted(unknown)}; expected 'nodes' and 'channels'")
+    nodes: list[NodeSpec] = []
+    for i, entry in enumerate(spec.get("nodes", [])):
+        bad = set(entry) - _NODE_KEYS
+        if bad or "name" not in entry:
+            raise ValueError(f"graph spec: node #{i} {entry!r}: needs 'name', "
+                             f"may have 'impl' and 'options'; unknown keys {sorted(bad)}")
+        nodes.append(NodeSpec(str(entry["name"]), entry.get("impl"), dict(entry.get("options", {}))))
+    index = {node.name: i for i, node in enumerate(nodes)}
+    if len(index) != len(nodes):
+        raise ValueError("graph spec: node names must be unique")
+    channels: list[ChannelSpec] = []
+    for i, entry in enumerate(spec.get("channels", [])):
+        bad = set(entry) - _CHANNEL_KEYS
+        if bad or "from" not in entry or "to" not in entry:
+            raise ValueError(f"graph spec: channel #{i} {entry!r}: needs 'from' and 'to', may have "
+                             f"'capacity_sat', 'push_msat', 'announce'; unknown keys {sorted(bad)}")
+        for end in ("from", "to"):
+            if entry[end] not in index:
+                raise ValueError(f"graph spec: channel #{i}: unknown node {entry[end]!r}")
+        channels.append(ChannelSpec(index[entry["from"]], index[entry["to"]],
+                                    int(entry.get("capacity_sat", default_capacity_sat)),
+                                    int(entry.get("push_msat", 0)), bool(entry.get("announce", True))))
+    return nodes, channels
+
+
+def _read_spec_file(path: Path) -> dict[str, Any]:
+    if path.suffix == ".json":
+        return dict(json.loads(path.read_text()))
+    if path.suffix == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            raise ValueError(f"{path}: TOML graph specs need Python 3.11+ (tomllib); use JSON")
+        return dict(tomllib.loads(path.read_text()))
+    raise ValueError(f"{path}: graph spec must be a .json or .toml file")
+
+
+def impls_for(n: int, impls: Sequence[str | None] | None) -> list[str | None]:
+    """Per-node implementation names (None: the default); the list must have n entries."""
+    if impls is None:
+        return [None] * n
+    if len(impls) != n:
+        raise ValueError(f"impls has {len(impls)} entries for {n} nodes")
+    return list(impls)

@@ -1,0 +1,128 @@
+"""`LightningNode` adapter for the built-in node (`python -m node_impl.builtin`)."""
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import RpcError
+from harness.ports import release_port, reserve_port
+from harness.proc import Daemon
+from harness.results import Availability
+from node_impl.builtin.config import build_parser
+from node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
+from node_impl.cln_shapes import ClnShapedNode
+
+if TYPE_CHECKING:
+    from harness.chain import Chain
+
+READY_REGEX = r"Server started with public key [0-9a-f]{66}"
+#: options the adapter sets itself; a test cannot override them through `options`
+MANAGED_OPTIONS = frozenset({"lightning-dir", "addr", "rpc-port", "bitcoin-rpcurl",
+                             "bitcoin-rpccookie", "log-file"})
+
+
+def _known_options() -> dict[str, bool]:
+    """The daemon's long options, mapped to whether they take a value."""
+    known = {}
+    for action in build_parser()._actions:
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                known[flag[2:]] = action.nargs != 0
+    return known
+
+
+def _option_args(options: dict[str, Any]) -> list[str]:
+    """Command-line arguments for `options`; an unknown or managed option is a TypeError."""
+    known = _known_options()
+    args = []
+    for key, value in options.items():
+        name = key.replace("_", "-")
+        if name in MANAGED_OPTIONS:
+            raise TypeError(f"builtin node option {key!r} is set by the harness and cannot be overridden")
+        if name not in known or name == "help":
+            raise TypeError(f"unknown builtin node option {key!r}; known: "
+                            f"{', '.join(sorted(set(known) - MANAGED_OPTIONS - {'help'}))}")
+        if known[name]:
+            args.append(f"--{name}={value}")
+        elif value:
+            args.append(f"--{name}")
+    return args
+
+
+class BuiltinNode(ClnShapedNode):
+    """The built-in Python node, started as its own process."""
+
+    impl = "builtin"
+
+    def __init__(self, name: str, *, directory: Path, chain: Chain,
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+        super().__init__(name, directory=directory, chain=chain, options=options,
+                         may_reconnect=may_reconnect)
+        if not {"seed", "seed_file", "seed-file"} & set(self.options):
+            # reproducible node ids: the same name gives the same id in every run
+            self.options["seed"] = hashlib.sha256(f"lnharness:{name}".encode()).hexdigest()
+        self._extra_args = _option_args(self.options)
+        self.port = reserve_port()
+        self.rpc_port = reserve_port()
+        self._node_id: str | None = None
+        self.lightning_dir.mkdir(parents=True, exist_ok=True)
+        self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
+                              cwd=self.lightning_dir, ready_regex=READY_REGEX)
+        self._rpc: BuiltinRpc | None = None
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return Availability(cls.impl, True, version=f"lnharness built-in (Python {sys.version.split()[0]})")
+
+    def _command(self) -> list[str]:
+        chain = self.chain
+        url = f"http://{chain.rpcuser}:{chain.rpcpassword}@{chain.rpchost}:{chain.rpc_port}"
+        return [sys.executable, "-m", "node_impl.builtin",
+                f"--lightning-dir={self.lightning_dir}",
+                f"--addr={self.host}:{self.port}",
+                f"--rpc-port={self.rpc_port}",
+                f"--bitcoin-rpcurl={url}",
+                "--log-file=-",
+                f"--alias={self.name}",
+                *self._extra_args]
+
+    # -- lifecycle --------------------------------------------------------------------
+    @property
+    def daemon(self) -> Daemon:
+        return self._daemon
+
+    @property
+    def rpc(self) -> BuiltinRpc:
+        if self._rpc is None:
+            self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port)
+        return self._rpc
+
+    @property
+    def node_id(self) -> str:
+        if self._node_id is None:
+            self._node_id = str(self.call("getinfo")["id"])
+        return self._node_id
+
+    def start(self, timeout: float | None = None) -> None:
+        self._daemon.start(timeout)
+        self._rpc = None  # the secret is created at first start
+        self._node_id = str(self.call("getinfo")["id"])
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        def graceful() -> None:
+            self.rpc.call("stop", timeout=timeout)
+        return self._daemon.stop(timeout, graceful=graceful if self._daemon.is_running() else None)
+
+    def close(self) -> None:
+        for port in (self.port, self.rpc_port):
+            release_port(port)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Call an RPC method; errors become `RpcError` naming the node."""
+        try:
+            return self.rpc.call(method, params or {})
+        except BuiltinRpcError as exc:
+            raise RpcError(method, exc.code, exc.message, peer=self.name) from None
+

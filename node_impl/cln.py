@@ -1,0 +1,165 @@
+"""`LightningNode` adapter for Core Lightning (`lightningd`).
+
+Found through `LNH_LIGHTNINGD` (a path to lightningd) or on PATH. The chain is reached
+through `lnharness-bitcoin-cli`, a bitcoin-cli for lightningd's bcli plugin that works with
+every chain backend, the embedded one included. Startup follows pyln-testing's recipe:
+regtest, short CLTV deltas, fast gossip and 1 s chain polling on developer builds.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import ProcessError
+from harness.ports import release_port, reserve_port
+from harness.proc import Daemon
+from harness.results import Availability
+from harness.wait import wait_for
+from node_impl.cln_rpc import ClnRpc
+from node_impl.cln_shapes import ClnShapedNode
+
+if TYPE_CHECKING:
+    from harness.chain import Chain
+
+READY_REGEX = r"Server started with public key"
+SHIM = "lnharness-bitcoin-cli"
+#: options the adapter sets itself; a test cannot override them through `options`
+MANAGED_OPTIONS = frozenset({"network", "lightning-dir", "addr", "log-file", "bitcoin-cli",
+                             "bitcoin-rpcuser", "bitcoin-rpcpassword", "bitcoin-rpcconnect",
+                             "bitcoin-rpcport", "bitcoin-datadir"})
+SYNC_WARNINGS = ("warning_bitcoind_sync", "warning_lightningd_sync")
+
+
+def lightningd_path() -> str | None:
+    """lightningd from `LNH_LIGHTNINGD` (read now) or PATH."""
+    configured = os.environ.get("LNH_LIGHTNINGD")
+    if configured:
+        return configured
+    return shutil.which("lightningd")
+
+
+def shim_path() -> str | None:
+    """The bitcoin-cli shim installed beside this Python, or on PATH."""
+    beside = Path(sys.executable).with_name(SHIM)
+    return str(beside) if beside.exists() else shutil.which(SHIM)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(binary: str) -> tuple[str, str]:
+    """`lightningd --version` and `--help` output of `binary`."""
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+    helptext = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
+    if version.returncode != 0:
+        raise ProcessError(f"{binary} --version exited with {version.returncode}: "
+                           f"{(version.stderr or version.stdout).strip()[:200]}")
+    return version.stdout.strip(), helptext.stdout + helptext.stderr
+
+
+class ClnNode(ClnShapedNode):
+    """A Core Lightning node."""
+
+    impl = "cln"
+
+    def __init__(self, name: str, *, directory: Path, chain: Chain,
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+        super().__init__(name, directory=directory, chain=chain, options=options,
+                         may_reconnect=may_reconnect)
+        binary = lightningd_path()
+        shim = shim_path()
+        if binary is None or shim is None:
+            raise ProcessError(f"cln: {self.availability().reason}")
+        self.binary, self.shim = binary, shim
+        for key in self.options:
+            if key.replace("_", "-") in MANAGED_OPTIONS:
+                raise TypeError(f"cln option {key!r} is set by the harness and cannot be overridden")
+        self.port = reserve_port()
+        self.lightning_dir.mkdir(parents=True, exist_ok=True)
+        self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
+                              cwd=self.lightning_dir, ready_regex=READY_REGEX)
+        self._rpc = ClnRpc(self.lightning_dir / "regtest" / "lightning-rpc", name=name)
+        self._node_id: str | None = None
+
+    @classmethod
+    def availability(cls) -> Availability:
+        binary = lightningd_path()
+        if binary is None:
+            return Availability(cls.impl, False, reason="lightningd not found on PATH and "
+                                                        "LNH_LIGHTNINGD is not set")
+        if not os.access(binary, os.X_OK):
+            return Availability(cls.impl, False, reason=f"{binary} (LNH_LIGHTNINGD) is not executable")
+        if shim_path() is None:
+            return Availability(cls.impl, False, reason=f"{SHIM} is not installed (pip install lnharness)")
+        try:
+            version, _ = _probe(binary)
+        except (OSError, subprocess.SubprocessError, ProcessError) as exc:
+            return Availability(cls.impl, False, reason=f"{binary} does not run: {exc}")
+        return Availability(cls.impl, True, version=f"Core Lightning {version} ({binary})")
+
+    def _command(self) -> list[str]:
+        chain = self.chain
+        _, helptext = _probe(self.binary)
+        args = [self.binary, "--network=regtest", f"--lightning-dir={self.lightning_dir}",
+                f"--addr={self.host}:{self.port}", f"--alias={self.name}",
+                "--log-level=debug", "--log-file=-",
+                f"--bitcoin-cli={self.shim}", f"--bitcoin-datadir={chain.datadir}",
+                f"--bitcoin-rpcuser={chain.rpcuser}", f"--bitcoin-rpcpassword={chain.rpcpassword}",
+                f"--bitcoin-rpcconnect={chain.rpchost}", f"--bitcoin-rpcport={chain.rpc_port}",
+                "--cltv-delta=6", "--cltv-final=5", "--watchtime-blocks=5", "--rescan=1",
+                "--disable-dns", "--ignore-fee-limits=false"]
+        if "--autoconnect-seeker-peers" in helptext:
+            args.append("--autoconnect-seeker-peers=0")
+        if "--developer" in helptext:
+            args += ["--developer", "--dev-fast-gossip", "--dev-bitcoind-poll=1",
+                     "--dev-fail-on-subdaemon-fail"]
+            if not self.may_reconnect:
+                args.append("--dev-no-reconnect")
+        for key, value in self.options.items():
+            name = key.replace("_", "-")
+            args.append(f"--{name}" if value is True else f"--{name}={value}")
+        return args
+
+    # -- lifecycle --------------------------------------------------------------------
+    @property
+    def daemon(self) -> Daemon:
+        return self._daemon
+
+    @property
+    def rpc(self) -> ClnRpc:
+        return self._rpc
+
+    @property
+    def node_id(self) -> str:
+        if self._node_id is None:
+            self._node_id = str(self.call("getinfo")["id"])
+        return self._node_id
+
+    def start(self, timeout: float | None = None) -> None:
+        self._daemon.start(timeout)
+        info = wait_for(self._synced_info, timeout,
+                        what=f"{self.name} (lightningd) to sync with the chain",
+                        hint=f"log: {self._daemon.log_path}")
+        self._node_id = str(info["id"])
+
+    def _synced_info(self) -> dict[str, Any] | None:
+        info = self.call("getinfo")
+        return None if any(key in info for key in SYNC_WARNINGS) else dict(info)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        def graceful() -> None:
+            self.call("stop")
+        return self._daemon.stop(timeout, graceful=graceful if self._daemon.is_running() else None)
+
+    def close(self) -> None:
+        release_port(self.port)
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        return self._rpc.call(method, params or {})
+
+    def decode(self, bolt11: str) -> dict[str, Any]:
+        return dict(self.call("decode", {"string": bolt11}))
+

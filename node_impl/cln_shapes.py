@@ -1,0 +1,198 @@
+"""Core Lightning-shaped RPC results as lnharness result types, and the node base using them.
+
+Core Lightning's adapter and the built-in node (whose RPC is modelled on Core Lightning's)
+both answer in these shapes.
+"""
+from __future__ import annotations
+
+import secrets
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+from harness.errors import RpcError
+from harness.node import LightningNode, PaymentFailed
+from harness.results import Balance, Channel, Invoice, Payment
+
+CHANNEL_STATES = {
+    "OPENINGD": "opening",
+    "DUALOPEND_OPEN_INIT": "opening",
+    "DUALOPEND_AWAITING_LOCKIN": "opening",
+    "CHANNELD_AWAITING_LOCKIN": "opening",
+    "CHANNELD_NORMAL": "active",
+    "CHANNELD_AWAITING_SPLICE": "active",
+    "CHANNELD_SHUTTING_DOWN": "closing",
+    "CLOSINGD_SIGEXCHANGE": "closing",
+    "CLOSINGD_COMPLETE": "closing",
+    "AWAITING_UNILATERAL": "closing",
+    "FUNDING_SPEND_SEEN": "closing",
+    "ONCHAIN": "closed",
+    "CLOSED": "closed",
+}
+
+
+def msat(value: Any) -> int:
+    """An amount in msat from an int or a legacy '123msat' string."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.endswith("msat"):
+        return int(value[:-4])
+    raise ValueError(f"not an msat amount: {value!r}")
+
+
+def channel_state(native_state: str) -> str:
+    """The normalised state of a Core Lightning channel state name."""
+    try:
+        return CHANNEL_STATES[native_state]
+    except KeyError:
+        raise ValueError(f"unknown channel state {native_state!r}") from None
+
+
+def channel_from_listpeerchannels(entry: dict[str, Any]) -> Channel:
+    """A `Channel` from one `listpeerchannels` entry."""
+    total = msat(entry["total_msat"])
+    ours = msat(entry["to_us_msat"])
+    return Channel(
+        channel_id=entry["channel_id"],
+        short_channel_id=entry.get("short_channel_id"),
+        peer_id=entry["peer_id"],
+        state=channel_state(entry["state"]),
+        capacity_sat=total // 1000,
+        local_msat=ours,
+        remote_msat=total - ours,
+        funding_txid=entry["funding_txid"],
+        native=entry,
+    )
+
+
+def invoice_from_listinvoices(entry: dict[str, Any]) -> Invoice:
+    """An `Invoice` from one `listinvoices` entry."""
+    amount = entry.get("amount_msat")
+    return Invoice(
+        bolt11=entry["bolt11"],
+        payment_hash=entry["payment_hash"],
+        label=entry["label"],
+        amount_msat=msat(amount) if amount is not None else None,
+        status=entry["status"],
+        preimage=entry.get("payment_preimage"),
+        native=entry,
+    )
+
+
+def payment_from_pay(result: dict[str, Any]) -> Payment:
+    """A `Payment` from a successful `pay` result."""
+    amount = msat(result["amount_msat"])
+    return Payment(
+        payment_hash=result["payment_hash"],
+        status="complete" if result["status"] == "complete" else "failed",
+        preimage=result.get("payment_preimage"),
+        fee_msat=msat(result["amount_sent_msat"]) - amount,
+        amount_msat=amount,
+        native=result,
+    )
+
+
+class ClnShapedNode(LightningNode):
+    """The `LightningNode` operations for an RPC shaped like Core Lightning's.
+
+    Subclasses provide the process (`start`, `stop`, `daemon`, `rpc`, `node_id`, `close`)
+    and `call(method, params)`, which raises `RpcError` on an error answer.
+    """
+
+    #: `getroute`'s error code when there is no route (Core Lightning's PAY_ROUTE_NOT_FOUND)
+    no_route_code: ClassVar[int] = 205
+
+    @abstractmethod
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """Call an RPC method with named parameters; raise `RpcError` on an error answer."""
+
+    # -- identity and wallet -----------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return dict(self.call("getinfo"))
+
+    def new_address(self) -> str:
+        return str(self.call("newaddr")["bech32"])
+
+    def balance(self) -> Balance:
+        funds = self.call("listfunds")
+        onchain_msat = sum(msat(o["amount_msat"]) for o in funds["outputs"]
+                           if o.get("status") == "confirmed")
+        in_channels = sum(c.local_msat for c in self.channels() if c.state == "active")
+        return Balance(onchain_sat=onchain_msat // 1000, channels_msat=in_channels)
+
+    # -- peers --------------------------------------------------------------------------
+    def connect(self, other: LightningNode) -> None:
+        self.call("connect", {"id": other.node_id, "host": other.host, "port": other.port})
+
+    def disconnect(self, other: LightningNode) -> None:
+        self.call("disconnect", {"id": other.node_id, "force": True})
+
+    def is_connected(self, other: LightningNode) -> bool:
+        peers = self.call("listpeers", {"id": other.node_id})["peers"]
+        return bool(peers) and bool(peers[0].get("connected"))
+
+    # -- channels -----------------------------------------------------------------------
+    def _fund_channel(self, other: LightningNode, amount_sat: int, push_msat: int,
+                      announce: bool) -> str:
+        result = self.call("fundchannel", {"id": other.node_id, "amount": amount_sat,
+                                           "push_msat": push_msat, "announce": announce})
+        return str(result["txid"])
+
+    def channels(self, peer: LightningNode | str | None = None) -> list[Channel]:
+        params = {}
+        if peer is not None:
+            params["id"] = peer if isinstance(peer, str) else peer.node_id
+        entries = self.call("listpeerchannels", params)["channels"]
+        return [channel_from_listpeerchannels(entry) for entry in entries]
+
+    def _close(self, channel: Channel, force: bool) -> str:
+        params: dict[str, Any] = {"id": channel.channel_id}
+        if force:
+            params["unilateraltimeout"] = 1
+        return str(self.call("close", params)["txid"])
+
+    # -- payments -----------------------------------------------------------------------
+    def invoice(self, amount_msat: int | None, *, label: str | None = None,
+                description: str = "", expiry: int = 3600) -> Invoice:
+        label = label if label is not None else f"lnh-{secrets.token_hex(8)}"
+        result = self.call("invoice", {"amount_msat": "any" if amount_msat is None else amount_msat,
+                                       "label": label, "description": description,
+                                       "expiry": expiry})
+        return Invoice(bolt11=result["bolt11"], payment_hash=result["payment_hash"], label=label,
+                       amount_msat=amount_msat, native=result)
+
+    def pay(self, bolt11: str, *, amount_msat: int | None = None) -> Payment:
+        params: dict[str, Any] = {"bolt11": bolt11}
+        if amount_msat is not None:
+            params["amount_msat"] = amount_msat
+        try:
+            result = self.call("pay", params)
+        except RpcError as exc:
+            raise PaymentFailed(f"[{exc.code}] {exc.message}", native=exc) from None
+        return payment_from_pay(result)
+
+    def lookup_invoice(self, label_or_hash: str) -> Invoice:
+        key = "payment_hash" if _is_hash(label_or_hash) else "label"
+        invoices = self.call("listinvoices", {key: label_or_hash})["invoices"]
+        if not invoices:
+            raise RpcError("listinvoices", None, f"no invoice with {key} {label_or_hash!r}",
+                           peer=self.name)
+        return invoice_from_listinvoices(invoices[0])
+
+    def decode(self, bolt11: str) -> dict[str, Any]:
+        return dict(self.call("decodepay", {"bolt11": bolt11}))
+
+    # -- routing ------------------------------------------------------------------------
+    def has_route(self, other: LightningNode, amount_msat: int) -> bool:
+        try:
+            self.call("getroute", {"id": other.node_id, "amount_msat": amount_msat, "riskfactor": 1})
+        except RpcError as exc:
+            if exc.code == self.no_route_code:
+                return False
+            raise
+        return True
+
+
+
+
+def _is_hash(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower())
