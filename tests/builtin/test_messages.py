@@ -471,3 +471,111 @@ def test_node_announcement_addresses() -> None:
     with pytest.raises(WireError, match="address descriptor #1"):
         decode_addresses(bytes.fromhex("01cb0071"))
     assert str(NetAddress(IPV6, "::1", 1)) == "[::1]:1"
+
+
+# bolt07/extended-queries.json (its chain hash is used verbatim as 32 bytes).
+
+EXT_CHAIN = bytes.fromhex("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206")
+
+
+def _scids(*texts: str) -> list[ShortChannelId]:
+    return [ShortChannelId.parse(text) for text in texts]
+
+
+def test_extended_queries_query_channel_range() -> None:
+    plain = "01070f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206000186a0000005dc"
+    assert decode(bytes.fromhex(plain)) == QueryChannelRange(
+        chain_hash=EXT_CHAIN, first_blocknum=100000, number_of_blocks=1500
+    )
+    with_option = (
+        "01070f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
+        "000088b800000064010103"
+    )
+    message = QueryChannelRange(
+        chain_hash=EXT_CHAIN, first_blocknum=35000, number_of_blocks=100, query_option=3
+    )
+    assert decode(bytes.fromhex(with_option)) == message
+    assert encode(message).hex() == with_option
+
+
+def test_extended_queries_reply_channel_range() -> None:
+    plain = (
+        "01080f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206000b8a06000005dc01"
+        "001900000000000000008e0000000000003c69000000000045a6c4"
+    )
+    message = decode(bytes.fromhex(plain))
+    assert isinstance(message, ReplyChannelRange)
+    assert (message.first_blocknum, message.number_of_blocks, message.sync_complete) == (
+        756230,
+        1500,
+        1,
+    )
+    assert decode_short_channel_ids(message.encoded_short_ids) == _scids(
+        "0x0x142", "0x0x15465", "0x69x42692"
+    )
+    full = (
+        "01080f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e22060001ddde000005dc01"
+        "001900000000000000304300000000000778d6000000000046e1c1011900000282c1000e77c5000778ad00"
+        "490ab00000b57800955bff031800000457000008ae00000d050000115c000015b300001a0a"
+    )
+    message = decode(bytes.fromhex(full))
+    assert isinstance(message, ReplyChannelRange)
+    assert decode_short_channel_ids(message.encoded_short_ids) == _scids(
+        "0x0x12355", "0x7x30934", "0x70x57793"
+    )
+    assert message.timestamps is not None
+    assert decode_timestamps(message.timestamps) == [
+        (164545, 948165),
+        (489645, 4786864),
+        (46456, 9788415),
+    ]
+    assert message.checksums == ((1111, 2222), (3333, 4444), (5555, 6666))
+    rebuilt = ReplyChannelRange(
+        chain_hash=EXT_CHAIN,
+        first_blocknum=122334,
+        number_of_blocks=1500,
+        sync_complete=1,
+        encoded_short_ids=encode_short_channel_ids(
+            _scids("0x0x12355", "0x7x30934", "0x70x57793")
+        ),
+        timestamps=encode_timestamps([(164545, 948165), (489645, 4786864), (46456, 9788415)]),
+        checksums=((1111, 2222), (3333, 4444), (5555, 6666)),
+    )
+    assert encode(rebuilt).hex() == full
+
+
+def test_extended_queries_query_short_channel_ids() -> None:
+    plain = (
+        "01050f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206001900000000000000"
+        "008e0000000000003c69000000000045a6c4"
+    )
+    message = decode(bytes.fromhex(plain))
+    assert isinstance(message, QueryShortChannelIds)
+    assert decode_short_channel_ids(message.encoded_short_ids) == _scids(
+        "0x0x142", "0x0x15465", "0x69x42692"
+    )
+    assert message.query_flags is None
+
+
+def test_extended_queries_zlib_vectors_decode_but_their_lists_are_refused() -> None:
+    zlib_ids = (
+        "01050f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206001801789c63600001"
+        "c12b608a69e73e30edbaec0800203b040e"
+    )
+    message = decode(bytes.fromhex(zlib_ids))
+    assert isinstance(message, QueryShortChannelIds)
+    with pytest.raises(WireError, match="zlib"):
+        decode_short_channel_ids(message.encoded_short_ids)
+    zlib_flags = (
+        "01050f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e22060019000000000000002f"
+        "c80000000000003cc4000000000045a6c4010c01789c6364620100000e0008"
+    )
+    message = decode(bytes.fromhex(zlib_flags))
+    assert isinstance(message, QueryShortChannelIds)
+    assert decode_short_channel_ids(message.encoded_short_ids) == _scids(
+        "0x0x12232", "0x0x15556", "0x69x42692"
+    )
+    assert message.query_flags is not None
+    with pytest.raises(WireError, match="zlib"):
+        decode_query_flags(message.query_flags)
+    assert encode(message).hex() == zlib_flags
