@@ -65,7 +65,9 @@ def bech32_decode(text: str) -> tuple[str, list[int]]:
     try:
         words = [_CHARSET_INDEX[char] for char in data]
     except KeyError as missing:
-        raise Bech32Error(f"bech32 data part contains invalid character {missing.args[0]!r}") from None
+        raise Bech32Error(
+            f"bech32 data part contains invalid character {missing.args[0]!r}"
+        ) from None
     if _polymod(_expand_hrp(hrp) + words) != 1:
         raise Bech32Error("bech32 checksum is invalid")
     return hrp, words[:-CHECKSUM_LENGTH]

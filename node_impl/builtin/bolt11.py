@@ -210,7 +210,9 @@ def description_field(description: str) -> TaggedField:
 
 def description_hash_field(description_hash: bytes) -> TaggedField:
     """`h`: SHA256 of a description too long for `d`."""
-    return _bytes_field(TAG_DESCRIPTION_HASH, _check_length("description_hash", description_hash, 32))
+    return _bytes_field(
+        TAG_DESCRIPTION_HASH, _check_length("description_hash", description_hash, 32)
+    )
 
 
 def expiry_field(expiry: int) -> TaggedField:
@@ -227,7 +229,9 @@ def fallback_field(fallback: Fallback) -> TaggedField:
     """`f`: an on-chain fallback address."""
     if not 0 <= fallback.version < 32:
         raise Bolt11Error(f"fallback version {fallback.version} is not a 5-bit value")
-    return TaggedField(TAG_FALLBACK, (fallback.version, *convert_bits(fallback.program, 8, 5, pad=True)))
+    return TaggedField(
+        TAG_FALLBACK, (fallback.version, *convert_bits(fallback.program, 8, 5, pad=True))
+    )
 
 
 def route_hint_field(hops: Sequence[RouteHintHop]) -> TaggedField:
@@ -270,7 +274,9 @@ def _hrp(network: str, amount_msat: int | None) -> str:
     try:
         prefix = NETWORK_PREFIXES[network]
     except KeyError:
-        raise Bolt11Error(f"unknown network {network!r}; known: {sorted(NETWORK_PREFIXES)}") from None
+        raise Bolt11Error(
+            f"unknown network {network!r}; known: {sorted(NETWORK_PREFIXES)}"
+        ) from None
     if amount_msat is None:
         return "ln" + prefix
     if amount_msat <= 0:
@@ -292,7 +298,9 @@ def _data_words(timestamp: int, fields: Sequence[TaggedField]) -> list[int]:
 
 
 def _signing_digest(hrp: str, data_words: Sequence[int]) -> bytes:
-    return hashlib.sha256(hrp.encode("ascii") + bytes(convert_bits(data_words, 5, 8, pad=True))).digest()
+    return hashlib.sha256(
+        hrp.encode("ascii") + bytes(convert_bits(data_words, 5, 8, pad=True))
+    ).digest()
 
 
 def encode_invoice(
@@ -306,7 +314,9 @@ def encode_invoice(
     """Sign and bech32-encode an invoice made of exactly these tagged fields, in order."""
     hrp = _hrp(network, amount_msat)
     data_words = _data_words(timestamp, fields)
-    signature = coincurve.PrivateKey(private_key).sign_recoverable(_signing_digest(hrp, data_words), hasher=None)
+    signature = coincurve.PrivateKey(private_key).sign_recoverable(
+        _signing_digest(hrp, data_words), hasher=None
+    )
     return bech32_encode(hrp, data_words + convert_bits(signature, 8, 5, pad=True))
 
 
@@ -367,7 +377,9 @@ def create_invoice(
 def _parse_hrp(hrp: str) -> tuple[str, int | None]:
     match = _HRP_PATTERN.fullmatch(hrp)
     if match is None:
-        raise Bolt11Error(f"human-readable part {hrp!r} does not start with 'ln' and a currency prefix")
+        raise Bolt11Error(
+            f"human-readable part {hrp!r} does not start with 'ln' and a currency prefix"
+        )
     prefix, digits, multiplier = match.groups()
     network = _PREFIX_NETWORKS.get(prefix)
     if network is None:
@@ -380,7 +392,9 @@ def _parse_hrp(hrp: str) -> tuple[str, int | None]:
         raise Bolt11Error(f"invalid amount multiplier {multiplier!r} (expected one of m, u, n, p)")
     deci_msat = int(digits) * _DECI_MSAT_PER_UNIT[multiplier]
     if deci_msat % 10:
-        raise Bolt11Error(f"invoice amount {digits}{multiplier} is not a whole number of millisatoshi")
+        raise Bolt11Error(
+            f"invoice amount {digits}{multiplier} is not a whole number of millisatoshi"
+        )
     if deci_msat == 0:
         raise Bolt11Error("invoice amount is zero")
     return network, deci_msat // 10
@@ -399,7 +413,9 @@ def _words_to_bytes(words: Sequence[int]) -> bytes:
 
 def _minimal_int(field: TaggedField) -> int:
     if field.words and field.words[0] == 0:
-        raise Bolt11Error(f"field '{field.letter}' has a non-minimal data_length (leading zero word)")
+        raise Bolt11Error(
+            f"field '{field.letter}' has a non-minimal data_length (leading zero word)"
+        )
     return _words_to_int(field.words)
 
 
@@ -422,15 +438,19 @@ def _parse_fields(words: Sequence[int]) -> list[TaggedField]:
 def _parse_features(field: TaggedField) -> frozenset[int]:
     bitmap = _minimal_int(field)
     bits = frozenset(bit for bit in range(bitmap.bit_length()) if bitmap >> bit & 1)
-    unknown_required = sorted(bit for bit in bits if bit % 2 == 0 and bit not in KNOWN_INVOICE_FEATURES)
+    unknown_required = sorted(
+        bit for bit in bits if bit % 2 == 0 and bit not in KNOWN_INVOICE_FEATURES
+    )
     if unknown_required:
         raise Bolt11Error(f"invoice requires unknown feature bit(s) {unknown_required}")
     for feature, dependencies in _FEATURE_DEPENDENCIES.items():
         if bits & {feature, feature + 1}:
             for dependency in dependencies:
                 if not bits & {dependency, dependency + 1}:
-                    raise Bolt11Error(f"invoice sets feature {feature}/{feature + 1} without its dependency "
-                                      f"{dependency}/{dependency + 1}")
+                    raise Bolt11Error(
+                        f"invoice sets feature {feature}/{feature + 1} without its dependency "
+                        f"{dependency}/{dependency + 1}"
+                    )
     return bits
 
 
@@ -441,10 +461,14 @@ def _parse_fallback(field: TaggedField) -> Fallback | None:
     program = _words_to_bytes(field.words[1:])
     if version in (_FALLBACK_P2PKH, _FALLBACK_P2SH):
         if len(program) != 20:
-            raise Bolt11Error(f"fallback version {version} needs a 20-byte hash, got {len(program)} bytes")
+            raise Bolt11Error(
+                f"fallback version {version} needs a 20-byte hash, got {len(program)} bytes"
+            )
     elif version <= _MAX_WITNESS_VERSION:
         if not 2 <= len(program) <= 40 or (version == 0 and len(program) not in (20, 32)):
-            raise Bolt11Error(f"fallback witness v{version} program of {len(program)} bytes is invalid")
+            raise Bolt11Error(
+                f"fallback witness v{version} program of {len(program)} bytes is invalid"
+            )
     else:
         return None  # unknown version: readers skip it
     return Fallback(version, program)
@@ -453,7 +477,9 @@ def _parse_fallback(field: TaggedField) -> Fallback | None:
 def _parse_route_hint(field: TaggedField) -> tuple[RouteHintHop, ...]:
     data = _words_to_bytes(field.words)
     if not data or len(data) % _ROUTE_HINT_HOP_BYTES:
-        raise Bolt11Error(f"route hint field 'r' has {len(data)} bytes, not a positive multiple of 51")
+        raise Bolt11Error(
+            f"route hint field 'r' has {len(data)} bytes, not a positive multiple of 51"
+        )
     hops = []
     for start in range(0, len(data), _ROUTE_HINT_HOP_BYTES):
         hop = data[start : start + _ROUTE_HINT_HOP_BYTES]
@@ -489,7 +515,9 @@ def _check_signature(signature: bytes, digest: bytes, payee: bytes | None) -> st
         if int.from_bytes(signature[32:64], "big") > _SECP256K1_ORDER // 2:
             raise Bolt11Error("signature is not low-S although the invoice has an 'n' field")
         if not coincurve.PublicKey(payee).verify(_der_signature(signature), digest, hasher=None):
-            raise Bolt11Error(f"signature does not verify against payee {payee.hex()} from the 'n' field")
+            raise Bolt11Error(
+                f"signature does not verify against payee {payee.hex()} from the 'n' field"
+            )
         return payee.hex()
     try:
         recovered = coincurve.PublicKey.from_signature_and_message(signature, digest, hasher=None)
@@ -520,7 +548,9 @@ def decode_invoice(text: str, *, network: str | None) -> Invoice:
             f"expected {network!r} (prefix ln{NETWORK_PREFIXES[network]})"
         )
     if len(words) < _TIMESTAMP_WORDS + _SIGNATURE_WORDS:
-        raise Bolt11Error(f"invoice data part is too short ({len(words)} words) for a timestamp and signature")
+        raise Bolt11Error(
+            f"invoice data part is too short ({len(words)} words) for a timestamp and signature"
+        )
     signed_words = words[:-_SIGNATURE_WORDS]
     signature = _words_to_bytes(words[-_SIGNATURE_WORDS:])
     timestamp = _words_to_int(signed_words[:_TIMESTAMP_WORDS])
@@ -590,7 +620,9 @@ def decode_invoice(text: str, *, network: str | None) -> Invoice:
         description=description,
         description_hash=description_hash,
         expiry=DEFAULT_EXPIRY_SECONDS if expiry is None else expiry,
-        min_final_cltv_expiry=DEFAULT_MIN_FINAL_CLTV_EXPIRY if min_final_cltv_expiry is None else min_final_cltv_expiry,
+        min_final_cltv_expiry=DEFAULT_MIN_FINAL_CLTV_EXPIRY
+        if min_final_cltv_expiry is None
+        else min_final_cltv_expiry,
         features=frozenset() if features is None else features,
         route_hints=tuple(route_hints),
         payee=payee,
