@@ -1,0 +1,89 @@
+"""The Bitcoin Core backend: `bitcoind` from `LNH_BITCOIND` or PATH, on regtest."""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from harness.backend import (
+    FEATURE_INVALIDATEBLOCK,
+    FEATURE_PERSISTENT,
+    FEATURE_ZMQ,
+    WALLET_NAME,
+    ChainBackend,
+)
+
+FALLBACK_FEE_BTC_PER_KVB = "0.00001"
+MIN_VERSION = 220000  # Core Lightning refuses older servers; generateblock needs >= 0.21
+
+
+def bitcoind_path() -> str | None:
+    """`LNH_BITCOIND` if set (read now), else `bitcoind` on PATH, else None."""
+    configured = os.environ.get("LNH_BITCOIND")
+    if configured:
+        return configured
+    return shutil.which("bitcoind")
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(path: str) -> tuple[bool, str]:
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return False, f"{path} does not exist or is not executable"
+    try:
+        out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"{path} -version failed: {exc}"
+    first = (out.stdout or out.stderr).strip().splitlines()[:1]
+    if out.returncode != 0 or not first:
+        return False, f"{path} -version exited with {out.returncode}: {out.stderr.strip()[:200]}"
+    return True, f"{path} ({first[0]})"
+
+
+class BitcoindBackend(ChainBackend):
+    """Bitcoin Core on regtest: -txindex, -fallbackfee, RPC user/password, harness wallet."""
+
+    name = "bitcoind"
+    features = frozenset({FEATURE_INVALIDATEBLOCK, FEATURE_ZMQ, FEATURE_PERSISTENT})
+
+    def __init__(self, directory: Path | str, *, rpcuser: str = "lnh",
+                 rpcpassword: str | None = None, wallet: str = WALLET_NAME,
+                 zmq: bool = False, extra_args: tuple[str, ...] = ()):
+        super().__init__(directory, rpcuser=rpcuser, rpcpassword=rpcpassword, wallet=wallet)
+        self.zmq_endpoints: dict[str, str] = {}
+        if zmq:
+            for topic in ("zmqpubrawblock", "zmqpubrawtx", "zmqpubhashblock"):
+                self.zmq_endpoints[topic] = f"tcp://127.0.0.1:{self._reserve_port()}"
+        self.extra_args = tuple(extra_args)
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        path = bitcoind_path()
+        if path is None:
+            return False, "bitcoind not found on PATH and LNH_BITCOIND is not set"
+        return _probe(path)
+
+    def _command(self) -> list[str]:
+        path = bitcoind_path()
+        if path is None:
+            raise FileNotFoundError("bitcoind not found on PATH and LNH_BITCOIND is not set")
+        cmd = [path, "-regtest", f"-datadir={self.datadir}", "-server", "-txindex",
+               f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}", f"-rpcport={self.rpc_port}",
+               f"-rpcuser={self.rpcuser}", f"-rpcpassword={self.rpcpassword}",
+               "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcthreads=16",
+               "-rpcworkqueue=128", "-listen=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0",
+               "-printtoconsole", "-logtimestamps"]
+        cmd += [f"-{topic}={endpoint}" for topic, endpoint in self.zmq_endpoints.items()]
+        return cmd + list(self.extra_args)
+
+    def _ready_regex(self) -> str:
+        return r"init message: Done loading"
+
+    def version(self) -> int:
+        return int(self.node_rpc.getnetworkinfo()["version"])
+
+    def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
+        rpc = self.node_rpc
+        rpc.invalidateblock(rpc.getblockhash(height))
+        return [str(rpc.generateblock(address, txs)["hash"]) for txs in block_txs]

@@ -1,0 +1,56 @@
+"""The embedded chain backend: `python -m node_impl.bitcoin.regtestd` under the test's directory."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+from harness.backend import (
+    FEATURE_GENERATEBLOCKFROM,
+    FEATURE_PERSISTENT,
+    FEATURE_SET_FEERATE,
+    ChainBackend,
+)
+
+DAEMON_MODULE = "node_impl.bitcoin.regtestd"
+FALLBACK_FEE_BTC_PER_KVB = "0.00001"
+
+
+class EmbeddedBackend(ChainBackend):
+    """Our regtest node (consensus by libbitcoinkernel), started with this Python."""
+
+    name = "embedded"
+    features = frozenset({FEATURE_GENERATEBLOCKFROM, FEATURE_SET_FEERATE, FEATURE_PERSISTENT})
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        for module, what in (("pbk", "py-bitcoinkernel (import pbk)"),
+                             (DAEMON_MODULE + ".__main__", f"the daemon {DAEMON_MODULE}")):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ImportError as exc:
+                return False, f"{what} cannot be imported: {exc}"
+            if not found:
+                return False, f"{what} is not found by {sys.executable} (no module {module})"
+        return True, f"{sys.executable} -m {DAEMON_MODULE}"
+
+    def _command(self) -> list[str]:
+        return [sys.executable, "-m", DAEMON_MODULE, f"-datadir={self.datadir}",
+                f"-rpcport={self.rpc_port}", f"-rpcuser={self.rpcuser}",
+                f"-rpcpassword={self.rpcpassword}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
+                "-printtoconsole"]
+
+    def _ready_regex(self) -> str:
+        return r"init message: Done loading"
+
+    def version(self) -> int:
+        return int(self.node_rpc.getnetworkinfo()["version"])
+
+    def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
+        rpc = self.node_rpc
+        parent = str(rpc.getblockhash(height - 1))
+        hashes: list[str] = []
+        for txs in block_txs:
+            result = rpc.generateblockfrom(parent, address, txs)
+            parent = str(result["hash"] if isinstance(result, dict) else result)
+            hashes.append(parent)
+        return hashes
