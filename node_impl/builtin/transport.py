@@ -57,6 +57,7 @@ class PeerConnection:
         self._writer = writer
         self._noise = transport
         self._receive_lock = asyncio.Lock()
+        self._send_lock = asyncio.Lock()
         self._closed_reason: str | None = None
         self.local_node_id = local_node_id
         self.remote_node_id: bytes = transport.remote_pubkey
@@ -71,25 +72,26 @@ class PeerConnection:
 
     async def send(self, payload: bytes) -> None:
         """Encrypt and send one Lightning message (2-byte type included in `payload`)."""
-        if self.is_closed:
-            raise ConnectionClosed(
-                f"cannot send to {self.remote_node_id.hex()}: "
-                f"{self._closed_reason or 'connection closed'}"
-            )
-        try:
-            wire = self._noise.encrypt_message(payload)
-        except TransportError as exc:
-            raise ValueError(str(exc)) from exc
-        # Encrypting and queueing happen without an await in between, so concurrent
-        # senders cannot reorder nonces.
-        self._writer.write(wire)
-        try:
-            await self._writer.drain()
-        except (ConnectionError, OSError) as exc:
-            self._mark_closed(f"send failed: {exc}")
-            raise ConnectionClosed(
-                f"sending to {self.remote_node_id.hex()} failed: {exc}"
-            ) from exc
+        # One sender at a time: nonces must reach the wire in the order they were used,
+        # and concurrent drain() calls are not safe on every supported Python.
+        async with self._send_lock:
+            if self.is_closed:
+                raise ConnectionClosed(
+                    f"cannot send to {self.remote_node_id.hex()}: "
+                    f"{self._closed_reason or 'connection closed'}"
+                )
+            try:
+                wire = self._noise.encrypt_message(payload)
+            except TransportError as exc:
+                raise ValueError(str(exc)) from exc
+            self._writer.write(wire)
+            try:
+                await self._writer.drain()
+            except (ConnectionError, OSError) as exc:
+                self._fail(f"send failed: {exc}")
+                raise ConnectionClosed(
+                    f"sending to {self.remote_node_id.hex()} failed: {exc}"
+                ) from exc
 
     async def receive(self) -> bytes:
         """Wait for and return the next decrypted Lightning message."""
@@ -102,12 +104,15 @@ class PeerConnection:
                 )
                 return self._noise.decrypt_body(await self._reader.readexactly(length + MAC_SIZE))
             except asyncio.IncompleteReadError as exc:
-                reason = (
-                    "connection closed by peer"
-                    if not exc.partial
-                    else f"connection closed by peer in the middle of a message "
-                    f"({len(exc.partial)} of {exc.expected} bytes)"
-                )
+                if self._closed_reason is not None:
+                    reason = self._closed_reason
+                elif not exc.partial:
+                    reason = "connection closed by peer"
+                else:
+                    reason = (
+                        f"connection closed by peer in the middle of a message "
+                        f"({len(exc.partial)} of {exc.expected} bytes)"
+                    )
                 self._fail(reason)
                 raise ConnectionClosed(f"{reason} ({self.remote_node_id.hex()})") from exc
             except TransportError as exc:

@@ -82,6 +82,38 @@ def test_messages_flow_both_ways_across_key_rotations() -> None:
     run(with_server(body))
 
 
+def test_concurrent_senders_keep_the_stream_decryptable() -> None:
+    async def body(port: int, results: asyncio.Queue) -> None:
+        alice = await connect("127.0.0.1", port, ALICE_PRIV, BOB_ID, timeout=TIMEOUT)
+        bob = await results.get()
+        assert isinstance(bob, PeerConnection)
+        payloads = [i.to_bytes(2, "big") * (1 + i % 50) for i in range(300)]
+        await asyncio.gather(*(alice.send(payload) for payload in payloads))
+        received = [await bob.receive() for _ in payloads]
+        assert sorted(received) == sorted(payloads)
+        alice.close()
+        bob.close()
+
+    run(with_server(body))
+
+
+def test_local_close_ends_a_pending_receive() -> None:
+    async def body(port: int, results: asyncio.Queue) -> None:
+        alice = await connect("127.0.0.1", port, ALICE_PRIV, BOB_ID, timeout=TIMEOUT)
+        bob = await results.get()
+        assert isinstance(bob, PeerConnection)
+        pending = asyncio.ensure_future(alice.receive())
+        await asyncio.sleep(0)  # let receive() start waiting on the socket
+        alice.close()
+        with pytest.raises(ConnectionClosed, match="closed locally"):
+            await asyncio.wait_for(pending, TIMEOUT)
+        with pytest.raises(ConnectionClosed, match="closed by peer"):
+            await bob.receive()
+        bob.close()
+
+    run(with_server(body))
+
+
 def test_wrong_remote_node_id_fails_handshake_on_both_sides() -> None:
     async def body(port: int, results: asyncio.Queue) -> None:
         with pytest.raises(HandshakeError, match="act two"):
