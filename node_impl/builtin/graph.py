@@ -9,9 +9,12 @@ Verification of the messages is not done here (see gossip.py): the graph stores 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .storage import Storage
 
 TWO_WEEKS_SECS = 1_209_600
 """BOLT 7: a channel whose oldest channel_update is older than this may be pruned."""
@@ -194,9 +197,9 @@ CREATE TABLE IF NOT EXISTS gossip_nodes (
 
 
 class Graph:
-    """In-memory network graph, written through to sqlite when a connection is given."""
+    """In-memory network graph, written through to the node's Storage when one is given."""
 
-    def __init__(self, db: sqlite3.Connection | None = None, *,
+    def __init__(self, db: Storage | None = None, *,
                  forget_spent_after_blocks: int = DEFAULT_FORGET_SPENT_AFTER_BLOCKS,
                  stale_after_secs: int = TWO_WEEKS_SECS) -> None:
         self._db = db
@@ -206,8 +209,7 @@ class Graph:
         self._nodes: dict[bytes, GraphNode] = {}
         self._by_node: dict[bytes, set[int]] = {}
         if db is not None:
-            db.executescript(_SCHEMA)
-            db.commit()
+            db.migrate("gossip", [_SCHEMA])
             self._load()
 
     # -- reading ---------------------------------------------------------------------
@@ -292,9 +294,9 @@ class Graph:
                 if not scids:
                     del self._by_node[node_id]
         if self._db is not None:
-            self._db.execute("DELETE FROM gossip_channels WHERE short_channel_id=?", (scid,))
-            self._db.execute("DELETE FROM gossip_policies WHERE short_channel_id=?", (scid,))
-            self._db.commit()
+            with self._db.transaction():
+                self._db.execute("DELETE FROM gossip_channels WHERE short_channel_id=?", (scid,))
+                self._db.execute("DELETE FROM gossip_policies WHERE short_channel_id=?", (scid,))
 
     def update_policy(self, scid: int, direction: int, policy: ChannelPolicy) -> bool:
         """Store policy for direction if its timestamp is newer than the known one.
@@ -355,36 +357,28 @@ class Graph:
                 (node.node_id, node.timestamp, node.features, node.rgb_color, node.alias,
                  json.dumps([[a.type, a.address, a.port] for a in node.addresses]),
                  node.raw_announcement))
-            self._db.commit()
         return True
 
     def remove_node(self, node_id: bytes) -> None:
         if self._nodes.pop(node_id, None) is not None and self._db is not None:
             self._db.execute("DELETE FROM gossip_nodes WHERE node_id=?", (node_id,))
-            self._db.commit()
 
     # -- persistence -----------------------------------------------------------------
 
     def _save_channel(self, c: GraphChannel) -> None:
         if self._db is None:
             return
-        self._db.execute(
-            "INSERT OR REPLACE INTO gossip_channels VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (c.short_channel_id, c.node_id_1, c.node_id_2, c.capacity_sat, c.features,
-             c.announcement, c.bitcoin_key_1, c.bitcoin_key_2, c.spent_height, c.added_at,
-             int(c.local)))
-        for direction, policy in enumerate(c.policies):
-            if policy is not None:
-                self._write_policy(c.short_channel_id, direction, policy)
-        self._db.commit()
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO gossip_channels VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (c.short_channel_id, c.node_id_1, c.node_id_2, c.capacity_sat, c.features,
+                 c.announcement, c.bitcoin_key_1, c.bitcoin_key_2, c.spent_height, c.added_at,
+                 int(c.local)))
+            for direction, policy in enumerate(c.policies):
+                if policy is not None:
+                    self._save_policy(c.short_channel_id, direction, policy)
 
     def _save_policy(self, scid: int, direction: int, p: ChannelPolicy) -> None:
-        if self._db is None:
-            return
-        self._write_policy(scid, direction, p)
-        self._db.commit()
-
-    def _write_policy(self, scid: int, direction: int, p: ChannelPolicy) -> None:
         if self._db is None:
             return
         self._db.execute(
@@ -396,7 +390,7 @@ class Graph:
     def _load(self) -> None:
         if self._db is None:
             return
-        for row in self._db.execute("SELECT * FROM gossip_channels"):
+        for row in self._db.query("SELECT * FROM gossip_channels"):
             (scid, n1, n2, capacity_sat, features, announcement, bk1, bk2, spent_height,
              added_at, local) = row
             channel = GraphChannel(scid, bytes(n1), bytes(n2), capacity_sat, bytes(features),
@@ -406,7 +400,7 @@ class Graph:
             self._channels[scid] = channel
             self._by_node.setdefault(channel.node_id_1, set()).add(scid)
             self._by_node.setdefault(channel.node_id_2, set()).add(scid)
-        for row in self._db.execute("SELECT * FROM gossip_policies"):
+        for row in self._db.query("SELECT * FROM gossip_policies"):
             (scid, direction, base, ppm, delta, hmin, hmax, disabled, timestamp, mflags,
              cflags, raw) = row
             channel = self._channels.get(scid)
@@ -414,7 +408,7 @@ class Graph:
                 channel.policies[direction] = ChannelPolicy(
                     base, ppm, delta, hmin, hmax, bool(disabled), timestamp, mflags, cflags,
                     _opt_bytes(raw))
-        for row in self._db.execute("SELECT * FROM gossip_nodes"):
+        for row in self._db.query("SELECT * FROM gossip_nodes"):
             node_id, timestamp, features, rgb, alias, addresses, raw = row
             self._nodes[bytes(node_id)] = GraphNode(
                 bytes(node_id), timestamp, bytes(features), bytes(rgb), alias,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from node_impl.builtin.graph import (
     scid_from_parts,
     scid_parts,
 )
+from node_impl.builtin.storage import Storage
 
 
 def node_key(n: int) -> bytes:
@@ -108,7 +108,7 @@ def test_node_announcements_only_newer(tmp_path: Path) -> None:
 
 def test_graph_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite3"
-    graph = Graph(sqlite3.connect(path))
+    graph = Graph(Storage(path))
     graph.add_channel(1, N1, N2, capacity_sat=1000, features=b"\x01", announcement=b"ann",
                       bitcoin_key_1=b"k1", bitcoin_key_2=b"k2", added_at=42)
     graph.update_policy(1, 1, policy(77))
@@ -118,11 +118,11 @@ def test_graph_survives_a_restart(tmp_path: Path) -> None:
                      addresses=(NodeAddress("ipv4", "127.0.0.1", 9735),), raw_announcement=b"n")
     graph.upsert_node(node)
 
-    reloaded = Graph(sqlite3.connect(path))
+    reloaded = Graph(Storage(path))
     assert reloaded.get_channel(1) == graph.get_channel(1)
     assert reloaded.get_channel(2) == graph.get_channel(2)
     assert reloaded.get_channel(2).spent_height == 300 and reloaded.get_channel(2).local
     assert reloaded.get_node(N1) == node
     assert [c.short_channel_id for c in reloaded.channels_of(N2)] == [1, 2]
     reloaded.remove_channel(1)
-    assert Graph(sqlite3.connect(path)).get_channel(1) is None
+    assert Graph(Storage(path)).get_channel(1) is None

@@ -1,0 +1,140 @@
+"""Accepting received gossip into the graph (BOLT 7 receiver rules).
+
+`GossipIngest` verifies channel_announcement / channel_update / node_announcement and
+applies them to a Graph; it decides nothing about peers or relaying, it only says what was
+accepted. Updates and node announcements that arrive before their channel are held (a few)
+and applied when it does. The funding output is looked up through a coroutine the daemon
+provides: `lookup_txout(short_channel_id) -> (value_sat, script_pubkey) | None`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .codec import REGTEST_CHAIN_HASH
+from .gossip import (
+    GossipError,
+    alias_text,
+    announced_addresses,
+    check_funding_output,
+    policy_from_update,
+    update_direction,
+    verify_channel_announcement,
+    verify_channel_update,
+    verify_node_announcement,
+)
+from .graph import Graph, GraphNode
+from .messages import ChannelAnnouncement, ChannelUpdate, NodeAnnouncement
+
+TxoutLookup = Callable[[int], Awaitable["tuple[int, bytes] | None"]]
+
+MAX_FUTURE_SECS = 24 * 3600
+"""channel_update/node_announcement timestamps further ahead than this are discarded."""
+MAX_PENDING = 1000
+
+
+@dataclass
+class Accepted:
+    """What one received message changed: the channels that got a new announcement or
+    update, and the nodes that got a new announcement (so the caller can relay them)."""
+
+    announced_channels: list[int] = field(default_factory=list)
+    updated_channels: list[tuple[int, int]] = field(default_factory=list)
+    updated_nodes: list[bytes] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.announced_channels or self.updated_channels or self.updated_nodes)
+
+    def extend(self, other: Accepted) -> None:
+        self.announced_channels += other.announced_channels
+        self.updated_channels += other.updated_channels
+        self.updated_nodes += other.updated_nodes
+
+
+class GossipIngest:
+    """Verify received gossip and store it in the graph."""
+
+    def __init__(self, graph: Graph, lookup_txout: TxoutLookup, *,
+                 chain_hash: bytes = REGTEST_CHAIN_HASH,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.graph = graph
+        self.lookup_txout = lookup_txout
+        self.chain_hash = chain_hash
+        self.clock = clock
+        self._pending_updates: dict[int, list[ChannelUpdate]] = {}
+        self._pending_nodes: dict[bytes, NodeAnnouncement] = {}
+
+    async def channel_announcement(self, ann: ChannelAnnouncement) -> Accepted:
+        """Verify signatures, chain and funding output; store it. Raises GossipError."""
+        scid = ann.short_channel_id.to_int()
+        known = self.graph.get_channel(scid)
+        raw = ann.encode()
+        if known is not None and known.announcement == raw:
+            return Accepted()
+        verify_channel_announcement(ann, chain_hash=self.chain_hash)
+        if known is not None and known.public and (known.node_id_1, known.node_id_2) != (
+                ann.node_id_1, ann.node_id_2):
+            raise GossipError(f"channel_announcement {ann.short_channel_id} conflicts with the "
+                              "announcement already known for that output")
+        if known is not None and known.local and known.capacity_sat is not None:
+            capacity_sat = known.capacity_sat  # our own channel: its output is known
+        else:
+            capacity_sat = check_funding_output(ann, await self.lookup_txout(scid))
+        self.graph.add_channel(scid, ann.node_id_1, ann.node_id_2, capacity_sat=capacity_sat,
+                               features=ann.features, announcement=raw,
+                               bitcoin_key_1=ann.bitcoin_key_1, bitcoin_key_2=ann.bitcoin_key_2,
+                               added_at=int(self.clock()))
+        accepted = Accepted(announced_channels=[scid])
+        for update in self._pending_updates.pop(scid, []):
+            try:
+                accepted.extend(self.channel_update(update))
+            except GossipError:
+                pass
+        for node_id in (ann.node_id_1, ann.node_id_2):
+            held = self._pending_nodes.pop(node_id, None)
+            if held is not None:
+                try:
+                    accepted.extend(self.node_announcement(held))
+                except GossipError:
+                    pass
+        return accepted
+
+    def channel_update(self, cu: ChannelUpdate) -> Accepted:
+        """Verify and store a channel_update; stale or unknown ones change nothing.
+        Raises GossipError for a bad signature or an unknown chain."""
+        scid = cu.short_channel_id.to_int()
+        channel = self.graph.get_channel(scid)
+        if channel is None:
+            if len(self._pending_updates) < MAX_PENDING:
+                held = self._pending_updates.setdefault(scid, [])
+                if len(held) < 4:
+                    held.append(cu)
+            return Accepted()
+        direction = update_direction(cu)
+        verify_channel_update(cu, channel.node_id(direction), chain_hash=self.chain_hash)
+        if channel.spent_height is not None and not cu.channel_flags & 2:
+            return Accepted()
+        if cu.timestamp > self.clock() + MAX_FUTURE_SECS:
+            return Accepted()
+        if self.graph.update_policy(scid, direction, policy_from_update(cu)):
+            return Accepted(updated_channels=[(scid, direction)])
+        return Accepted()
+
+    def node_announcement(self, na: NodeAnnouncement) -> Accepted:
+        """Verify and store a node_announcement of a node with a public channel.
+        Raises GossipError for a bad signature."""
+        verify_node_announcement(na)
+        if not self.graph.has_public_channel(na.node_id):
+            if len(self._pending_nodes) < MAX_PENDING:
+                self._pending_nodes[na.node_id] = na
+            return Accepted()
+        if na.timestamp > self.clock() + MAX_FUTURE_SECS:
+            return Accepted()
+        node = GraphNode(node_id=na.node_id, timestamp=na.timestamp, features=na.features,
+                         rgb_color=na.rgb_color, alias=alias_text(na),
+                         addresses=announced_addresses(na), raw_announcement=na.encode())
+        if self.graph.upsert_node(node):
+            return Accepted(updated_nodes=[na.node_id])
+        return Accepted()
