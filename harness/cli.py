@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness import registry
+from harness.dirs import base_dir
 from harness.results import Availability
 
 
@@ -33,6 +35,45 @@ def _cmd_impls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from examples.catshop.demo import main as demo_main
+
+    return demo_main(chain_name=args.chain, impl=args.impl)
+
+
+def _default_up_dir() -> Path:
+    return base_dir() / "up"
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from harness.session import UpConfig, run_until_signalled
+
+    config = UpConfig(directory=Path(args.dir) if args.dir else _default_up_dir(), nodes=args.nodes,
+                      topology=args.topology, impl=args.impl, chain=args.chain,
+                      fundamount_sat=args.fundamount_sat)
+    return run_until_signalled(config, sys.stdout)
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    from harness.session import bring_down
+
+    return bring_down(Path(args.dir) if args.dir else _default_up_dir(), sys.stdout)
+
+
+def _topology(value: str) -> str:
+    if value in ("line", "star", "ring") or Path(value).is_file():
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not line, star, ring or an existing "
+                                     ".json/.toml graph file")
+
+
+def _add_network_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--impl", default="builtin",
+                        help="Lightning implementation of the nodes (default builtin; see `lnharness impls`)")
+    parser.add_argument("--chain", default="auto", choices=["auto", "embedded", "bitcoind", "docker"],
+                        help="chain backend (default auto: bitcoind if found, else embedded)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lnharness", description="Regtest Lightning networks for tests and demos.")
@@ -40,6 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     impls = sub.add_parser("impls", help="list Lightning implementations and chain backends, "
                                          "with their versions or why they are unavailable")
     impls.set_defaults(run=_cmd_impls)
+
+    demo = sub.add_parser("demo", help="replay the cat shop story on a fresh regtest network")
+    _add_network_options(demo)
+    demo.set_defaults(run=_cmd_demo)
+
+    up = sub.add_parser("up", help="start a network and keep it running for interactive work")
+    up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    up.add_argument("--topology", type=_topology, default="line",
+                    help="line, star, ring, or a .json/.toml graph file (default line)")
+    up.add_argument("--fundamount-sat", type=int, default=10**6, help="channel size (default 1000000)")
+    up.add_argument("--dir", help="working directory (default <LNH_TEST_DIR>/up)")
+    _add_network_options(up)
+    up.set_defaults(run=_cmd_up)
+
+    down = sub.add_parser("down", help="stop the network started by `lnharness up`")
+    down.add_argument("--dir", help="working directory given to `up` (default <LNH_TEST_DIR>/up)")
+    down.set_defaults(run=_cmd_down)
     return parser
 
 

@@ -230,6 +230,12 @@ class LightningNode(ABC):
         wait_for(lambda: self.has_route(other, amount_msat), timeout,
                  what=f"{self.name} to find a route to {other.name} for {amount_msat} msat")
 
+    # -- reaching the node from outside -------------------------------------------------
+    def connection_info(self) -> dict[str, str]:
+        """How to reach this node: id, peer address and the implementation's RPC endpoint."""
+        return {"id": self.node_id, "address": f"{self.node_id}@{self.host}:{self.port}",
+                "impl": self.impl, "log": str(self.daemon.log_path)}
+
     # -- teardown helpers ------------------------------------------------------------------
     def broken_log_lines(self) -> list[str]:
         """Log lines matching `broken_log_regex`."""

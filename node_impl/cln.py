@@ -154,6 +154,10 @@ class ClnNode(ClnShapedNode):
             self.call("stop")
         return self._daemon.stop(timeout, graceful=graceful if self._daemon.is_running() else None)
 
+    def connection_info(self) -> dict[str, str]:
+        return {**super().connection_info(), "rpc_socket": str(self._rpc.socket_path),
+                "cli": f"lightning-cli --network=regtest --lightning-dir={self.lightning_dir}"}
+
     def close(self) -> None:
         release_port(self.port)
 

@@ -115,6 +115,11 @@ class BuiltinNode(ClnShapedNode):
             self.rpc.call("stop", timeout=timeout)
         return self._daemon.stop(timeout, graceful=graceful if self._daemon.is_running() else None)
 
+    def connection_info(self) -> dict[str, str]:
+        secret = (self.lightning_dir / "rpc_secret").read_text().strip()
+        return {**super().connection_info(),
+                "rpc_url": f"http://rpc:{secret}@127.0.0.1:{self.rpc_port}/"}
+
     def close(self) -> None:
         for port in (self.port, self.rpc_port):
             release_port(port)

@@ -1,0 +1,131 @@
+"""A long-running network for interactive work (`lnharness up` / `lnharness down`)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from harness import topology
+from harness.backend import select_chain_backend
+from harness.chain import Chain
+from harness.errors import LnhError
+from harness.network import NodeFactory
+from harness.node import LightningNode
+from harness.wait import wait_for
+
+STATE_FILE = "lnharness-up.json"
+SHAPES = {"line": topology.line, "star": topology.star, "ring": topology.ring}
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    """What `lnharness up` starts."""
+    directory: Path
+    nodes: int = 3
+    topology: str = "line"
+    impl: str = "builtin"
+    chain: str = "auto"
+    fundamount_sat: int = 10**6
+
+
+def env_snippet(chain: Chain, nodes: list[LightningNode]) -> str:
+    """Shell `export` lines for the chain's and every node's endpoints."""
+    lines = [f"export LNH_CHAIN_RPC_URL='{chain.rpc_url}'"]
+    for node in nodes:
+        prefix = "LNH_" + re.sub(r"[^A-Z0-9]", "_", node.name.upper())
+        for key, value in node.connection_info().items():
+            lines.append(f"export {prefix}_{key.upper()}='{value}'")
+    return "\n".join(lines)
+
+
+def start_network(config: UpConfig, out: TextIO) -> tuple[Chain, NodeFactory]:
+    """Start the chain and the nodes, open the channels; print how to reach everything."""
+    if config.nodes < 1:
+        raise ValueError(f"--nodes must be at least 1, got {config.nodes}")
+    config.directory.mkdir(parents=True, exist_ok=True)
+    chain = Chain(select_chain_backend(config.chain)(config.directory))
+    chain.start()
+    chain.fund_wallet()
+    factory = NodeFactory(config.directory, chain, default_impl=config.impl)
+    try:
+        if config.topology in SHAPES:
+            nodes = factory.get_nodes(config.nodes)
+            channels = SHAPES[config.topology](config.nodes, config.fundamount_sat) if config.nodes > 1 else []
+            factory.open_channels(nodes, channels, wait_for_announce=bool(channels))
+        else:
+            nodes = list(factory.graph(Path(config.topology), fundamount_sat=config.fundamount_sat,
+                                       wait_for_announce=True).values())
+    except BaseException:
+        factory.teardown()
+        chain.close()
+        raise
+    print(f"chain ({chain.name}): {chain.rpc_url}", file=out)
+    for node in nodes:
+        info = node.connection_info()
+        print(f"{node.name} ({node.impl}): " + ", ".join(f"{k}={v}" for k, v in info.items()), file=out)
+    print("\n# paste into a shell:\n" + env_snippet(chain, nodes), file=out, flush=True)
+    return chain, factory
+
+
+def run_until_signalled(config: UpConfig, out: TextIO) -> int:
+    """`lnharness up`: run the network until Ctrl-C or `lnharness down`, then stop it cleanly."""
+    state = config.directory / STATE_FILE
+    if state.exists():
+        pid = json.loads(state.read_text()).get("pid")
+        if pid and _alive(pid):
+            raise LnhError(f"a network is already up in {config.directory} (pid {pid}); "
+                           f"run `lnharness down --dir {config.directory}` first")
+    chain, factory = start_network(config, out)
+    state.write_text(json.dumps({"pid": os.getpid()}))
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(f"\nnetwork up in {config.directory}; Ctrl-C or `lnharness down` stops it", file=out, flush=True)
+    try:
+        stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("stopping ...", file=out, flush=True)
+        problems = factory.teardown()
+        chain.close()
+        state.unlink(missing_ok=True)
+        for problem in problems:
+            print(problem, file=out)
+    return 1 if problems else 0
+
+
+def bring_down(directory: Path, out: TextIO, timeout: float | None = None) -> int:
+    """`lnharness down`: ask the `up` process running in `directory` to stop, and wait."""
+    state = directory / STATE_FILE
+    if not state.exists():
+        print(f"no network is up in {directory} (no {STATE_FILE})", file=out)
+        return 1
+    pid = int(json.loads(state.read_text())["pid"])
+    if not _alive(pid):
+        state.unlink()
+        print(f"the network in {directory} was not running (stale pid {pid}); cleaned up", file=out)
+        return 1
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not _alive(pid), timeout, what=f"lnharness up (pid {pid}) to stop")
+    print(f"network in {directory} stopped", file=out)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
