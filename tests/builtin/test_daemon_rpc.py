@@ -1,0 +1,115 @@
+"""Built-in node RPC: auth, JSON-RPC errors, getinfo, help, stop, command line."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+
+import pytest
+
+from node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
+
+
+def post(node, body: bytes, auth: str | None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", node.rpc_port, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    if auth is not None:
+        headers["Authorization"] = auth
+    try:
+        conn.request("POST", "/", body, headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_bad_or_missing_auth_is_http_401(node_factory):
+    node = node_factory.get_node()
+    wrong = BuiltinRpc(f"http://127.0.0.1:{node.rpc_port}/", "not-the-secret", timeout=10)
+    with pytest.raises(BuiltinRpcError) as err:
+        wrong.getinfo()
+    assert err.value.code == 401
+    status, _ = post(node, b'{"method": "getinfo", "id": 1}', auth=None)
+    assert status == 401
+    assert node.rpc.getinfo()["id"] == node.node_id
+
+
+def test_unknown_method_is_32601(node_factory):
+    node = node_factory.get_node()
+    with pytest.raises(BuiltinRpcError) as err:
+        node.rpc.call("nosuchmethod")
+    assert err.value.code == -32601
+    assert err.value.message == "Unknown command 'nosuchmethod'"
+
+
+def test_wrong_params_are_32602_naming_the_parameter(node_factory):
+    node = node_factory.get_node()
+    with pytest.raises(BuiltinRpcError) as err:
+        node.rpc.invoice(amount_msat=1000, label="x")
+    assert err.value.code == -32602 and "description" in err.value.message
+    with pytest.raises(BuiltinRpcError) as err:
+        node.rpc.getinfo(bogus=1)
+    assert err.value.code == -32602 and "bogus" in err.value.message
+    with pytest.raises(BuiltinRpcError) as err:
+        node.rpc.invoice(amount_msat="lots", label="x", description="d")
+    assert err.value.code == -32602 and "amount_msat" in err.value.message
+    with pytest.raises(BuiltinRpcError) as err:
+        node.rpc.listpeers("not-a-node-id")
+    assert err.value.code == -32602 and "id" in err.value.message
+
+
+def test_malformed_json_is_parse_error(node_factory):
+    node = node_factory.get_node()
+    status, body = post(node, b"{not json", auth=node.rpc._auth)
+    assert status == 200
+    assert json.loads(body)["error"]["code"] == -32700
+
+
+def test_getinfo_and_positional_params(node_factory):
+    node = node_factory.get_node(seed="11" * 32)
+    info = node.rpc.getinfo()
+    assert info["id"][:2] in ("02", "03") and len(info["id"]) == 66 and info["alias"] == node.name
+    assert info["network"] == "regtest" and info["num_peers"] == 0
+    assert info["binding"] == [{"type": "ipv4", "address": "127.0.0.1", "port": node.peer_port}]
+    assert node.daemon.is_in_log(f"Server started with public key {info['id']}, alias {node.name}")
+    assert node.rpc.call("help", ["getinfo"])["help"][0]["command"] == "getinfo"
+    commands = {h["command"].split()[0] for h in node.rpc.help()["help"]}
+    assert {"getinfo", "newaddr", "listfunds", "withdraw", "connect", "disconnect", "listpeers",
+            "invoice", "listinvoices", "waitinvoice", "decodepay", "stop"} <= commands
+
+
+def test_same_seed_same_node_id(node_factory):
+    a = node_factory.get_node(seed="22" * 32)
+    b = node_factory.get_node(seed="22" * 32)
+    c = node_factory.get_node(seed="23" * 32)
+    assert a.node_id == b.node_id != c.node_id
+
+
+def test_stop_is_graceful_exit_0(node_factory):
+    node = node_factory.get_node()
+    assert node.rpc.stop() == "Shutdown complete"
+    assert node.daemon.proc.wait(10) == 0
+    node.daemon.wait_for_log("stopped")
+
+
+def test_help_lists_the_command_line():
+    out = subprocess.run([sys.executable, "-m", "node_impl.builtin", "--help"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    for option in ("--lightning-dir", "--addr", "--rpc-port", "--bitcoin-rpcurl", "--seed",
+                   "--log-file", "--log-level", "--network", "--min-depth", "--cltv-delta"):
+        assert option in out.stdout
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (["--lightning-dir=/tmp/x", "--frobnicate"], "--frobnicate"),
+    (["--lightning-dir=/tmp/x", "--network=bitcoin"], "--network=bitcoin is not supported"),
+    (["--lightning-dir=/tmp/x", "--seed=abcd"], "--seed must be 32 bytes"),
+])
+def test_bad_command_line_exits_2_naming_the_option(args, complaint):
+    out = subprocess.run([sys.executable, "-m", "node_impl.builtin", *args],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert complaint in out.stderr
