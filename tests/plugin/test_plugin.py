@@ -74,7 +74,9 @@ def test_teardown_failures_are_reported_together(pytester, tmp_path):
 
 
 @pytest.mark.parametrize("args, complaint", [
-    (["--lnh-chain=bitcoin-core"], "--lnh-chain='bitcoin-core': must be one of auto, embedded, bitcoind, docker"),
+    (["--lnh-chain=bitcoin-core"], "--lnh-chain=bitcoin-core: unknown chain backend 'bitcoin-core'; "
+                                   "valid: auto, bitcoind, docker, embedded"),
+    (["--lnh-impl=lnd9"], "--lnh-impl/LNH_IMPL='lnd9': unknown implementation; registered: builtin, cln"),
     (["--lnh-timeout=-1"], "--lnh-timeout='-1': must be positive"),
     (["--lnh-timeout=abc"], "--lnh-timeout='abc'*"),
 ])
