@@ -166,6 +166,7 @@ class Channel:
         self.index = index
         self.peer_id = peer_id
         self.keys = keys
+        self.local_basepoints = keys.basepoints
         self.opener = opener
         self.local_config = local_config
         self.chain_hash = chain_hash
@@ -222,7 +223,7 @@ class Channel:
     def funding_script(self) -> bytes:
         if self.remote_basepoints is None:
             raise ChannelError("funding script needs the peer's funding_pubkey")
-        return channel_tx.funding_script(self.keys.basepoints.funding_pubkey, self.remote_basepoints.funding_pubkey)
+        return channel_tx.funding_script(self.local_basepoints.funding_pubkey, self.remote_basepoints.funding_pubkey)
 
     @property
     def remote_to_self_delay(self) -> int:
@@ -255,7 +256,7 @@ class Channel:
         self.initial_feerate_per_kw = feerate_per_kw
         self.channel_flags = 1 if announce else 0
         self.local_upfront_script = upfront_shutdown_script
-        bp = self.keys.basepoints
+        bp = self.local_basepoints
         return msg(
             "open_channel",
             chain_hash=self.chain_hash,
@@ -385,7 +386,7 @@ class Channel:
         self._take_remote_params(m, opener_msg=True)
         self.min_depth = min_depth
         self._check_initial_balances()
-        bp = self.keys.basepoints
+        bp = self.local_basepoints
         return msg(
             "accept_channel",
             temporary_channel_id=self.temporary_channel_id,
@@ -491,18 +492,18 @@ class Channel:
             raise ChannelError("channel parameters incomplete")
         if side == LOCAL:
             point = self.keys.per_commitment_point(ctn)
-            owner, other_bp = self.keys.basepoints, self.remote_basepoints
+            owner, other_bp = self.local_basepoints, self.remote_basepoints
             owner_delay = self.remote_config.to_self_delay
             owner_dust = self.local_config.dust_limit_sat
         else:
             point = self.remote_points.get(ctn)
             if point is None:
                 raise ChannelError(f"no per_commitment_point of the peer for commitment {ctn}")
-            owner, other_bp = self.remote_basepoints, self.keys.basepoints
+            owner, other_bp = self.remote_basepoints, self.local_basepoints
             owner_delay = self.local_config.to_self_delay
             owner_dust = self.remote_config.dust_limit_sat
-        opener_bp = self.keys.basepoints if self.is_opener() else self.remote_basepoints
-        acceptor_bp = self.remote_basepoints if self.is_opener() else self.keys.basepoints
+        opener_bp = self.local_basepoints if self.is_opener() else self.remote_basepoints
+        acceptor_bp = self.remote_basepoints if self.is_opener() else self.local_basepoints
         owner_msat = view.local_msat if side == LOCAL else view.remote_msat
         other_msat = view.remote_msat if side == LOCAL else view.local_msat
         htlcs = [
@@ -952,7 +953,7 @@ class Channel:
             return channel_tx.build_closing(
                 funding_txid=self.funding_txid or b"", funding_outnum=self.funding_outnum,
                 funding_sat=self.funding_sat,
-                local_funding_pubkey=self.keys.basepoints.funding_pubkey,
+                local_funding_pubkey=self.local_basepoints.funding_pubkey,
                 remote_funding_pubkey=self.remote_basepoints.funding_pubkey,
                 local_script=self.local_shutdown_script, remote_script=self.remote_shutdown_script,
                 to_local_msat=view.local_msat, to_remote_msat=view.remote_msat, fee_sat=fee_sat,
