@@ -14,34 +14,32 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import transport
-from .codec import REGTEST_CHAIN_HASH, Reader, WireError, encode_u16
+from . import messages, transport
+from .codec import REGTEST_CHAIN_HASH, WireError
+from .features import (
+    DEFAULT_KNOWN_FEATURES,
+    DEFAULT_NODE_FEATURES,
+    FeatureError,
+    Features,
+    check_remote_features,
+)
 from .log import get_logger
-from .tlv import read_records, write_records
 
 if TYPE_CHECKING:
     from .node import Node
 
 log = get_logger("peer")
 
-MSG_WARNING = 1
-MSG_INIT = 16
-MSG_ERROR = 17
-MSG_PING = 18
-MSG_PONG = 19
-INIT_TLV_NETWORKS = 1
-INIT_TLV_REMOTE_ADDR = 3
+MSG_WARNING = messages.WarningMessage.TYPE
+MSG_INIT = messages.Init.TYPE
+MSG_ERROR = messages.ErrorMessage.TYPE
+MSG_PING = messages.Ping.TYPE
+MSG_PONG = messages.Pong.TYPE
 
 # open_channel .. closing_sig, and update_add_htlc .. channel_reestablish
 CHANNEL_MESSAGE_TYPES = frozenset(range(32, 42)) | frozenset(range(128, 137))
 # channel_announcement .. gossip_timestamp_filter
 GOSSIP_MESSAGE_TYPES = frozenset(range(256, 266))
-
-# Features we send: data_loss_protect, var_onion_optin, static_remotekey, payment_secret and
-# channel_type, compulsory like Core Lightning sets them (the BOLT 9 "assumed" features).
-OUR_FEATURE_BITS = (0, 8, 12, 14, 44)
-# Feature pairs we understand; a peer's even (compulsory) bit outside these fails the connection.
-KNOWN_FEATURE_PAIRS = frozenset(bit // 2 for bit in OUR_FEATURE_BITS)
 
 HANDSHAKE_TIMEOUT_S = 10.0
 INIT_TIMEOUT_S = 10.0
@@ -52,55 +50,15 @@ class PeerRefused(Exception):
     """The peer was refused at init (no common network, unknown required feature, ...)."""
 
 
-def features_to_bytes(bits: Any) -> bytes:
-    """Feature bit numbers -> the big-endian bitfield, minimal length."""
-    value = 0
-    for bit in bits:
-        value |= 1 << bit
-    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+def our_init(features: Features) -> bytes:
+    """init: empty globalfeatures, our features, networks TLV = [regtest]."""
+    return messages.Init(globalfeatures=b"", features=features.to_bytes(),
+                         networks=(REGTEST_CHAIN_HASH,), remote_addr=None, unknown_tlvs=()).encode()
 
 
-def feature_bits(field: bytes) -> set[int]:
-    """Set bit numbers of a big-endian feature bitfield."""
-    value = int.from_bytes(field, "big")
-    return {bit for bit in range(value.bit_length()) if value >> bit & 1}
-
-
-def encode_init(feature_field: bytes, chain_hashes: list[bytes]) -> bytes:
-    """init: empty globalfeatures, our features, networks TLV."""
-    tlvs = write_records([(INIT_TLV_NETWORKS, b"".join(chain_hashes))])
-    return (encode_u16(MSG_INIT) + encode_u16(0) + encode_u16(len(feature_field)) + feature_field
-            + tlvs)
-
-
-def decode_init(payload: bytes) -> tuple[bytes, list[bytes] | None]:
-    """-> (global|local features merged, networks or None when absent). Raises WireError."""
-    reader = Reader(payload)
-    global_features = reader.read_bytes(reader.read_u16())
-    local_features = reader.read_bytes(reader.read_u16())
-    width = max(len(global_features), len(local_features))
-    merged = (int.from_bytes(global_features, "big") | int.from_bytes(local_features, "big"))
-    networks: list[bytes] | None = None
-    for tlv_type, value in read_records(reader.read_rest()):
-        if tlv_type == INIT_TLV_NETWORKS:
-            if len(value) % 32:
-                raise WireError(f"init networks TLV length {len(value)} is not a multiple of 32")
-            networks = [value[i:i + 32] for i in range(0, len(value), 32)]
-        elif tlv_type % 2 == 0 and tlv_type != INIT_TLV_REMOTE_ADDR:
-            raise WireError(f"init carries unknown even TLV type {tlv_type}")
-    return merged.to_bytes(width, "big"), networks
-
-
-def encode_error_like(msg_type: int, channel_id: bytes, text: str) -> bytes:
-    data = text.encode()[:65000]
-    return encode_u16(msg_type) + channel_id + encode_u16(len(data)) + data
-
-
-def decode_error_like(payload: bytes) -> tuple[bytes, str]:
-    reader = Reader(payload)
-    channel_id = reader.read_bytes(32)
-    data = reader.read_bytes(reader.read_u16())
-    return channel_id, data.decode("utf-8", "replace")
+def _error_like(cls: type[messages.ErrorMessage] | type[messages.WarningMessage],
+                channel_id: bytes, text: str) -> bytes:
+    return cls(channel_id=channel_id, data=text.encode()[:65000], extra=b"").encode()
 
 
 class Peer:
@@ -113,7 +71,7 @@ class Peer:
         self.node_id: bytes = conn.remote_node_id
         self.direction = direction  # "in" or "out"
         self.address = address
-        self.features: bytes = b""
+        self.features = Features()
         self.connected = False
         self.last_received = time.monotonic()
         self._ping_sent_at: float | None = None
@@ -124,8 +82,8 @@ class Peer:
         return self.node_id.hex()
 
     @property
-    def feature_bits(self) -> set[int]:
-        return feature_bits(self.features)
+    def feature_bits(self) -> frozenset[int]:
+        return self.features.bits
 
     async def send(self, message: bytes) -> None:
         """Send one whole message (2-byte type + payload). Raises transport.ConnectionClosed."""
@@ -134,12 +92,12 @@ class Peer:
     async def send_error(self, channel_id: bytes, text: str) -> None:
         """Send an `error` (channel_id all zero = every channel); ignores a closed connection."""
         log.info("sending error to %s: %s", self.id_hex, text)
-        await self._send_quietly(encode_error_like(MSG_ERROR, channel_id, text))
+        await self._send_quietly(_error_like(messages.ErrorMessage, channel_id, text))
 
     async def send_warning(self, channel_id: bytes, text: str) -> None:
         """Send a `warning`; ignores a closed connection."""
         log.info("sending warning to %s: %s", self.id_hex, text)
-        await self._send_quietly(encode_error_like(MSG_WARNING, channel_id, text))
+        await self._send_quietly(_error_like(messages.WarningMessage, channel_id, text))
 
     async def _send_quietly(self, message: bytes) -> None:
         try:
@@ -159,7 +117,7 @@ class Peer:
     def info(self) -> dict[str, Any]:
         """listpeers entry (Core Lightning's field names)."""
         entry: dict[str, Any] = {"id": self.id_hex, "connected": self.connected,
-                                 "features": self.features.hex()}
+                                 "features": self.features.to_bytes().hex()}
         if self.address:
             entry["netaddr"] = [f"{self.address[0]}:{self.address[1]}"]
         return entry
@@ -171,7 +129,7 @@ class PeerManager:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.peers: dict[bytes, Peer] = {}
-        self.our_features = features_to_bytes(OUR_FEATURE_BITS)
+        self.our_features = DEFAULT_NODE_FEATURES
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         node.db.migrate("peers", [
@@ -267,7 +225,7 @@ class PeerManager:
             await previous.wait_closed()
         self.peers[peer.node_id] = peer
         peer.connected = True
-        log.info("peer %s connected (%s, features %s)", peer.id_hex, direction, peer.features.hex())
+        log.info("peer %s connected (%s, features %s)", peer.id_hex, direction, peer.features)
         if ready is not None and not ready.done():
             ready.set_result(peer)
         pinger = asyncio.get_running_loop().create_task(self._ping_when_idle(peer))
@@ -285,25 +243,26 @@ class PeerManager:
             peer._closed.set()
 
     async def _exchange_init(self, peer: Peer) -> None:
-        await peer.send(encode_init(self.our_features, [REGTEST_CHAIN_HASH]))
-        message = await asyncio.wait_for(peer.conn.receive(), INIT_TIMEOUT_S)
-        msg_type = int.from_bytes(message[:2], "big") if len(message) >= 2 else -1
-        if msg_type != MSG_INIT:
-            await peer.send_warning(ALL_CHANNELS, f"expected init first, got message type {msg_type}")
-            raise PeerRefused(f"first message was type {msg_type}, not init")
+        await peer.send(our_init(self.our_features))
+        raw = await asyncio.wait_for(peer.conn.receive(), INIT_TIMEOUT_S)
         try:
-            features, networks = decode_init(message[2:])
+            init = messages.decode(raw)
         except WireError as exc:
             await peer.send_warning(ALL_CHANNELS, f"malformed init: {_describe(exc)}")
             raise
-        if networks is not None and REGTEST_CHAIN_HASH not in networks:
+        if not isinstance(init, messages.Init):
+            got = getattr(init, "TYPE", getattr(init, "type", "?"))
+            await peer.send_warning(ALL_CHANNELS, f"expected init first, got message type {got}")
+            raise PeerRefused(f"first message was type {got}, not init")
+        if init.networks is not None and REGTEST_CHAIN_HASH not in init.networks:
             await peer.send_warning(ALL_CHANNELS, "No common network")
             raise PeerRefused("no common network (peer is not on regtest)")
-        unknown_required = sorted(b for b in feature_bits(features)
-                                  if b % 2 == 0 and b // 2 not in KNOWN_FEATURE_PAIRS)
-        if unknown_required:
-            await peer.send_warning(ALL_CHANNELS, f"unknown required feature bits {unknown_required}")
-            raise PeerRefused(f"peer requires unknown feature bits {unknown_required}")
+        features = Features.from_init(init.globalfeatures, init.features)
+        try:
+            check_remote_features(features, DEFAULT_KNOWN_FEATURES)
+        except FeatureError as exc:
+            await peer.send_warning(ALL_CHANNELS, str(exc))
+            raise PeerRefused(str(exc)) from None
         peer.features = features
         peer.last_received = time.monotonic()
 
@@ -338,20 +297,18 @@ class PeerManager:
                 return
 
     async def _dispatch(self, peer: Peer, msg_type: int, payload: bytes) -> None:
+        if msg_type in (MSG_PING, MSG_PONG, MSG_ERROR, MSG_WARNING):
+            message = messages.decode(msg_type.to_bytes(2, "big") + payload)
         if msg_type == MSG_PING:
-            reader = Reader(payload)
-            num_pong_bytes = reader.read_u16()
-            reader.read_bytes(reader.read_u16())
-            if num_pong_bytes < 65532:
-                await peer.send(encode_u16(MSG_PONG) + encode_u16(num_pong_bytes) + bytes(num_pong_bytes))
+            if message.num_pong_bytes < 65532:
+                await peer.send(messages.Pong(ignored=bytes(message.num_pong_bytes), extra=b"").encode())
         elif msg_type == MSG_PONG:
-            reader = Reader(payload)
-            reader.read_bytes(reader.read_u16())
             peer._ping_sent_at = None
         elif msg_type in (MSG_ERROR, MSG_WARNING):
-            channel_id, text = decode_error_like(payload)
+            text = message.data.decode("utf-8", "replace")
             kind = "error" if msg_type == MSG_ERROR else "warning"
-            scope = "all channels" if channel_id == ALL_CHANNELS else f"channel {channel_id.hex()}"
+            scope = ("all channels" if message.channel_id == ALL_CHANNELS
+                     else f"channel {message.channel_id.hex()}")
             log.warning("peer %s sent %s (%s): %s", peer.id_hex, kind, scope, text)
             if msg_type == MSG_ERROR:
                 await self.node.channels.handle_message(peer, msg_type, payload)
@@ -381,7 +338,7 @@ class PeerManager:
                     log.debug("pinging idle peer %s", peer.id_hex)
                     peer._ping_sent_at = time.monotonic()
                     try:
-                        await peer.send(encode_u16(MSG_PING) + encode_u16(1) + encode_u16(0))
+                        await peer.send(messages.Ping(num_pong_bytes=1, ignored=b"", extra=b"").encode())
                     except transport.ConnectionClosed:
                         return
                     continue
@@ -400,5 +357,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
     if isinstance(exc, WireError):
-        return exc.reason
+        where = ".".join(part for part in (exc.message, exc.field) if part)
+        return f"{where}: {exc.reason}" if where else exc.reason
     return str(exc) or type(exc).__name__

@@ -206,7 +206,7 @@ def register_daemon_methods(node: Node) -> None:
         address: dict[str, Any] = {"type": "ipv4"}
         if peer.address:
             address.update(address=peer.address[0], port=peer.address[1])
-        return {"id": peer.id_hex, "features": peer.features.hex(), "direction": peer.direction,
+        return {"id": peer.id_hex, "features": peer.features.to_bytes().hex(), "direction": peer.direction,
                 "address": address}
 
     async def disconnect(id: Any, force: bool = False) -> dict[str, Any]:

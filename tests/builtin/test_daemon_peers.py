@@ -14,13 +14,22 @@ import pytest
 from coincurve import PrivateKey
 
 from harness.wait import wait_for
-from node_impl.builtin import transport
+from node_impl.builtin import messages, transport
 from node_impl.builtin.codec import REGTEST_CHAIN_HASH
-from node_impl.builtin.peer import decode_error_like, decode_init, encode_init, feature_bits
+from node_impl.builtin.features import Features
 from node_impl.builtin.rpc_client import BuiltinRpcError
 
 MAINNET_CHAIN_HASH = bytes.fromhex("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000")
 TIMEOUT_S = 10
+
+
+def feature_bits(field: bytes) -> frozenset[int]:
+    return Features.from_bytes(field).bits
+
+
+def encode_init(features: bytes, chain_hashes: list[bytes]) -> bytes:
+    return messages.Init(globalfeatures=b"", features=features, networks=tuple(chain_hashes),
+                         remote_addr=None, unknown_tlvs=()).encode()
 
 
 def features(*bits: int) -> bytes:
@@ -73,8 +82,8 @@ class ScriptedPeer:
                 return seen
 
 
-def warnings_in(messages: list[bytes]) -> list[str]:
-    return [decode_error_like(m[2:])[1] for m in messages if msg_type(m) == 1]
+def warnings_in(seen: list[bytes]) -> list[str]:
+    return [messages.decode(m).data.decode() for m in seen if msg_type(m) == 1]
 
 
 def test_two_nodes_connect_both_ways_and_list_each_other(node_factory):
@@ -109,9 +118,10 @@ def test_init_carries_regtest_network_and_assumed_features(node_factory):
         return their_init
 
     their_init = asyncio.run(run())
-    assert msg_type(their_init) == 16
-    feature_field, networks = decode_init(their_init[2:])
-    assert networks == [REGTEST_CHAIN_HASH]
+    init = messages.decode(their_init)
+    assert isinstance(init, messages.Init)
+    assert init.networks == (REGTEST_CHAIN_HASH,)
+    feature_field = init.features
     assert REGTEST_CHAIN_HASH.hex() == "06226e46111a0b59caaf126043eb5bbf28c34f3a5e332a1fc7b2b73cf188910f"
     assert feature_bits(feature_field) >= {0, 8, 12, 14, 44}
 
@@ -137,7 +147,7 @@ def test_peer_requiring_unknown_feature_is_disconnected(node_factory):
         return await peer.expect_closed()
 
     seen = asyncio.run(run())
-    assert any("unknown required feature bits [100]" in w for w in warnings_in(seen))
+    assert any("do not support" in w and "100" in w for w in warnings_in(seen))
     assert node.rpc.listpeers()["peers"] == []
 
 
