@@ -1,0 +1,735 @@
+"""The daemon's gossip subsystem (BOLT 7): `GossipManager(node)`.
+
+- Receives gossip (types 256..265) from peers, verifies it into the graph
+  (gossip_ingest.py) and relays what is new to the other peers that asked for gossip with
+  gossip_timestamp_filter.
+- Answers query_channel_range and query_short_channel_ids, and sends
+  gossip_timestamp_filter(0, 0xFFFFFFFF) to peers offering gossip_queries.
+- Our own channels: the channel manager registers each one at channel_ready
+  (`add_local_channel`); the manager issues our channel_updates, exchanges
+  announcement_signatures once the funding is 6 blocks deep, then announces the channel and
+  our node. Own gossip goes to every peer on connect and when created.
+- Watches blocks for spent funding outputs and prunes the graph.
+- Pathfinding for payments (`find_route`) and the RPC methods getroute, listchannels,
+  listnodes (gossip_rpc.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bitcoin.core import CBlock, b2lx
+from coincurve import PrivateKey
+
+from . import gossip_rpc
+from .codec import REGTEST_CHAIN_HASH, ShortChannelId, WireError
+from .gossip import (
+    GossipError,
+    make_announcement_signatures,
+    make_channel_update,
+    make_node_announcement,
+    policy_from_update,
+    unsigned_channel_announcement,
+    verify_announcement_signatures,
+    verify_channel_announcement,
+    with_signatures,
+)
+from .gossip_ingest import Accepted, GossipIngest
+from .graph import Graph, GraphChannel, GraphNode, NodeAddress, format_scid, scid_parts
+from .log import get_logger
+from .messages import (
+    AnnouncementSignatures,
+    ChannelAnnouncement,
+    ChannelUpdate,
+    GossipTimestampFilter,
+    NodeAnnouncement,
+    QueryChannelRange,
+    QueryShortChannelIds,
+    ReplyChannelRange,
+    ReplyShortChannelIdsEnd,
+    decode,
+    decode_query_flags,
+    decode_short_channel_ids,
+    encode_short_channel_ids,
+    encode_timestamps,
+)
+from .routing import RouteHop, find_route
+
+if TYPE_CHECKING:
+    from .node import Node
+    from .peer import Peer
+
+log = get_logger("gossipd")
+
+ANNOUNCE_DEPTH = 6
+"""BOLT 7: a channel_announcement is not sent before the funding has 6 confirmations."""
+GOSSIP_QUERIES_BITS = (6, 7)
+REPLY_CHUNK_SCIDS = 2000
+"""short_channel_ids per reply_channel_range (with timestamps: 24 bytes each, < 65535)."""
+BLOCK_CACHE_SIZE = 8
+
+_SCHEMA = [
+    """
+    CREATE TABLE gossip_local_channels (
+        short_channel_id INTEGER PRIMARY KEY,
+        channel_id BLOB NOT NULL,
+        remote_node_id BLOB NOT NULL,
+        local_funding_pubkey BLOB NOT NULL,
+        remote_funding_pubkey BLOB NOT NULL,
+        capacity_sat INTEGER NOT NULL,
+        announce INTEGER NOT NULL,
+        htlc_minimum_msat INTEGER NOT NULL,
+        htlc_maximum_msat INTEGER NOT NULL,
+        local_node_signature BLOB,
+        local_bitcoin_signature BLOB,
+        remote_node_signature BLOB,
+        remote_bitcoin_signature BLOB,
+        announced INTEGER NOT NULL DEFAULT 0,
+        closed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE gossip_funding_outpoints (
+        short_channel_id INTEGER PRIMARY KEY,
+        txid BLOB NOT NULL,
+        vout INTEGER NOT NULL
+    );
+    CREATE TABLE gossip_own_node (
+        id INTEGER PRIMARY KEY CHECK (id = 0),
+        timestamp INTEGER NOT NULL
+    )
+    """,
+]
+
+
+@dataclass
+class LocalChannel:
+    """One of our channels as the gossip subsystem sees it (persisted)."""
+
+    short_channel_id: int
+    channel_id: bytes
+    remote_node_id: bytes
+    local_funding_pubkey: bytes
+    remote_funding_pubkey: bytes
+    capacity_sat: int
+    announce: bool
+    htlc_minimum_msat: int
+    htlc_maximum_msat: int
+    local_node_signature: bytes | None = None
+    local_bitcoin_signature: bytes | None = None
+    remote_node_signature: bytes | None = None
+    remote_bitcoin_signature: bytes | None = None
+    announced: bool = False
+    closed: bool = False
+
+
+@dataclass
+class _PeerState:
+    """Gossip state of one connected peer."""
+
+    timestamp_filter: tuple[int, int] | None = None
+    sent_announcements: set[int] = field(default_factory=set)
+    sent_announcement_signatures: set[int] = field(default_factory=set)
+
+    def wants(self, timestamp: int) -> bool:
+        if self.timestamp_filter is None:
+            return False
+        first, span = self.timestamp_filter
+        return first <= timestamp < first + span
+
+
+class GossipManager:
+    """BOLT 7 for the daemon; see the module docstring."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        node.db.migrate("gossip_manager", _SCHEMA)
+        self.graph = Graph(node.db)
+        self.ingest = GossipIngest(self.graph, self.lookup_txout,
+                                   chain_hash=REGTEST_CHAIN_HASH)
+        self._peers: dict[bytes, _PeerState] = {}
+        self._local: dict[int, LocalChannel] = {}
+        self._outpoints: dict[tuple[bytes, int], int] = {}
+        self._early_signatures: dict[int, tuple[bytes, AnnouncementSignatures]] = {}
+        self._block_cache: dict[int, CBlock] = {}
+        self._load()
+        gossip_rpc.register(self)
+
+    # ---- lifecycle (called by the node) -----------------------------------------------
+
+    async def start(self) -> None:
+        if any(lc.announced and not lc.closed for lc in self._local.values()):
+            self._refresh_own_node_announcement()
+
+    async def stop(self) -> None:
+        pass
+
+    async def on_peer_connected(self, peer: Peer) -> None:
+        state = self._peers[peer.node_id] = _PeerState()
+        if set(peer.feature_bits) & set(GOSSIP_QUERIES_BITS):
+            await peer.send(GossipTimestampFilter(
+                chain_hash=REGTEST_CHAIN_HASH, first_timestamp=0,
+                timestamp_range=0xFFFFFFFF).encode())
+        for lc in self._local.values():
+            if lc.closed or lc.remote_node_id != peer.node_id or lc.announced:
+                continue
+            update = self._our_update(lc)
+            if update is not None:
+                await peer.send(update)
+        await self._send_own_public_gossip(peer, state)
+        for lc in list(self._local.values()):
+            if lc.remote_node_id == peer.node_id:
+                await self._progress_announcement(lc)
+
+    async def on_peer_disconnected(self, peer: Peer) -> None:
+        self._peers.pop(peer.node_id, None)
+
+    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
+        self._block_cache[height] = block
+        for old in sorted(self._block_cache)[:-BLOCK_CACHE_SIZE]:
+            del self._block_cache[old]
+        for tx in block.vtx:
+            for txin in tx.vin:
+                scid = self._outpoints.get((bytes(txin.prevout.hash), txin.prevout.n))
+                if scid is not None and self.graph.mark_spent(scid, height):
+                    log.info("channel %s closed: funding spent in block %d",
+                             format_scid(scid), height)
+                    lc = self._local.get(scid)
+                    if lc is not None:
+                        self._set_local(lc, closed=True)
+        forgotten = self.graph.prune(block_height=height, now=int(time.time()))
+        for scid in forgotten:
+            self._forget_outpoint(scid)
+        if forgotten:
+            log.info("forgot channels %s", ", ".join(format_scid(s) for s in forgotten))
+        for lc in list(self._local.values()):
+            await self._progress_announcement(lc)
+
+    # ---- API for the channel manager ----------------------------------------------------
+
+    async def add_local_channel(self, *, channel_id: bytes, short_channel_id: int,
+                                remote_node_id: bytes, capacity_sat: int,
+                                local_funding_privkey: bytes, remote_funding_pubkey: bytes,
+                                funding_txid: str, funding_outnum: int, announce: bool,
+                                htlc_minimum_msat: int | None = None,
+                                htlc_maximum_msat: int | None = None) -> None:
+        """Register one of our channels once channel_ready was sent and received (and again
+        at every start for channels still open: idempotent). funding_txid is hex as
+        bitcoind shows it. Sends our channel_update to the peer; the announcement follows
+        by itself once the funding is 6 deep (if announce)."""
+        scid = short_channel_id
+        lc = self._local.get(scid)
+        if lc is None:
+            maximum = htlc_maximum_msat if htlc_maximum_msat is not None else capacity_sat * 1000
+            lc = LocalChannel(
+                short_channel_id=scid, channel_id=channel_id, remote_node_id=remote_node_id,
+                local_funding_pubkey=_pubkey(local_funding_privkey),
+                remote_funding_pubkey=remote_funding_pubkey, capacity_sat=capacity_sat,
+                announce=announce,
+                htlc_minimum_msat=(htlc_minimum_msat if htlc_minimum_msat is not None
+                                   else self.node.config.htlc_minimum_msat),
+                htlc_maximum_msat=min(maximum, capacity_sat * 1000))
+            if announce:
+                unsigned = self._unsigned_announcement(lc)
+                sigs = make_announcement_signatures(unsigned, channel_id, self.node.node_privkey,
+                                                    local_funding_privkey)
+                lc.local_node_signature = sigs.node_signature
+                lc.local_bitcoin_signature = sigs.bitcoin_signature
+            self._save_local(lc)
+            self._local[scid] = lc
+            log.info("local channel %s with %s registered (announce=%s)", format_scid(scid),
+                     remote_node_id.hex(), announce)
+        self.graph.add_local_channel(scid, self.node.node_id, remote_node_id,
+                                     capacity_sat=capacity_sat, added_at=int(time.time()))
+        self._remember_outpoint(scid, bytes.fromhex(funding_txid)[::-1], funding_outnum)
+        channel = self.graph.get_channel(scid)
+        if channel is not None and channel.policies[channel.direction_from(self.node.node_id)] is None:
+            self._issue_update(lc)
+        peer = self.node.peers.get(remote_node_id)
+        if peer is not None and not lc.announced:
+            update = self._our_update(lc)
+            if update is not None:
+                await peer.send(update)
+        early = self._early_signatures.pop(scid, None)
+        if early is not None:
+            await self._accept_announcement_signatures(early[0], early[1])
+        await self._progress_announcement(lc)
+
+    async def local_channel_closed(self, short_channel_id: int) -> None:
+        """Our channel stopped forwarding (shutdown started or it closed): disable it."""
+        lc = self._local.get(short_channel_id)
+        if lc is None or lc.closed:
+            return
+        self._set_local(lc, closed=True)
+        raw = self._issue_update(lc, disabled=True)
+        if lc.announced:
+            await self._broadcast_own([raw])
+        else:
+            peer = self.node.peers.get(lc.remote_node_id)
+            if peer is not None:
+                await peer.send(raw)
+
+    def handle_failure_update(self, update: bytes) -> bool:
+        """Apply the channel_update carried by a BOLT 4 failure (with or without its type
+        prefix); True if it changed the graph."""
+        for candidate in (update, b"\x01\x02" + update):
+            try:
+                msg = decode(candidate)
+            except WireError:
+                continue
+            if isinstance(msg, ChannelUpdate):
+                try:
+                    return bool(self.ingest.channel_update(msg))
+                except GossipError as exc:
+                    log.info("ignoring channel_update from a failure: %s", exc)
+                    return False
+        return False
+
+    def find_route(self, destination: bytes, amount_msat: int, *, final_cltv_delta: int,
+                   route_hints: Sequence[Sequence[Any]] = (),
+                   exclude_channels: Collection[int | tuple[int, int]] = (),
+                   exclude_nodes: Collection[bytes] = (), max_fee_msat: int | None = None,
+                   max_delay: int | None = None,
+                   local_spendable_msat: Mapping[int, int] | None = None) -> list[RouteHop]:
+        """Cheapest route from us (see routing.find_route); cltv_expiry values are absolute,
+        based on the node's current block height. Raises routing.NoRouteError."""
+        return find_route(self.graph, self.node.node_id, destination, amount_msat,
+                          final_cltv_delta=final_cltv_delta, block_height=self.node.blockheight,
+                          route_hints=route_hints, exclude_channels=exclude_channels,
+                          exclude_nodes=exclude_nodes, max_fee_msat=max_fee_msat,
+                          max_delay=max_delay, local_spendable_msat=local_spendable_msat)
+
+    def local_policy(self, short_channel_id: int) -> tuple[int, int, int] | None:
+        """(fee_base_msat, fee_proportional_millionths, cltv_expiry_delta) we announced for
+        forwarding over one of our channels, for checking forwarded HTLCs."""
+        channel = self.graph.get_channel(short_channel_id)
+        if channel is None:
+            return None
+        try:
+            policy = channel.policies[channel.direction_from(self.node.node_id)]
+        except ValueError:
+            return None
+        if policy is None:
+            return None
+        return policy.fee_base_msat, policy.fee_proportional_millionths, policy.cltv_expiry_delta
+
+    # ---- received messages ----------------------------------------------------------------
+
+    async def handle_message(self, peer: Peer, msg_type: int, payload: bytes) -> None:
+        raw = msg_type.to_bytes(2, "big") + payload
+        msg = decode(raw)  # WireError -> the peer manager warns and disconnects
+        state = self._peers.setdefault(peer.node_id, _PeerState())
+        try:
+            if isinstance(msg, ChannelAnnouncement):
+                accepted = await self.ingest.channel_announcement(msg)
+                await self._relay(accepted, source=peer.node_id)
+            elif isinstance(msg, ChannelUpdate):
+                accepted = self.ingest.channel_update(msg)
+                await self._relay(accepted, source=peer.node_id)
+            elif isinstance(msg, NodeAnnouncement):
+                accepted = self.ingest.node_announcement(msg)
+                await self._relay(accepted, source=peer.node_id)
+            elif isinstance(msg, AnnouncementSignatures):
+                await self._accept_announcement_signatures(peer.node_id, msg)
+            elif isinstance(msg, GossipTimestampFilter):
+                await self._on_timestamp_filter(peer, state, msg)
+            elif isinstance(msg, QueryChannelRange):
+                await self._answer_channel_range(peer, msg)
+            elif isinstance(msg, QueryShortChannelIds):
+                await self._answer_short_channel_ids(peer, state, msg)
+            elif isinstance(msg, (ReplyChannelRange, ReplyShortChannelIdsEnd)):
+                log.debug("ignoring %s from %s (we send no queries)", msg.NAME, peer.id_hex)
+        except GossipError as exc:
+            log.info("ignoring %s from %s: %s", type(msg).__name__, peer.id_hex, exc)
+
+    async def _accept_announcement_signatures(self, remote_node_id: bytes,
+                                              msg: AnnouncementSignatures) -> None:
+        scid = msg.short_channel_id.to_int()
+        lc = self._local.get(scid)
+        if lc is None:
+            log.info("announcement_signatures for %s before the channel was registered: held",
+                     msg.short_channel_id)
+            self._early_signatures[scid] = (remote_node_id, msg)
+            return
+        if lc.remote_node_id != remote_node_id:
+            raise GossipError(f"announcement_signatures for {msg.short_channel_id} from "
+                              f"{remote_node_id.hex()}, which is not that channel's peer")
+        if not lc.announce:
+            raise GossipError(f"announcement_signatures for unannounced channel "
+                              f"{msg.short_channel_id}")
+        verify_announcement_signatures(self._unsigned_announcement(lc), msg, remote_node_id)
+        if lc.remote_node_signature is None:
+            self._set_local(lc, remote_node_signature=msg.node_signature,
+                            remote_bitcoin_signature=msg.bitcoin_signature)
+        state = self._peers.get(remote_node_id)
+        if state is not None:
+            # BOLT 7: on receiving theirs we respond with ours (once per connection).
+            state.sent_announcement_signatures.discard(scid)
+        await self._progress_announcement(lc)
+
+    async def _on_timestamp_filter(self, peer: Peer, state: _PeerState,
+                                   msg: GossipTimestampFilter) -> None:
+        if msg.chain_hash != REGTEST_CHAIN_HASH:
+            return
+        state.timestamp_filter = (msg.first_timestamp, msg.timestamp_range)
+        for raw in self._gossip_dump(state):
+            await peer.send(raw)
+
+    async def _answer_channel_range(self, peer: Peer, query: QueryChannelRange) -> None:
+        first, count = query.first_blocknum, query.number_of_blocks
+        end = first + count
+        scids = [c.short_channel_id for c in self._announced_channels()
+                 if first <= scid_parts(c.short_channel_id)[0] < end] \
+            if query.chain_hash == REGTEST_CHAIN_HASH else []
+        want_timestamps = bool((query.query_option or 0) & 1)
+        chunks = [scids[i:i + REPLY_CHUNK_SCIDS]
+                  for i in range(0, len(scids), REPLY_CHUNK_SCIDS)] or [[]]
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            start = first if i == 0 else scid_parts(chunk[0])[0]
+            stop = end if last else scid_parts(chunks[i + 1][0])[0] + 1
+            timestamps = None
+            if want_timestamps:
+                timestamps = encode_timestamps([self._update_timestamps(s) for s in chunk])
+            reply = ReplyChannelRange(
+                chain_hash=query.chain_hash, first_blocknum=start,
+                number_of_blocks=max(1, stop - start), sync_complete=1,
+                encoded_short_ids=encode_short_channel_ids(
+                    [ShortChannelId.from_int(s) for s in chunk]),
+                timestamps=timestamps, checksums=None)
+            await peer.send(reply.encode())
+
+    async def _answer_short_channel_ids(self, peer: Peer, state: _PeerState,
+                                        query: QueryShortChannelIds) -> None:
+        if query.chain_hash != REGTEST_CHAIN_HASH:
+            await peer.send(ReplyShortChannelIdsEnd(chain_hash=query.chain_hash,
+                                                    full_information=0).encode())
+            return
+        scids = [s.to_int() for s in decode_short_channel_ids(query.encoded_short_ids)]
+        flags = decode_query_flags(query.query_flags) if query.query_flags else None
+        if flags is not None and len(flags) != len(scids):
+            raise WireError(f"query_short_channel_ids has {len(flags)} query flags for "
+                            f"{len(scids)} short_channel_ids")
+        nodes_sent: set[bytes] = set()
+        for i, scid in enumerate(scids):
+            channel = self.graph.get_channel(scid)
+            if channel is None or not channel.public or channel.announcement is None:
+                continue
+            flag = flags[i] if flags is not None else 0b11111
+            if flag & 1:
+                await peer.send(channel.announcement)
+                state.sent_announcements.add(scid)
+            for direction in (0, 1):
+                policy = channel.policies[direction]
+                if flag & (2 << direction) and policy is not None and policy.raw_update:
+                    await peer.send(policy.raw_update)
+            for index in (0, 1):
+                node = self.graph.get_node(channel.node_id(index))
+                if (flag & (8 << index) and node is not None and node.raw_announcement
+                        and node.node_id not in nodes_sent):
+                    nodes_sent.add(node.node_id)
+                    await peer.send(node.raw_announcement)
+        await peer.send(ReplyShortChannelIdsEnd(chain_hash=REGTEST_CHAIN_HASH,
+                                                full_information=1).encode())
+
+    # ---- relaying ---------------------------------------------------------------------------
+
+    async def _relay(self, accepted: Accepted, *, source: bytes | None) -> None:
+        """Send what was accepted to the peers whose timestamp filter wants it."""
+        if not accepted:
+            return
+        for node_id, state in list(self._peers.items()):
+            if node_id == source:
+                continue
+            peer = self.node.peers.get(node_id)
+            if peer is None:
+                continue
+            for scid, direction in accepted.updated_channels:
+                channel = self.graph.get_channel(scid)
+                if channel is None or not channel.public:
+                    continue
+                policy = channel.policies[direction]
+                if policy is None or policy.raw_update is None or policy.message_flags & 2:
+                    continue
+                if not state.wants(policy.timestamp):
+                    continue
+                if scid not in state.sent_announcements and channel.announcement:
+                    await peer.send(channel.announcement)
+                    state.sent_announcements.add(scid)
+                await peer.send(policy.raw_update)
+            for nid in accepted.updated_nodes:
+                node = self.graph.get_node(nid)
+                if node is not None and node.raw_announcement and state.wants(node.timestamp):
+                    await peer.send(node.raw_announcement)
+
+    def _gossip_dump(self, state: _PeerState) -> list[bytes]:
+        """All stored public gossip matching the peer's filter, announcements first."""
+        out: list[bytes] = []
+        nodes: list[bytes] = []
+        for channel in self._announced_channels():
+            updates = [p for p in channel.policies
+                       if p is not None and p.raw_update and not p.message_flags & 2]
+            if not updates or channel.announcement is None:
+                continue  # BOLT 7: no channel_announcement without a channel_update
+            wanted = [p for p in updates if state.wants(p.timestamp)]
+            if not wanted:
+                continue
+            if channel.short_channel_id not in state.sent_announcements:
+                out.append(channel.announcement)
+                state.sent_announcements.add(channel.short_channel_id)
+            out += [p.raw_update for p in wanted if p.raw_update]
+            nodes += [channel.node_id_1, channel.node_id_2]
+        for node_id in dict.fromkeys(nodes):
+            node = self.graph.get_node(node_id)
+            if node is not None and node.raw_announcement and state.wants(node.timestamp):
+                out.append(node.raw_announcement)
+        return out
+
+    async def _send_own_public_gossip(self, peer: Peer, state: _PeerState) -> None:
+        """Our announced channels, our updates on them and our node_announcement."""
+        sent_any = False
+        for lc in self._local.values():
+            if not lc.announced or lc.closed:
+                continue
+            channel = self.graph.get_channel(lc.short_channel_id)
+            if channel is None or channel.announcement is None:
+                continue
+            update = self._our_update(lc)
+            if update is None:
+                continue
+            await peer.send(channel.announcement)
+            state.sent_announcements.add(lc.short_channel_id)
+            await peer.send(update)
+            sent_any = True
+        own = self.graph.get_node(self.node.node_id)
+        if sent_any and own is not None and own.raw_announcement:
+            await peer.send(own.raw_announcement)
+
+    async def _broadcast_own(self, messages: Iterable[bytes | None]) -> None:
+        """Own gossip goes to every connected peer, whatever its filter."""
+        batch = [m for m in messages if m]
+        for node_id, state in list(self._peers.items()):
+            peer = self.node.peers.get(node_id)
+            if peer is None:
+                continue
+            for raw in batch:
+                if raw[:2] == b"\x01\x00":
+                    state.sent_announcements.add(_announcement_scid(raw))
+                await peer.send(raw)
+
+    # ---- our own channels ---------------------------------------------------------------
+
+    def _unsigned_announcement(self, lc: LocalChannel) -> ChannelAnnouncement:
+        return unsigned_channel_announcement(
+            lc.short_channel_id, self.node.node_id, lc.remote_node_id, lc.local_funding_pubkey,
+            lc.remote_funding_pubkey)
+
+    def _depth(self, scid: int) -> int:
+        return self.node.blockheight - scid_parts(scid)[0] + 1
+
+    async def _progress_announcement(self, lc: LocalChannel) -> None:
+        """Send our announcement_signatures / announce once the funding is deep enough."""
+        if not lc.announce or lc.closed or lc.announced:
+            return
+        if self._depth(lc.short_channel_id) < ANNOUNCE_DEPTH:
+            return
+        peer = self.node.peers.get(lc.remote_node_id)
+        state = self._peers.get(lc.remote_node_id)
+        if (peer is not None and state is not None
+                and lc.short_channel_id not in state.sent_announcement_signatures
+                and lc.local_node_signature and lc.local_bitcoin_signature):
+            state.sent_announcement_signatures.add(lc.short_channel_id)
+            await peer.send(AnnouncementSignatures(
+                channel_id=lc.channel_id,
+                short_channel_id=ShortChannelId.from_int(lc.short_channel_id),
+                node_signature=lc.local_node_signature,
+                bitcoin_signature=lc.local_bitcoin_signature).encode())
+        if lc.remote_node_signature is None or lc.remote_bitcoin_signature is None:
+            return
+        if lc.local_node_signature is None or lc.local_bitcoin_signature is None:
+            return
+        ann = with_signatures(self._unsigned_announcement(lc), self.node.node_id,
+                              lc.local_node_signature, lc.local_bitcoin_signature)
+        ann = with_signatures(ann, lc.remote_node_id, lc.remote_node_signature,
+                              lc.remote_bitcoin_signature)
+        verify_channel_announcement(ann)
+        self.graph.add_channel(lc.short_channel_id, ann.node_id_1, ann.node_id_2,
+                               capacity_sat=lc.capacity_sat, announcement=ann.encode(),
+                               bitcoin_key_1=ann.bitcoin_key_1, bitcoin_key_2=ann.bitcoin_key_2,
+                               added_at=int(time.time()), local=True)
+        self._set_local(lc, announced=True)
+        log.info("channel %s announced", format_scid(lc.short_channel_id))
+        update = self._issue_update(lc)
+        node_ann = self._refresh_own_node_announcement()
+        await self._broadcast_own([ann.encode(), update, node_ann])
+
+    def _issue_update(self, lc: LocalChannel, *, disabled: bool | None = None) -> bytes:
+        """Sign a fresh channel_update for our direction, store it in the graph, return it."""
+        channel = self.graph.get_channel(lc.short_channel_id)
+        if channel is None:
+            raise GossipError(f"local channel {format_scid(lc.short_channel_id)} not in graph")
+        direction = channel.direction_from(self.node.node_id)
+        previous = channel.policies[direction]
+        timestamp = max(int(time.time()), (previous.timestamp + 1) if previous else 1)
+        cfg = self.node.config
+        update = make_channel_update(
+            self.node.node_privkey, short_channel_id=lc.short_channel_id, timestamp=timestamp,
+            direction=direction, cltv_expiry_delta=cfg.cltv_delta,
+            htlc_minimum_msat=lc.htlc_minimum_msat, htlc_maximum_msat=lc.htlc_maximum_msat,
+            fee_base_msat=cfg.fee_base_msat, fee_proportional_millionths=cfg.fee_ppm,
+            disabled=lc.closed if disabled is None else disabled,
+            dont_forward=not lc.announced)
+        self.graph.update_policy(lc.short_channel_id, direction, policy_from_update(update))
+        return update.encode()
+
+    def _our_update(self, lc: LocalChannel) -> bytes | None:
+        """Our latest channel_update for lc; a fresh one if the stored one no longer fits
+        (e.g. it was private and the channel is now announced)."""
+        channel = self.graph.get_channel(lc.short_channel_id)
+        if channel is None:
+            return None
+        policy = channel.policies[channel.direction_from(self.node.node_id)]
+        if policy is None or policy.raw_update is None or (
+                lc.announced and policy.message_flags & 2):
+            return self._issue_update(lc)
+        return policy.raw_update
+
+    def _refresh_own_node_announcement(self) -> bytes:
+        rows = self.node.db.query("SELECT timestamp FROM gossip_own_node WHERE id = 0")
+        previous = rows[0]["timestamp"] if rows else 0
+        timestamp = max(int(time.time()), previous + 1)
+        self.node.db.execute(
+            "INSERT INTO gossip_own_node (id, timestamp) VALUES (0, ?) "
+            "ON CONFLICT(id) DO UPDATE SET timestamp = excluded.timestamp", (timestamp,))
+        addresses = []
+        listen = self.node.listen_address
+        if listen is not None and listen[0] not in ("0.0.0.0", "::"):
+            kind = "ipv6" if ":" in listen[0] else "ipv4"
+            addresses.append(NodeAddress(kind, listen[0], listen[1]))
+        na = make_node_announcement(
+            self.node.node_privkey, timestamp=timestamp, alias=_truncate_alias(self.node.alias),
+            rgb_color=bytes.fromhex(self.node.color), addresses=addresses,
+            features=_feature_bytes(self.node.peers.our_features))
+        raw = na.encode()
+        self.graph.upsert_node(GraphNode(
+            node_id=self.node.node_id, timestamp=timestamp, features=na.features,
+            rgb_color=na.rgb_color, alias=_truncate_alias(self.node.alias),
+            addresses=tuple(addresses), raw_announcement=raw))
+        return raw
+
+    # ---- chain ---------------------------------------------------------------------------
+
+    async def lookup_txout(self, scid: int) -> tuple[int, bytes] | None:
+        """(value_sat, script_pubkey) of the unspent output scid points at, else None."""
+        height, tx_index, vout = scid_parts(scid)
+        block = self._block_cache.get(height)
+        try:
+            if block is None:
+                if height > (self.node.watcher.tip_height or self.node.blockheight):
+                    return None
+                block_hash = await self.node.chain.getblockhash(height)
+                block = CBlock.deserialize(await self.node.chain.getrawblock(block_hash))
+            if tx_index >= len(block.vtx) or vout >= len(block.vtx[tx_index].vout):
+                return None
+            tx = block.vtx[tx_index]
+            if await self.node.chain.gettxout(b2lx(tx.GetTxid()), vout) is None:
+                return None
+        except Exception as exc:  # chain errors: the announcement cannot be checked now
+            log.info("cannot look up the funding output of %s: %r", format_scid(scid), exc)
+            return None
+        self._remember_outpoint(scid, bytes(tx.GetTxid()), vout)
+        out = tx.vout[vout]
+        return out.nValue, bytes(out.scriptPubKey)
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _announced_channels(self) -> list[GraphChannel]:
+        return [c for c in self.graph.channels() if c.public and c.spent_height is None]
+
+    def _update_timestamps(self, scid: int) -> tuple[int, int]:
+        channel = self.graph.get_channel(scid)
+        if channel is None:
+            return 0, 0
+        stamps = [p.timestamp if p is not None else 0 for p in channel.policies]
+        return stamps[0], stamps[1]
+
+    def local_channels(self) -> list[LocalChannel]:
+        return list(self._local.values())
+
+    def _remember_outpoint(self, scid: int, txid: bytes, vout: int) -> None:
+        if self._outpoints.get((txid, vout)) == scid:
+            return
+        self._outpoints[(txid, vout)] = scid
+        self.node.db.execute(
+            "INSERT OR REPLACE INTO gossip_funding_outpoints (short_channel_id, txid, vout) "
+            "VALUES (?, ?, ?)", (scid, txid, vout))
+
+    def _forget_outpoint(self, scid: int) -> None:
+        for key, value in list(self._outpoints.items()):
+            if value == scid:
+                del self._outpoints[key]
+        self.node.db.execute("DELETE FROM gossip_funding_outpoints WHERE short_channel_id = ?",
+                             (scid,))
+
+    def _save_local(self, lc: LocalChannel) -> None:
+        self.node.db.execute(
+            "INSERT OR REPLACE INTO gossip_local_channels VALUES "
+            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (lc.short_channel_id, lc.channel_id, lc.remote_node_id, lc.local_funding_pubkey,
+             lc.remote_funding_pubkey, lc.capacity_sat, int(lc.announce), lc.htlc_minimum_msat,
+             lc.htlc_maximum_msat, lc.local_node_signature, lc.local_bitcoin_signature,
+             lc.remote_node_signature, lc.remote_bitcoin_signature, int(lc.announced),
+             int(lc.closed)))
+
+    def _set_local(self, lc: LocalChannel, **changes: Any) -> None:
+        for name, value in changes.items():
+            if not hasattr(lc, name):
+                raise AttributeError(f"LocalChannel has no field {name}")
+            setattr(lc, name, value)
+        self._save_local(lc)
+
+    def _load(self) -> None:
+        for row in self.node.db.query("SELECT * FROM gossip_local_channels"):
+            lc = LocalChannel(
+                short_channel_id=row["short_channel_id"], channel_id=bytes(row["channel_id"]),
+                remote_node_id=bytes(row["remote_node_id"]),
+                local_funding_pubkey=bytes(row["local_funding_pubkey"]),
+                remote_funding_pubkey=bytes(row["remote_funding_pubkey"]),
+                capacity_sat=row["capacity_sat"], announce=bool(row["announce"]),
+                htlc_minimum_msat=row["htlc_minimum_msat"],
+                htlc_maximum_msat=row["htlc_maximum_msat"],
+                local_node_signature=_opt(row["local_node_signature"]),
+                local_bitcoin_signature=_opt(row["local_bitcoin_signature"]),
+                remote_node_signature=_opt(row["remote_node_signature"]),
+                remote_bitcoin_signature=_opt(row["remote_bitcoin_signature"]),
+                announced=bool(row["announced"]), closed=bool(row["closed"]))
+            self._local[lc.short_channel_id] = lc
+        for row in self.node.db.query("SELECT * FROM gossip_funding_outpoints"):
+            self._outpoints[(bytes(row["txid"]), row["vout"])] = row["short_channel_id"]
+
+
+def _announcement_scid(raw: bytes) -> int:
+    """short_channel_id of an encoded channel_announcement (type included)."""
+    msg = decode(raw)
+    if not isinstance(msg, ChannelAnnouncement):
+        raise ValueError("not a channel_announcement")
+    return msg.short_channel_id.to_int()
+
+
+def _pubkey(privkey: bytes) -> bytes:
+    return PrivateKey(privkey).public_key.format()
+
+
+def _opt(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _truncate_alias(alias: str) -> str:
+    data = alias.encode()[:32]
+    return data.decode("utf-8", "ignore")
+
+
+def _feature_bytes(features: Any) -> bytes:
+    """Our init features as a bitfield (features.Features or raw bytes)."""
+    return features.to_bytes() if hasattr(features, "to_bytes") else bytes(features)
