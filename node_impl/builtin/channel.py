@@ -204,7 +204,7 @@ class Channel:
         self.remote_shutdown_script: bytes | None = None
         self.shutdown_sent = False
         self.shutdown_received = False
-        self.closing_feerate_per_kw = 253
+        self.closing_feerate_per_kw = 1000
         self.closing_fee_range: tuple[int, int] | None = None
         self.closing_last_sent_fee: int | None = None
         self.closing_tx_hex: str | None = None
@@ -743,7 +743,7 @@ class Channel:
 
     def handle_commitment_signed(self, m: dict[str, Any]) -> list[dict[str, Any]]:
         """Verify the new local commitment and answer revoke_and_ack (then maybe our own signature)."""
-        if self.state not in (NORMAL, SHUTTING_DOWN):
+        if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN):
             raise ChannelError(f"commitment_signed in state {self.state}")
         log = self._require_log()
         if not log.pending_for_local():
@@ -770,7 +770,7 @@ class Channel:
         return out
 
     def handle_revoke_and_ack(self, m: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.state not in (NORMAL, SHUTTING_DOWN):
+        if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN):
             raise ChannelError(f"revoke_and_ack in state {self.state}")
         log = self._require_log()
         if not log.awaiting_revoke:
@@ -826,7 +826,10 @@ class Channel:
     def on_disconnect(self) -> None:
         if self.log is not None:
             self.log.drop_uncommitted_remote_updates()
-        if self.state == CLOSING_SIGEXCHANGE:
+        if self.state in (SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
+            # both sides retransmit shutdown after reestablish; fee negotiation restarts then
+            self.state = SHUTTING_DOWN
+            self.shutdown_received = False
             self.closing_last_sent_fee = None
 
     def handle_reestablish(self, m: dict[str, Any]) -> list[dict[str, Any]]:

@@ -169,3 +169,98 @@ def test_reestablish_retransmits_a_lost_revoke_and_ack(pair):
     deliver(alice, resend_b, bob)
     assert not alice.log.awaiting_revoke and not bob.log.awaiting_revoke
     assert len(alice.log.view(LOCAL).htlcs) == 1
+
+
+def test_update_fee_from_the_opener_changes_both_commitments(pair):
+    alice, bob = pair
+    alice.log.update_fee(LOCAL, 5000)
+    batch = alice.sign_if_needed()
+    assert [m["type"] for m in batch] == ["update_fee", "commitment_signed"]
+    deliver(bob, batch, alice)
+    assert bob.log.view(LOCAL).feerate_per_kw == bob.log.view(REMOTE).feerate_per_kw == 5000
+    assert alice.log.view(LOCAL).feerate_per_kw == 5000
+    pay(alice, bob, 1_000_000, b"f" * 32)
+
+
+def test_update_fee_from_the_non_opener_is_a_channel_error(pair):
+    alice, bob = pair
+    with pytest.raises(ChannelError, match="non-opener"):
+        alice.handle_update_fee({"type": "update_fee", "channel_id": alice.channel_id, "feerate_per_kw": 1000})
+
+
+def test_wrong_revocation_secret_is_a_channel_error(pair):
+    alice, bob = pair
+    alice.add_htlc(5_000_000, bytes(32), 500, bytes(1366))
+    batch = alice.sign_if_needed()
+    for m in batch[:-1]:
+        dispatch(bob, m)
+    revoke = bob.handle_commitment_signed(batch[-1])[0]
+    with pytest.raises(ChannelError, match="secret does not match"):
+        alice.handle_revoke_and_ack(dict(revoke, per_commitment_secret=b"\x01" * 32))
+
+
+def test_shutdown_waits_for_htlcs_then_closes(pair):
+    alice, bob = pair
+    preimage = b"s" * 32
+    alice.add_htlc(5_000_000, hashlib.sha256(preimage).digest(), 500, bytes(1366))
+    deliver(bob, alice.sign_if_needed(), alice)
+    (htlc,) = [h for kind, h in bob.drain_events() if kind == "incoming_htlc"]
+    deliver(alice, bob.start_shutdown(P2WPKH_B), bob)
+    assert alice.state == bob.state == "CHANNELD_SHUTTING_DOWN"
+    with pytest.raises(LocalRequestError, match="SHUTTING_DOWN"):
+        alice.add_htlc(1_000, bytes(32), 500, bytes(1366))
+    bob.fulfill_htlc(htlc.htlc_id, preimage)
+    deliver(alice, bob.sign_if_needed(), bob)
+    assert alice.state == bob.state == CLOSING_COMPLETE
+    closing = CTransaction.deserialize(x(bob.closing_tx_hex))
+    assert sum(o.nValue for o in closing.vout) == FUNDING_SAT - alice.closing_last_sent_fee
+
+
+def test_non_opener_choosing_another_fee_in_range_is_echoed_by_the_opener(pair):
+    alice, bob = pair
+    out = alice.start_shutdown(P2WPKH_A)
+    bob_out = bob.handle_shutdown(out[0], P2WPKH_B)
+    alice_out = alice.handle_shutdown(bob_out[0], P2WPKH_A)
+    (proposal,) = alice_out
+    lo, hi = proposal["fee_range"]
+    bob.closing_fee_range = (lo, hi)
+    counter = bob._closing_signed(lo + 1, with_range=True)
+    bob.closing_last_sent_fee = lo + 1
+    echo = alice.handle_closing_signed(counter)
+    assert echo[0]["fee_satoshis"] == lo + 1
+    bob.handle_closing_signed(echo[0])
+    assert alice.closing_txid == bob.closing_txid
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ({"channel_type": None}, "Did not set channel_type"),
+    ({"channel_type": bytes([0x10, 0x00]) + bytes(1)}, "channel_type"),
+    ({"chain_hash": b"\x01" * 32}, "unknown chain_hash"),
+    ({"push_msat": FUNDING_SAT * 1000 + 1}, "push_msat"),
+    ({"dust_limit_satoshis": 2_000}, "greater than channel_reserve_satoshis"),
+    ({"max_accepted_htlcs": 484}, "max_accepted_htlcs"),
+    ({"to_self_delay": 5_000}, "to_self_delay"),
+    ({"feerate_per_kw": 100}, "feerate_per_kw"),
+    ({"funding_pubkey": b"\x02" + bytes(32)}, "invalid basepoint"),
+])
+def test_bad_open_channel_is_refused(change, error):
+    alice = make(b"a" * 32, LOCAL)
+    bob = make(b"b" * 32, REMOTE)
+    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=0, feerate_per_kw=253, announce=False)
+    with pytest.raises(ChannelError, match=error):
+        bob.handle_open_channel(dict(open_msg, **change), min_depth=1)
+
+
+def test_state_survives_json_round_trip_mid_payment(pair):
+    alice, bob = pair
+    preimage = b"j" * 32
+    alice.add_htlc(7_000_000, hashlib.sha256(preimage).digest(), 500, bytes(1366))
+    batch = alice.sign_if_needed()
+    alice = Channel.from_json(alice.to_json(), alice.keys)
+    deliver(bob, batch, alice)
+    bob = Channel.from_json(bob.to_json(), bob.keys)
+    (htlc,) = [h for h in bob.log.htlcs.values()]
+    bob.fulfill_htlc(htlc.htlc_id, preimage)
+    deliver(alice, bob.sign_if_needed(), bob)
+    assert alice.log.view(LOCAL).local_msat == 900_000_000 - 7_000_000
+    assert bob.log.view(LOCAL).local_msat == 100_000_000 + 7_000_000
