@@ -173,20 +173,18 @@ class InvoiceStore:
 
     async def wait_settled(self, label: str) -> InvoiceRecord:
         """Wait until the invoice is paid or expired; returns it (check `status()`)."""
-        while True:
-            record = self.by_label(label)
-            if record is None:
-                raise InvoiceError(f"Unknown invoice '{label}'")
-            status = record.status()
-            if status != "unpaid":
-                return record
-            remaining = record.expires_at - time.time() + 0.01
-            async with self._changed:
+        async with self._changed:
+            while True:
+                record = self.by_label(label)
+                if record is None:
+                    raise InvoiceError(f"Unknown invoice '{label}'")
+                if record.status() != "unpaid":
+                    return record
+                remaining = record.expires_at - time.time() + 0.01
                 try:
                     await asyncio.wait_for(self._changed.wait(), max(remaining, 0.01))
                 except asyncio.TimeoutError:
                     pass
-
 
 def _record(row: Any) -> InvoiceRecord:
     return InvoiceRecord(

@@ -44,6 +44,9 @@ GOSSIP_MESSAGE_TYPES = frozenset(range(256, 266))
 HANDSHAKE_TIMEOUT_S = 10.0
 INIT_TIMEOUT_S = 10.0
 ALL_CHANNELS = bytes(32)
+RECONNECT_MIN_PAUSE_S = 0.2
+RECONNECT_MAX_PAUSE_S = 5.0
+RECONNECT_STABLE_S = 10.0
 
 
 class PeerRefused(Exception):
@@ -132,6 +135,7 @@ class PeerManager:
         self.our_features = DEFAULT_NODE_FEATURES
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._keepers: dict[bytes, asyncio.Task[None]] = {}
         node.db.migrate("peers", [
             "CREATE TABLE peer_addresses (node_id BLOB PRIMARY KEY, host TEXT NOT NULL, "
             "port INTEGER NOT NULL)",
@@ -170,6 +174,44 @@ class PeerManager:
             (node_id, host, port))
         return peer
 
+    def keep_connected(self, node_id: bytes) -> None:
+        """Reconnect to this peer (at its last known address) whenever it is not connected,
+        with growing pauses, until `stop_keeping(node_id)`. Used for peers we have channels with."""
+        if node_id in self._keepers or node_id == self.node.node_id:
+            return
+        self._keepers[node_id] = asyncio.get_running_loop().create_task(
+            self._keep(node_id), name=f"keep-{node_id.hex()[:8]}")
+
+    def stop_keeping(self, node_id: bytes) -> None:
+        task = self._keepers.pop(node_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def _keep(self, node_id: bytes) -> None:
+        pause_s = RECONNECT_MIN_PAUSE_S
+        while True:
+            peer = self.get(node_id)
+            if peer is not None:
+                connected_at = time.monotonic()
+                await peer.wait_closed()
+                if time.monotonic() - connected_at > RECONNECT_STABLE_S:
+                    pause_s = RECONNECT_MIN_PAUSE_S
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, RECONNECT_MAX_PAUSE_S)
+                continue
+            address = self.known_address(node_id)
+            if address is None:
+                await asyncio.sleep(RECONNECT_MAX_PAUSE_S)  # it may connect to us meanwhile
+                continue
+            try:
+                await self.connect(node_id, *address)
+                continue
+            except (transport.ConnectionFailed, transport.HandshakeError, PeerRefused,
+                    asyncio.TimeoutError) as exc:
+                log.debug("reconnecting to %s failed: %s", node_id.hex(), exc)
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, RECONNECT_MAX_PAUSE_S)
+
     async def disconnect(self, node_id: bytes, reason: str = "disconnect requested") -> bool:
         """Disconnect a peer and wait until its handlers ran; returns whether it was connected."""
         peer = self.peers.get(node_id)
@@ -183,6 +225,8 @@ class PeerManager:
         """Stop listening and disconnect every peer (used at stop)."""
         if self._server is not None:
             self._server.close()
+        for node_id in list(self._keepers):
+            self.stop_keeping(node_id)
         for peer in list(self.peers.values()):
             peer.disconnect("node stopping")
         if self._tasks:
