@@ -124,7 +124,8 @@ def chain(tmp_path: Path) -> Iterator[Chain]:
     datadir.mkdir()
     port = reserve_port()
     cmd = [sys.executable, "-m", "node_impl.bitcoin.regtestd", f"-datadir={datadir}",
-           f"-rpcport={port}", "-rpcuser=u", "-rpcpassword=p"]
+           f"-rpcport={port}", "-rpcuser=u", "-rpcpassword=p", "-printtoconsole",
+           "-fallbackfee=0.0002"]
     daemon = Daemon("regtestd", cmd, log_path=datadir / "regtestd.log", ready_regex=READY_CHAIN)
     daemon.start(timeout=START_TIMEOUT_S)
     url = rpc_url("127.0.0.1", port, "u", "p")
