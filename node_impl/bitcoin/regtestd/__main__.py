@@ -1,0 +1,139 @@
+"""Entry point: python -m node_impl.bitcoin.regtestd [bitcoind options]."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import sys
+import threading
+import time
+
+from . import __doc__ as PACKAGE_DOC
+from .config import ConfigError, parse_args
+
+HELP = (PACKAGE_DOC or "") + """
+Options (bitcoind syntax, also read from bitcoin.conf / -conf=):
+  -datadir=<dir>          data directory (default ~/.bitcoin)
+  -conf=<file>            configuration file (default <datadir>/bitcoin.conf)
+  -rpcport=<port>         RPC port (default 18443)
+  -rpcbind=127.0.0.1      the only address served
+  -rpcuser=<user> -rpcpassword=<pw>   credentials (otherwise a .cookie file is written)
+  -rpcauth=<user>:<salt>$<hash>       salted credentials, like bitcoind
+  -fallbackfee=<btc/kvB>  wallet fee rate when there is no estimate (default 0: disabled)
+  -minrelaytxfee=<btc/kvB> minimum relay fee rate (default 0.00001)
+  -maxtxfee=<btc>         accepted for compatibility
+  -wallet=<name>          wallet to load (created if missing); default: the default wallet ""
+  -disablewallet          no wallet
+  -persistmempool         save the mempool on stop and load it on start (default 1)
+  -printtoconsole         log to stdout as well as debug.log
+  -regtest / -chain=regtest   the only chain
+Unknown bitcoind options are accepted with a warning in the log.
+"""
+
+log = logging.getLogger("regtestd")
+
+
+class _UtcFormatter(logging.Formatter):
+    converter = time.gmtime
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))
+
+
+def _setup_logging(log_path, printtoconsole: bool) -> None:
+    formatter = _UtcFormatter("%(asctime)s %(message)s")
+    root = logging.getLogger("regtestd")
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+    file_handler = logging.FileHandler(log_path)
+    file_handler.setFormatter(formatter)
+    file_handler.setLevel(logging.DEBUG)
+    root.addHandler(file_handler)
+    if printtoconsole:
+        console = logging.StreamHandler(sys.stdout)
+        console.setFormatter(formatter)
+        console.setLevel(logging.INFO)
+        root.addHandler(console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = parse_args(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    if config.show_help:
+        print(HELP)
+        return 0
+    if config.show_version:
+        print("regtestd (Bitcoin Core RPC compatible, version 27.0.0)")
+        return 0
+    try:
+        config.net_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"Error: cannot create data directory {config.net_dir}: {exc}", file=sys.stderr)
+        return 1
+    lock_file = open(config.net_dir / ".lock", "w")  # noqa: SIM115 - held for the process lifetime
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"Error: Cannot obtain a lock on data directory {config.datadir}. regtestd is probably already running.",
+              file=sys.stderr)
+        return 1
+    _setup_logging(config.log_path, config.printtoconsole)
+    log.info("regtestd starting (Bitcoin Core RPC compatible), datadir %s", config.datadir)
+    for warning in config.warnings:
+        log.warning(warning)
+
+    from . import rpc_chain, rpc_rawtx, rpc_wallet  # noqa: F401 - registers the RPC methods
+    from .node import Node
+    from .rpc_server import Credentials, RpcHttpServer
+
+    try:
+        node = Node(config)
+    except Exception as exc:
+        log.exception("Error: failed to load the chain")
+        print(f"Error: failed to load the chain: {exc}", file=sys.stderr)
+        return 1
+    try:
+        server = RpcHttpServer(("127.0.0.1", config.rpcport), node, Credentials(config))
+    except OSError as exc:
+        log.error("Error: Unable to bind RPC server on 127.0.0.1:%d: %s", config.rpcport, exc)
+        print(f"Error: Unable to start HTTP server. See debug log for details. (port {config.rpcport}: {exc})",
+              file=sys.stderr)
+        node.close()
+        return 1
+
+    def request_stop(signum, _frame) -> None:
+        log.info("Received signal %d, shutting down", signum)
+        node.shutdown_requested.set()
+        server.request_stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    serve_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                    name="rpc-server", daemon=True)
+    serve_thread.start()
+    log.info("Binding RPC on address 127.0.0.1 port %d", config.rpcport)
+    log.info("init message: Done loading")
+    for handler in log.handlers:
+        handler.flush()
+
+    while not server.stop_event.wait(0.5):
+        pass
+    log.info("Shutdown: In progress...")
+    node.shutdown_requested.set()
+    with node.lock:
+        node.tip_changed.notify_all()
+    time.sleep(0)  # let the stop reply leave before the socket closes
+    server.shutdown()
+    server.server_close()
+    node.close()
+    server.credentials.remove_cookie()
+    log.info("Shutdown: done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

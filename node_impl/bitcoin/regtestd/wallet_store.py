@@ -1,0 +1,101 @@
+"""One wallet's durable state (sqlite): seed, issued keys, labels, locked coins."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from .address import script_to_address
+from .keys import WalletKey, derive_key
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
+CREATE TABLE IF NOT EXISTS keys (
+    spk BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,
+    internal INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS tx_times (txid BLOB PRIMARY KEY, time INTEGER NOT NULL);
+"""
+
+ADDRESS_KINDS = ("bech32", "bech32m")
+
+
+class WalletStoreError(Exception):
+    """The wallet file is missing, unreadable or already in use."""
+
+
+class WalletStore:
+    """Keys are written and committed (fsync) before they are handed out."""
+
+    def __init__(self, path: Path, *, create: bool) -> None:
+        self.path = path
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise WalletStoreError(f"wallet file {path} not found")
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(_SCHEMA)
+        seed = self._meta("seed")
+        if seed is None:
+            seed = os.urandom(32)
+            self.db.execute("INSERT INTO meta (key, value) VALUES ('seed', ?)", (seed,))
+        self.seed: bytes = bytes(seed)
+        self.keys: dict[bytes, WalletKey] = {}
+        self.labels: dict[bytes, str] = {}
+        self.addresses: dict[str, bytes] = {}
+        for spk, kind, internal, idx, address, label in self.db.execute(
+            "SELECT spk, kind, internal, idx, address, label FROM keys"
+        ):
+            self.keys[bytes(spk)] = derive_key(self.seed, kind, bool(internal), idx)
+            self.labels[bytes(spk)] = label
+            self.addresses[address] = bytes(spk)
+        self.tx_times: dict[bytes, int] = {
+            bytes(txid): t for txid, t in self.db.execute("SELECT txid, time FROM tx_times")
+        }
+
+    def _meta(self, key: str):
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def next_key(self, kind: str, internal: bool, label: str = "") -> WalletKey:
+        """A fresh key, durably recorded before it is returned."""
+        if kind not in ADDRESS_KINDS:
+            raise ValueError(f"unknown address kind {kind!r}")
+        counter_name = f"next/{kind}/{int(internal)}"
+        index = int(self._meta(counter_name) or 0)
+        key = derive_key(self.seed, kind, internal, index)
+        spk = key.script_pubkey
+        address = script_to_address(spk) or ""
+        self.db.execute("BEGIN")
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (counter_name, str(index + 1)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO keys (spk, kind, internal, idx, address, label) VALUES (?,?,?,?,?,?)",
+            (spk, kind, int(internal), index, address, label),
+        )
+        self.db.execute("COMMIT")
+        self.keys[spk] = key
+        self.labels[spk] = label
+        self.addresses[address] = spk
+        return key
+
+    def note_tx_time(self, txid: bytes, when: int) -> int:
+        """First time the wallet saw txid (kept across restarts)."""
+        known = self.tx_times.get(txid)
+        if known is not None:
+            return known
+        self.tx_times[txid] = when
+        self.db.execute("INSERT OR IGNORE INTO tx_times (txid, time) VALUES (?, ?)", (txid, when))
+        return when
+
+    def key_count(self) -> int:
+        return len(self.keys)
+
+    def close(self) -> None:
+        self.db.close()
