@@ -33,6 +33,9 @@ TxoutLookup = Callable[[int], Awaitable["tuple[int, bytes] | None"]]
 MAX_FUTURE_SECS = 24 * 3600
 """channel_update/node_announcement timestamps further ahead than this are discarded."""
 MAX_PENDING = 1000
+RETRY_BLOCKS = 6
+"""Blocks during which an announcement whose output was not found is tried again (the
+output may be in a block this node has not seen yet)."""
 
 
 @dataclass
@@ -65,6 +68,7 @@ class GossipIngest:
         self.clock = clock
         self._pending_updates: dict[int, list[ChannelUpdate]] = {}
         self._pending_nodes: dict[bytes, NodeAnnouncement] = {}
+        self._unconfirmed: dict[int, tuple[ChannelAnnouncement, int]] = {}
 
     async def channel_announcement(self, ann: ChannelAnnouncement) -> Accepted:
         """Verify signatures, chain and funding output; store it. Raises GossipError."""
@@ -81,7 +85,12 @@ class GossipIngest:
         if known is not None and known.local and known.capacity_sat is not None:
             capacity_sat = known.capacity_sat  # our own channel: its output is known
         else:
-            capacity_sat = check_funding_output(ann, await self.lookup_txout(scid))
+            txout = await self.lookup_txout(scid)
+            if txout is None and scid not in self._unconfirmed and (
+                    len(self._unconfirmed) < MAX_PENDING):
+                self._unconfirmed[scid] = (ann, 0)
+            capacity_sat = check_funding_output(ann, txout)
+            self._unconfirmed.pop(scid, None)
         self.graph.add_channel(scid, ann.node_id_1, ann.node_id_2, capacity_sat=capacity_sat,
                                features=ann.features, announcement=raw,
                                bitcoin_key_1=ann.bitcoin_key_1, bitcoin_key_2=ann.bitcoin_key_2,
@@ -99,6 +108,19 @@ class GossipIngest:
                     accepted.extend(self.node_announcement(held))
                 except GossipError:
                     pass
+        return accepted
+
+    async def retry_unconfirmed(self) -> Accepted:
+        """Try again the announcements whose funding output was not found (call per block)."""
+        accepted = Accepted()
+        for scid, (ann, tries) in list(self._unconfirmed.items()):
+            try:
+                accepted.extend(await self.channel_announcement(ann))
+            except GossipError:
+                if tries + 1 >= RETRY_BLOCKS:
+                    self._unconfirmed.pop(scid, None)
+                elif scid in self._unconfirmed:
+                    self._unconfirmed[scid] = (ann, tries + 1)
         return accepted
 
     def channel_update(self, cu: ChannelUpdate) -> Accepted:

@@ -153,6 +153,7 @@ class GossipManager:
         self._outpoints: dict[tuple[bytes, int], int] = {}
         self._early_signatures: dict[int, tuple[bytes, AnnouncementSignatures]] = {}
         self._block_cache: dict[int, CBlock] = {}
+        self._height = 0
         self._load()
         gossip_rpc.register(self)
 
@@ -186,6 +187,7 @@ class GossipManager:
         self._peers.pop(peer.node_id, None)
 
     async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
+        self._height = max(self._height, height)
         self._block_cache[height] = block
         for old in sorted(self._block_cache)[:-BLOCK_CACHE_SIZE]:
             del self._block_cache[old]
@@ -203,6 +205,7 @@ class GossipManager:
             self._forget_outpoint(scid)
         if forgotten:
             log.info("forgot channels %s", ", ".join(format_scid(s) for s in forgotten))
+        await self._relay(await self.ingest.retry_unconfirmed(), source=None)
         for lc in list(self._local.values()):
             await self._progress_announcement(lc)
 
@@ -362,11 +365,9 @@ class GossipManager:
         if lc.remote_node_signature is None:
             self._set_local(lc, remote_node_signature=msg.node_signature,
                             remote_bitcoin_signature=msg.bitcoin_signature)
-        state = self._peers.get(remote_node_id)
-        if state is not None:
-            # BOLT 7: on receiving theirs we respond with ours (once per connection).
-            state.sent_announcement_signatures.discard(scid)
-        await self._progress_announcement(lc)
+        # BOLT 7: on receiving theirs we respond with ours (once per connection, so two
+        # nodes of ours do not answer each other forever).
+        await self._progress_announcement(lc, respond=True)
 
     async def _on_timestamp_filter(self, peer: Peer, state: _PeerState,
                                    msg: GossipTimestampFilter) -> None:
@@ -526,17 +527,20 @@ class GossipManager:
             lc.remote_funding_pubkey)
 
     def _depth(self, scid: int) -> int:
-        return self.node.blockheight - scid_parts(scid)[0] + 1
+        """Confirmations of the funding tx (on_block runs before blockheight moves)."""
+        return max(self._height, self.node.blockheight) - scid_parts(scid)[0] + 1
 
-    async def _progress_announcement(self, lc: LocalChannel) -> None:
-        """Send our announcement_signatures / announce once the funding is deep enough."""
-        if not lc.announce or lc.closed or lc.announced:
+    async def _progress_announcement(self, lc: LocalChannel, *, respond: bool = False) -> None:
+        """Once the funding is deep enough: send our announcement_signatures (unless the
+        channel is announced already and the peer did not just send theirs), and announce
+        the channel when both ends' signatures are known."""
+        if not lc.announce or lc.closed:
             return
         if self._depth(lc.short_channel_id) < ANNOUNCE_DEPTH:
             return
         peer = self.node.peers.get(lc.remote_node_id)
         state = self._peers.get(lc.remote_node_id)
-        if (peer is not None and state is not None
+        if (peer is not None and state is not None and (respond or not lc.announced)
                 and lc.short_channel_id not in state.sent_announcement_signatures
                 and lc.local_node_signature and lc.local_bitcoin_signature):
             state.sent_announcement_signatures.add(lc.short_channel_id)
@@ -545,7 +549,7 @@ class GossipManager:
                 short_channel_id=ShortChannelId.from_int(lc.short_channel_id),
                 node_signature=lc.local_node_signature,
                 bitcoin_signature=lc.local_bitcoin_signature).encode())
-        if lc.remote_node_signature is None or lc.remote_bitcoin_signature is None:
+        if lc.announced or lc.remote_node_signature is None or lc.remote_bitcoin_signature is None:
             return
         if lc.local_node_signature is None or lc.local_bitcoin_signature is None:
             return
@@ -626,8 +630,6 @@ class GossipManager:
         block = self._block_cache.get(height)
         try:
             if block is None:
-                if height > (self.node.watcher.tip_height or self.node.blockheight):
-                    return None
                 block_hash = await self.node.chain.getblockhash(height)
                 block = CBlock.deserialize(await self.node.chain.getrawblock(block_hash))
             if tx_index >= len(block.vtx) or vout >= len(block.vtx[tx_index].vout):

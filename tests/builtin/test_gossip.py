@@ -416,3 +416,31 @@ def test_extended_queries_query_short_channel_ids() -> None:
     assert decode_short_channel_ids(msg.encoded_short_ids) == scids(
         "0x0x142", "0x0x15465", "0x69x42692")
     assert encode(msg).hex() == vector
+
+
+def test_ingest_retries_an_announcement_whose_output_appears_later() -> None:
+    chain, graph = Chain(), Graph()
+    ingest = GossipIngest(graph, chain.lookup, clock=lambda: 10_000)
+    ann = signed_announcement()
+    key1, _ = ends()
+    with pytest.raises(GossipError, match="missing or spent"):
+        run(ingest.channel_announcement(ann))
+    assert not ingest.channel_update(update(key1, 0, 100))  # held until the channel is known
+    assert not run(ingest.retry_unconfirmed())
+    chain.txouts[SCID] = funding_txout(ann)  # the block with the funding tx arrives
+    accepted = run(ingest.retry_unconfirmed())
+    assert accepted.announced_channels == [SCID]
+    assert accepted.updated_channels == [(SCID, 0)]
+    assert not run(ingest.retry_unconfirmed())  # nothing left to retry
+
+
+def test_ingest_gives_up_retrying_after_some_blocks() -> None:
+    chain, graph = Chain(), Graph()
+    ingest = GossipIngest(graph, chain.lookup, clock=lambda: 10_000)
+    with pytest.raises(GossipError):
+        run(ingest.channel_announcement(signed_announcement()))
+    for _ in range(10):
+        run(ingest.retry_unconfirmed())
+    lookups = len(chain.lookups)
+    run(ingest.retry_unconfirmed())
+    assert len(chain.lookups) == lookups
