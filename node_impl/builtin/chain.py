@@ -1,7 +1,7 @@
 """Chain backend client: bitcoind's JSON-RPC (Bitcoin Core or the embedded regtestd).
 
 Calls run in worker threads (http.client, one connection per call). `ChainWatcher` follows the
-tip with `waitfornewblock` long polls (falling back to polling `getblockcount` when the backend
+tip with `waitforblockheight` long polls (falling back to polling `getblockcount` when the backend
 lacks it), hands every connected block to its subscribers in height order and reports reorgs.
 """
 
@@ -29,6 +29,8 @@ log = get_logger("chain")
 REGTEST_GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
 METHOD_NOT_FOUND = -32601
 REORG_MEMORY_BLOCKS = 100
+FAILURE_MIN_PAUSE_S = 0.2
+FAILURE_MAX_PAUSE_S = 10.0
 
 
 class ChainRpcError(Exception):
@@ -206,6 +208,7 @@ class ChainWatcher:
         if not self.client.configured:
             log.warning("no --bitcoin-rpcurl given: running without a chain backend")
             return
+        failure_pause_s = FAILURE_MIN_PAUSE_S
         while True:
             try:
                 await self._catch_up()
@@ -219,16 +222,26 @@ class ChainWatcher:
             except ChainRpcError as exc:
                 log.warning("chain backend error: %s (retrying)", exc)
                 await asyncio.sleep(max(self.poll_s, 0.2))
+            except Exception as exc:  # a subscriber failed on a block: retry it, don't stop following
+                log.error("processing blocks failed: %r (retrying in %.1fs)", exc, failure_pause_s,
+                          exc_info=True)
+                await asyncio.sleep(failure_pause_s)
+                failure_pause_s = min(failure_pause_s * 2, FAILURE_MAX_PAUSE_S)
+                continue
+            failure_pause_s = FAILURE_MIN_PAUSE_S
 
     async def _wait_for_next_block(self) -> None:
         if self._use_longpoll:
             try:
-                await self.client.call("waitfornewblock", 1000, timeout=10)
+                # returns at once if the block arrived since we looked; 1 s cap catches reorgs
+                # at the same height
+                next_height = (self.tip_height or 0) + 1
+                await self.client.call("waitforblockheight", next_height, 1000, timeout=10)
                 return
             except ChainRpcError as exc:
                 if exc.code != METHOD_NOT_FOUND:
                     raise
-                log.info("backend has no waitfornewblock: polling every %.2fs", self.poll_s)
+                log.info("backend has no waitforblockheight: polling every %.2fs", self.poll_s)
                 self._use_longpoll = False
         await asyncio.sleep(self.poll_s)
 

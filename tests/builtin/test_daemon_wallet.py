@@ -96,3 +96,24 @@ def test_restart_keeps_node_id_and_funds_and_catches_up(chain, chain_node_factor
                        what="both fundings after restart")
     assert sorted(o["amount_msat"] for o in outputs) == [1_000_000_000, 2_000_000_000]
     assert any(o["txid"] == second_txid for o in outputs)
+
+
+def test_reorg_unconfirms_then_reconfirms_funding(chain, chain_node_factory):
+    node = chain_node_factory.get_node()
+    node.wait_synced(chain)
+    _, txid = fund(chain, node, "0.01")
+    funded_height = chain.rpc.getblockcount()
+    wait_for(lambda: confirmed_outputs(node), what="funding to confirm")
+    # a longer branch from the parent of the funding block, without the funding tx
+    parent = chain.rpc.getblockhash(funded_height - 1)
+    for _ in range(2):
+        parent = chain.rpc.generateblockfrom(parent, chain.rpc.getnewaddress(), [])["hash"]
+    wait_for(lambda: chain.rpc.getbestblockhash() == parent, what="chain to switch branch")
+    (output,) = wait_for(
+        lambda: [o for o in node.rpc.listfunds()["outputs"] if o["status"] == "unconfirmed"],
+        what="funding to become unconfirmed after the reorg")
+    assert output["txid"] == txid and "blockheight" not in output
+    assert txid in chain.rpc.getrawmempool()
+    chain.mine(1)
+    (output,) = wait_for(lambda: confirmed_outputs(node), what="funding to confirm again")
+    assert output["blockheight"] == funded_height + 2
