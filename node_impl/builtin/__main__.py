@@ -22,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         get_logger("node").error("cannot start: %s: %s", type(exc).__name__, exc, exc_info=True)
         return 1
-    asyncio.run(node.run())
+    try:
+        asyncio.run(node.run())
+    except OSError as exc:  # e.g. a port already in use
+        get_logger("node").error("cannot start: %s", exc)
+        return 1
     return 0
 
 

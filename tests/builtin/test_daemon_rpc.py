@@ -113,3 +113,12 @@ def test_bad_command_line_exits_2_naming_the_option(args, complaint):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert complaint in out.stderr
+
+
+def test_port_in_use_exits_1_with_clear_error(node_factory, tmp_path):
+    busy = node_factory.get_node()
+    out = subprocess.run([sys.executable, "-m", "node_impl.builtin", f"--lightning-dir={tmp_path / 'x'}",
+                          f"--rpc-port={busy.rpc_port}", "--log-file=-"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "cannot start" in out.stderr and "address already in use" in out.stderr.lower()
