@@ -1,0 +1,159 @@
+"""Benchmark of every available chain backend; writes the "Chain backends" section of
+bench/RESULTS.md.
+
+Measures per backend: time from start to the first RPC answer, `generatetoaddress 101`,
+1,000 `sendrawtransaction` of simple one-input one-output spends (signed beforehand),
+and mining those 1,000 transactions into one block.
+
+Run: /work/venv/bin/python bench/bench_chain.py [--backends embedded,bitcoind] [--txs 1000]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from harness.backend import chain_availability, chain_backend_class
+from harness.chain import Chain
+from harness.p2wpkh import P2wpkhKey, Utxo
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Chain backends"
+FEE_SAT = 1_000
+FANOUT_FEE_SAT = 100_000
+
+
+@dataclass
+class Result:
+    backend: str
+    version: str
+    ready_s: float
+    generate_101_s: float
+    txs: int
+    send_s: float
+    mine_s: float
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    value = fn(*args)
+    return time.perf_counter() - start, value
+
+
+def bench_backend(name: str, txs: int, workdir: Path) -> Result:
+    cls = chain_backend_class(name)
+    backend = cls(workdir / name)
+    try:
+        backend.write_conf()
+        start = time.perf_counter()
+        backend.daemon.start()
+        backend.wait_rpc_ready()
+        ready_s = time.perf_counter() - start
+        backend.ensure_wallet()
+        chain = Chain(backend)
+        rpc = chain.rpc
+        key = P2wpkhKey()
+        generate_s, hashes = timed(rpc.generatetoaddress, 101, key.address)
+
+        # One mature coinbase of the key, fanned out into `txs` outputs, then one spend each.
+        coinbase = rpc.getblock(hashes[0], 2)["tx"][0]
+        coinbase_sat = int(Decimal(coinbase["vout"][0]["value"]) * 100_000_000)
+        each_sat = (coinbase_sat - FANOUT_FEE_SAT) // txs
+        fanout = key.spend([Utxo(coinbase["txid"], 0, coinbase_sat)],
+                           [(key.script_pubkey, each_sat)] * txs)
+        rpc.sendrawtransaction(fanout.hex)
+        chain.generate_block(1, wait_for_mempool=fanout.txid)
+        sink = P2wpkhKey().script_pubkey
+        spends = [key.spend([Utxo(fanout.txid, i, each_sat)], [(sink, each_sat - FEE_SAT)])
+                  for i in range(txs)]
+        start = time.perf_counter()
+        for tx in spends:
+            rpc.sendrawtransaction(tx.hex)
+        send_s = time.perf_counter() - start
+        mine_s, _ = timed(chain.generate_block, 1)
+        if rpc.getrawmempool():
+            raise RuntimeError(f"{name}: the block did not take all {txs} transactions")
+        return Result(name, str(backend.version()), ready_s, generate_s, txs, send_s, mine_s)
+    finally:
+        backend.close()
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        if match:
+            cpu = match.group(1).strip()
+    except OSError:
+        pass
+    try:
+        import importlib.metadata as md
+        kernel = md.version("py-bitcoinkernel")
+    except Exception:
+        kernel = "not installed"
+    return (f"nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}, "
+            f"py-bitcoinkernel {kernel}, {platform.system()} {platform.release()}")
+
+
+def render(results: list[Result], skipped: dict[str, str], command: str) -> str:
+    lines = [SECTION, "",
+             f"Command: `{command}`  ", f"Machine: {machine()}  ",
+             f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             "| backend | version | start to RPC ready | generatetoaddress 101 | "
+             "sendrawtransaction (each) | 1,000 sendrawtransaction | mine them (1 block) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.backend} | {r.version} | {r.ready_s:.2f} s | {r.generate_101_s:.2f} s | "
+                     f"{1000 * r.send_s / r.txs:.2f} ms | {r.send_s * 1000 / r.txs:.2f} s "
+                     f"per 1,000 ({r.txs / r.send_s:.0f} tx/s) | {r.mine_s:.2f} s |")
+    for name, reason in skipped.items():
+        lines.append(f"| {name} | not measured: {reason} | | | | | |")
+    lines.append("")
+    lines.append("Each spend: 1 P2WPKH input, 1 P2WPKH output, signed before timing; every call "
+                 "is one HTTP connection through harness.bitcoin_rpc.BitcoinRpc.")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: text + "\n", old, count=1)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    RESULTS.write_text(new.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", help="comma-separated names (default: every available)")
+    parser.add_argument("--txs", type=int, default=1000, help="spends to send (default 1000)")
+    parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    args = parser.parse_args()
+    available = {a.name: a for a in chain_availability()}
+    wanted = args.backends.split(",") if args.backends else sorted(available)
+    results, skipped = [], {}
+    with tempfile.TemporaryDirectory(prefix="lnh-bench-chain-") as tmp:
+        for name in wanted:
+            if name not in available:
+                sys.exit(f"unknown backend {name!r}; registered: {', '.join(sorted(available))}")
+            if not available[name].available:
+                skipped[name] = available[name].reason
+                continue
+            results.append(bench_backend(name, args.txs, Path(tmp)))
+    command = "python bench/bench_chain.py" + "".join(f" {a}" for a in sys.argv[1:])
+    text = render(results, skipped, command)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
