@@ -72,13 +72,25 @@ class BuiltinRpc:
             raise BuiltinRpcError(method, int(error.get("code", -1)), str(error.get("message", error)))
         return reply.get("result")
 
+    def _name_positional(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Mixed positional and named arguments -> all named, using the node's `help` usage line."""
+        usage = self.call("help", {"command": method})["help"][0]["command"].split()[1:]
+        names = [word.strip("[]") for word in usage]
+        if len(args) > len(names):
+            raise TypeError(f"{method}: takes at most {len(names)} parameters ({' '.join(usage)})")
+        named = dict(zip(names[:len(args)], args, strict=True))
+        clash = sorted(set(named) & set(kwargs))
+        if clash:
+            raise TypeError(f"{method}: parameter {clash[0]!r} given by position and by name")
+        return {**named, **kwargs}
+
     def __getattr__(self, method: str) -> Any:
         if method.startswith("_"):
             raise AttributeError(method)
 
         def caller(*args: Any, **kwargs: Any) -> Any:
             if args and kwargs:
-                raise TypeError(f"{method}: pass parameters by position or by name, not both")
+                return self.call(method, self._name_positional(method, args, kwargs))
             return self.call(method, list(args) if args else kwargs)
 
         caller.__name__ = method

@@ -122,3 +122,12 @@ def test_port_in_use_exits_1_with_clear_error(node_factory, tmp_path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1
     assert "cannot start" in out.stderr and "address already in use" in out.stderr.lower()
+
+
+def test_client_mixes_positional_and_named_params(node_factory):
+    node = node_factory.get_node()
+    created = node.rpc.invoice(2000, "mixed", description="positional and named", expiry=60)
+    (listed,) = node.rpc.listinvoices("mixed")["invoices"]
+    assert listed["amount_msat"] == 2000 and listed["payment_hash"] == created["payment_hash"]
+    with pytest.raises(TypeError, match="given by position and by name"):
+        node.rpc.invoice(2000, amount_msat=1, label="x", description="y")
