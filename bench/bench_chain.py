@@ -13,6 +13,8 @@ import argparse
 import os
 import platform
 import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from harness.backend import chain_availability, chain_backend_class
+from harness.backend import ChainBackend, chain_availability, chain_backend_class
 from harness.chain import Chain
 from harness.p2wpkh import P2wpkhKey, Utxo
 
@@ -39,6 +41,7 @@ class Result:
     txs: int
     send_s: float
     mine_s: float
+    cli_s: float
 
 
 def timed(fn, *args):  # type: ignore[no-untyped-def]
@@ -80,9 +83,26 @@ def bench_backend(name: str, txs: int, workdir: Path) -> Result:
         mine_s, _ = timed(chain.generate_block, 1)
         if rpc.getrawmempool():
             raise RuntimeError(f"{name}: the block did not take all {txs} transactions")
-        return Result(name, str(backend.version()), ready_s, generate_s, txs, send_s, mine_s)
+        cli_s = cli_call_seconds(backend)
+        return Result(name, str(backend.version()), ready_s, generate_s, txs, send_s, mine_s,
+                      cli_s)
     finally:
         backend.close()
+
+
+def cli_call_seconds(backend: ChainBackend, calls: int = 20) -> float:
+    """Median wall time of one `lnharness-bitcoin-cli getblockcount`, run as bcli runs it."""
+    shim = Path(sys.executable).parent / "lnharness-bitcoin-cli"
+    cmd = [str(shim), "-regtest", f"-datadir={backend.datadir}", "-rpcclienttimeout=60",
+           f"-rpcport={backend.rpc_port}", f"-rpcuser={backend.rpcuser}", "-stdinrpcpass",
+           "-stdin", "getblockcount"]
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        subprocess.run(cmd, input=backend.rpcpassword + "\n", capture_output=True, text=True,
+                       check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def machine() -> str:
@@ -107,17 +127,21 @@ def render(results: list[Result], skipped: dict[str, str], command: str) -> str:
              f"Command: `{command}`  ", f"Machine: {machine()}  ",
              f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
              "| backend | version | start to RPC ready | generatetoaddress 101 | "
-             "sendrawtransaction (each) | 1,000 sendrawtransaction | mine them (1 block) |",
-             "|---|---|---|---|---|---|---|"]
+             "sendrawtransaction (each) | 1,000 sendrawtransaction | mine them (1 block) | "
+             "lnharness-bitcoin-cli call |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.backend} | {r.version} | {r.ready_s:.2f} s | {r.generate_101_s:.2f} s | "
                      f"{1000 * r.send_s / r.txs:.2f} ms | {r.send_s * 1000 / r.txs:.2f} s "
-                     f"per 1,000 ({r.txs / r.send_s:.0f} tx/s) | {r.mine_s:.2f} s |")
+                     f"per 1,000 ({r.txs / r.send_s:.0f} tx/s) | {r.mine_s:.2f} s | "
+                     f"{1000 * r.cli_s:.0f} ms |")
     for name, reason in skipped.items():
-        lines.append(f"| {name} | not measured: {reason} | | | | | |")
+        lines.append(f"| {name} | not measured: {reason} | | | | | | |")
     lines.append("")
     lines.append("Each spend: 1 P2WPKH input, 1 P2WPKH output, signed before timing; every call "
-                 "is one HTTP connection through harness.bitcoin_rpc.BitcoinRpc.")
+                 "is one HTTP connection through harness.bitcoin_rpc.BitcoinRpc. The cli call is "
+                 "the median of 20 `getblockcount` runs of the shim as a process, as Core "
+                 "Lightning's bcli runs it.")
     return "\n".join(lines) + "\n"
 
 
