@@ -23,6 +23,13 @@ from node_impl.builtin.gossip import (
     with_signatures,
 )
 from node_impl.builtin.graph import NodeAddress, format_scid, scid_from_parts
+from node_impl.builtin.transactions import (
+    Funding,
+    Outpoint,
+    build_closing_tx,
+    finalize_closing_tx,
+    sign_tx,
+)
 from node_impl.builtin.wallet import script_to_address
 
 TIMEOUT_S = 15
@@ -95,6 +102,7 @@ class AnnouncedChannel:
         tx = chain.rpc.getrawtransaction(txid, True)
         (vout,) = [o["n"] for o in tx["vout"] if o["scriptPubKey"]["hex"] == spk.hex()]
         self.scid = scid_from_parts(block["height"], block["tx"].index(txid), vout)
+        self.funding_txid, self.funding_vout = txid, vout
         chain.mine(5)
         ann = replace(base, short_channel_id=ShortChannelId.from_int(self.scid))
         for node_key, funding_key in zip(self.node_keys, self.funding_keys, strict=True):
@@ -102,6 +110,19 @@ class AnnouncedChannel:
             ann = with_signatures(ann, pub(node_key), sigs.node_signature,
                                   sigs.bitcoin_signature)
         self.announcement = ann
+
+    def spend(self, chain) -> str:
+        """Close it: both funding keys sign a tx spending the funding output."""
+        funding = Funding(Outpoint.from_hex(self.funding_txid, self.funding_vout), FUNDING_SAT,
+                          pub(self.funding_keys[0]), pub(self.funding_keys[1]))
+        payout = bytes.fromhex(chain.rpc.getaddressinfo(chain.rpc.getnewaddress())[
+            "scriptPubKey"])
+        closing = build_closing_tx(funding, local_script=payout, remote_script=payout,
+                                   to_local_msat=FUNDING_SAT * 1000, to_remote_msat=0,
+                                   fee_sat=1000, local_is_opener=True, dust_limit_sat=546)
+        tx = finalize_closing_tx(closing, sign_tx(closing, self.funding_keys[0]),
+                                 sign_tx(closing, self.funding_keys[1]))
+        return chain.rpc.sendrawtransaction(tx.serialize().hex())
 
     def update(self, direction: int, timestamp: int, *, fee_base_msat: int = 1000,
                signer: bytes | None = None) -> messages.ChannelUpdate:
@@ -209,6 +230,21 @@ def test_announced_channel_is_verified_listed_relayed_and_queryable(chain, gossi
                               riskfactor=1, fromid=pub(channel.node_keys[0]).hex())["route"]
     assert [(h["channel"], h["amount_msat"], h["delay"]) for h in route] == [
         (format_scid(scid), 1000, 9)]
+
+    # The graph survives a restart.
+    before = node.rpc.listchannels()
+    node.stop()
+    node.start()
+    assert node.rpc.listchannels() == before
+    assert node.rpc.listnodes(pub(channel.node_keys[0]).hex())["nodes"] == [listed_node]
+
+    # Once the funding output is spent the channel leaves the node's view.
+    txid = channel.spend(chain)
+    wait_for(lambda: txid in chain.rpc.getrawmempool(), what="closing tx in mempool")
+    chain.mine(1)
+    wait_for(lambda: node.rpc.listchannels()["channels"] == [],
+             what="the spent channel to leave listchannels")
+    node.daemon.wait_for_log(f"channel {format_scid(scid)} closed: funding spent")
 
 
 def test_announcement_for_a_missing_output_is_ignored(chain, gossip_node):
