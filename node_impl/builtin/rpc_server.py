@@ -201,6 +201,7 @@ class RpcServer:
             return _error_reply(None, RpcError(INVALID_REQUEST, "request needs a string 'method'"))
         request_id = request.get("id")
         method = request["method"]
+        log.debug("call %s", method)
         try:
             result = await self.registry.dispatch(method, request.get("params"))
         except RpcError as exc:

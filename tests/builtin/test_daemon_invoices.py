@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 import pytest
 
+from harness.wait import wait_for
 from node_impl.builtin import bolt11
 from node_impl.builtin.rpc_client import BuiltinRpcError
 
@@ -82,3 +85,31 @@ def test_invoices_survive_restart(node_factory):
     assert node.node_id == node_id
     (listed,) = node.rpc.listinvoices("kept")["invoices"]
     assert listed["bolt11"] == created["bolt11"] and listed["status"] == "unpaid"
+
+
+def test_waitinvoice_returns_when_paid_and_paid_state_survives_restart(chain, chain_node_factory):
+    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+    chain.rpc.sendtoaddress(alice.rpc.newaddr()["bech32"], Decimal("0.05"))
+    chain.mine(1)
+    alice.wait_synced(chain)
+    wait_for(lambda: alice.rpc.listfunds()["outputs"], what="alice funded")
+    alice.connect_to(bob)
+    funding = alice.rpc.fundchannel(id=bob.node_id, amount=1_000_000)
+    wait_for(lambda: funding["txid"] in chain.rpc.getrawmempool(), what="funding tx in mempool")
+    chain.mine(1)
+    wait_for(lambda: [c for c in alice.rpc.listpeerchannels()["channels"]
+                      if c["state"] == "CHANNELD_NORMAL"], what="channel to be normal")
+    created = bob.rpc.invoice(amount_msat=50_000, label="cat", description="a cat")
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(bob.rpc.waitinvoice, "cat")
+        bob.daemon.wait_for_log("call waitinvoice")
+        assert not waiting.done()
+        alice.rpc.pay(created["bolt11"])
+        paid = waiting.result(timeout=30)
+    assert paid["status"] == "paid" and paid["amount_received_msat"] == 50_000
+    assert hashlib.sha256(bytes.fromhex(paid["payment_preimage"])).hexdigest() == created["payment_hash"]
+    bob.stop()
+    bob.start()
+    (listed,) = bob.rpc.listinvoices("cat")["invoices"]
+    assert listed["status"] == "paid" and listed["paid_at"] == paid["paid_at"]
+    assert listed["payment_preimage"] == paid["payment_preimage"]
