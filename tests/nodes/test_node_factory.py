@@ -1,0 +1,70 @@
+"""node_factory and the LightningNode interface on the default implementation."""
+import pytest
+
+from harness.errors import UnavailableError
+
+
+def test_get_node_is_ready_and_reproducible(node_factory):
+    node = node_factory.get_node()
+    info = node.info()
+    assert info["id"] == node.node_id and len(node.node_id) == 66
+    assert info["alias"] == "l1"
+    assert info["blockheight"] == node_factory.chain.height()
+    assert node.daemon.is_running()
+    again = node_factory.get_node(name="l1-copy", options=None)
+    assert again.node_id != node.node_id
+
+
+def test_node_ids_are_reproducible_across_runs(node_factory):
+    node = node_factory.get_node()
+    first = node.node_id
+    node.restart()
+    assert node.info()["id"] == first
+
+
+def test_unknown_option_is_a_type_error(node_factory):
+    with pytest.raises(TypeError, match="unknown builtin node option 'colour'"):
+        node_factory.get_node(impl="builtin", options={"colour": "red"})
+    with pytest.raises(TypeError, match="'rpc_port' is set by the harness"):
+        node_factory.get_node(impl="builtin", options={"rpc_port": 1})
+
+
+def test_unknown_kwarg_is_a_type_error(node_factory):
+    with pytest.raises(TypeError):
+        node_factory.get_node(colour="red")
+    with pytest.raises(TypeError):
+        node_factory.line_graph(2, colour="red")
+
+
+def test_unknown_impl_is_named(node_factory):
+    with pytest.raises(UnavailableError, match="no lnharness.impls entry named 'lnd9'"):
+        node_factory.get_node(impl="lnd9")
+
+
+def test_connect_and_disconnect(node_factory):
+    l1, l2 = node_factory.get_nodes(2)
+    l1.connect(l2)
+    assert l1.is_connected(l2) and l2.is_connected(l1)
+    l1.disconnect(l2)
+    from harness.wait import wait_for
+    wait_for(lambda: not l2.is_connected(l1), what="l2 to see l1 gone")
+    assert not l1.is_connected(l2)
+
+
+def test_fund_wallet_shows_confirmed_balance(node_factory):
+    node = node_factory.get_node()
+    node.fund_wallet(250_000)
+    assert node.balance().onchain_sat == 250_000
+    assert node.balance().channels_msat == 0
+
+
+def test_invoice_lookup_and_decode(node_factory):
+    node = node_factory.get_node()
+    invoice = node.invoice(42_000, label="lbl", description="a cat", expiry=60)
+    assert invoice.label == "lbl" and invoice.amount_msat == 42_000
+    assert node.lookup_invoice("lbl").status == "unpaid"
+    assert node.lookup_invoice(invoice.payment_hash).bolt11 == invoice.bolt11
+    decoded = node.decode(invoice.bolt11)
+    assert decoded["payment_hash"] == invoice.payment_hash
+    assert decoded["amount_msat"] == 42_000
+    assert decoded["payee"] == node.node_id
