@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bitcoin.core import CBlock, b2lx
 from coincurve import PrivateKey
 
-from . import gossip_rpc
+from . import gossip_rpc, transport
 from .codec import REGTEST_CHAIN_HASH, ShortChannelId, WireError
 from .gossip import (
     GossipError,
@@ -169,7 +169,7 @@ class GossipManager:
     async def on_peer_connected(self, peer: Peer) -> None:
         state = self._peers[peer.node_id] = _PeerState()
         if set(peer.feature_bits) & set(GOSSIP_QUERIES_BITS):
-            await peer.send(GossipTimestampFilter(
+            await _send(peer, GossipTimestampFilter(
                 chain_hash=REGTEST_CHAIN_HASH, first_timestamp=0,
                 timestamp_range=0xFFFFFFFF).encode())
         for lc in self._local.values():
@@ -177,7 +177,7 @@ class GossipManager:
                 continue
             update = self._our_update(lc)
             if update is not None:
-                await peer.send(update)
+                await _send(peer, update)
         await self._send_own_public_gossip(peer, state)
         for lc in list(self._local.values()):
             if lc.remote_node_id == peer.node_id:
@@ -187,6 +187,12 @@ class GossipManager:
         self._peers.pop(peer.node_id, None)
 
     async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
+        try:
+            await self._process_block(height, block)
+        except Exception as exc:  # never stop the chain watcher
+            log.error("processing block %d for gossip failed: %r", height, exc, exc_info=True)
+
+    async def _process_block(self, height: int, block: CBlock) -> None:
         self._height = max(self._height, height)
         self._block_cache[height] = block
         for old in sorted(self._block_cache)[:-BLOCK_CACHE_SIZE]:
@@ -253,11 +259,14 @@ class GossipManager:
         if peer is not None and not lc.announced:
             update = self._our_update(lc)
             if update is not None:
-                await peer.send(update)
+                await _send(peer, update)
         early = self._early_signatures.pop(scid, None)
-        if early is not None:
-            await self._accept_announcement_signatures(early[0], early[1])
-        await self._progress_announcement(lc)
+        try:
+            if early is not None:
+                await self._accept_announcement_signatures(early[0], early[1])
+            await self._progress_announcement(lc)
+        except GossipError as exc:
+            log.warning("channel %s: %s", format_scid(scid), exc)
 
     async def local_channel_closed(self, short_channel_id: int) -> None:
         """Our channel stopped forwarding (shutdown started or it closed): disable it."""
@@ -271,7 +280,7 @@ class GossipManager:
         else:
             peer = self.node.peers.get(lc.remote_node_id)
             if peer is not None:
-                await peer.send(raw)
+                await _send(peer, raw)
 
     def handle_failure_update(self, update: bytes) -> bool:
         """Apply the channel_update carried by a BOLT 4 failure (with or without its type
@@ -375,7 +384,7 @@ class GossipManager:
             return
         state.timestamp_filter = (msg.first_timestamp, msg.timestamp_range)
         for raw in self._gossip_dump(state):
-            await peer.send(raw)
+            await _send(peer, raw)
 
     async def _answer_channel_range(self, peer: Peer, query: QueryChannelRange) -> None:
         first, count = query.first_blocknum, query.number_of_blocks
@@ -399,12 +408,12 @@ class GossipManager:
                 encoded_short_ids=encode_short_channel_ids(
                     [ShortChannelId.from_int(s) for s in chunk]),
                 timestamps=timestamps, checksums=None)
-            await peer.send(reply.encode())
+            await _send(peer, reply.encode())
 
     async def _answer_short_channel_ids(self, peer: Peer, state: _PeerState,
                                         query: QueryShortChannelIds) -> None:
         if query.chain_hash != REGTEST_CHAIN_HASH:
-            await peer.send(ReplyShortChannelIdsEnd(chain_hash=query.chain_hash,
+            await _send(peer, ReplyShortChannelIdsEnd(chain_hash=query.chain_hash,
                                                     full_information=0).encode())
             return
         scids = [s.to_int() for s in decode_short_channel_ids(query.encoded_short_ids)]
@@ -419,19 +428,19 @@ class GossipManager:
                 continue
             flag = flags[i] if flags is not None else 0b11111
             if flag & 1:
-                await peer.send(channel.announcement)
+                await _send(peer, channel.announcement)
                 state.sent_announcements.add(scid)
             for direction in (0, 1):
                 policy = channel.policies[direction]
                 if flag & (2 << direction) and policy is not None and policy.raw_update:
-                    await peer.send(policy.raw_update)
+                    await _send(peer, policy.raw_update)
             for index in (0, 1):
                 node = self.graph.get_node(channel.node_id(index))
                 if (flag & (8 << index) and node is not None and node.raw_announcement
                         and node.node_id not in nodes_sent):
                     nodes_sent.add(node.node_id)
-                    await peer.send(node.raw_announcement)
-        await peer.send(ReplyShortChannelIdsEnd(chain_hash=REGTEST_CHAIN_HASH,
+                    await _send(peer, node.raw_announcement)
+        await _send(peer, ReplyShortChannelIdsEnd(chain_hash=REGTEST_CHAIN_HASH,
                                                 full_information=1).encode())
 
     # ---- relaying ---------------------------------------------------------------------------
@@ -456,13 +465,13 @@ class GossipManager:
                 if not state.wants(policy.timestamp):
                     continue
                 if scid not in state.sent_announcements and channel.announcement:
-                    await peer.send(channel.announcement)
+                    await _send(peer, channel.announcement)
                     state.sent_announcements.add(scid)
-                await peer.send(policy.raw_update)
+                await _send(peer, policy.raw_update)
             for nid in accepted.updated_nodes:
                 node = self.graph.get_node(nid)
                 if node is not None and node.raw_announcement and state.wants(node.timestamp):
-                    await peer.send(node.raw_announcement)
+                    await _send(peer, node.raw_announcement)
 
     def _gossip_dump(self, state: _PeerState) -> list[bytes]:
         """All stored public gossip matching the peer's filter, announcements first."""
@@ -499,13 +508,13 @@ class GossipManager:
             update = self._our_update(lc)
             if update is None:
                 continue
-            await peer.send(channel.announcement)
+            await _send(peer, channel.announcement)
             state.sent_announcements.add(lc.short_channel_id)
-            await peer.send(update)
+            await _send(peer, update)
             sent_any = True
         own = self.graph.get_node(self.node.node_id)
         if sent_any and own is not None and own.raw_announcement:
-            await peer.send(own.raw_announcement)
+            await _send(peer, own.raw_announcement)
 
     async def _broadcast_own(self, messages: Iterable[bytes | None]) -> None:
         """Own gossip goes to every connected peer, whatever its filter."""
@@ -517,7 +526,7 @@ class GossipManager:
             for raw in batch:
                 if raw[:2] == b"\x01\x00":
                     state.sent_announcements.add(_announcement_scid(raw))
-                await peer.send(raw)
+                await _send(peer, raw)
 
     # ---- our own channels ---------------------------------------------------------------
 
@@ -544,7 +553,7 @@ class GossipManager:
                 and lc.short_channel_id not in state.sent_announcement_signatures
                 and lc.local_node_signature and lc.local_bitcoin_signature):
             state.sent_announcement_signatures.add(lc.short_channel_id)
-            await peer.send(AnnouncementSignatures(
+            await _send(peer, AnnouncementSignatures(
                 channel_id=lc.channel_id,
                 short_channel_id=ShortChannelId.from_int(lc.short_channel_id),
                 node_signature=lc.local_node_signature,
@@ -709,6 +718,15 @@ class GossipManager:
             self._local[lc.short_channel_id] = lc
         for row in self.node.db.query("SELECT * FROM gossip_funding_outpoints"):
             self._outpoints[(bytes(row["txid"]), row["vout"])] = row["short_channel_id"]
+
+
+async def _send(peer: Peer, raw: bytes) -> None:
+    """Send to a peer; a connection that closed meanwhile is not an error for gossip."""
+    try:
+        await peer.send(raw)
+    except (transport.ConnectionClosed, ValueError) as exc:
+        log.debug("could not send message type %d to %s: %r",
+                  int.from_bytes(raw[:2], "big"), peer.id_hex, exc)
 
 
 def _announcement_scid(raw: bytes) -> int:
