@@ -1,0 +1,788 @@
+"""All channels of the node: message dispatch, persistence, chain events and channel RPCs.
+
+For each channel, work happens under that channel's lock: the state machine
+(channel.Channel) computes the messages to send, the new state is written to
+sqlite, then the messages leave in order (persist before you send).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bitcoin.core import CBlock, b2lx, b2x
+
+from . import keys, messages
+from .channel import (
+    AWAITING_LOCKIN,
+    AWAITING_UNILATERAL,
+    CLOSED,
+    CLOSING_COMPLETE,
+    CLOSING_SIGEXCHANGE,
+    FUNDING_SPEND_SEEN,
+    MAX_FUNDING_SAT,
+    MIN_FUNDING_SAT,
+    NORMAL,
+    ONCHAIN,
+    SHUTTING_DOWN,
+    Channel,
+    ChannelError,
+    ChannelWarning,
+    LocalRequestError,
+    SideConfig,
+    channel_id_from_funding,
+)
+from .channel_store import ChannelStore, PaymentRecord
+from .channel_tx import funding_output_script
+from .channel_updates import LOCAL, REMOTE, Htlc
+from .codec import encode_u16
+from .log import get_logger
+from .onchain import Onchain
+from .payments import Payments
+from .rpc_server import RpcError, param_error
+from .wallet import WalletError
+
+if TYPE_CHECKING:
+    from .node import Node
+    from .peer import Peer
+
+log = get_logger("channeld")
+
+MSG_ERROR = 17
+ALL_CHANNELS = bytes(32)
+# Core Lightning's error codes
+FUNDING_ERROR = 300
+LIGHTNINGD = -1
+OPEN_TIMEOUT_S = 30.0
+REESTABLISH_WAIT_S = 10.0
+REESTABLISH_STATES = (AWAITING_LOCKIN, NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE)
+DEFAULT_COMMITMENT_FEERATE = 3750
+DEFAULT_CLOSE_TIMEOUT_S = 172800
+
+_BY_NAME: dict[str, type[messages.Message]] = {cls.NAME: cls for cls in messages.MESSAGE_TYPES.values()}
+
+
+def to_wire(m: dict[str, Any]) -> bytes:
+    """Encode a channel.py message dict with the codec's dataclass of that name."""
+    cls = _BY_NAME[m["type"]]
+    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {k: v for k, v in m.items() if k in names}
+    if m["type"] == "closing_signed" and m.get("fee_range") is not None:
+        lo, hi = m["fee_range"]
+        fields["fee_range"] = messages.FeeRange(lo, hi)
+    if m["type"] == "commitment_signed":
+        fields["htlc_signatures"] = tuple(m["htlc_signatures"])
+    return cls(**fields).encode()
+
+
+def from_wire(message: messages.Message) -> dict[str, Any]:
+    """A codec dataclass as the dict channel.py reads."""
+    out: dict[str, Any] = {"type": message.NAME}
+    for f in dataclasses.fields(message):
+        out[f.name] = getattr(message, f.name)
+    fee_range = out.get("fee_range")
+    if isinstance(fee_range, messages.FeeRange):
+        out["fee_range"] = (fee_range.min_fee_satoshis, fee_range.max_fee_satoshis)
+    return out
+
+
+class ChannelManager:
+    """The channel subsystem of one node (see node.ChannelsSeam)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.store = ChannelStore(node.db)
+        self.channels: dict[int, Channel] = {}  # by channel index
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._reestablished: set[int] = set()
+        self._opening: dict[tuple[bytes, bytes], Channel] = {}  # (peer, temporary id) acceptor side
+        self._waiters: dict[tuple[bytes, bytes, str], asyncio.Future[dict[str, Any]]] = {}
+        self._close_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self.payments = Payments(self)
+        self.onchain = Onchain(self)
+        for name, handler in (
+            ("fundchannel", self.rpc_fundchannel),
+            ("listpeerchannels", self.rpc_listpeerchannels),
+            ("close", self.rpc_close),
+            ("pay", self.payments.pay),
+            ("listpays", self.payments.listpays),
+            ("dev-channel-state", self.rpc_dev_channel_state),
+        ):
+            node.rpc.register(name, handler)
+
+    # ------------------------------------------------------------------ seam: lifecycle
+    async def start(self) -> None:
+        for data in self.store.load_channels():
+            index = data["index"]
+            chan = Channel.from_json(data, keys.channel_keys(self.node.seed, index))
+            chan.on_disconnect()  # a restart is a disconnection
+            self.channels[index] = chan
+            log.info("loaded channel %s with %s in state %s", _cid(chan), chan.peer_id.hex(), chan.state)
+
+    async def stop(self) -> None:
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.cancel()
+
+    def num_active_channels(self) -> int:
+        return sum(1 for c in self.channels.values() if c.state == NORMAL)
+
+    def listfunds_channels(self) -> list[dict[str, Any]]:
+        out = []
+        for chan in self.channels.values():
+            if chan.funding_txid is None or chan.log is None:
+                continue
+            view = chan.log.view(LOCAL)
+            out.append({
+                "peer_id": chan.peer_id.hex(),
+                "connected": self.node.peers.get(chan.peer_id) is not None,
+                "state": chan.state,
+                "channel_id": _cid(chan),
+                "short_channel_id": _scid_str(chan.short_channel_id),
+                "our_amount_msat": view.local_msat,
+                "amount_msat": chan.funding_sat * 1000,
+                "funding_txid": b2lx(chan.funding_txid),
+                "funding_output": chan.funding_outnum,
+            })
+        return out
+
+    def invoice_route_hints(self, amount_msat: int | None) -> list[Any]:
+        return []
+
+    def _lock(self, chan: Channel) -> asyncio.Lock:
+        lock = self._locks.get(chan.index)
+        if lock is None:
+            lock = self._locks[chan.index] = asyncio.Lock()
+        return lock
+
+    def save(self, chan: Channel) -> None:
+        self.store.save_channel(chan.index, chan.channel_id, chan.peer_id, chan.state, chan.to_json())
+
+    # ------------------------------------------------------------------ seam: peers
+    async def on_peer_connected(self, peer: Peer) -> None:
+        for chan in list(self.channels.values()):
+            if chan.peer_id != peer.node_id or chan.log is None:
+                continue
+            self._reestablished.discard(chan.index)
+            if chan.state in REESTABLISH_STATES:
+                async with self._lock(chan):
+                    await self._send(peer, [chan.make_reestablish()])
+
+    async def on_peer_disconnected(self, peer: Peer) -> None:
+        for key in [k for k in self._opening if k[0] == peer.node_id]:
+            del self._opening[key]
+        for key, fut in list(self._waiters.items()):
+            if key[0] == peer.node_id and not fut.done():
+                fut.set_exception(ConnectionError(f"peer {peer.id_hex} disconnected"))
+        for chan in list(self.channels.values()):
+            if chan.peer_id != peer.node_id:
+                continue
+            self._reestablished.discard(chan.index)
+            async with self._lock(chan):
+                chan.on_disconnect()
+
+    # ------------------------------------------------------------------ seam: messages
+    async def handle_message(self, peer: Peer, msg_type: int, payload: bytes) -> None:
+        if msg_type == MSG_ERROR:
+            await self._on_peer_error(peer, payload)
+            return
+        decoded = messages.decode(encode_u16(msg_type) + payload)
+        if isinstance(decoded, messages.UnknownMessage):
+            if not decoded.is_odd:
+                await peer.send_warning(ALL_CHANNELS, f"unknown even message type {msg_type}")
+                peer.disconnect(f"unknown even message type {msg_type}")
+            return
+        m = from_wire(decoded)
+        name = m["type"]
+        log.debug("%s from %s", name, peer.id_hex)
+        if name == "open_channel":
+            await self._on_open_channel(peer, m)
+            return
+        if name in ("accept_channel", "funding_signed"):
+            key = m["temporary_channel_id"] if name == "accept_channel" else m["channel_id"]
+            fut = self._waiters.get((peer.node_id, key, name))
+            if fut is None or fut.done():
+                await peer.send_error(key, f"unexpected {name}")
+                return
+            fut.set_result(m)
+            return
+        if name == "funding_created":
+            await self._on_funding_created(peer, m)
+            return
+        chan = self._by_channel_id(peer.node_id, m["channel_id"])
+        if chan is None:
+            await peer.send_error(m["channel_id"], f"unknown channel {m['channel_id'].hex()}")
+            return
+        async with self._lock(chan):
+            await self._on_channel_message(peer, chan, m)
+
+    def _by_channel_id(self, peer_id: bytes, channel_id: bytes) -> Channel | None:
+        for chan in self.channels.values():
+            if chan.channel_id == channel_id and chan.peer_id == peer_id:
+                return chan
+        return None
+
+    async def _on_channel_message(self, peer: Peer, chan: Channel, m: dict[str, Any]) -> None:
+        name = m["type"]
+        if chan.state in (CLOSING_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED):
+            if name == "channel_reestablish" and chan.state != CLOSING_COMPLETE:
+                await peer.send_error(chan.channel_id or ALL_CHANNELS,
+                                      f"channel {_cid(chan)} is closed ({chan.state})")
+            elif name == "channel_reestablish" and chan.closing_tx_hex:
+                # the peer may have missed our last closing_signed: it can see the tx on chain
+                pass
+            return
+        if name != "channel_reestablish" and chan.index not in self._reestablished:
+            await peer.send_warning(chan.channel_id or ALL_CHANNELS, f"{name} before channel_reestablish")
+            return
+        try:
+            out = self._apply(chan, m)
+        except ChannelWarning as exc:
+            log.info("warning on channel %s: %s", _cid(chan), exc)
+            await peer.send_warning(chan.channel_id or ALL_CHANNELS, str(exc))
+            peer.disconnect(f"warning: {exc}")
+            return
+        except ChannelError as exc:
+            await self._fail_channel(chan, f"{exc}", peer)
+            return
+        await self._commit(chan, out, peer)
+
+    def _apply(self, chan: Channel, m: dict[str, Any]) -> list[dict[str, Any]]:
+        name = m["type"]
+        if name == "channel_reestablish":
+            out = chan.handle_reestablish(m)
+            self._reestablished.add(chan.index)
+            return out
+        if name == "channel_ready":
+            return chan.handle_channel_ready(m)
+        if name in ("update_add_htlc", "update_fulfill_htlc", "update_fail_htlc", "update_fail_malformed_htlc",
+                    "update_fee"):
+            getattr(chan, f"handle_{name}")(m)
+            return []
+        if name == "commitment_signed":
+            return chan.handle_commitment_signed(m)
+        if name == "revoke_and_ack":
+            return chan.handle_revoke_and_ack(m)
+        if name == "shutdown":
+            return chan.handle_shutdown(m, self._close_script(chan))
+        if name == "closing_signed":
+            return chan.handle_closing_signed(m)
+        log.debug("ignoring %s on channel %s", name, _cid(chan))
+        return []
+
+    def _close_script(self, chan: Channel) -> bytes:
+        if chan.local_shutdown_script is not None:
+            return chan.local_shutdown_script
+        return self.node.wallet.new_address()[1]
+
+    async def _commit(self, chan: Channel, out: list[dict[str, Any]], peer: Peer | None) -> None:
+        """Settle events, persist, send, then do what must follow the send (broadcasts, wakeups)."""
+        out = list(out)
+        after: list[Callable[[], Any]] = []
+        await self._process_events(chan, out, after)
+        self.save(chan)
+        if peer is None:
+            peer = self.node.peers.get(chan.peer_id)
+        if peer is not None and out:
+            await self._send(peer, out)
+        for action in after:
+            result = action()
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def _process_events(self, chan: Channel, out: list[dict[str, Any]],
+                              after: list[Callable[[], Any]]) -> None:
+        out += chan.sign_if_needed()
+        while True:
+            events = chan.drain_events()
+            if not events:
+                break
+            for kind, data in events:
+                if kind == "incoming_htlc":
+                    await self._settle_incoming(chan, data)
+                elif kind == "htlc_fulfilled":
+                    preimage = data.removal_data["preimage"]
+                    after.append(lambda h=data, p=preimage: self.payments.on_fulfilled(h, p))
+                elif kind == "htlc_resolved":
+                    if data.removal != "fulfill":
+                        after.append(lambda h=data: self.payments.on_failed(h))
+                elif kind == "broadcast":
+                    after.append(lambda tx_hex=data: self.broadcast(tx_hex, f"channel {_cid(chan)}"))
+                elif kind == "channel_normal":
+                    log.info("channel %s with %s is normal", _cid(chan), chan.peer_id.hex())
+                elif kind == "data_loss":
+                    log.error("channel %s: %s", _cid(chan), data)
+            out += chan.sign_if_needed()
+        if chan.state == CLOSING_COMPLETE:
+            after.append(lambda: self._wake_close(chan))
+
+    async def _settle_incoming(self, chan: Channel, htlc: Htlc) -> None:
+        decision = self.payments.decide_incoming(chan, htlc)
+        if decision.preimage is not None:
+            chan.fulfill_htlc(htlc.htlc_id, decision.preimage)
+            if decision.settles_invoice:
+                await self.node.invoices.mark_paid(htlc.payment_hash, htlc.amount_msat)
+        elif decision.malformed_code is not None and decision.sha256_of_onion is not None:
+            chan.fail_malformed_htlc(htlc.htlc_id, decision.sha256_of_onion, decision.malformed_code)
+        else:
+            chan.fail_htlc(htlc.htlc_id, decision.reason or b"")
+
+    async def _send(self, peer: Peer, out: list[dict[str, Any]]) -> None:
+        for m in out:
+            log.debug("sending %s to %s", m["type"], peer.id_hex)
+            try:
+                await peer.send(to_wire(m))
+            except Exception as exc:  # connection gone: the reestablish will retransmit
+                log.info("could not send %s to %s: %r", m["type"], peer.id_hex, exc)
+                return
+
+    async def broadcast(self, tx_hex: str, what: str) -> str | None:
+        try:
+            txid = await self.node.chain.call("sendrawtransaction", tx_hex)
+        except Exception as exc:
+            log.warning("broadcast of %s failed: %s", what, exc)
+            return None
+        log.info("broadcast %s: %s", what, txid)
+        return str(txid)
+
+    async def _on_peer_error(self, peer: Peer, payload: bytes) -> None:
+        channel_id = payload[:32]
+        text = payload[34:34 + int.from_bytes(payload[32:34], "big")].decode("utf-8", "replace")
+        for key, fut in list(self._waiters.items()):
+            if key[0] == peer.node_id and not fut.done():  # an open in progress with this peer
+                fut.set_exception(ConnectionError(f"peer {peer.id_hex} sent an error: {text}"))
+        for key in [k for k in self._opening if k[0] == peer.node_id and channel_id in (ALL_CHANNELS, k[1])]:
+            del self._opening[key]
+        for chan in list(self.channels.values()):
+            if chan.peer_id != peer.node_id:
+                continue
+            if channel_id not in (ALL_CHANNELS, chan.channel_id):
+                continue
+            if chan.state in (NORMAL, AWAITING_LOCKIN, SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
+                async with self._lock(chan):
+                    await self._force_close(chan, f"peer sent an error: {text}")
+
+    async def _fail_channel(self, chan: Channel, reason: str, peer: Peer | None) -> None:
+        """Send an error and fail the channel (broadcast our latest commitment)."""
+        log.warning("failing channel %s: %s", _cid(chan), reason)
+        if peer is not None:
+            await peer.send_error(chan.channel_id or chan.temporary_channel_id, reason)
+        await self._force_close(chan, reason)
+
+    async def _force_close(self, chan: Channel, reason: str) -> str | None:
+        tx_hex = chan.force_close(reason)
+        self.save(chan)
+        self._wake_close(chan)
+        if tx_hex is None:
+            return None
+        await self.broadcast(tx_hex, f"our commitment of channel {_cid(chan)}")
+        return tx_hex
+
+    # ------------------------------------------------------------------ opening: acceptor
+    def _local_config(self, funding_sat: int) -> SideConfig:
+        cfg = self.node.config
+        reserve = max(funding_sat // 100, cfg.dust_limit_sat)
+        return SideConfig(
+            dust_limit_sat=cfg.dust_limit_sat,
+            max_htlc_value_in_flight_msat=funding_sat * 1000,
+            channel_reserve_sat=reserve,
+            htlc_minimum_msat=cfg.htlc_minimum_msat,
+            to_self_delay=cfg.to_self_delay,
+            max_accepted_htlcs=cfg.max_accepted_htlcs,
+        )
+
+    def _new_channel(self, peer_id: bytes, opener: str, funding_sat: int) -> Channel:
+        index = self.store.allocate_index()
+        return Channel(index=index, peer_id=peer_id, keys=keys.channel_keys(self.node.seed, index),
+                       opener=opener, local_config=self._local_config(funding_sat),
+                       chain_hash=bytes.fromhex(self.node.genesis_hash)[::-1])
+
+    async def _on_open_channel(self, peer: Peer, m: dict[str, Any]) -> None:
+        chan = self._new_channel(peer.node_id, REMOTE, m["funding_satoshis"])
+        try:
+            accept = chan.handle_open_channel(m, min_depth=self.node.config.min_depth)
+        except ChannelError as exc:
+            log.info("refusing open_channel from %s: %s", peer.id_hex, exc)
+            await peer.send_error(m["temporary_channel_id"], str(exc))
+            return
+        self._opening[(peer.node_id, chan.temporary_channel_id)] = chan
+        await self._send(peer, [accept])
+
+    async def _on_funding_created(self, peer: Peer, m: dict[str, Any]) -> None:
+        chan = self._opening.pop((peer.node_id, m["temporary_channel_id"]), None)
+        if chan is None:
+            await peer.send_error(m["temporary_channel_id"], "funding_created for an unknown channel")
+            return
+        try:
+            signed = chan.handle_funding_created(m)
+        except ChannelError as exc:
+            await peer.send_error(m["temporary_channel_id"], str(exc))
+            return
+        self.channels[chan.index] = chan
+        self._reestablished.add(chan.index)
+        log.info("channel %s opened by %s: %d sat, push %d msat", _cid(chan), peer.id_hex,
+                 chan.funding_sat, chan.push_msat)
+        async with self._lock(chan):
+            await self._commit(chan, [signed], peer)
+        await self._check_funding_now(chan)
+
+    # ------------------------------------------------------------------ opening: opener
+    async def rpc_fundchannel(self, id: Any, amount: Any, feerate: Any = None, announce: Any = True,
+                              minconf: Any = 1, push_msat: Any = None, close_to: Any = None) -> dict[str, Any]:
+        """Open a channel to a connected peer, funded from our wallet."""
+        from .rpc_methods import parse_feerate_perkw, parse_node_id
+
+        peer_id = parse_node_id(id)
+        funding_sat = _parse_sat(amount, "amount")
+        if funding_sat > MAX_FUNDING_SAT:
+            raise param_error("amount", f"{funding_sat} sat is above the maximum {MAX_FUNDING_SAT} sat")
+        if funding_sat < MIN_FUNDING_SAT:
+            raise param_error("amount", f"{funding_sat} sat is below the minimum {MIN_FUNDING_SAT} sat")
+        push = 0 if push_msat is None else _parse_msat_value(push_msat, "push_msat")
+        if push > funding_sat * 1000:
+            raise param_error("push_msat", f"{push} msat is more than the channel amount")
+        if not isinstance(minconf, int) or minconf < 0:
+            raise param_error("minconf", "expected a non-negative integer")
+        funding_feerate = await parse_feerate_perkw(self.node, feerate)
+        commitment_feerate = await self.node.chain.estimate_feerate_perkw(6, DEFAULT_COMMITMENT_FEERATE)
+        peer = self.node.peers.get(peer_id)
+        if peer is None:
+            raise RpcError(LIGHTNINGD, f"Peer not connected: {peer_id.hex()}")
+        if self.node.wallet.balance_sat(minconf=max(minconf, 0)) < funding_sat:
+            raise RpcError(FUNDING_ERROR, f"Could not afford {funding_sat}sat using all "
+                                          f"{self.node.wallet.balance_sat(minconf=max(minconf, 0))}sat "
+                                          f"confirmed wallet funds")
+        chan = self._new_channel(peer_id, LOCAL, funding_sat)
+        open_msg = chan.make_open_channel(funding_sat=funding_sat, push_msat=push,
+                                          feerate_per_kw=commitment_feerate, announce=bool(announce))
+        accept = await self._request(peer, open_msg, chan.temporary_channel_id, "accept_channel")
+        try:
+            chan.handle_accept_channel(accept)
+        except ChannelError as exc:
+            await peer.send_error(chan.temporary_channel_id, str(exc))
+            raise RpcError(FUNDING_ERROR, f"peer's accept_channel is unacceptable: {exc}") from None
+        script = funding_output_script(chan.keys.basepoints.funding_pubkey,
+                                       chan.remote_basepoints.funding_pubkey)  # type: ignore[union-attr]
+        try:
+            tx = self.node.wallet.fund_tx([(script, funding_sat)], funding_feerate, minconf=minconf)
+        except WalletError as exc:
+            await peer.send_error(chan.temporary_channel_id, "funding failed")
+            raise RpcError(FUNDING_ERROR, f"cannot fund the channel: {exc}") from None
+        outnum = next(i for i, out in enumerate(tx.vout) if bytes(out.scriptPubKey) == script)
+        tx_hex = b2x(tx.serialize())
+        try:
+            created = chan.make_funding_created(tx.GetTxid(), outnum, tx_hex)
+            channel_id = channel_id_from_funding(tx.GetTxid(), outnum)
+            signed = await self._request(peer, created, channel_id, "funding_signed")
+            chan.handle_funding_signed(signed)
+        except ChannelError as exc:
+            self.node.wallet.release(tx)
+            await peer.send_error(chan.temporary_channel_id, str(exc))
+            raise RpcError(FUNDING_ERROR, f"funding_signed is invalid: {exc}") from None
+        except RpcError:
+            self.node.wallet.release(tx)
+            raise
+        chan.drain_events()
+        self.channels[chan.index] = chan
+        self._reestablished.add(chan.index)
+        self.save(chan)  # persisted before the funding tx leaves
+        txid = await self.broadcast(tx_hex, f"funding of channel {_cid(chan)}")
+        if txid is None:
+            raise RpcError(FUNDING_ERROR, "funding transaction was rejected by the chain backend")
+        self.node.wallet.note_broadcast(tx)
+        log.info("channel %s to %s funded: %d sat, push %d msat", _cid(chan), peer.id_hex, funding_sat, push)
+        return {"tx": tx_hex, "txid": b2lx(tx.GetTxid()), "outnum": outnum, "channel_id": _cid(chan),
+                "channel_type": {"bits": [12], "names": ["static_remotekey/even"]}}
+
+    async def _request(self, peer: Peer, m: dict[str, Any], key: bytes, reply: str) -> dict[str, Any]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters[(peer.node_id, key, reply)] = fut
+        try:
+            await self._send(peer, [m])
+            return await asyncio.wait_for(fut, OPEN_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise RpcError(FUNDING_ERROR, f"peer did not answer {m['type']} with {reply} "
+                                          f"within {OPEN_TIMEOUT_S:g}s") from None
+        except ConnectionError as exc:
+            raise RpcError(FUNDING_ERROR, f"{exc} during channel open") from None
+        finally:
+            self._waiters.pop((peer.node_id, key, reply), None)
+
+    # ------------------------------------------------------------------ chain
+    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
+        for tx_index, tx in enumerate(block.vtx):
+            txid = tx.GetTxid()
+            for chan in list(self.channels.values()):
+                if chan.funding_txid == txid and chan.funding_height is None:
+                    chan.funding_height = height
+                    chan.funding_tx_index = tx_index
+                    self.save(chan)
+                    log.info("funding of channel %s confirmed at %d", _cid(chan), height)
+                if chan.funding_txid is None:
+                    continue
+                for txin in tx.vin:
+                    if txin.prevout.hash == chan.funding_txid and txin.prevout.n == chan.funding_outnum:
+                        async with self._lock(chan):
+                            await self.onchain.funding_spent(chan, tx, height)
+        for chan in list(self.channels.values()):
+            if chan.state == AWAITING_LOCKIN and chan.funding_height is not None:
+                await self._check_lockin(chan, height)
+        await self.onchain.on_block(height, block)
+
+    async def _check_lockin(self, chan: Channel, height: int) -> None:
+        depth = height - (chan.funding_height or height) + 1
+        async with self._lock(chan):
+            out = chan.funding_confirmed(chan.funding_height or height, chan.funding_tx_index or 0, depth)
+            if out or chan.state == NORMAL:
+                peer = self.node.peers.get(chan.peer_id)
+                if chan.index not in self._reestablished:
+                    out = []  # channel_ready goes out with the reestablish
+                await self._commit(chan, out, peer)
+
+    async def _check_funding_now(self, chan: Channel) -> None:
+        """Funding may already be confirmed (acceptor learns the txid late): look it up."""
+        try:
+            info = await self.node.chain.call("gettxout", b2lx(chan.funding_txid or b""), chan.funding_outnum)
+        except Exception:
+            return
+        if not info or not info.get("confirmations"):
+            return
+        height = self.node.blockheight - int(info["confirmations"]) + 1
+        try:
+            block_hash = await self.node.chain.call("getblockhash", height)
+            block = await self.node.chain.call("getblock", block_hash, 1)
+        except Exception:
+            return
+        txids = block.get("tx", [])
+        funding_hex = b2lx(chan.funding_txid or b"")
+        if funding_hex in txids:
+            chan.funding_height = height
+            chan.funding_tx_index = txids.index(funding_hex)
+            await self._check_lockin(chan, self.node.blockheight)
+
+    async def on_reorg(self, fork_height: int) -> None:
+        for chan in self.channels.values():
+            if chan.funding_height is not None and chan.funding_height > fork_height \
+                    and chan.state == AWAITING_LOCKIN:
+                chan.funding_height = None
+                chan.funding_tx_index = None
+                self.save(chan)
+
+    # ------------------------------------------------------------------ payments seam
+    def channel_to(self, peer_id: bytes, amount_msat: int) -> Channel | None:
+        """A normal channel with ``peer_id`` that can send ``amount_msat`` (else the best one)."""
+        candidates = [c for c in self.channels.values() if c.peer_id == peer_id and c.state == NORMAL]
+        if not candidates:
+            return None
+        candidates.sort(key=lambda c: c.spendable_msat(), reverse=True)
+        return candidates[0]
+
+    async def add_outgoing_htlc(self, chan: Channel, amount_msat: int, payment_hash: bytes, cltv_expiry: int,
+                                onion_packet: bytes, record: PaymentRecord) -> Htlc:
+        """Offer an HTLC on ``chan`` and send it (record persisted in the same step)."""
+        peer = self.node.peers.get(chan.peer_id)
+        if peer is None:
+            raise LocalRequestError(f"peer {chan.peer_id.hex()} is not connected")
+        deadline = asyncio.get_running_loop().time() + REESTABLISH_WAIT_S
+        while chan.index not in self._reestablished:
+            if asyncio.get_running_loop().time() > deadline or self.node.peers.get(chan.peer_id) is None:
+                raise LocalRequestError(f"channel {_cid(chan)} is not re-established with its peer")
+            await asyncio.sleep(0.01)
+        async with self._lock(chan):
+            htlc = chan.add_htlc(amount_msat, payment_hash, cltv_expiry, onion_packet)
+            record.htlc_id = htlc.htlc_id
+            self.store.save_payment(record)
+            await self._commit(chan, [], peer)
+        return htlc
+
+    # ------------------------------------------------------------------ closing
+    def _find(self, ident: Any) -> Channel:
+        if not isinstance(ident, str):
+            raise param_error("id", "expected a peer id, channel id or short channel id")
+        matches = []
+        for chan in self.channels.values():
+            if ident in (chan.peer_id.hex(), _cid(chan), _scid_str(chan.short_channel_id)):
+                matches.append(chan)
+        live = [c for c in matches if c.state not in (CLOSED, ONCHAIN, FUNDING_SPEND_SEEN)]
+        if live:
+            matches = live
+        if not matches:
+            raise RpcError(LIGHTNINGD, f"Unknown channel or peer {ident}")
+        if len(matches) > 1:
+            raise RpcError(LIGHTNINGD, f"Peer {ident} has {len(matches)} channels: give a channel id")
+        return matches[0]
+
+    async def rpc_close(self, id: Any, unilateraltimeout: Any = None, destination: Any = None,
+                        fee_negotiation_step: Any = None, force: Any = False) -> dict[str, Any]:
+        """Close a channel: mutual, or unilateral after `unilateraltimeout` seconds (or `force`)."""
+        chan = self._find(id)
+        if destination is not None:
+            from .wallet import address_to_script
+            try:
+                script = address_to_script(destination, self.node.network)
+            except Exception as exc:
+                raise param_error("destination", str(exc)) from None
+        else:
+            script = None
+        if chan.state in (CLOSING_COMPLETE,) and chan.closing_tx_hex:
+            return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
+        if chan.state in (AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED):
+            raise RpcError(LIGHTNINGD, f"Channel is in state {chan.state}")
+        if force:
+            return await self._close_unilateral(chan)
+        timeout = DEFAULT_CLOSE_TIMEOUT_S if unilateraltimeout is None else float(unilateraltimeout)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._close_waiters.setdefault(chan.index, []).append(waiter)
+        peer = self.node.peers.get(chan.peer_id)
+        async with self._lock(chan):
+            try:
+                out = chan.start_shutdown(script or self._close_script(chan))
+            except LocalRequestError as exc:
+                raise RpcError(LIGHTNINGD, str(exc)) from None
+            if peer is None or chan.index not in self._reestablished:
+                out = []  # shutdown is retransmitted after reestablish
+            await self._commit(chan, out, peer)
+        try:
+            if timeout > 0:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            else:
+                await waiter
+        except asyncio.TimeoutError:
+            return await self._close_unilateral(chan)
+        if chan.state == CLOSING_COMPLETE and chan.closing_tx_hex:
+            return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
+        if chan.local_commitment_tx_hex:
+            return {"type": "unilateral", "tx": chan.local_commitment_tx_hex,
+                    "txid": _txid_of_hex(chan.local_commitment_tx_hex)}
+        raise RpcError(LIGHTNINGD, f"channel {_cid(chan)} ended in state {chan.state}: {chan.error_message}")
+
+    async def _close_unilateral(self, chan: Channel) -> dict[str, Any]:
+        async with self._lock(chan):
+            if chan.state in (CLOSING_COMPLETE,) and chan.closing_tx_hex:
+                return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
+            tx_hex = await self._force_close(chan, "close: unilateral")
+            peer = self.node.peers.get(chan.peer_id)
+            if peer is not None:  # after our broadcast, so our commitment is the one in the mempool
+                await peer.send_error(chan.channel_id or ALL_CHANNELS, "Forcibly closed by `close` command")
+        if tx_hex is None:
+            raise RpcError(LIGHTNINGD, f"channel {_cid(chan)} has no commitment to broadcast")
+        return {"type": "unilateral", "tx": tx_hex, "txid": _txid_of_hex(tx_hex)}
+
+    def _wake_close(self, chan: Channel) -> None:
+        for fut in self._close_waiters.pop(chan.index, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    # ------------------------------------------------------------------ listing
+    async def rpc_listpeerchannels(self, id: Any = None) -> dict[str, Any]:
+        """Channels with every peer (or one peer), Core Lightning's fields."""
+        out = []
+        for chan in self.channels.values():
+            if id is not None and chan.peer_id.hex() != id:
+                continue
+            out.append(self.describe(chan))
+        return {"channels": out}
+
+    def describe(self, chan: Channel) -> dict[str, Any]:
+        connected = self.node.peers.get(chan.peer_id) is not None and chan.index in self._reestablished
+        entry: dict[str, Any] = {
+            "peer_id": chan.peer_id.hex(),
+            "peer_connected": connected,
+            "state": chan.state,
+            "opener": "local" if chan.opener == LOCAL else "remote",
+            "private": not bool(chan.channel_flags & 1),
+            "channel_id": _cid(chan),
+            "total_msat": chan.funding_sat * 1000,
+            "push_msat": chan.push_msat,
+            "htlcs": [],
+        }
+        if chan.funding_txid is not None:
+            entry["funding_txid"] = b2lx(chan.funding_txid)
+            entry["funding_outnum"] = chan.funding_outnum
+        if chan.short_channel_id is not None:
+            entry["short_channel_id"] = _scid_str(chan.short_channel_id)
+        if chan.log is not None:
+            view = chan.log.view(LOCAL)
+            entry["to_us_msat"] = view.local_msat
+            entry["spendable_msat"] = chan.spendable_msat()
+            entry["receivable_msat"] = chan.receivable_msat()
+            entry["feerate"] = {"perkw": view.feerate_per_kw}
+            entry["htlcs"] = [
+                {"direction": "out" if h.offerer == LOCAL else "in", "id": h.htlc_id,
+                 "amount_msat": h.amount_msat, "expiry": h.cltv_expiry, "payment_hash": h.payment_hash.hex(),
+                 "state": _htlc_state(h)}
+                for h in chan.log.htlcs.values()
+            ]
+        else:
+            entry["to_us_msat"] = 0
+            entry["spendable_msat"] = 0
+            entry["receivable_msat"] = 0
+        if chan.remote_config is not None:
+            entry["our_to_self_delay"] = chan.local_config.to_self_delay
+            entry["their_to_self_delay"] = chan.remote_config.to_self_delay
+            entry["dust_limit_msat"] = chan.local_config.dust_limit_sat * 1000
+            entry["our_reserve_msat"] = chan.remote_config.channel_reserve_sat * 1000
+            entry["their_reserve_msat"] = chan.local_config.channel_reserve_sat * 1000
+        if chan.close_type is not None:
+            entry["closer"] = "local"
+        if chan.closing_txid:
+            entry["closing_txid"] = chan.closing_txid
+        if chan.error_message:
+            entry["status"] = [chan.error_message]
+        entry["onchain"] = dict(chan.onchain)
+        return entry
+
+    async def rpc_dev_channel_state(self, id: Any) -> dict[str, Any]:
+        """Internal state of a channel (for tests): update log and commitment numbers."""
+        chan = self._find(id)
+        return {"state": chan.state, "data": chan.to_json()}
+
+
+def _cid(chan: Channel) -> str:
+    return (chan.channel_id or chan.temporary_channel_id).hex()
+
+
+def _scid_str(scid: int | None) -> str | None:
+    if scid is None:
+        return None
+    return f"{scid >> 40}x{(scid >> 16) & 0xFFFFFF}x{scid & 0xFFFF}"
+
+
+def _htlc_state(h: Htlc) -> str:
+    if h.removal is None:
+        return "committed" if h.added_at[LOCAL] is not None and h.added_at[REMOTE] is not None else "adding"
+    return "removing"
+
+
+def _txid_of_hex(tx_hex: str) -> str:
+    from bitcoin.core import CTransaction, x
+    return b2lx(CTransaction.deserialize(x(tx_hex)).GetTxid())
+
+
+def _parse_sat(value: Any, name: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value.endswith("msat") and value[:-4].isdigit():
+            return int(value[:-4]) // 1000
+        if value.endswith("sat") and value[:-3].isdigit():
+            return int(value[:-3])
+        if value.isdigit():
+            return int(value)
+    raise param_error(name, f"expected an amount in satoshis, got {value!r}")
+
+
+def _parse_msat_value(value: Any, name: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        if value.endswith("msat") and value[:-4].isdigit():
+            return int(value[:-4])
+        if value.endswith("sat") and value[:-3].isdigit():
+            return int(value[:-3]) * 1000
+        if value.isdigit():
+            return int(value)
+    raise param_error(name, f"expected an amount in msat, got {value!r}")
+

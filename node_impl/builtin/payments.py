@@ -1,0 +1,289 @@
+"""Payments: outgoing (pay, listpays) and the decision on incoming HTLCs.
+
+Outgoing payments go to a direct peer for now: the final-hop onion (BOLT 4) carries
+amt_to_forward, outgoing_cltv_value and payment_data; ``pay`` waits for the fulfill
+(returning the preimage) or the failure (decoded from the failure onion).
+
+Incoming HTLCs: the onion is peeled with the node key; a final payload is checked
+against our invoices and fulfilled or failed; a forwarding payload goes to
+``forward_htlc`` — the seam for multi-hop forwarding, which for now fails with
+unknown_next_peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import bolt11, onion
+from .channel import Channel, LocalRequestError
+from .channel_store import PaymentRecord
+from .channel_updates import Htlc
+from .invoices import PaymentRejected
+from .log import get_logger
+from .rpc_server import RpcError, param_error
+
+if TYPE_CHECKING:
+    from .channel_manager import ChannelManager
+
+log = get_logger("pay")
+
+# Core Lightning's pay error codes
+PAY_DESTINATION_PERM_FAIL = 203
+PAY_TRY_OTHER_ROUTE = 204
+PAY_ROUTE_NOT_FOUND = 205
+PAY_INVOICE_EXPIRED = 207
+PAY_STOPPED_RETRYING = 210
+PAY_UNPARSEABLE_ONION = 202
+CLTV_SAFETY_BLOCKS = 1
+
+
+@dataclass
+class PendingPayment:
+    """What the payer keeps to read a failure and wake the caller."""
+
+    record: PaymentRecord
+    shared_secrets: list[bytes]
+    done: asyncio.Future[PaymentRecord]
+
+
+@dataclass(frozen=True)
+class IncomingDecision:
+    """How to settle an incoming HTLC: fulfill with a preimage, fail with a reason onion,
+    or fail as malformed."""
+
+    preimage: bytes | None = None
+    reason: bytes | None = None
+    malformed_code: int | None = None
+    sha256_of_onion: bytes | None = None
+    settles_invoice: bool = False
+
+
+class Payments:
+    """Outgoing payments and incoming HTLC decisions of one node."""
+
+    def __init__(self, manager: ChannelManager) -> None:
+        self.manager = manager
+        self.node = manager.node
+        self.store = manager.store
+        self._pending: dict[bytes, PendingPayment] = {}
+
+    # ------------------------------------------------------------------ outgoing
+    async def pay(self, bolt11_text: Any, amount_msat: Any = None, retry_for: Any = None) -> dict[str, Any]:
+        if not isinstance(bolt11_text, str):
+            raise param_error("bolt11", "expected a bolt11 string")
+        try:
+            invoice = bolt11.decode_invoice(bolt11_text, network=self.node.network)
+        except bolt11.Bolt11Error as exc:
+            raise param_error("bolt11", f"invalid invoice: {exc}") from None
+        if invoice.amount_msat is None:
+            if amount_msat is None:
+                raise param_error("amount_msat", "required for an invoice without an amount")
+            amount = _parse_msat(amount_msat)
+        else:
+            if amount_msat is not None:
+                raise param_error("amount_msat", "must not be given: the invoice has an amount")
+            amount = invoice.amount_msat
+        if invoice.is_expired():
+            raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired (expired at {invoice.expires_at})")
+        existing = self.store.payment(invoice.payment_hash)
+        if existing is not None and existing.status == "complete":
+            return _pay_result(existing)
+        if existing is not None and existing.status == "pending":
+            pending = self._pending.get(invoice.payment_hash)
+            if pending is None:
+                raise RpcError(PAY_STOPPED_RETRYING, "a payment for this hash is already pending")
+            return self._result_or_raise(await asyncio.shield(pending.done))
+        timeout = float(retry_for) if retry_for is not None else 60.0
+        record = await self.send_direct(
+            destination=bytes.fromhex(invoice.payee), amount_msat=amount, payment_hash=invoice.payment_hash,
+            payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
+            bolt11=bolt11_text, timeout=timeout)
+        return self._result_or_raise(record)
+
+    def _result_or_raise(self, record: PaymentRecord) -> dict[str, Any]:
+        if record.status == "complete":
+            return _pay_result(record)
+        code = record.data.get("error_code", PAY_STOPPED_RETRYING)
+        raise RpcError(code, record.failure or "payment failed")
+
+    async def send_direct(
+        self, *, destination: bytes, amount_msat: int, payment_hash: bytes, payment_secret: bytes,
+        min_final_cltv_expiry: int, bolt11: str | None, timeout: float,
+    ) -> PaymentRecord:
+        """Pay ``destination`` over a channel with it; returns the settled record."""
+        chan = self.manager.channel_to(destination, amount_msat)
+        log.debug("paying %d msat to %s (hash %s) over %s", amount_msat, destination.hex(), payment_hash.hex(),
+                  chan.channel_id.hex() if chan and chan.channel_id else None)
+        if chan is None:
+            raise RpcError(PAY_ROUTE_NOT_FOUND,
+                           f"No route found: no usable channel with destination {destination.hex()} "
+                           f"for {amount_msat} msat")
+        cltv_expiry = self.node.blockheight + min_final_cltv_expiry + CLTV_SAFETY_BLOCKS
+        payload = onion.HopPayload(amt_to_forward_msat=amount_msat, outgoing_cltv_value=cltv_expiry,
+                                   payment_secret=payment_secret, total_msat=amount_msat)
+        session_key = os.urandom(32)
+        packet = onion.construct_onion(session_key, [onion.OnionHop(destination, payload.encode())],
+                                       payment_hash)
+        secrets = onion.hop_shared_secrets(session_key, [destination])
+        record = PaymentRecord(
+            payment_hash=payment_hash, bolt11=bolt11, destination=destination, amount_msat=amount_msat,
+            amount_sent_msat=amount_msat, status="pending", preimage=None, failure=None,
+            created_at=int(time.time()), completed_at=None, channel_id=chan.channel_id, htlc_id=None,
+            data={"shared_secrets": [s.hex() for s in secrets]})
+        done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
+        self._pending[payment_hash] = PendingPayment(record, secrets, done)
+        try:
+            await self.manager.add_outgoing_htlc(chan, amount_msat, payment_hash, cltv_expiry, packet, record)
+        except LocalRequestError as exc:
+            self._pending.pop(payment_hash, None)
+            raise RpcError(PAY_ROUTE_NOT_FOUND, f"cannot pay over channel {chan.channel_id.hex()}: {exc}") \
+                from None
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), timeout)
+        except asyncio.TimeoutError:
+            raise RpcError(PAY_STOPPED_RETRYING,
+                           f"payment {payment_hash.hex()} still pending after {timeout:g}s") from None
+
+    def on_fulfilled(self, htlc: Htlc, preimage: bytes) -> None:
+        """Our HTLC was fulfilled: the payment is complete (persisted before waking the caller)."""
+        record = self.store.payment(htlc.payment_hash)
+        if record is None or record.status == "complete":
+            return
+        record.status = "complete"
+        record.preimage = preimage
+        record.completed_at = int(time.time())
+        self.store.save_payment(record)
+        log.info("payment %s complete", htlc.payment_hash.hex())
+        self._wake(record)
+
+    def on_failed(self, htlc: Htlc) -> None:
+        """Our HTLC was removed by a failure: decode why and fail the payment."""
+        record = self.store.payment(htlc.payment_hash)
+        if record is None or record.status != "pending":
+            return
+        reason, code = self._describe_failure(record, htlc)
+        record.status = "failed"
+        record.failure = reason
+        record.completed_at = int(time.time())
+        record.data["error_code"] = code
+        self.store.save_payment(record)
+        log.info("payment %s failed: %s", htlc.payment_hash.hex(), reason)
+        self._wake(record)
+
+    def _describe_failure(self, record: PaymentRecord, htlc: Htlc) -> tuple[str, int]:
+        if htlc.removal == "fail_malformed":
+            code = htlc.removal_data.get("failure_code", 0)
+            name = onion.FAILURE_NAMES.get(code, f"0x{code:04x}")
+            return f"failed: WIRE_{name.upper()} (the peer could not read our onion)", PAY_TRY_OTHER_ROUTE
+        secrets = [bytes.fromhex(s) for s in record.data.get("shared_secrets", [])]
+        try:
+            failure = onion.decrypt_failure_packet(secrets, htlc.removal_data.get("reason", b""))
+            message = failure.decode()
+        except onion.OnionError as exc:
+            return f"failed: unreadable failure onion ({exc})", PAY_UNPARSEABLE_ONION
+        detail = ", ".join(f"{k}={v.hex() if isinstance(v, bytes) else v}" for k, v in message.fields.items())
+        text = f"failed: WIRE_{message.name.upper()}" + (f" ({detail})" if detail else "")
+        at_destination = failure.hop_index == len(secrets) - 1
+        code = PAY_DESTINATION_PERM_FAIL if at_destination and message.is_permanent else PAY_TRY_OTHER_ROUTE
+        return text, code
+
+    def _wake(self, record: PaymentRecord) -> None:
+        pending = self._pending.pop(record.payment_hash, None)
+        if pending is not None and not pending.done.done():
+            pending.done.set_result(record)
+
+    async def listpays(self, bolt11: Any = None, payment_hash: Any = None, status: Any = None) -> dict[str, Any]:
+        records = self.store.payments()
+        if bolt11 is not None:
+            records = [r for r in records if r.bolt11 == bolt11]
+        if payment_hash is not None:
+            records = [r for r in records if r.payment_hash.hex() == payment_hash]
+        if status is not None:
+            records = [r for r in records if r.status == status]
+        return {"pays": [r.to_rpc() for r in records]}
+
+    # ------------------------------------------------------------------ incoming
+    def decide_incoming(self, chan: Channel, htlc: Htlc) -> IncomingDecision:
+        """Peel the onion of an HTLC committed to us and decide how to settle it."""
+        try:
+            processed = onion.process_onion(htlc.onion, self.node.node_privkey, htlc.payment_hash)
+        except onion.BadOnionError as exc:
+            log.info("HTLC %d on %s: bad onion: %s", htlc.htlc_id, chan.channel_id.hex(), exc)
+            return IncomingDecision(malformed_code=exc.failure_code, sha256_of_onion=exc.sha256_of_onion)
+        except onion.InvalidOnionPayloadError as exc:
+            if exc.shared_secret is None:
+                return IncomingDecision(malformed_code=onion.INVALID_ONION_HMAC,
+                                        sha256_of_onion=hashlib.sha256(htlc.onion).digest())
+            return IncomingDecision(reason=onion.create_failure_packet(exc.shared_secret, exc.failure_message))
+        except onion.OnionError:
+            return IncomingDecision(malformed_code=onion.INVALID_ONION_VERSION,
+                                    sha256_of_onion=hashlib.sha256(htlc.onion).digest())
+        secret = processed.shared_secret
+        try:
+            payload = onion.decode_hop_payload(processed.payload, is_final=processed.is_final)
+        except onion.InvalidOnionPayloadError as exc:
+            return IncomingDecision(reason=onion.create_failure_packet(secret, exc.failure_message))
+        if not processed.is_final:
+            return self.forward_htlc(chan, htlc, payload, processed)
+        return self._decide_final(htlc, payload, secret)
+
+    def forward_htlc(self, chan: Channel, htlc: Htlc, payload: onion.HopPayload,
+                     processed: onion.ProcessedOnion) -> IncomingDecision:
+        """Seam for multi-hop forwarding: not implemented yet, so unknown_next_peer."""
+        log.info("HTLC %d asks to forward to %s: forwarding not supported yet", htlc.htlc_id,
+                 payload.short_channel_id)
+        message = onion.failure_message(onion.UNKNOWN_NEXT_PEER)
+        return IncomingDecision(reason=onion.create_failure_packet(processed.shared_secret, message))
+
+    def _decide_final(self, htlc: Htlc, payload: onion.HopPayload, secret: bytes) -> IncomingDecision:
+        height = self.node.blockheight
+
+        def fail(message: onion.FailureMessage, why: str) -> IncomingDecision:
+            log.info("failing HTLC %d (%s): %s", htlc.htlc_id, htlc.payment_hash.hex(), why)
+            return IncomingDecision(reason=onion.create_failure_packet(secret, message))
+
+        if payload.amt_to_forward_msat > htlc.amount_msat:
+            return fail(onion.failure_message(onion.FINAL_INCORRECT_HTLC_AMOUNT,
+                                              incoming_htlc_amt=htlc.amount_msat),
+                        f"amt_to_forward {payload.amt_to_forward_msat} > HTLC amount {htlc.amount_msat}")
+        if payload.outgoing_cltv_value > htlc.cltv_expiry:
+            return fail(onion.failure_message(onion.FINAL_INCORRECT_CLTV_EXPIRY, cltv_expiry=htlc.cltv_expiry),
+                        f"outgoing_cltv_value {payload.outgoing_cltv_value} > cltv_expiry {htlc.cltv_expiry}")
+        details = onion.failure_message(onion.INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
+                                        htlc_msat=htlc.amount_msat, height=height)
+        if payload.total_msat is not None and payload.total_msat != payload.amt_to_forward_msat:
+            return fail(details, "multi-part payments are not supported")
+        try:
+            record = self.node.invoices.check_payment(htlc.payment_hash, payload.payment_secret,
+                                                      htlc.amount_msat, htlc.cltv_expiry, height)
+        except PaymentRejected as exc:
+            return fail(details, str(exc))
+        if record.paid_at is not None:
+            return fail(details, f"invoice {record.label!r} is already paid")
+        return IncomingDecision(preimage=record.payment_preimage, settles_invoice=True)
+
+
+def _parse_msat(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.endswith("msat") and value[:-4].isdigit():
+        return int(value[:-4])
+    raise param_error("amount_msat", f"expected a positive amount in msat, got {value!r}")
+
+
+def _pay_result(record: PaymentRecord) -> dict[str, Any]:
+    return {
+        "payment_preimage": record.preimage.hex() if record.preimage else None,
+        "payment_hash": record.payment_hash.hex(),
+        "status": "complete",
+        "amount_msat": record.amount_msat,
+        "amount_sent_msat": record.amount_sent_msat,
+        "destination": record.destination.hex(),
+        "created_at": record.created_at,
+        "parts": 1,
+    }

@@ -1,0 +1,206 @@
+"""Two built-in node processes on the embedded chain: open (with and without push), payments
+both ways, restart and kill -9 mid-way, cooperative and unilateral close; every satoshi is
+accounted for on chain afterwards."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from harness.bitcoin_rpc import BitcoinRpc, rpc_url
+from harness.ports import release_port, reserve_port
+from harness.proc import Daemon
+from harness.wait import wait_for
+from node_impl.builtin.rpc_client import BuiltinRpcError
+
+FUNDING_SAT = 1_000_000
+WALLET_SAT = 5_000_000
+
+
+def fund_wallet(chain, node, amount_sat: int = WALLET_SAT) -> None:
+    address = node.rpc.newaddr()["bech32"]
+    chain.rpc.sendtoaddress(address, amount_sat / 100_000_000)
+    chain.mine(1)
+    node.wait_synced(chain)
+    wait_for(lambda: sum(o["amount_msat"] for o in node.rpc.listfunds()["outputs"]
+                         if o["status"] == "confirmed") >= amount_sat * 1000,
+             what=f"{node.name} wallet funded")
+
+
+def channel_of(node, peer_id: str) -> dict:
+    (chan,) = [c for c in node.rpc.listpeerchannels()["channels"] if c["peer_id"] == peer_id]
+    return chan
+
+
+def wait_state(node, peer_id: str, state: str) -> dict:
+    return wait_for(lambda: (c := channel_of(node, peer_id))["state"] == state and c,
+                    what=f"{node.name}'s channel with {peer_id[:8]} to reach {state}")
+
+
+def open_channel(chain, opener, acceptor, *, push_msat: int = 0) -> dict:
+    fund_wallet(chain, opener)
+    opener.connect_to(acceptor)
+    result = opener.rpc.fundchannel(id=acceptor.node_id, amount=FUNDING_SAT, push_msat=push_msat)
+    wait_for(lambda: result["txid"] in chain.rpc.getrawmempool(), what="funding tx in mempool")
+    chain.mine(1)
+    wait_state(opener, acceptor.node_id, "CHANNELD_NORMAL")
+    wait_state(acceptor, opener.node_id, "CHANNELD_NORMAL")
+    return result
+
+
+def pay(payer, payee, amount_msat: int, label: str) -> dict:
+    invoice = payee.rpc.invoice(amount_msat=amount_msat, label=label, description=label)
+    result = payer.rpc.pay(invoice["bolt11"])
+    assert result["status"] == "complete"
+    assert result["payment_hash"] == invoice["payment_hash"]
+    assert payee.rpc.listinvoices(label)["invoices"][0]["status"] == "paid"
+    return result
+
+
+def wallet_sat(node) -> int:
+    return sum(o["amount_msat"] for o in node.rpc.listfunds()["outputs"]) // 1000
+
+
+@pytest.fixture
+def chain(tmp_path):
+    """The embedded regtest chain, logging to the console so its ready line is seen."""
+    from tests.builtin.conftest import Chain
+
+    datadir = tmp_path / "chain"
+    datadir.mkdir()
+    port = reserve_port()
+    cmd = [sys.executable, "-m", "node_impl.bitcoin.regtestd", f"-datadir={datadir}", "-printtoconsole", "-fallbackfee=0.0002",
+           f"-rpcport={port}", "-rpcuser=u", "-rpcpassword=p"]
+    daemon = Daemon("regtestd", cmd, log_path=datadir / "regtestd.log", ready_regex="init message: Done loading")
+    daemon.start(timeout=30)
+    url = rpc_url("127.0.0.1", port, "u", "p")
+    chain = Chain(daemon, BitcoinRpc(url), url)
+    chain.mine(101)
+    yield chain
+    daemon.stop(timeout=10)
+    release_port(port)
+
+
+@pytest.fixture
+def pair(chain, chain_node_factory):
+    alice = chain_node_factory.get_node()
+    bob = chain_node_factory.get_node()
+    return alice, bob
+
+
+def test_open_with_push_pay_both_ways_restart_and_mutual_close(chain, chain_node_factory, pair):
+    alice, bob = pair
+    push = 100_000_000
+    funding = open_channel(chain, alice, bob, push_msat=push)
+    a_chan = channel_of(alice, bob.node_id)
+    b_chan = channel_of(bob, alice.node_id)
+    assert a_chan["channel_id"] == b_chan["channel_id"] == funding["channel_id"]
+    assert a_chan["to_us_msat"] == FUNDING_SAT * 1000 - push
+    assert b_chan["to_us_msat"] == push
+    assert a_chan["short_channel_id"] == b_chan["short_channel_id"]
+
+    for i in range(5):
+        pay(alice, bob, 1_000_000 + i, f"a2b-{i}")
+        pay(bob, alice, 200_000 + i, f"b2a-{i}")
+    bob.stop()
+    bob.start()
+    alice.connect_to(bob)
+    wait_state(bob, alice.node_id, "CHANNELD_NORMAL")
+    for i in range(5, 10):
+        wait_for(lambda: channel_of(alice, bob.node_id)["peer_connected"], what="reconnected")
+        pay(alice, bob, 1_000_000 + i, f"a2b-{i}")
+        pay(bob, alice, 200_000 + i, f"b2a-{i}")
+    sent = sum(1_000_000 + i for i in range(10)) - sum(200_000 + i for i in range(10))
+    a_chan = channel_of(alice, bob.node_id)
+    assert a_chan["to_us_msat"] == FUNDING_SAT * 1000 - push - sent
+    assert channel_of(bob, alice.node_id)["to_us_msat"] == push + sent
+    assert a_chan["htlcs"] == []
+
+    alice_before = wallet_sat(alice)
+    bob_before = wallet_sat(bob)
+    closed = alice.rpc.close(bob.node_id)
+    assert closed["type"] == "mutual"
+    wait_for(lambda: closed["txid"] in chain.rpc.getrawmempool(), what="closing tx in mempool")
+    chain.mine(1)
+    alice.wait_synced(chain)
+    bob.wait_synced(chain)
+    closing = chain.rpc.getrawtransaction(closed["txid"], True)
+    fee_sat = FUNDING_SAT - sum(round(o["value"] * 100_000_000) for o in closing["vout"])
+    assert fee_sat > 0
+    a_final = (FUNDING_SAT * 1000 - push - sent) // 1000 - fee_sat
+    b_final = (push + sent) // 1000
+    wait_for(lambda: wallet_sat(alice) == alice_before + a_final, what="alice's closing output in wallet")
+    wait_for(lambda: wallet_sat(bob) == bob_before + b_final, what="bob's closing output in wallet")
+    wait_state(alice, bob.node_id, "ONCHAIN")
+
+
+def test_open_without_push_kill9_and_unilateral_close(chain, chain_node_factory, pair):
+    alice, bob = pair
+    open_channel(chain, alice, bob)
+    assert channel_of(bob, alice.node_id)["to_us_msat"] == 0
+    for i in range(3):
+        pay(alice, bob, 5_000_000, f"a2b-{i}")
+    alice.daemon.kill()
+    alice.start()
+    alice.connect_to(bob)
+    wait_for(lambda: channel_of(alice, bob.node_id)["peer_connected"], what="reconnected")
+    for i in range(3, 6):
+        pay(alice, bob, 5_000_000, f"a2b-{i}")
+    pay(bob, alice, 1_000_000, "b2a")
+    to_alice_msat = channel_of(alice, bob.node_id)["to_us_msat"]
+    assert to_alice_msat == FUNDING_SAT * 1000 - 29_000_000
+    alice_before = wallet_sat(alice)
+    bob_before = wallet_sat(bob)
+    closed = alice.rpc.close(id=bob.node_id, force=True)
+    assert closed["type"] == "unilateral"
+    wait_for(lambda: closed["txid"] in chain.rpc.getrawmempool(), what="commitment tx in mempool")
+    chain.mine(1)
+    commitment = chain.rpc.getrawtransaction(closed["txid"], True)
+    outputs = sorted(round(o["value"] * 100_000_000) for o in commitment["vout"])
+    commit_fee = FUNDING_SAT - sum(outputs)
+    to_local_sat = to_alice_msat // 1000 - commit_fee
+    assert outputs == sorted([to_local_sat, 29_000])
+    # bob sweeps his to_remote output at once; alice waits to_self_delay (6) blocks
+    wait_for(lambda: channel_of(bob, alice.node_id)["onchain"].get("outputs", [{}])[0].get("sweep_txid"),
+             what="bob's sweep broadcast")
+    chain.mine(5)
+    alice.wait_synced(chain)
+    wait_for(lambda: channel_of(alice, bob.node_id)["onchain"]["outputs"][0].get("sweep_txid"),
+             what="alice's to_local sweep broadcast")
+    alice_sweep = channel_of(alice, bob.node_id)["onchain"]["outputs"][0]["sweep_txid"]
+    bob_sweep = channel_of(bob, alice.node_id)["onchain"]["outputs"][0]["sweep_txid"]
+    wait_for(lambda: alice_sweep in chain.rpc.getrawmempool(), what="alice's sweep in mempool")
+    chain.mine(1)
+    alice.wait_synced(chain)
+    bob.wait_synced(chain)
+
+    def swept(txid: str) -> int:
+        return round(chain.rpc.getrawtransaction(txid, True)["vout"][0]["value"] * 100_000_000)
+
+    alice_sweep_fee = to_local_sat - swept(alice_sweep)
+    bob_sweep_fee = 29_000 - swept(bob_sweep)
+    assert 0 < alice_sweep_fee < 2_000 and 0 < bob_sweep_fee < 2_000
+    wait_for(lambda: wallet_sat(alice) == alice_before + to_local_sat - alice_sweep_fee,
+             what="alice's swept to_local in wallet")
+    wait_for(lambda: wallet_sat(bob) == bob_before + 29_000 - bob_sweep_fee,
+             what="bob's swept to_remote in wallet")
+
+
+def test_pay_errors(chain, chain_node_factory, pair):
+    alice, bob = pair
+    open_channel(chain, alice, bob)
+    too_much = bob.rpc.invoice(amount_msat=FUNDING_SAT * 1000, label="big", description="big")
+    with pytest.raises(BuiltinRpcError) as err:
+        alice.rpc.pay(too_much["bolt11"])
+    assert err.value.code == 205 and "exceeds what the channel can send" in err.value.message
+    expired = bob.rpc.invoice(amount_msat=1000, label="old", description="old", expiry=1)
+    wait_for(lambda: bob.rpc.listinvoices("old")["invoices"][0]["status"] == "expired", what="expiry")
+    with pytest.raises(BuiltinRpcError) as err:
+        alice.rpc.pay(expired["bolt11"])
+    assert err.value.code == 207 and "expired" in err.value.message
+    # bob paid his own-issued invoice already via alice once: paying it from carol is refused
+    paid = pay(alice, bob, 10_000, "once")
+    assert alice.rpc.pay(bob.rpc.listinvoices("once")["invoices"][0]["bolt11"])["payment_preimage"] \
+        == paid["payment_preimage"]
+    assert channel_of(alice, bob.node_id)["htlcs"] == []
