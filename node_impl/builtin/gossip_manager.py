@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bitcoin.core import CBlock, b2lx
 from coincurve import PrivateKey
 
-from . import gossip_rpc, transport
+from . import bolt11, gossip_rpc, transport
 from .codec import REGTEST_CHAIN_HASH, ShortChannelId, WireError
 from .gossip import (
     GossipError,
@@ -311,6 +311,26 @@ class GossipManager:
                           route_hints=route_hints, exclude_channels=exclude_channels,
                           exclude_nodes=exclude_nodes, max_fee_msat=max_fee_msat,
                           max_delay=max_delay, local_spendable_msat=local_spendable_msat)
+
+    def private_route_hints(self) -> list[list[bolt11.RouteHintHop]]:
+        """BOLT 11 `r` fields for our open channels the network does not know (yet):
+        each peer's own policy towards us (from its channel_update, else our defaults)."""
+        hints = []
+        cfg = self.node.config
+        for lc in self._local.values():
+            if lc.closed or lc.announced:
+                continue
+            channel = self.graph.get_channel(lc.short_channel_id)
+            if channel is None or channel.spent_height is not None:
+                continue
+            policy = channel.policies[channel.direction_from(lc.remote_node_id)]
+            hints.append([bolt11.RouteHintHop(
+                pubkey=lc.remote_node_id.hex(), short_channel_id=lc.short_channel_id,
+                fee_base_msat=policy.fee_base_msat if policy else cfg.fee_base_msat,
+                fee_proportional_millionths=(policy.fee_proportional_millionths if policy
+                                             else cfg.fee_ppm),
+                cltv_expiry_delta=policy.cltv_expiry_delta if policy else cfg.cltv_delta)])
+        return hints
 
     def local_policy(self, short_channel_id: int) -> tuple[int, int, int] | None:
         """(fee_base_msat, fee_proportional_millionths, cltv_expiry_delta) we announced for
