@@ -342,18 +342,7 @@ class PeerManager:
 
     async def _dispatch(self, peer: Peer, msg_type: int, payload: bytes) -> None:
         if msg_type in (MSG_PING, MSG_PONG, MSG_ERROR, MSG_WARNING):
-            message = messages.decode(msg_type.to_bytes(2, "big") + payload)
-        if msg_type == MSG_PING:
-            if message.num_pong_bytes < 65532:
-                await peer.send(messages.Pong(ignored=bytes(message.num_pong_bytes), extra=b"").encode())
-        elif msg_type == MSG_PONG:
-            peer._ping_sent_at = None
-        elif msg_type in (MSG_ERROR, MSG_WARNING):
-            text = message.data.decode("utf-8", "replace")
-            kind = "error" if msg_type == MSG_ERROR else "warning"
-            scope = ("all channels" if message.channel_id == ALL_CHANNELS
-                     else f"channel {message.channel_id.hex()}")
-            log.warning("peer %s sent %s (%s): %s", peer.id_hex, kind, scope, text)
+            await self._handle_control(peer, messages.decode(msg_type.to_bytes(2, "big") + payload))
             if msg_type == MSG_ERROR:
                 await self.node.channels.handle_message(peer, msg_type, payload)
         elif msg_type == MSG_INIT:
@@ -367,6 +356,20 @@ class PeerManager:
         else:
             await peer.send_warning(ALL_CHANNELS, f"unknown even message type {msg_type}")
             peer.disconnect(f"unknown even message type {msg_type}")
+
+    async def _handle_control(self, peer: Peer, message: messages.Message | messages.UnknownMessage) -> None:
+        """ping, pong, error, warning."""
+        if isinstance(message, messages.Ping):
+            if message.num_pong_bytes < 65532:
+                await peer.send(messages.Pong(ignored=bytes(message.num_pong_bytes), extra=b"").encode())
+        elif isinstance(message, messages.Pong):
+            peer._ping_sent_at = None
+        elif isinstance(message, (messages.ErrorMessage, messages.WarningMessage)):
+            kind = "error" if isinstance(message, messages.ErrorMessage) else "warning"
+            scope = ("all channels" if message.channel_id == ALL_CHANNELS
+                     else f"channel {message.channel_id.hex()}")
+            log.warning("peer %s sent %s (%s): %s", peer.id_hex, kind, scope,
+                        message.data.decode("utf-8", "replace"))
 
     async def _ping_when_idle(self, peer: Peer) -> None:
         idle_s = self.node.config.ping_idle_s

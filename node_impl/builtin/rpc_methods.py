@@ -130,6 +130,8 @@ def register_daemon_methods(node: Node) -> None:
             "blockheight": node.blockheight, "network": node.network,
             "address": [], "binding": [],
             "version": "lnharness-builtin-0.1", "lightning-dir": str(node.config.lightning_dir),
+            "our_features": {"init": node.peers.our_features.to_bytes().hex(),
+                             "invoice": _feature_hex(bolt11.DEFAULT_INVOICE_FEATURES)},
         }
         if node.listen_address:
             host, port = node.listen_address

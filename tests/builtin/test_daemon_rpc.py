@@ -72,6 +72,8 @@ def test_getinfo_and_positional_params(node_factory):
     info = node.rpc.getinfo()
     assert info["id"][:2] in ("02", "03") and len(info["id"]) == 66 and info["alias"] == node.name
     assert info["network"] == "regtest" and info["num_peers"] == 0
+    init_bits = int(info["our_features"]["init"], 16)
+    assert all(init_bits >> bit & 1 for bit in (0, 8, 12, 14, 44))
     assert info["binding"] == [{"type": "ipv4", "address": "127.0.0.1", "port": node.peer_port}]
     assert node.daemon.is_in_log(f"Server started with public key {info['id']}, alias {node.name}")
     assert node.rpc.call("help", ["getinfo"])["help"][0]["command"] == "getinfo"
