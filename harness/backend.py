@@ -31,7 +31,8 @@ FEATURE_INVALIDATEBLOCK = "invalidateblock"      # bitcoind's invalidateblock/re
 FEATURE_GENERATEBLOCKFROM = "generateblockfrom"  # mine on any block (embedded chain)
 FEATURE_SET_FEERATE = "set_feerate"              # fee estimates can be set (setfeeestimate)
 FEATURE_ZMQ = "zmq"                              # ZMQ block/tx notifications
-FEATURE_PERSISTENT = "persistent"                # state survives stop/start and kill
+FEATURE_PERSISTENT = "persistent"                # state survives stop and start
+FEATURE_KILL_DURABLE = "kill_durable"            # every accepted block survives a SIGKILL
 
 
 class UnsupportedFeature(LnhError):

@@ -117,13 +117,16 @@ class Chain:
             wanted, count = list(expected), 0
             what = f"transactions {wanted} in the mempool"
 
-        def present() -> list[str] | None:
+        def present() -> tuple[list[str]] | None:
             mempool = list(self.rpc.getrawmempool())
             if wanted is not None:
-                return mempool if all(txid in mempool for txid in wanted) else None
-            return mempool if len(mempool) >= count else None
+                return (mempool,) if all(txid in mempool for txid in wanted) else None
+            return (mempool,) if len(mempool) >= count else None
 
-        return wait_for(present, timeout, what=what)
+        found = wait_for(present, timeout, what=what)
+        if found is None:  # wait_for returns only truthy values
+            raise RuntimeError(f"wait_for returned nothing waiting for {what}")
+        return found[0]
 
     def generate_block(self, n: int = 1, wait_for_mempool: MempoolWait = 0,
                        to_addr: str | None = None, timeout: float | None = None) -> list[str]:

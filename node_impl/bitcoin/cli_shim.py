@@ -298,11 +298,14 @@ def call(endpoint: Endpoint, method: str, params: list[Any], *, rpcwait: bool,
             raise
 
     try:
-        return wait_for(attempt, rpcwait_timeout_s if rpcwait_timeout_s > 0 else FOREVER_S,
-                        what=f"{method} on {endpoint.host}:{endpoint.port}", interval=0.05)[0]
+        answer = wait_for(attempt, rpcwait_timeout_s if rpcwait_timeout_s > 0 else FOREVER_S,
+                          what=f"{method} on {endpoint.host}:{endpoint.port}", interval=0.05)
     except WaitTimeout:
         detail = last_transient[0] if last_transient else "no answer"
         raise CliError(f"timeout on transient error: {detail}") from None
+    if answer is None:  # wait_for returns only truthy values
+        raise CliError(f"no answer to {method}")
+    return answer[0]
 
 
 def usage() -> str:

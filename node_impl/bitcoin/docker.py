@@ -5,6 +5,7 @@ import http.client
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 from harness.backend import ChainBackend
 from harness.errors import UnavailableError
@@ -33,13 +34,14 @@ def docker_host() -> str:
 def engine_reachable(timeout: float = 3.0) -> tuple[bool, str]:
     """Ping the Docker engine (docker SDK if installed, else its HTTP API); (ok, detail)."""
     host = docker_host()
+    sdk: Any
     try:
-        import docker  # optional extra `lnharness[docker]`
+        import docker as sdk  # optional extra `lnharness[docker]`
     except ImportError:
-        docker = None
-    if docker is not None and hasattr(docker, "DockerClient"):  # not the repo's docker/ folder
+        sdk = None
+    if sdk is not None and hasattr(sdk, "DockerClient"):  # not the repo's docker/ folder
         try:
-            docker.DockerClient(base_url=host, timeout=int(max(timeout, 1))).ping()
+            sdk.DockerClient(base_url=host, timeout=int(max(timeout, 1))).ping()
         except Exception as exc:  # the SDK raises many types; all mean "not reachable"
             return False, f"no Docker engine reachable at {host}: {exc}"
         return True, f"Docker engine at {host}"

@@ -6,6 +6,7 @@ import sys
 
 from harness.backend import (
     FEATURE_GENERATEBLOCKFROM,
+    FEATURE_KILL_DURABLE,
     FEATURE_PERSISTENT,
     FEATURE_SET_FEERATE,
     ChainBackend,
@@ -19,7 +20,8 @@ class EmbeddedBackend(ChainBackend):
     """Our regtest node (consensus by libbitcoinkernel), started with this Python."""
 
     name = "embedded"
-    features = frozenset({FEATURE_GENERATEBLOCKFROM, FEATURE_SET_FEERATE, FEATURE_PERSISTENT})
+    features = frozenset({FEATURE_GENERATEBLOCKFROM, FEATURE_SET_FEERATE, FEATURE_PERSISTENT,
+                          FEATURE_KILL_DURABLE})
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
