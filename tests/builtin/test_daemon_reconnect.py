@@ -1,0 +1,54 @@
+"""PeerManager.keep_connected: two nodes in one event loop over real sockets; the kept peer is
+reconnected after the other side drops the connection, and no longer once released."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from node_impl.builtin.config import parse_config
+from node_impl.builtin.node import Node
+
+TIMEOUT_S = 10
+
+
+async def until(predicate, what: str) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.01)
+    try:
+        await asyncio.wait_for(poll(), TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def make_node(tmp_path: Path, name: str) -> Node:
+    return Node(parse_config([f"--lightning-dir={tmp_path / name}", "--addr=127.0.0.1:0",
+                              "--log-file=" + str(tmp_path / name / "log"), "--log-level=debug"]))
+
+
+def test_kept_peer_is_reconnected_until_released(tmp_path):
+    async def scenario() -> None:
+        a, b = make_node(tmp_path, "a"), make_node(tmp_path, "b")
+        runs = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+        await until(lambda: a.listen_address and b.listen_address, "both nodes to listen")
+        try:
+            await a.peers.connect(b.node_id, *b.listen_address)
+            a.peers.keep_connected(b.node_id)
+            first = b.peers.get(a.node_id)
+            assert first is not None
+            await b.peers.disconnect(a.node_id)
+            await until(lambda: b.peers.get(a.node_id) not in (None, first), "a to reconnect to b")
+            assert a.peers.get(b.node_id) is not None
+
+            a.peers.stop_keeping(b.node_id)
+            await b.peers.disconnect(a.node_id)
+            await until(lambda: a.peers.get(b.node_id) is None, "a to see the disconnect")
+            await asyncio.sleep(0)  # nothing may be scheduled to reconnect now
+            assert not any(t.get_name().startswith("keep-") for t in asyncio.all_tasks())
+        finally:
+            a.request_stop()
+            b.request_stop()
+            await asyncio.wait_for(asyncio.gather(*runs), TIMEOUT_S)
+
+    asyncio.run(scenario())
