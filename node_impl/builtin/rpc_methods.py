@@ -8,6 +8,7 @@ own subsystems on `node.rpc`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from coincurve import PublicKey
@@ -150,9 +151,11 @@ def register_daemon_methods(node: Node) -> None:
         address, _ = node.wallet.new_address()
         return {"bech32": address}
 
-    async def listfunds(spent: bool = False) -> dict[str, Any]:
-        """Wallet outputs and channel funds."""
-        return {"outputs": node.wallet.listfunds_outputs(),
+    async def listfunds(spent: Any = False) -> dict[str, Any]:
+        """Wallet outputs (spent ones too with spent=true) and channel funds."""
+        if not isinstance(spent, bool):
+            raise param_error("spent", f"expected true or false, got {spent!r}")
+        return {"outputs": node.wallet.listfunds_outputs(include_spent=spent),
                 "channels": node.channels.listfunds_channels()}
 
     async def withdraw(destination: Any, satoshi: Any, feerate: Any = None, minconf: Any = 1) -> dict[str, Any]:
@@ -211,14 +214,14 @@ def register_daemon_methods(node: Node) -> None:
         return {"id": peer.id_hex, "features": peer.features.to_bytes().hex(), "direction": peer.direction,
                 "address": address}
 
-    async def disconnect(id: Any, force: bool = False) -> dict[str, Any]:
-        """Disconnect a connected peer."""
+    async def disconnect(id: Any, force: Any = False) -> dict[str, Any]:
+        """Disconnect a connected peer (always forced: channels reconnect later)."""
         node_id = parse_node_id(id)
         if not await node.peers.disconnect(node_id, "disconnect requested over RPC"):
             raise RpcError(LIGHTNINGD, f"Peer not connected: {id}")
         return {}
 
-    async def listpeers(id: Any = None, level: Any = None) -> dict[str, Any]:
+    async def listpeers(id: Any = None) -> dict[str, Any]:
         """Connected peers (or the one with `id`)."""
         wanted = parse_node_id(id) if id is not None else None
         peers = [p.info() for p in node.peers.peers.values()
@@ -257,8 +260,8 @@ def register_daemon_methods(node: Node) -> None:
                 "bolt11": record.bolt11, "payment_secret": record.payment_secret.hex(),
                 "created_index": record.created_index}
 
-    async def listinvoices(label: Any = None, invstring: Any = None, payment_hash: Any = None,
-                           offer_id: Any = None) -> dict[str, Any]:
+    async def listinvoices(label: Any = None, invstring: Any = None,
+                           payment_hash: Any = None) -> dict[str, Any]:
         """Invoices, optionally filtered by label, bolt11 string or payment hash."""
         records = node.invoices.list()
         if label is not None:
@@ -304,8 +307,15 @@ def register_daemon_methods(node: Node) -> None:
 def _make_decodepay(node: Node) -> Any:
     # a closure so the RPC parameter can be called `bolt11` like Core Lightning's
     async def decodepay(bolt11: Any, description: Any = None) -> dict[str, Any]:
-        """Decode a BOLT 11 invoice (must be for this node's network)."""
-        return decode_invoice_for_rpc(parse_str(bolt11, "bolt11"), node.network)
+        """Decode a BOLT 11 invoice (must be for this node's network); `description` is checked
+        against the invoice's description hash."""
+        decoded = decode_invoice_for_rpc(parse_str(bolt11, "bolt11"), node.network)
+        if description is not None:
+            digest = hashlib.sha256(parse_str(description, "description").encode()).hexdigest()
+            if decoded.get("description_hash") != digest:
+                raise param_error("description", "does not match the invoice's description hash")
+            decoded["description"] = description
+        return decoded
     return decodepay
 
 

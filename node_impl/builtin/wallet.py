@@ -193,27 +193,34 @@ class Wallet:
 
     # --- queries ----------------------------------------------------------------------------
 
-    def unspent(self, *, minconf: int = 0) -> list[Utxo]:
-        """Unspent, unreserved outputs with at least `minconf` confirmations."""
+    def _utxos(self, where: str) -> list[Utxo]:
         rows = self.db.query(
             "SELECT txid, vout, amount_sat, script, key_index, blockheight FROM wallet_utxos "
-            "WHERE spent_by IS NULL ORDER BY amount_sat DESC, txid, vout")
+            f"WHERE {where} ORDER BY amount_sat DESC, txid, vout")
+        return [Utxo(r["txid"], r["vout"], r["amount_sat"], bytes(r["script"]), r["key_index"],
+                     r["blockheight"]) for r in rows]
+
+    def _spent(self) -> list[Utxo]:
+        return self._utxos("spent_by IS NOT NULL")
+
+    def unspent(self, *, minconf: int = 0) -> list[Utxo]:
+        """Unspent, unreserved outputs with at least `minconf` confirmations."""
+        utxos = self._utxos("spent_by IS NULL")
         tip = self.node.blockheight
-        utxos = [Utxo(r["txid"], r["vout"], r["amount_sat"], bytes(r["script"]), r["key_index"],
-                      r["blockheight"]) for r in rows]
         if minconf <= 0:
             return utxos
         return [u for u in utxos if u.blockheight is not None and tip - u.blockheight + 1 >= minconf]
 
-    def listfunds_outputs(self) -> list[dict[str, Any]]:
-        """listfunds `outputs` (Core Lightning's field names)."""
+    def listfunds_outputs(self, *, include_spent: bool = False) -> list[dict[str, Any]]:
+        """listfunds `outputs` (Core Lightning's field names); spent outputs only on request."""
         outputs = []
-        for u in self.unspent():
+        spent = self._spent() if include_spent else []
+        for u, is_spent in [(u, False) for u in self.unspent()] + [(u, True) for u in spent]:
+            status = "confirmed" if u.blockheight is not None else "unconfirmed"
             entry: dict[str, Any] = {
                 "txid": u.txid, "output": u.vout, "amount_msat": u.amount_sat * 1000,
                 "scriptpubkey": u.script.hex(), "address": script_to_address(u.script, self.network),
-                "status": "confirmed" if u.blockheight is not None else "unconfirmed",
-                "reserved": False,
+                "status": "spent" if is_spent else status, "reserved": False,
             }
             if u.blockheight is not None:
                 entry["blockheight"] = u.blockheight

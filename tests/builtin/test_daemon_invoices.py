@@ -32,6 +32,9 @@ def test_invoice_listinvoices_decodepay_roundtrip(node_factory):
     assert decoded["created_at"] + 600 == created["expires_at"]
     assert decoded["min_final_cltv_expiry"] == 10
     assert node.rpc.listinvoices(payment_hash=created["payment_hash"])["invoices"] == [listed]
+    with pytest.raises(BuiltinRpcError) as err:
+        node.rpc.decodepay(created["bolt11"], "another description")
+    assert err.value.code == -32602 and "description hash" in err.value.message
     assert node.rpc.listinvoices(invstring=created["bolt11"])["invoices"] == [listed]
 
 

@@ -59,6 +59,8 @@ def test_withdraw_pays_destination_and_keeps_change(chain, chain_node_factory):
     fee_sat = 2_000_000 - 500_000 - change["amount_msat"] // 1000
     assert 0 < fee_sat < 10_000
     assert all(o["txid"] != funding_txid for o in node.rpc.listfunds()["outputs"])
+    (spent,) = [o for o in node.rpc.listfunds(spent=True)["outputs"] if o["txid"] == funding_txid]
+    assert spent["status"] == "spent" and spent["amount_msat"] == 2_000_000_000
 
 
 def test_withdraw_all_and_bad_input(chain, chain_node_factory):
