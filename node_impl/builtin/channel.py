@@ -167,6 +167,7 @@ class Channel:
         self.peer_id = peer_id
         self.keys = keys
         self.local_basepoints = keys.basepoints
+        self._point_cache: dict[int, bytes] = {}
         self.opener = opener
         self.local_config = local_config
         self.chain_hash = chain_hash
@@ -230,6 +231,15 @@ class Channel:
         """Delay on the peer's to_local output (what we asked for)."""
         return self.local_config.to_self_delay
 
+    def _our_point(self, ctn: int) -> bytes:
+        """Our per_commitment_point for commitment ``ctn`` (cached: derivation is costly)."""
+        point = self._point_cache.get(ctn)
+        if point is None:
+            if len(self._point_cache) > 8:
+                self._point_cache.clear()
+            point = self._point_cache[ctn] = self.keys.per_commitment_point(ctn)
+        return point
+
     def is_opener(self) -> bool:
         return self.opener == LOCAL
 
@@ -275,7 +285,7 @@ class Channel:
             payment_basepoint=bp.payment_basepoint,
             delayed_payment_basepoint=bp.delayed_payment_basepoint,
             htlc_basepoint=bp.htlc_basepoint,
-            first_per_commitment_point=self.keys.per_commitment_point(0),
+            first_per_commitment_point=self._our_point(0),
             channel_flags=self.channel_flags,
             upfront_shutdown_script=upfront_shutdown_script,
             channel_type=encode_channel_type(self.channel_type),
@@ -402,7 +412,7 @@ class Channel:
             payment_basepoint=bp.payment_basepoint,
             delayed_payment_basepoint=bp.delayed_payment_basepoint,
             htlc_basepoint=bp.htlc_basepoint,
-            first_per_commitment_point=self.keys.per_commitment_point(0),
+            first_per_commitment_point=self._our_point(0),
             upfront_shutdown_script=self.local_upfront_script,
             channel_type=encode_channel_type(self.channel_type),
         )
@@ -459,7 +469,7 @@ class Channel:
 
     def _channel_ready_msg(self) -> dict[str, Any]:
         return msg("channel_ready", channel_id=self.channel_id,
-                   second_per_commitment_point=self.keys.per_commitment_point(1),
+                   second_per_commitment_point=self._our_point(1),
                    short_channel_id=self.short_channel_id)
 
     @property
@@ -491,7 +501,7 @@ class Channel:
         if self.remote_basepoints is None or self.remote_config is None:
             raise ChannelError("channel parameters incomplete")
         if side == LOCAL:
-            point = self.keys.per_commitment_point(ctn)
+            point = self._our_point(ctn)
             owner, other_bp = self.local_basepoints, self.remote_basepoints
             owner_delay = self.remote_config.to_self_delay
             owner_dust = self.local_config.dust_limit_sat
@@ -548,7 +558,7 @@ class Channel:
         commitment = self._commitment(LOCAL, ctn)
         if not channel_tx.verify_funding_input(commitment, self.remote_basepoints.funding_pubkey, sig):
             raise ChannelError(f"bad commitment signature for our commitment {ctn}: {sig.hex()}")
-        point = self.keys.per_commitment_point(ctn)
+        point = self._our_point(ctn)
         problem = channel_tx.verify_htlc_sigs(commitment, self.remote_basepoints.htlc_basepoint, point,
                                               htlc_sigs)
         if problem:
@@ -759,7 +769,7 @@ class Channel:
             "revoke_and_ack",
             channel_id=self.channel_id,
             per_commitment_secret=self.keys.per_commitment_secret(new_ctn - 1),
-            next_per_commitment_point=self.keys.per_commitment_point(new_ctn + 1),
+            next_per_commitment_point=self._our_point(new_ctn + 1),
         )
         self.last_revoke = revoke
         self.revoke_sent_after_commit = bool(self.last_commit_batch)
@@ -820,7 +830,7 @@ class Channel:
             next_commitment_number=log.ctn[LOCAL] + 1,
             next_revocation_number=next_revocation,
             your_last_per_commitment_secret=last_secret,
-            my_current_per_commitment_point=self.keys.per_commitment_point(log.ctn[LOCAL]),
+            my_current_per_commitment_point=self._our_point(log.ctn[LOCAL]),
         )
 
     def on_disconnect(self) -> None:

@@ -247,7 +247,8 @@ class ChannelManager:
         except ChannelError as exc:
             await self._fail_channel(chan, f"{exc}", peer)
             return
-        await self._commit(chan, out, peer)
+        # updates alone are not persisted: BOLT 2 has them stored once commitment_signed covers them
+        await self._commit(chan, out, peer, persist=not m["type"].startswith("update_"))
 
     def _apply(self, chan: Channel, m: dict[str, Any]) -> list[dict[str, Any]]:
         name = m["type"]
@@ -277,12 +278,17 @@ class ChannelManager:
             return chan.local_shutdown_script
         return self.node.wallet.new_address()[1]
 
-    async def _commit(self, chan: Channel, out: list[dict[str, Any]], peer: Peer | None) -> None:
+    async def _commit(self, chan: Channel, out: list[dict[str, Any]], peer: Peer | None, *,
+                      persist: bool = True, also_write: Callable[[], None] | None = None) -> None:
         """Settle events, persist, send, then do what must follow the send (broadcasts, wakeups)."""
         out = list(out)
         after: list[Callable[[], Any]] = []
-        await self._process_events(chan, out, after)
-        self.save(chan)
+        with self.node.db.transaction():  # invoice settlement and channel state in one commit
+            await self._process_events(chan, out, after)
+            if also_write is not None:
+                also_write()
+            if persist or out or also_write is not None:
+                self.save(chan)
         if peer is None:
             peer = self.node.peers.get(chan.peer_id)
         if peer is not None and out:
@@ -593,8 +599,7 @@ class ChannelManager:
         async with self._lock(chan):
             htlc = chan.add_htlc(amount_msat, payment_hash, cltv_expiry, onion_packet)
             record.htlc_id = htlc.htlc_id
-            self.store.save_payment(record)
-            await self._commit(chan, [], peer)
+            await self._commit(chan, [], peer, also_write=lambda: self.store.save_payment(record))
         return htlc
 
     # ------------------------------------------------------------------ closing
