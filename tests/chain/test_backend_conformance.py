@@ -238,3 +238,13 @@ def test_kill_then_start_keeps_every_block(chain: Chain):
     chain.start()
     assert chain.rpc.getblockcount() == 121
     assert chain.rpc.getbestblockhash() == tip
+
+
+def test_simple_reorg_leaves_pending_transactions_in_the_mempool(chain: Chain):
+    chain.generate_block(2)
+    pending = chain.faucet(chain.rpc.getnewaddress(), 70_000)
+    chain.wait_for_mempool(pending)
+    chain.simple_reorg(102)
+    assert pending in chain.rpc.getrawmempool()
+    [block_hash] = chain.generate_block(1, wait_for_mempool=pending)
+    assert pending in chain.rpc.getblock(block_hash)["tx"]
