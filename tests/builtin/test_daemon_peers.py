@@ -259,3 +259,16 @@ def test_connect_failures_are_clear_errors(node_factory):
         a.rpc.connect("02zz")
     assert err.value.code == -32602 and "id" in err.value.message
     assert a.rpc.getinfo()["num_peers"] == 0
+
+
+def test_truncated_channel_message_gets_warning_naming_the_field(node_factory):
+    node = node_factory.get_node()
+
+    async def run():
+        peer, _ = await ScriptedPeer.connect(node)
+        await peer.conn.send(struct.pack(">H", 32) + bytes(10))  # open_channel, 10 bytes only
+        return await peer.expect_closed()
+
+    seen = asyncio.run(run())
+    assert any("open_channel.chain_hash" in w for w in warnings_in(seen))
+    assert node.rpc.getinfo()["num_peers"] == 0
