@@ -76,7 +76,7 @@ class ChainIndex:
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
+        self.db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
         self.db.execute("BEGIN")
         self.active: list[bytes] = [
             row[0] for row in self.db.execute("SELECT hash FROM chain ORDER BY height")

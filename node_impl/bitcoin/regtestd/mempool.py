@@ -23,7 +23,6 @@ from .policy import (
     sequence_locks_satisfied,
 )
 from .primitives import Tx, TxOut
-from .scriptcheck import first_failing_input
 
 
 class ChainView(Protocol):
@@ -194,6 +193,8 @@ class Mempool:
             self._check_replacement(tx, fee, vsize, conflicts)
         if not extra_parents:
             self._check_chain_limits(tx)
+        from .scriptcheck import first_failing_input  # imports the kernel library
+
         failing = first_failing_input(tx, spent)
         if failing is not None:
             raise TxRejected(

@@ -7,18 +7,22 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .index import ChainIndex, Coin
-from .kernel import ChainEvent, KernelChain
 from .mempool import Mempool, MempoolEntry
 from .miner import assemble_block
 from .policy import MAX_BLOCK_WEIGHT, TxRejected
 from .primitives import Block, BlockHeader, DecodeError, Tx, TxOut
 from .wallet import Wallet
 from .wallet_store import WalletStore, WalletStoreError
+
+if TYPE_CHECKING:
+    from .kernel import ChainEvent, KernelChain
 
 log = logging.getLogger("regtestd")
 
@@ -51,21 +55,19 @@ class SubmitOutcome:
 class Node:
     """Everything behind the RPC server. Take `lock` around any use."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, kernel_loader: Callable[[], KernelChain] | None = None) -> None:
+        """kernel_loader returns the KernelChain (it may have been started on another thread)."""
         self.config = config
         self.started_at = time.time()
         self.lock = threading.RLock()
         self.tip_changed = threading.Condition(self.lock)
         self.shutdown_requested = threading.Event()
         config.net_dir.mkdir(parents=True, exist_ok=True)
-        self.kernel = KernelChain(config.net_dir, log)
         self.index = ChainIndex(config.net_dir / "index.sqlite")
         self.times: list[int] = []
         self.fee_estimate_sat_per_kvb: int | None = None
         self.mempool = Mempool(self, config.minrelaytxfee_sat_per_kvb)
         self.wallets: dict[str, Wallet] = {}
-        self._replay_and_reconcile()
-        self._load_mempool()
         fee = self.index.get_meta("fee_estimate_sat_per_kvb")
         self.fee_estimate_sat_per_kvb = int(fee) if fee is not None else None
         if not config.disablewallet:
@@ -73,6 +75,14 @@ class Node:
             names += [n for n in self._startup_wallets() if n not in names]
             for name in names:
                 self.load_wallet(name, create_if_missing=True)
+        if kernel_loader is None:
+            from .kernel import KernelChain
+
+            self.kernel = KernelChain(config.net_dir, log)
+        else:
+            self.kernel = kernel_loader()
+        self._replay_and_reconcile()
+        self._load_mempool()
 
     # -- startup -------------------------------------------------------------------
     def _replay_and_reconcile(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,12 +37,12 @@ def rpc(category: str, *, name: str | None = None, wallet: bool = False, lock: b
     """Register func(ctx, <params...>) as an RPC; parameter names come from its signature."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
-        sig = inspect.signature(func)
-        params = list(sig.parameters.values())[1:]
-        required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+        code = func.__code__
+        param_names = list(code.co_varnames[1:code.co_argcount])
+        required = len(param_names) - len(func.__defaults__ or ())
         method_name = name or func.__name__
         METHODS[method_name] = RpcMethod(
-            method_name, func, [p.name.rstrip("_") for p in params], required, category, wallet, lock
+            method_name, func, [p.rstrip("_") for p in param_names], required, category, wallet, lock
         )
         return func
 

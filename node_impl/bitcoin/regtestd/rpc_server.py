@@ -95,6 +95,7 @@ def _status_for(code: int) -> int:
 
 class RpcHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one reply = one segment; avoids 40 ms delayed-ACK stalls
     server: RpcHttpServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
@@ -110,8 +111,9 @@ class RpcHandler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
+        self._headers_buffer.append(b"\r\n")  # end of headers, sent together with the body
+        self._headers_buffer.append(body)
+        self.flush_headers()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         self._send(405, b"JSONRPC server handles only POST requests", "text/html")

@@ -41,7 +41,7 @@ class WalletStore:
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
+        self.db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
         seed = self._meta("seed")
         if seed is None:
             seed = os.urandom(32)
