@@ -136,6 +136,10 @@ class ChainBackend(ABC):
         """Where the process's stdout and stderr go."""
         return self.directory / f"{self.name}.log"
 
+    def log_files(self) -> list[Path]:
+        """Every log this backend writes (console output, then the node's debug.log)."""
+        return [self.log_path, self.datadir / "regtest" / "debug.log"]
+
     @property
     def daemon(self) -> Daemon:
         """The supervised process (created on first use)."""

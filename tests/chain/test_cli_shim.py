@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backend import FEATURE_SET_FEERATE
+from harness.backend import FEATURE_SET_FEERATE, chain_backend_class
 from harness.chain import Chain
 from harness.p2wpkh import P2wpkhKey, Utxo
 from harness.ports import release_port, reserve_port
@@ -147,3 +147,23 @@ def test_datadir_alone_finds_the_rpc_settings(chain: Chain):
     proc = subprocess.run([str(SHIM), "-regtest", f"-datadir={chain.datadir}", "getblockcount"],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     assert (proc.returncode, proc.stdout) == (0, "101\n")
+
+
+def test_rpcwait_waits_for_a_chain_that_starts_later(directory: Path):
+    backend = chain_backend_class("embedded")(directory)
+    cmd = [str(SHIM), "-regtest", "-rpcclienttimeout=60", f"-rpcport={backend.rpc_port}",
+           f"-rpcuser={backend.rpcuser}", "-stdinrpcpass", "-rpcwait", "-rpcwaittimeout=60",
+           "-stdin", "getblockchaininfo"]
+    waiting = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        waiting.stdin.write(backend.rpcpassword + "\n")  # type: ignore[union-attr]
+        waiting.stdin.close()  # type: ignore[union-attr]
+        backend.start()
+        out = waiting.stdout.read()  # type: ignore[union-attr]  # the shim gives up after 60 s
+        assert waiting.wait(timeout=60) == 0, out
+        assert json.loads(out)["chain"] == "regtest"
+        assert all(path.exists() for path in backend.log_files())
+    finally:
+        waiting.kill()
+        backend.close()
