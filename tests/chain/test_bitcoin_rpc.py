@@ -1,6 +1,9 @@
 """The one chain RPC client: errors carry method and code, wallets by URL, connection failures."""
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 
 from harness.bitcoin_rpc import BitcoinRpc, RpcConnectionError, rpc_url
@@ -59,3 +62,32 @@ def test_bad_urls_and_credentials_are_refused():
         BitcoinRpc("http://127.0.0.1:1/")
     with pytest.raises(ValueError, match="cannot go in a URL"):
         rpc_url("127.0.0.1", 1, "user", "pa:ss")
+
+
+def test_connection_closed_before_the_answer_is_retried_then_reported():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    accepted = []
+
+    def close_every_connection() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            conn.recv(65536)
+            conn.close()
+
+    thread = threading.Thread(target=close_every_connection, daemon=True)
+    thread.start()
+    try:
+        rpc = BitcoinRpc(rpc_url("127.0.0.1", port, "u", "p"), timeout=5, retries=2)
+        with pytest.raises(RpcConnectionError) as info:
+            rpc.getblockcount()
+        assert info.value.kind == "lost" and "3 attempts" in info.value.message
+        assert len(accepted) == 3
+    finally:
+        listener.close()
