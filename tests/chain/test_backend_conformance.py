@@ -248,3 +248,11 @@ def test_simple_reorg_leaves_pending_transactions_in_the_mempool(chain: Chain):
     assert pending in chain.rpc.getrawmempool()
     [block_hash] = chain.generate_block(1, wait_for_mempool=pending)
     assert pending in chain.rpc.getblock(block_hash)["tx"]
+
+
+def test_waitforblockheight_long_poll(chain: Chain, executor):
+    assert chain.rpc.waitforblockheight(101, 1000)["height"] == 101  # reached: at once
+    assert chain.rpc.waitforblockheight(105, 50)["height"] == 101  # times out: current tip
+    waiting = executor.submit(chain.rpc.waitforblockheight, 102, 30_000)
+    [block_hash] = chain.generate_block(1)
+    assert waiting.result(timeout=30) == {"hash": block_hash, "height": 102}
