@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import bolt11, onion
+from . import bolt11 as bolt11_codec
+from . import onion
 from .channel import Channel, LocalRequestError
 from .channel_store import PaymentRecord
 from .channel_updates import Htlc
@@ -73,12 +74,13 @@ class Payments:
         self._pending: dict[bytes, PendingPayment] = {}
 
     # ------------------------------------------------------------------ outgoing
-    async def pay(self, bolt11_text: Any, amount_msat: Any = None, retry_for: Any = None) -> dict[str, Any]:
-        if not isinstance(bolt11_text, str):
+    async def pay(self, bolt11: Any, amount_msat: Any = None, retry_for: Any = None) -> dict[str, Any]:
+        """Pay a BOLT 11 invoice (to a peer we have a channel with); returns the preimage."""
+        if not isinstance(bolt11, str):
             raise param_error("bolt11", "expected a bolt11 string")
         try:
-            invoice = bolt11.decode_invoice(bolt11_text, network=self.node.network)
-        except bolt11.Bolt11Error as exc:
+            invoice = bolt11_codec.decode_invoice(bolt11, network=self.node.network)
+        except bolt11_codec.Bolt11Error as exc:
             raise param_error("bolt11", f"invalid invoice: {exc}") from None
         if invoice.amount_msat is None:
             if amount_msat is None:
@@ -102,7 +104,7 @@ class Payments:
         record = await self.send_direct(
             destination=bytes.fromhex(invoice.payee), amount_msat=amount, payment_hash=invoice.payment_hash,
             payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
-            bolt11=bolt11_text, timeout=timeout)
+            bolt11=bolt11, timeout=timeout)
         return self._result_or_raise(record)
 
     def _result_or_raise(self, record: PaymentRecord) -> dict[str, Any]:
@@ -198,6 +200,7 @@ class Payments:
             pending.done.set_result(record)
 
     async def listpays(self, bolt11: Any = None, payment_hash: Any = None, status: Any = None) -> dict[str, Any]:
+        """Outgoing payments, optionally only those of one invoice, hash or status."""
         records = self.store.payments()
         if bolt11 is not None:
             records = [r for r in records if r.bolt11 == bolt11]

@@ -4,13 +4,8 @@ accounted for on chain afterwards."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from harness.bitcoin_rpc import BitcoinRpc, rpc_url
-from harness.ports import release_port, reserve_port
-from harness.proc import Daemon
 from harness.wait import wait_for
 from node_impl.builtin.rpc_client import BuiltinRpcError
 
@@ -60,26 +55,6 @@ def pay(payer, payee, amount_msat: int, label: str) -> dict:
 
 def wallet_sat(node) -> int:
     return sum(o["amount_msat"] for o in node.rpc.listfunds()["outputs"]) // 1000
-
-
-@pytest.fixture
-def chain(tmp_path):
-    """The embedded regtest chain, logging to the console so its ready line is seen."""
-    from tests.builtin.conftest import Chain
-
-    datadir = tmp_path / "chain"
-    datadir.mkdir()
-    port = reserve_port()
-    cmd = [sys.executable, "-m", "node_impl.bitcoin.regtestd", f"-datadir={datadir}", "-printtoconsole", "-fallbackfee=0.0002",
-           f"-rpcport={port}", "-rpcuser=u", "-rpcpassword=p"]
-    daemon = Daemon("regtestd", cmd, log_path=datadir / "regtestd.log", ready_regex="init message: Done loading")
-    daemon.start(timeout=30)
-    url = rpc_url("127.0.0.1", port, "u", "p")
-    chain = Chain(daemon, BitcoinRpc(url), url)
-    chain.mine(101)
-    yield chain
-    daemon.stop(timeout=10)
-    release_port(port)
 
 
 @pytest.fixture
