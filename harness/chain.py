@@ -21,12 +21,17 @@ from harness.backend import (
     select_chain_backend,
 )
 from harness.bitcoin_rpc import BitcoinRpc
+from harness.errors import LnhError
 from harness.wait import wait_for
 
 COIN_SAT = 100_000_000
 MATURITY_BLOCKS = 101
 
 MempoolWait = bool | int | str | Sequence[str]
+
+
+class NotMined(LnhError):
+    """Transactions a `generate_block` waited for were still unconfirmed after mining."""
 
 
 def sat_to_btc(amount_sat: int) -> Decimal:
@@ -125,7 +130,7 @@ class Chain:
 
         found = wait_for(present, timeout, what=what)
         if found is None:  # wait_for returns only truthy values
-            raise RuntimeError(f"wait_for returned nothing waiting for {what}")
+            raise LnhError(f"wait_for returned nothing waiting for {what}")
         return found[0]
 
     def generate_block(self, n: int = 1, wait_for_mempool: MempoolWait = 0,
@@ -149,8 +154,8 @@ class Chain:
         if awaited and n > 0:
             left = set(awaited).intersection(self.rpc.getrawmempool())
             if left:
-                raise RuntimeError(f"generate_block: {len(left)} awaited transaction(s) were not "
-                                   f"mined: {sorted(left)}")
+                raise NotMined(f"generate_block: {len(left)} awaited transaction(s) still in the "
+                               f"mempool after mining {n} block(s): {sorted(left)}")
         return hashes
 
     def fund_wallet(self, blocks: int = MATURITY_BLOCKS) -> list[str]:
