@@ -217,6 +217,7 @@ class Channel:
         self.spend_height: int | None = None
         self.onchain: dict[str, Any] = {}
         self.error_message: str | None = None
+        self.gossip_closed = False  # not persisted: re-sent after a restart, which is harmless
         self.events: list[tuple[str, Any]] = []
 
     # ------------------------------------------------------------------ basics

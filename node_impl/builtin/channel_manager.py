@@ -255,6 +255,8 @@ class ChannelManager:
         if name == "channel_reestablish":
             out = chan.handle_reestablish(m)
             self._reestablished.add(chan.index)
+            if chan.state == NORMAL:
+                chan.events.append(("channel_normal", None))  # (re)announce it to gossip
             return out
         if name == "channel_ready":
             return chan.handle_channel_ready(m)
@@ -318,11 +320,15 @@ class ChannelManager:
                     after.append(lambda tx_hex=data: self.broadcast(tx_hex, f"channel {_cid(chan)}"))
                 elif kind == "channel_normal":
                     log.info("channel %s with %s is normal", _cid(chan), chan.peer_id.hex())
+                    after.append(lambda: self._register_gossip(chan))
                 elif kind == "data_loss":
                     log.error("channel %s: %s", _cid(chan), data)
             out += chan.sign_if_needed()
         if chan.state == CLOSING_COMPLETE:
             after.append(lambda: self._wake_close(chan))
+        if chan.state in (SHUTTING_DOWN, CLOSING_SIGEXCHANGE, CLOSING_COMPLETE) and not chan.gossip_closed:
+            chan.gossip_closed = True
+            after.append(lambda: self._unregister_gossip(chan))
 
     async def _settle_incoming(self, chan: Channel, htlc: Htlc) -> None:
         decision = self.payments.decide_incoming(chan, htlc)
@@ -343,6 +349,34 @@ class ChannelManager:
             except Exception as exc:  # connection gone: the reestablish will retransmit
                 log.info("could not send %s to %s: %r", m["type"], peer.id_hex, exc)
                 return
+
+    async def _register_gossip(self, chan: Channel) -> None:
+        """Tell the gossip subsystem about a normal channel (idempotent)."""
+        register = getattr(self.node.gossip, "add_local_channel", None)
+        if register is None or chan.short_channel_id is None or chan.remote_basepoints is None \
+                or chan.remote_config is None or chan.channel_id is None:
+            return
+        try:
+            await register(
+                channel_id=chan.channel_id, short_channel_id=chan.short_channel_id,
+                remote_node_id=chan.peer_id, capacity_sat=chan.funding_sat,
+                local_funding_privkey=chan.keys.funding_privkey,
+                remote_funding_pubkey=chan.remote_basepoints.funding_pubkey,
+                funding_txid=b2lx(chan.funding_txid or b""), funding_outnum=chan.funding_outnum,
+                announce=bool(chan.channel_flags & 1),
+                htlc_minimum_msat=chan.remote_config.htlc_minimum_msat,
+                htlc_maximum_msat=min(chan.funding_sat * 1000, chan.remote_config.max_htlc_value_in_flight_msat))
+        except Exception as exc:  # gossip trouble must not stop the channel
+            log.warning("gossip registration of channel %s failed: %r", _cid(chan), exc, exc_info=True)
+
+    async def _unregister_gossip(self, chan: Channel) -> None:
+        closed = getattr(self.node.gossip, "local_channel_closed", None)
+        if closed is None or chan.short_channel_id is None:
+            return
+        try:
+            await closed(chan.short_channel_id)
+        except Exception as exc:
+            log.warning("gossip close of channel %s failed: %r", _cid(chan), exc, exc_info=True)
 
     async def broadcast(self, tx_hex: str, what: str) -> str | None:
         try:
@@ -381,6 +415,7 @@ class ChannelManager:
         tx_hex = chan.force_close(reason)
         self.save(chan)
         self._wake_close(chan)
+        await self._unregister_gossip(chan)
         if tx_hex is None:
             return None
         await self.broadcast(tx_hex, f"our commitment of channel {_cid(chan)}")
