@@ -106,10 +106,17 @@ class Mempool:
         return out
 
     # -- acceptance --------------------------------------------------------
-    def check(self, tx: Tx, extra_parents: dict[bytes, Tx] | None = None) -> tuple[int, list[TxOut], set[bytes], list[int], list[int]]:
+    def check(
+        self,
+        tx: Tx,
+        extra_parents: dict[bytes, Tx] | None = None,
+        *,
+        check_fee: bool = True,
+    ) -> tuple[int, list[TxOut], set[bytes], list[int], list[int]]:
         """Run every acceptance check; returns (fee, spent outputs, conflicts, coin heights, coin mtps).
 
         extra_parents: transactions of the same package not yet in the mempool.
+        check_fee=False leaves the fee rate to the caller (packages are judged as a whole).
         Raises TxRejected with bitcoind's reason.
         """
         chain = self.chain
@@ -187,12 +194,11 @@ class Mempool:
         fee = value_in - value_out
         vsize = tx.vsize
         min_fee = fee_for_vsize(self.min_relay_fee_sat_per_kvb, vsize)
-        if fee < min_fee and not extra_parents:
+        if fee < min_fee and check_fee:
             raise TxRejected("min relay fee not met", f"{fee} < {min_fee}")
         if conflicts:
             self._check_replacement(tx, fee, vsize, conflicts)
-        if not extra_parents:
-            self._check_chain_limits(tx)
+        self._check_chain_limits(tx, extra_parents)
         from .scriptcheck import first_failing_input  # imports the kernel library
 
         failing = first_failing_input(tx, spent)
@@ -202,12 +208,13 @@ class Mempool:
             )
         return fee, spent, conflicts, coin_heights, coin_mtps
 
-    def _check_chain_limits(self, tx: Tx) -> None:
+    def _check_chain_limits(self, tx: Tx, extra_parents: dict[bytes, Tx] | None = None) -> None:
         parents = {txin.prev_txid for txin in tx.vin if txin.prev_txid in self.entries}
+        pending = sum(1 for txin in tx.vin if extra_parents and txin.prev_txid in extra_parents)
         ancestors = set(parents)
         for parent in parents:
             ancestors |= self.ancestors(parent)
-        if len(ancestors) + 1 > MAX_ANCESTORS:
+        if len(ancestors) + pending + 1 > MAX_ANCESTORS:
             raise TxRejected(
                 "too-long-mempool-chain", f"too many unconfirmed ancestors [limit: {MAX_ANCESTORS}]"
             )

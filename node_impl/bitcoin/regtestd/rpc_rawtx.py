@@ -254,8 +254,6 @@ def testmempoolaccept(ctx: RequestContext, rawtxs: Any, maxfeerate: Any = None) 
             continue
         try:
             fee, _, _, _, _ = node.mempool.check(tx, extra_parents=package or None)
-            if len(txs) > 1 and fee < math.ceil(node.mempool.min_relay_fee_sat_per_kvb * tx.vsize / 1000):
-                raise TxRejected("min relay fee not met", f"{fee} < {math.ceil(node.mempool.min_relay_fee_sat_per_kvb * tx.vsize / 1000)}")
             if max_rate and fee > math.ceil(max_rate * tx.vsize / 1000):
                 item["allowed"] = False
                 item["reject-reason"] = "max-fee-exceeded"
@@ -293,7 +291,7 @@ def submitpackage(ctx: RequestContext, package: Any, maxfeerate: Any = None, max
                                      "fees": {"base": sat_to_btc(existing.fee_sat)}}
             continue
         try:
-            fee, spent, conflicts, _, _ = mempool.check(tx, extra_parents=pending or {b"": tx})
+            fee, spent, conflicts, _, _ = mempool.check(tx, extra_parents=pending, check_fee=False)
         except TxRejected as exc:
             results[tx.wtxid_hex] = {"txid": tx.txid_hex, "error": str(exc)}
             return {"package_msg": "transaction failed", "tx-results": results, "replaced-transactions": []}

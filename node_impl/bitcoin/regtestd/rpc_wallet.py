@@ -558,6 +558,10 @@ def signrawtransactionwithwallet(ctx: RequestContext, hexstring: Any, prevtxs: A
     spent: list[TxOut | None] = []
     for txin in tx.vin:
         out = given.get(txin.outpoint) or ctx.node.lookup_output(txin.prev_txid, txin.prev_vout)
+        if out is None:
+            # like bitcoind's FindCoins: the wallet's own outputs are found even when spent
+            known = ctx.node.find_output_any(txin.prev_txid, txin.prev_vout)
+            out = known if known is not None and wallet.is_mine(known.script_pubkey) else None
         spent.append(out)
     errors = wallet.sign(tx, spent, None if hash_type == 0 else hash_type)
     result: dict[str, Any] = {"hex": tx.serialize().hex(), "complete": not errors}
