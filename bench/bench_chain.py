@@ -118,8 +118,10 @@ def machine() -> str:
         kernel = md.version("py-bitcoinkernel")
     except Exception:
         kernel = "not installed"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}, "
-            f"py-bitcoinkernel {kernel}, {platform.system()} {platform.release()}")
+            f"py-bitcoinkernel {kernel}, {platform.system()} {platform.release()}; "
+            f"load average at start {load} (a shared machine: other work was running)")
 
 
 def render(results: list[Result], skipped: dict[str, str], command: str) -> str:
