@@ -1,0 +1,59 @@
+"""Channels and payments through the LightningNode interface, on any implementation."""
+import pytest
+
+from harness.node import PaymentFailed
+
+pytestmark = pytest.mark.impls("builtin", "cln")
+
+
+def test_open_pay_and_close(node_factory, impl):
+    l1, l2 = node_factory.get_nodes(2)
+    l1.fund_wallet(2_000_000)
+    channel = l1.open_channel(l2, 1_000_000, push_msat=50_000_000)
+    assert channel.state == "active" and channel.capacity_sat == 1_000_000
+    assert channel.remote_msat == 50_000_000
+    assert l2.channels(l1)[0].local_msat == 50_000_000
+
+    invoice = l2.invoice(123_000, description="direct")
+    payment = l1.pay(invoice.bolt11)
+    assert payment.status == "complete" and payment.fee_msat == 0
+    paid = l2.wait_invoice_paid(invoice.label)
+    assert paid.status == "paid" and paid.preimage == payment.preimage
+    assert l1.channels(l2)[0].local_msat == 1_000_000_000 - 50_000_000 - 123_000
+
+    txid = l1.close_channel(l2)
+    node_factory.chain.generate_block(1, wait_for_mempool=txid)
+
+
+def test_paying_twice_pays_once(node_factory, impl):
+    l1, l2 = node_factory.line_graph(2)
+    invoice = l2.invoice(10_000)
+    first = l1.pay(invoice.bolt11)
+    spent = l1.balance().channels_msat
+    again = l1.pay(invoice.bolt11)  # as Core Lightning: the earlier success, nothing sent
+    assert again.preimage == first.preimage
+    assert l1.balance().channels_msat == spent
+
+
+def test_failed_payment_names_the_reason(node_factory, impl):
+    l1, l2 = node_factory.line_graph(2, fundamount_sat=100_000)
+    invoice = l2.invoice(200_000_000)  # more than the channel holds
+    with pytest.raises(PaymentFailed) as info:
+        l1.pay(invoice.bolt11)
+    assert info.value.reason
+
+
+def test_line_graph_routes_a_payment(node_factory, impl):
+    l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    invoice = l3.invoice(50_000, description="routed")
+    payment = l1.pay(invoice.bolt11)
+    assert payment.status == "complete"
+    assert payment.fee_msat > 0  # l2 earned its fee
+    assert l3.wait_invoice_paid(invoice.payment_hash).status == "paid"
+
+
+@pytest.mark.line_graph(2, wait_for_announce=False)
+def test_line_graph_fixture_marker(line_graph):
+    l1, l2 = line_graph
+    assert [c.state for c in l1.channels()] == ["active"]
+    assert l2.channels()[0].peer_id == l1.node_id
