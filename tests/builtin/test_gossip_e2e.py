@@ -81,6 +81,17 @@ def test_three_node_line_learns_the_whole_graph(chain, line):
     assert [h["amount_msat"] for h in route] == [100_000 + fee, 100_000]
     assert [h["delay"] for h in route] == [9 + b_to_c["delay"], 9]
 
+    # After a restart the middle node still knows the graph and re-announces itself.
+    stamp = c.rpc.listnodes(b.node_id)["nodes"][0]["last_timestamp"]
+    b.stop()
+    b.start()
+    assert public_directions(b) == expected
+    b.connect_to(a)
+    b.connect_to(c)
+    wait_for(lambda: c.rpc.listnodes(b.node_id)["nodes"][0]["last_timestamp"] > stamp,
+             what="c to receive b's fresh node_announcement after b restarts")
+    assert public_directions(c) == expected
+
 
 def test_closed_channel_leaves_every_view(chain, line):
     a, b, c, scid_ab, scid_bc = line
