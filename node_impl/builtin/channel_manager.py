@@ -620,6 +620,18 @@ class ChannelManager:
         candidates.sort(key=lambda c: c.spendable_msat(), reverse=True)
         return candidates[0]
 
+    def usable_channels(self) -> list[Channel]:
+        """Normal channels whose peer is connected and re-established."""
+        return [c for c in self.channels.values() if c.state == NORMAL and c.index in self._reestablished
+                and self.node.peers.get(c.peer_id) is not None and c.short_channel_id is not None]
+
+    def channel_by_scid(self, scid: int | None, peer_id: bytes) -> Channel | None:
+        """Our normal channel with ``peer_id`` (the one with ``scid`` if given)."""
+        for chan in self.channels.values():
+            if chan.peer_id == peer_id and chan.state == NORMAL and scid in (None, chan.short_channel_id):
+                return chan
+        return None
+
     async def add_outgoing_htlc(self, chan: Channel, amount_msat: int, payment_hash: bytes, cltv_expiry: int,
                                 onion_packet: bytes, record: PaymentRecord) -> Htlc:
         """Offer an HTLC on ``chan`` and send it (record persisted in the same step)."""

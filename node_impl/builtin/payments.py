@@ -1,8 +1,10 @@
 """Payments: outgoing (pay, listpays) and the decision on incoming HTLCs.
 
-Outgoing payments go to a direct peer for now: the final-hop onion (BOLT 4) carries
-amt_to_forward, outgoing_cltv_value and payment_data; ``pay`` waits for the fulfill
-(returning the preimage) or the failure (decoded from the failure onion).
+Outgoing payments go over our channel with the payee when it can carry the amount, else
+along a route from the gossip graph (BOLT 4 onion: forwarding payloads, then the final one
+with amt_to_forward, outgoing_cltv_value and payment_data); ``pay`` waits for the fulfill
+(returning the preimage) or the failure (decoded from the failure onion), retrying other
+routes after a failure inside the network.
 
 Incoming HTLCs: the onion is peeled with the node key; a final payload is checked
 against our invoices and fulfilled or failed; a forwarding payload goes to
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import bolt11 as bolt11_codec
-from . import onion
+from . import onion, routing
 from .channel import Channel, LocalRequestError
 from .channel_store import PaymentRecord
 from .channel_updates import Htlc
@@ -41,6 +43,16 @@ PAY_INVOICE_EXPIRED = 207
 PAY_STOPPED_RETRYING = 210
 PAY_UNPARSEABLE_ONION = 202
 CLTV_SAFETY_BLOCKS = 1
+
+
+@dataclass(frozen=True)
+class _Hop:
+    """One hop of the route an attempt takes: the HTLC to node_id over short_channel_id."""
+
+    node_id: bytes
+    short_channel_id: int | None
+    amount_msat: int
+    cltv_expiry: int
 
 
 @dataclass
@@ -104,7 +116,7 @@ class Payments:
         record = await self.send_direct(
             destination=bytes.fromhex(invoice.payee), amount_msat=amount, payment_hash=invoice.payment_hash,
             payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
-            bolt11=bolt11, timeout=timeout)
+            bolt11=bolt11, timeout=timeout, route_hints=invoice.route_hints)
         return self._result_or_raise(record)
 
     def _result_or_raise(self, record: PaymentRecord) -> dict[str, Any]:
@@ -115,41 +127,111 @@ class Payments:
 
     async def send_direct(
         self, *, destination: bytes, amount_msat: int, payment_hash: bytes, payment_secret: bytes,
-        min_final_cltv_expiry: int, bolt11: str | None, timeout: float,
+        min_final_cltv_expiry: int, bolt11: str | None, timeout: float, route_hints: Any = (),
     ) -> PaymentRecord:
-        """Pay ``destination`` over a channel with it; returns the settled record."""
+        """Pay ``destination``: over a channel with it if we have one that can carry the amount,
+        else along a route from the gossip graph; retries other routes until ``timeout``.
+        Returns the settled record (complete or failed)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        exclude_channels: set[Any] = set()
+        exclude_nodes: set[bytes] = set()
+        attempt = 0
+        while True:
+            attempt += 1
+            route = self._route(destination, amount_msat, min_final_cltv_expiry, route_hints,
+                                exclude_channels, exclude_nodes)
+            record = await self._attempt(route, destination=destination, amount_msat=amount_msat,
+                                         payment_hash=payment_hash, payment_secret=payment_secret,
+                                         bolt11=bolt11, deadline=deadline)
+            if record.status != "failed" or record.data.get("final"):
+                return record
+            retry = record.data.get("retry")
+            if not retry or asyncio.get_running_loop().time() >= deadline:
+                return record
+            kind, ident = retry
+            if kind == "node":
+                exclude_nodes.add(bytes.fromhex(ident))
+            else:
+                exclude_channels.add(ident if kind == "channel" else tuple(ident))
+            log.info("payment %s: attempt %d failed (%s), retrying without %s %s", payment_hash.hex(),
+                     attempt, record.failure, kind, ident)
+
+    def _route(self, destination: bytes, amount_msat: int, final_cltv: int, route_hints: Any,
+               exclude_channels: set[Any], exclude_nodes: set[bytes]) -> list[_Hop]:
+        final_expiry = self.node.blockheight + final_cltv + CLTV_SAFETY_BLOCKS
         chan = self.manager.channel_to(destination, amount_msat)
-        log.debug("paying %d msat to %s (hash %s) over %s", amount_msat, destination.hex(), payment_hash.hex(),
-                  chan.channel_id.hex() if chan and chan.channel_id else None)
+        gossip = self._gossip()
+        if chan is not None and chan.short_channel_id not in exclude_channels \
+                and (chan.spendable_msat() >= amount_msat or gossip is None):
+            return [_Hop(destination, chan.short_channel_id, amount_msat, final_expiry)]
+        if gossip is None:
+            raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: no usable channel with destination "
+                                                f"{destination.hex()} for {amount_msat} msat")
+        spendable = {c.short_channel_id: c.spendable_msat() for c in self.manager.usable_channels()}
+        try:
+            hops = gossip.find_route(destination, amount_msat, final_cltv_delta=final_cltv + CLTV_SAFETY_BLOCKS,
+                                     route_hints=route_hints, exclude_channels=exclude_channels,
+                                     exclude_nodes=exclude_nodes, local_spendable_msat=spendable)
+        except routing.NoRouteError as exc:
+            if chan is not None:
+                raise RpcError(PAY_ROUTE_NOT_FOUND,
+                               f"No route found: {amount_msat} msat exceeds what the channel with "
+                               f"{destination.hex()} can send now ({chan.spendable_msat()} msat)") from None
+            raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found to {destination.hex()} for "
+                                                f"{amount_msat} msat: {exc}") from None
+        return [_Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry) for h in hops]
+
+    def _gossip(self) -> Any:
+        gossip = getattr(self.node, "gossip", None)
+        return gossip if gossip is not None and hasattr(gossip, "find_route") else None
+
+    async def _attempt(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
+                       payment_secret: bytes, bolt11: str | None, deadline: float) -> PaymentRecord:
+        first = route[0]
+        chan = self.manager.channel_by_scid(first.short_channel_id, first.node_id)
+        log.debug("paying %d msat to %s (hash %s) via %s", amount_msat, destination.hex(), payment_hash.hex(),
+                  " -> ".join(f"{h.node_id.hex()[:8]}@{h.short_channel_id}" for h in route))
         if chan is None:
-            raise RpcError(PAY_ROUTE_NOT_FOUND,
-                           f"No route found: no usable channel with destination {destination.hex()} "
-                           f"for {amount_msat} msat")
-        cltv_expiry = self.node.blockheight + min_final_cltv_expiry + CLTV_SAFETY_BLOCKS
-        payload = onion.HopPayload(amt_to_forward_msat=amount_msat, outgoing_cltv_value=cltv_expiry,
-                                   payment_secret=payment_secret, total_msat=amount_msat)
+            raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: no usable channel {first.short_channel_id} "
+                                                f"with {first.node_id.hex()}")
+        payloads = []
+        for i, hop in enumerate(route):
+            if i + 1 < len(route):
+                nxt = route[i + 1]
+                payloads.append(onion.HopPayload(amt_to_forward_msat=nxt.amount_msat,
+                                                 outgoing_cltv_value=nxt.cltv_expiry,
+                                                 short_channel_id=nxt.short_channel_id))
+            else:
+                payloads.append(onion.HopPayload(amt_to_forward_msat=hop.amount_msat,
+                                                 outgoing_cltv_value=hop.cltv_expiry,
+                                                 payment_secret=payment_secret, total_msat=amount_msat))
         session_key = os.urandom(32)
-        packet = onion.construct_onion(session_key, [onion.OnionHop(destination, payload.encode())],
-                                       payment_hash)
-        secrets = onion.hop_shared_secrets(session_key, [destination])
+        packet = onion.construct_onion(
+            session_key, [onion.OnionHop(h.node_id, p.encode()) for h, p in zip(route, payloads, strict=True)],
+            payment_hash)
+        secrets = onion.hop_shared_secrets(session_key, [h.node_id for h in route])
         record = PaymentRecord(
             payment_hash=payment_hash, bolt11=bolt11, destination=destination, amount_msat=amount_msat,
-            amount_sent_msat=amount_msat, status="pending", preimage=None, failure=None,
+            amount_sent_msat=first.amount_msat, status="pending", preimage=None, failure=None,
             created_at=int(time.time()), completed_at=None, channel_id=chan.channel_id, htlc_id=None,
-            data={"shared_secrets": [s.hex() for s in secrets]})
+            data={"shared_secrets": [s.hex() for s in secrets],
+                  "route": [[h.node_id.hex(), h.short_channel_id] for h in route]})
         done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
         self._pending[payment_hash] = PendingPayment(record, secrets, done)
         try:
-            await self.manager.add_outgoing_htlc(chan, amount_msat, payment_hash, cltv_expiry, packet, record)
+            await self.manager.add_outgoing_htlc(chan, first.amount_msat, payment_hash, first.cltv_expiry, packet,
+                                                 record)
         except LocalRequestError as exc:
             self._pending.pop(payment_hash, None)
-            raise RpcError(PAY_ROUTE_NOT_FOUND, f"cannot pay over channel {chan.channel_id.hex()}: {exc}") \
+            raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: cannot pay over channel "
+                                                f"{chan.channel_id.hex() if chan.channel_id else '?'}: {exc}") \
                 from None
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         try:
-            return await asyncio.wait_for(asyncio.shield(done), timeout)
+            return await asyncio.wait_for(asyncio.shield(done), max(remaining, 1.0))
         except asyncio.TimeoutError:
             raise RpcError(PAY_STOPPED_RETRYING,
-                           f"payment {payment_hash.hex()} still pending after {timeout:g}s") from None
+                           f"payment {payment_hash.hex()} still pending after the retry time") from None
 
     def on_fulfilled(self, htlc: Htlc, preimage: bytes) -> None:
         """Our HTLC was fulfilled: the payment is complete (persisted before waking the caller)."""
@@ -188,11 +270,25 @@ class Payments:
             message = failure.decode()
         except onion.OnionError as exc:
             return f"failed: unreadable failure onion ({exc})", PAY_UNPARSEABLE_ONION
-        detail = ", ".join(f"{k}={v.hex() if isinstance(v, bytes) else v}" for k, v in message.fields.items())
+        shown = {k: v for k, v in message.fields.items() if k != "channel_update"}
+        detail = ", ".join(f"{k}={v.hex() if isinstance(v, bytes) else v}" for k, v in shown.items())
         text = f"failed: WIRE_{message.name.upper()}" + (f" ({detail})" if detail else "")
+        route = record.data.get("route", [])
         at_destination = failure.hop_index == len(secrets) - 1
-        code = PAY_DESTINATION_PERM_FAIL if at_destination and message.is_permanent else PAY_TRY_OTHER_ROUTE
-        return text, code
+        if at_destination:
+            record.data["final"] = True
+            code = PAY_DESTINATION_PERM_FAIL if message.is_permanent else PAY_STOPPED_RETRYING
+            return text, code
+        erring = route[failure.hop_index] if failure.hop_index < len(route) else None
+        text += f" at hop {failure.hop_index}" + (f" ({erring[0]})" if erring else "")
+        if message.channel_update is not None and self._gossip() is not None:
+            self._gossip().handle_failure_update(message.channel_update)
+        if erring is not None:
+            if message.is_node_failure:
+                record.data["retry"] = ["node", erring[0]]
+            elif failure.hop_index + 1 < len(route):
+                record.data["retry"] = ["channel", route[failure.hop_index + 1][1]]
+        return text, PAY_TRY_OTHER_ROUTE
 
     def _wake(self, record: PaymentRecord) -> None:
         pending = self._pending.pop(record.payment_hash, None)
