@@ -55,7 +55,7 @@ def register(manager: GossipManager) -> None:
     async def listnodes(id: Any = None) -> dict[str, Any]:  # noqa: A002 (CLN's name)
         """Nodes known from channels and node_announcements."""
         node_ids = [parse_node_id(id, "id")] if id is not None else graph.known_node_ids()
-        nodes = []
+        nodes: list[dict[str, Any]] = []
         for node_id in node_ids:
             announced = graph.get_node(node_id)
             if announced is None:

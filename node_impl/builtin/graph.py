@@ -403,9 +403,9 @@ class Graph:
         for row in self._db.query("SELECT * FROM gossip_policies"):
             (scid, direction, base, ppm, delta, hmin, hmax, disabled, timestamp, mflags,
              cflags, raw) = row
-            channel = self._channels.get(scid)
-            if channel is not None:
-                channel.policies[direction] = ChannelPolicy(
+            owner = self._channels.get(scid)
+            if owner is not None:
+                owner.policies[direction] = ChannelPolicy(
                     base, ppm, delta, hmin, hmax, bool(disabled), timestamp, mflags, cflags,
                     _opt_bytes(raw))
         for row in self._db.query("SELECT * FROM gossip_nodes"):
