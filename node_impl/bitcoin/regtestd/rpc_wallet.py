@@ -422,7 +422,7 @@ def _send(ctx: RequestContext, wallet: Wallet, outputs: list[TxOut], subtract: l
     except TxRejected as exc:
         raise RpcError(RPC_WALLET_ERROR, f"Transaction rejected by mempool: {exc}") from None
     node.mempool.add(tx, fee, spent, conflicts)
-    wallet.store.note_tx_time(tx.txid, node.mempool.entries[tx.txid].time)
+    wallet.store.note_tx_seen(tx.txid, node.mempool.entries[tx.txid].time, node.tip_height())
     node.tip_changed.notify_all()
     return tx
 

@@ -27,6 +27,7 @@ class WalletTx:
     debit_sat: int
     credit_sat: int
     fee_sat: int | None  # negative like bitcoind, None when not from this wallet
+    order: float = 0.0  # wallet order: chain height when first seen (x.5 when seen unconfirmed)
     spent: list[TxOut | None] = field(default_factory=list)
 
     @property
@@ -40,7 +41,8 @@ def _load(node: Node, wallet: Wallet, txid: bytes) -> WalletTx | None:
     if entry is not None:
         tx = entry.tx
         confirmations = 0
-        when = wallet.store.note_tx_time(txid, entry.time)
+        when, seen_height = wallet.store.note_tx_seen(txid, entry.time, entry.height)
+        order = seen_height + 0.5
     else:
         found = node.index.get_tx(txid)
         if found is None:
@@ -49,14 +51,16 @@ def _load(node: Node, wallet: Wallet, txid: bytes) -> WalletTx | None:
         tx = Tx.from_bytes(raw)
         confirmations = node.tip_height() - height + 1
         block_time = BlockHeader.from_bytes(node.header_bytes(block_hash)).time
-        when = wallet.store.tx_times.get(txid, block_time)
+        when, seen_height = wallet.store.tx_seen.get(txid, (block_time, height))
+        order = seen_height + 0.5 if txid in wallet.store.tx_seen else float(height)
     spent = [None if tx.is_coinbase() else node.find_output_any(i.prev_txid, i.prev_vout) for i in tx.vin]
     debit = sum(s.value_sat for s in spent if s is not None and wallet.is_mine(s.script_pubkey))
     credit = sum(o.value_sat for o in tx.vout if wallet.is_mine(o.script_pubkey))
     fee = None
     if debit > 0:
         fee = sum(o.value_sat for o in tx.vout) - debit
-    return WalletTx(tx, block_hash, height, position, confirmations, when, block_time, debit, credit, fee, spent)
+    return WalletTx(tx, block_hash, height, position, confirmations, when, block_time, debit, credit, fee,
+                    order, spent)
 
 
 def wallet_txids(node: Node, wallet: Wallet) -> set[bytes]:
@@ -148,6 +152,6 @@ def list_entries(node: Node, wallet: Wallet) -> list[dict]:
         for item in detail_entries(wallet, wtx):
             merged = dict(item)
             merged.update(common)
-            rows.append(merged)
-    rows.sort(key=lambda r: (r["time"], r.get("blockheight") or 1 << 30, r.get("blockindex") or 0))
-    return rows
+            rows.append((wtx.order, wtx.position or 0, merged))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [r[2] for r in rows]

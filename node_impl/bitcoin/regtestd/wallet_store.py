@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS keys (
     address TEXT NOT NULL,
     label TEXT NOT NULL DEFAULT ''
 );
-CREATE TABLE IF NOT EXISTS tx_times (txid BLOB PRIMARY KEY, time INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tx_seen (txid BLOB PRIMARY KEY, time INTEGER NOT NULL, height INTEGER NOT NULL);
 """
 
 ADDRESS_KINDS = ("bech32", "bech32m")
@@ -56,8 +56,8 @@ class WalletStore:
             self.keys[bytes(spk)] = derive_key(self.seed, kind, bool(internal), idx)
             self.labels[bytes(spk)] = label
             self.addresses[address] = bytes(spk)
-        self.tx_times: dict[bytes, int] = {
-            bytes(txid): t for txid, t in self.db.execute("SELECT txid, time FROM tx_times")
+        self.tx_seen: dict[bytes, tuple[int, int]] = {
+            bytes(txid): (t, h) for txid, t, h in self.db.execute("SELECT txid, time, height FROM tx_seen")
         }
 
     def _meta(self, key: str):
@@ -85,14 +85,15 @@ class WalletStore:
         self.addresses[address] = spk
         return key
 
-    def note_tx_time(self, txid: bytes, when: int) -> int:
-        """First time the wallet saw txid (kept across restarts)."""
-        known = self.tx_times.get(txid)
+    def note_tx_seen(self, txid: bytes, when: int, tip_height: int) -> tuple[int, int]:
+        """(time, tip height) when the wallet first saw txid unconfirmed (kept across restarts)."""
+        known = self.tx_seen.get(txid)
         if known is not None:
             return known
-        self.tx_times[txid] = when
-        self.db.execute("INSERT OR IGNORE INTO tx_times (txid, time) VALUES (?, ?)", (txid, when))
-        return when
+        self.tx_seen[txid] = (when, tip_height)
+        self.db.execute("INSERT OR IGNORE INTO tx_seen (txid, time, height) VALUES (?, ?, ?)",
+                        (txid, when, tip_height))
+        return when, tip_height
 
     def key_count(self) -> int:
         return len(self.keys)
