@@ -407,27 +407,15 @@ class GossipManager:
             await _send(peer, raw)
 
     async def _answer_channel_range(self, peer: Peer, query: QueryChannelRange) -> None:
-        first, count = query.first_blocknum, query.number_of_blocks
-        end = first + count
+        first, end = query.first_blocknum, query.first_blocknum + query.number_of_blocks
         scids = [c.short_channel_id for c in self._announced_channels()
                  if first <= scid_parts(c.short_channel_id)[0] < end] \
             if query.chain_hash == REGTEST_CHAIN_HASH else []
-        want_timestamps = bool((query.query_option or 0) & 1)
-        chunks = [scids[i:i + REPLY_CHUNK_SCIDS]
-                  for i in range(0, len(scids), REPLY_CHUNK_SCIDS)] or [[]]
-        for i, chunk in enumerate(chunks):
-            last = i == len(chunks) - 1
-            start = first if i == 0 else scid_parts(chunk[0])[0]
-            stop = end if last else scid_parts(chunks[i + 1][0])[0] + 1
-            timestamps = None
-            if want_timestamps:
-                timestamps = encode_timestamps([self._update_timestamps(s) for s in chunk])
-            reply = ReplyChannelRange(
-                chain_hash=query.chain_hash, first_blocknum=start,
-                number_of_blocks=max(1, stop - start), sync_complete=1,
-                encoded_short_ids=encode_short_channel_ids(
-                    [ShortChannelId.from_int(s) for s in chunk]),
-                timestamps=timestamps, checksums=None)
+        timestamps = None
+        if (query.query_option or 0) & 1:
+            timestamps = [self._update_timestamps(s) for s in scids]
+        for reply in channel_range_replies(query.chain_hash, query.first_blocknum,
+                                           query.number_of_blocks, scids, timestamps):
             await _send(peer, reply.encode())
 
     async def _answer_short_channel_ids(self, peer: Peer, state: _PeerState,
@@ -738,6 +726,33 @@ class GossipManager:
             self._local[lc.short_channel_id] = lc
         for row in self.node.db.query("SELECT * FROM gossip_funding_outpoints"):
             self._outpoints[(bytes(row["txid"]), row["vout"])] = row["short_channel_id"]
+
+
+def channel_range_replies(chain_hash: bytes, first_blocknum: int, number_of_blocks: int,
+                          scids: Sequence[int],
+                          timestamps: Sequence[tuple[int, int]] | None = None, *,
+                          chunk_size: int = REPLY_CHUNK_SCIDS) -> list[ReplyChannelRange]:
+    """The reply_channel_range messages answering a query for the given range with the
+    (ascending) scids found in it: the first starts at the query's first block, each
+    following one at its first channel's block, the last reaches the query's end and alone
+    has sync_complete set (BOLT 7)."""
+    end = first_blocknum + number_of_blocks
+    indexes = list(range(0, len(scids), chunk_size)) or [0]
+    replies = []
+    for n, i in enumerate(indexes):
+        chunk = scids[i:i + chunk_size]
+        last = n == len(indexes) - 1
+        start = first_blocknum if n == 0 else scid_parts(chunk[0])[0]
+        stop = end if last else scid_parts(chunk[-1])[0] + 1
+        replies.append(ReplyChannelRange(
+            chain_hash=chain_hash, first_blocknum=start, number_of_blocks=max(1, stop - start),
+            sync_complete=int(last),
+            encoded_short_ids=encode_short_channel_ids(
+                [ShortChannelId.from_int(s) for s in chunk]),
+            timestamps=(encode_timestamps(timestamps[i:i + chunk_size])
+                        if timestamps is not None else None),
+            checksums=None))
+    return replies
 
 
 async def _send(peer: Peer, raw: bytes) -> None:

@@ -444,3 +444,19 @@ def test_ingest_gives_up_retrying_after_some_blocks() -> None:
     lookups = len(chain.lookups)
     run(ingest.retry_unconfirmed())
     assert len(chain.lookups) == lookups
+
+
+def test_channel_range_replies_split_in_order_and_cover_the_query() -> None:
+    from node_impl.builtin.gossip_manager import channel_range_replies
+
+    found = [scid_from_parts(h, t, 0) for h, t in ((110, 1), (110, 2), (120, 1), (130, 5))]
+    stamps = [(1, 2), (3, 4), (5, 6), (7, 8)]
+    replies = channel_range_replies(REGTEST_CHAIN_HASH, 100, 50, found, stamps, chunk_size=3)
+    assert [(r.first_blocknum, r.number_of_blocks, r.sync_complete) for r in replies] == [
+        (100, 21, 0), (130, 20, 1)]
+    assert [decode_short_channel_ids(r.encoded_short_ids) for r in replies] == [
+        [ShortChannelId.from_int(s) for s in found[:3]], [ShortChannelId.from_int(found[3])]]
+    assert [decode_timestamps(r.timestamps) for r in replies] == [stamps[:3], stamps[3:]]
+    (empty,) = channel_range_replies(REGTEST_CHAIN_HASH, 100, 50, [])
+    assert (empty.first_blocknum, empty.number_of_blocks, empty.sync_complete) == (100, 50, 1)
+    assert empty.timestamps is None and decode_short_channel_ids(empty.encoded_short_ids) == []
