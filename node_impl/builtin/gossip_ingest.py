@@ -96,11 +96,7 @@ class GossipIngest:
                                bitcoin_key_1=ann.bitcoin_key_1, bitcoin_key_2=ann.bitcoin_key_2,
                                added_at=int(self.clock()))
         accepted = Accepted(announced_channels=[scid])
-        for update in self._pending_updates.pop(scid, []):
-            try:
-                accepted.extend(self.channel_update(update))
-            except GossipError:
-                pass
+        accepted.extend(self.apply_held_updates(scid))
         for node_id in (ann.node_id_1, ann.node_id_2):
             held = self._pending_nodes.pop(node_id, None)
             if held is not None:
@@ -121,6 +117,17 @@ class GossipIngest:
                     self._unconfirmed.pop(scid, None)
                 elif scid in self._unconfirmed:
                     self._unconfirmed[scid] = (ann, tries + 1)
+        return accepted
+
+    def apply_held_updates(self, scid: int) -> Accepted:
+        """Apply the channel_updates that arrived before channel scid was known (call after
+        adding a channel to the graph yourself, e.g. one of our own)."""
+        accepted = Accepted()
+        for update in self._pending_updates.pop(scid, []):
+            try:
+                accepted.extend(self.channel_update(update))
+            except GossipError:
+                pass
         return accepted
 
     def channel_update(self, cu: ChannelUpdate) -> Accepted:

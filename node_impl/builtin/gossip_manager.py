@@ -252,6 +252,7 @@ class GossipManager:
         self.graph.add_local_channel(scid, self.node.node_id, remote_node_id,
                                      capacity_sat=capacity_sat, added_at=int(time.time()))
         self._remember_outpoint(scid, bytes.fromhex(funding_txid)[::-1], funding_outnum)
+        self.ingest.apply_held_updates(scid)  # the peer's update may have come first
         channel = self.graph.get_channel(scid)
         if channel is not None and channel.policies[channel.direction_from(self.node.node_id)] is None:
             self._issue_update(lc)

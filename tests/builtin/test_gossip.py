@@ -460,3 +460,16 @@ def test_channel_range_replies_split_in_order_and_cover_the_query() -> None:
     (empty,) = channel_range_replies(REGTEST_CHAIN_HASH, 100, 50, [])
     assert (empty.first_blocknum, empty.number_of_blocks, empty.sync_complete) == (100, 50, 1)
     assert empty.timestamps is None and decode_short_channel_ids(empty.encoded_short_ids) == []
+
+
+def test_ingest_applies_a_peer_update_that_came_before_our_channel_was_registered() -> None:
+    graph = Graph()
+    ingest = GossipIngest(graph, Chain().lookup, clock=lambda: 10_000)
+    direction = 0 if pub(BOB) < pub(ALICE) else 1
+    cu = make_channel_update(BOB, short_channel_id=SCID, timestamp=5, direction=direction,
+                             cltv_expiry_delta=6, htlc_minimum_msat=0, htlc_maximum_msat=1000,
+                             fee_base_msat=3, fee_proportional_millionths=0, dont_forward=True)
+    assert not ingest.channel_update(cu)  # our channel manager has not registered it yet
+    graph.add_local_channel(SCID, pub(ALICE), pub(BOB), capacity_sat=CAPACITY_SAT)
+    assert ingest.apply_held_updates(SCID).updated_channels == [(SCID, direction)]
+    assert graph.get_channel(SCID).policies[direction].fee_base_msat == 3
