@@ -106,3 +106,27 @@ def test_closed_channel_leaves_every_view(chain, line):
                                     in node.rpc.listchannels()["channels"]} == {scid_bc},
                  what=f"{node.name} to drop the closed channel {scid_ab}")
         node.daemon.wait_for_log(f"channel {scid_ab} closed: funding spent")
+
+
+def test_private_channel_stays_between_its_two_ends(chain, chain_node_factory):
+    a, b, c = (chain_node_factory.get_node() for _ in range(3))
+    fund_wallet(chain, a)
+    fund_wallet(chain, b)
+    a.connect_to(b)
+    result = a.rpc.fundchannel(id=b.node_id, amount=FUNDING_SAT, announce=False)
+    wait_for(lambda: result["txid"] in chain.rpc.getrawmempool(), what="funding tx in mempool")
+    scid_bc = open_announced(chain, b, c)  # mines the private channel's funding too
+    private_scid = wait_for(lambda: normal_channel(a, b.node_id),
+                            what="private channel normal")["short_channel_id"]
+    chain.mine(ANNOUNCE_DEPTH)
+    for node in (a, b, c):
+        wait_for(lambda node=node: {s for s, _ in public_directions(node)} == {scid_bc},
+                 what=f"{node.name} to learn the public channel")
+    for node in (a, b):
+        # Both ends know the private channel and each other's policy on it.
+        wait_for(lambda node=node: {(ch["direction"], ch["public"]) for ch
+                                    in node.rpc.listchannels(private_scid)["channels"]}
+                 == {(0, False), (1, False)},
+                 what=f"{node.name} to hold both policies of the private channel")
+    assert c.rpc.listchannels(private_scid)["channels"] == []
+    assert a.node_id not in {n["nodeid"] for n in c.rpc.listnodes()["nodes"]}
