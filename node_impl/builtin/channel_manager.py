@@ -60,6 +60,7 @@ REESTABLISH_WAIT_S = 10.0
 REESTABLISH_STATES = (AWAITING_LOCKIN, NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE)
 DEFAULT_COMMITMENT_FEERATE = 3750
 DEFAULT_CLOSE_TIMEOUT_S = 172800
+FULFILL_SAFETY_BLOCKS = 3
 
 _BY_NAME: dict[str, type[messages.Message]] = {cls.NAME: cls for cls in messages.MESSAGE_TYPES.values()}
 
@@ -100,6 +101,7 @@ class ChannelManager:
         self._opening: dict[tuple[bytes, bytes], Channel] = {}  # (peer, temporary id) acceptor side
         self._waiters: dict[tuple[bytes, bytes, str], asyncio.Future[dict[str, Any]]] = {}
         self._close_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self.hold_htlcs = False  # dev-hold-htlcs: leave incoming HTLCs undecided (tests)
         self.payments = Payments(self)
         self.onchain = Onchain(self)
         for name, handler in (
@@ -109,6 +111,7 @@ class ChannelManager:
             ("pay", self.payments.pay),
             ("listpays", self.payments.listpays),
             ("dev-channel-state", self.rpc_dev_channel_state),
+            ("dev-hold-htlcs", self.rpc_dev_hold_htlcs),
         ):
             node.rpc.register(name, handler)
 
@@ -331,6 +334,9 @@ class ChannelManager:
             after.append(lambda: self._unregister_gossip(chan))
 
     async def _settle_incoming(self, chan: Channel, htlc: Htlc) -> None:
+        if self.hold_htlcs:
+            log.info("holding incoming HTLC %d on %s (dev-hold-htlcs)", htlc.htlc_id, _cid(chan))
+            return
         decision = self.payments.decide_incoming(chan, htlc)
         if decision.preimage is not None:
             chan.fulfill_htlc(htlc.htlc_id, decision.preimage)
@@ -553,24 +559,43 @@ class ChannelManager:
 
     # ------------------------------------------------------------------ chain
     async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
+        by_txid = {c.funding_txid: c for c in self.channels.values() if c.funding_txid is not None}
+        by_outpoint = {(c.funding_txid, c.funding_outnum): c for c in by_txid.values()}
         for tx_index, tx in enumerate(block.vtx):
-            txid = tx.GetTxid()
-            for chan in list(self.channels.values()):
-                if chan.funding_txid == txid and chan.funding_height is None:
-                    chan.funding_height = height
-                    chan.funding_tx_index = tx_index
-                    self.save(chan)
-                    log.info("funding of channel %s confirmed at %d", _cid(chan), height)
-                if chan.funding_txid is None:
-                    continue
-                for txin in tx.vin:
-                    if txin.prevout.hash == chan.funding_txid and txin.prevout.n == chan.funding_outnum:
-                        async with self._lock(chan):
-                            await self.onchain.funding_spent(chan, tx, height)
+            chan = by_txid.get(tx.GetTxid())
+            if chan is not None and chan.funding_height is None:
+                chan.funding_height = height
+                chan.funding_tx_index = tx_index
+                self.save(chan)
+                log.info("funding of channel %s confirmed at %d", _cid(chan), height)
+            for txin in tx.vin:
+                spent = by_outpoint.get((txin.prevout.hash, txin.prevout.n))
+                if spent is not None:
+                    async with self._lock(spent):
+                        await self.onchain.funding_spent(spent, tx, height)
         for chan in list(self.channels.values()):
             if chan.state == AWAITING_LOCKIN and chan.funding_height is not None:
                 await self._check_lockin(chan, height)
+            elif chan.state in (NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
+                await self._check_htlc_expiry(chan, height)
         await self.onchain.on_block(height, block)
+
+    async def _check_htlc_expiry(self, chan: Channel, height: int) -> None:
+        """BOLT 2: an HTLC we offered that timed out, or one we fulfilled that nears its expiry
+        without being removed, means the peer is unresponsive: fail the channel."""
+        if chan.log is None:
+            return
+        for htlc in chan.log.htlcs.values():
+            offered_expired = htlc.offerer == LOCAL and htlc.removal is None and height >= htlc.cltv_expiry
+            fulfilled_stuck = htlc.offerer == REMOTE and htlc.removal == "fulfill" \
+                and height >= htlc.cltv_expiry - FULFILL_SAFETY_BLOCKS
+            if offered_expired or fulfilled_stuck:
+                what = "offered" if offered_expired else "fulfilled"
+                async with self._lock(chan):
+                    await self._fail_channel(
+                        chan, f"HTLC {htlc.htlc_id} we {what} reached its expiry {htlc.cltv_expiry} "
+                              f"at height {height} unresolved", self.node.peers.get(chan.peer_id))
+                return
 
     async def _check_lockin(self, chan: Channel, height: int) -> None:
         depth = height - (chan.funding_height or height) + 1
@@ -785,6 +810,20 @@ class ChannelManager:
             entry["status"] = [chan.error_message]
         entry["onchain"] = dict(chan.onchain)
         return entry
+
+    async def rpc_dev_hold_htlcs(self, hold: Any) -> dict[str, Any]:
+        """Leave incoming HTLCs undecided while `hold` is true (tests of stuck HTLCs)."""
+        if not isinstance(hold, bool):
+            raise param_error("hold", "expected true or false")
+        self.hold_htlcs = hold
+        if not hold:
+            for chan in list(self.channels.values()):
+                if chan.log is None or chan.state not in (NORMAL, SHUTTING_DOWN):
+                    continue
+                async with self._lock(chan):
+                    chan._after_state_change()
+                    await self._commit(chan, [], None)
+        return {"hold": hold}
 
     async def rpc_dev_channel_state(self, id: Any) -> dict[str, Any]:
         """Internal state of a channel (for tests): update log and commitment numbers."""

@@ -259,6 +259,20 @@ class Payments:
         log.info("payment %s failed: %s", htlc.payment_hash.hex(), reason)
         self._wake(record)
 
+    def on_chain_timeout(self, htlc: Htlc) -> None:
+        """Our HTLC was taken back on chain after its expiry: the payment failed."""
+        record = self.store.payment(htlc.payment_hash)
+        if record is None or record.status != "pending":
+            return
+        record.status = "failed"
+        record.failure = f"failed: HTLC timed out on chain at cltv_expiry {htlc.cltv_expiry}"
+        record.completed_at = int(time.time())
+        record.data["error_code"] = PAY_STOPPED_RETRYING
+        record.data["final"] = True
+        self.store.save_payment(record)
+        log.info("payment %s failed: %s", htlc.payment_hash.hex(), record.failure)
+        self._wake(record)
+
     def _describe_failure(self, record: PaymentRecord, htlc: Htlc) -> tuple[str, int]:
         if htlc.removal == "fail_malformed":
             code = htlc.removal_data.get("failure_code", 0)

@@ -1,0 +1,101 @@
+"""BOLT 5 on the embedded chain: a unilateral close with an HTLC in flight is resolved on chain,
+by the payee claiming it with the preimage or by the payer taking it back after its expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.wait import wait_for
+from node_impl.builtin.rpc_client import BuiltinRpcError
+from tests.builtin.test_channels_e2e import FUNDING_SAT, channel_of, open_channel, wallet_sat
+
+HTLC_MSAT = 40_000_000
+
+
+def sat_outputs(chain, txid: str) -> list[int]:
+    return [round(o["value"] * 100_000_000) for o in chain.rpc.getrawtransaction(txid, True)["vout"]]
+
+
+def stuck_payment(alice, bob) -> dict:
+    """alice pays bob, who holds the HTLC: pay gives up (210) with the HTLC committed on both sides."""
+    bob.rpc.call("dev-hold-htlcs", {"hold": True})
+    invoice = bob.rpc.invoice(amount_msat=HTLC_MSAT, label="stuck", description="stuck")
+    with pytest.raises(BuiltinRpcError) as err:
+        alice.rpc.pay(bolt11=invoice["bolt11"], retry_for=1)
+    assert err.value.code == 210
+    wait_for(lambda: [h["state"] for h in channel_of(bob, alice.node_id)["htlcs"]] == ["committed"],
+             what="HTLC committed at bob")
+    return invoice
+
+
+def onchain_outputs(node, peer_id: str) -> list[dict]:
+    return channel_of(node, peer_id)["onchain"].get("outputs", [])
+
+
+def mine_until(chain, nodes, predicate, what: str, max_blocks: int = 30):
+    for _ in range(max_blocks):
+        for node in nodes:
+            node.wait_synced(chain)
+        if predicate():
+            return
+        chain.mine(1)
+    raise AssertionError(f"{what} not reached within {max_blocks} blocks")
+
+
+def test_payee_claims_the_htlc_with_the_preimage_on_the_payers_commitment(chain, chain_node_factory):
+    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+    open_channel(chain, alice, bob)
+    invoice = stuck_payment(alice, bob)
+    closed = alice.rpc.close(id=bob.node_id, force=True)
+    wait_for(lambda: closed["txid"] in chain.rpc.getrawmempool(), what="commitment in mempool")
+    chain.mine(1)
+    bob.wait_synced(chain)
+    claim = wait_for(lambda: next((o.get("sweep_txid") for o in onchain_outputs(bob, alice.node_id)
+                                   if o["kind"] == "remote_htlc_preimage"), None), what="bob's HTLC claim")
+    wait_for(lambda: claim in chain.rpc.getrawmempool(), what="claim in mempool")
+    chain.mine(1)
+    alice.wait_synced(chain)
+    pays = alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"]
+    wait_for(lambda: alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"][0]["status"] == "complete",
+             what="alice learns the preimage from the chain")
+    pays = alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"]
+    assert pays[0]["preimage"] == bob.rpc.listinvoices("stuck")["invoices"][0]["payment_preimage"]
+    wait_for(lambda: bob.rpc.listinvoices("stuck")["invoices"][0]["status"] == "paid", what="invoice paid")
+    claimed = sat_outputs(chain, claim)[0]
+    assert HTLC_MSAT // 1000 - 2_000 < claimed < HTLC_MSAT // 1000
+
+
+def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chain_node_factory):
+    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+    open_channel(chain, alice, bob)
+    invoice = stuck_payment(alice, bob)
+    bob_id = bob.node_id
+    bob.daemon.kill()
+    before = wallet_sat(alice)
+    closed = alice.rpc.close(id=bob_id, force=True)
+    wait_for(lambda: closed["txid"] in chain.rpc.getrawmempool(), what="commitment in mempool")
+    chain.mine(1)
+    commitment = sorted(sat_outputs(chain, closed["txid"]))
+    assert HTLC_MSAT // 1000 in commitment and len(commitment) == 2  # to_local + HTLC (bob has nothing)
+    to_local = max(commitment)
+
+    def all_swept() -> bool:
+        outs = onchain_outputs(alice, bob_id)
+        return len(outs) == 3 and all(o["resolved"] for o in outs)
+
+    mine_until(chain, [alice], all_swept, "alice's outputs all swept", max_blocks=40)
+    outs = {o["kind"]: o for o in onchain_outputs(alice, bob_id)}
+    timeout_tx = outs["local_htlc_timeout"]["resolved_by"]
+    assert outs["htlc_delayed"]["txid"] == timeout_tx
+    final_sweeps = [outs["to_local"]["resolved_by"], outs["htlc_delayed"]["resolved_by"]]
+    swept = sum(sat_outputs(chain, txid)[0] for txid in final_sweeps)
+    fees = (to_local + HTLC_MSAT // 1000) - swept
+    assert 0 < fees < 5_000
+    assert FUNDING_SAT - sum(commitment) > 0  # the commitment fee, paid by alice (the opener)
+    wait_for(lambda: wallet_sat(alice) == before + swept, what="alice's swept outputs in her wallet")
+    pays = alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"]
+    assert pays[0]["status"] == "failed" and "timed out on chain" in pays[0]["failure"]
+    # bob comes back after everything was settled: he sees the channel closed on chain
+    bob.start()
+    bob.wait_synced(chain)
+    wait_for(lambda: channel_of(bob, alice.node_id)["state"] == "ONCHAIN", what="bob sees the close")
