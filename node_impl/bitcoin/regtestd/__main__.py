@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     def request_stop(signum, _frame) -> None:
         log.info("Received signal %d, shutting down", signum)
         node.shutdown_requested.set()
-        server.request_stop()
+        server.stop_event.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
@@ -120,13 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     for handler in log.handlers:
         handler.flush()
 
-    while not server.stop_event.wait(0.5):
+    while not server.stop_event.wait(0.1):
         pass
     log.info("Shutdown: In progress...")
     node.shutdown_requested.set()
     with node.lock:
         node.tip_changed.notify_all()
-    time.sleep(0)  # let the stop reply leave before the socket closes
     server.shutdown()
     server.server_close()
     node.close()

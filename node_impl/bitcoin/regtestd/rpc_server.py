@@ -9,10 +9,10 @@ import json
 import logging
 import os
 import secrets
+import socketserver
 import threading
 import urllib.parse
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -93,65 +93,140 @@ def _status_for(code: int) -> int:
     return 500
 
 
-class RpcHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+_REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+            405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+            431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+MAX_LINE_BYTES = 65536
+MAX_HEADERS = 100
+
+
+class _BadRequest(Exception):
+    """Malformed HTTP framing: answered with the status and the connection closed."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
+
+
+class RpcHandler(socketserver.StreamRequestHandler):
+    """HTTP/1.1 with keep-alive, just enough for JSON-RPC clients (bitcoin-cli, python, curl)."""
+
     disable_nagle_algorithm = True  # one reply = one segment; avoids 40 ms delayed-ACK stalls
     server: RpcHttpServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        log.debug("http: " + format, *args)
+    def handle(self) -> None:
+        try:
+            while self._handle_one():
+                pass
+        except (ConnectionError, TimeoutError, OSError):
+            return
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               extra_headers: dict[str, str] | None = None, close: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+                 f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
         for key, value in (extra_headers or {}).items():
-            self.send_header(key, value)
+            lines.append(f"{key}: {value}")
         if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self._headers_buffer.append(b"\r\n")  # end of headers, sent together with the body
-        self._headers_buffer.append(body)
-        self.flush_headers()
+            lines.append("Connection: close")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
-        self._send(405, b"JSONRPC server handles only POST requests", "text/html")
+    def _read_line(self) -> bytes:
+        line = self.rfile.readline(MAX_LINE_BYTES + 1)
+        if len(line) > MAX_LINE_BYTES:
+            raise _BadRequest(431, "line too long")
+        return line
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
-        if not self.server.credentials.check(self.headers.get("Authorization")):
-            log.warning("ThreadRPCServer incorrect password attempt from %s", self.client_address[0])
-            self._send(401, b"", "text/html", {"WWW-Authenticate": 'Basic realm="jsonrpc"'})
-            return
+    def _handle_one(self) -> bool:
+        """Serve one request; False when the connection should close."""
+        line = self._read_line()
+        while line in (b"\r\n", b"\n"):
+            line = self._read_line()
+        if not line:
+            return False
         try:
-            length = int(self.headers.get("Content-Length", "0"))
+            parts = line.decode("latin-1").split()
+            if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+                raise _BadRequest(400, "Bad request line")
+            method, target, version = parts
+            headers: dict[str, str] = {}
+            while True:
+                header = self._read_line()
+                if header in (b"\r\n", b"\n", b""):
+                    break
+                if len(headers) >= MAX_HEADERS:
+                    raise _BadRequest(431, "Too many headers")
+                name, _, value = header.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+        except _BadRequest as exc:
+            self._send(exc.status, exc.text.encode(), "text/html", close=True)
+            return False
+        connection = headers.get("connection", "").lower()
+        keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+        if method != "POST":
+            self._send(405, b"JSONRPC server handles only POST requests", "text/html", close=not keep_alive)
+            return keep_alive and self._discard_body(headers)
+        if not self.server.credentials.check(headers.get("authorization")):
+            log.warning("ThreadRPCServer incorrect password attempt from %s", self.client_address[0])
+            self._send(401, b"", "text/html", {"WWW-Authenticate": 'Basic realm="jsonrpc"'}, close=True)
+            return False
+        if "transfer-encoding" in headers:
+            self._send(411, b"Chunked requests are not supported", "text/html", close=True)
+            return False
+        try:
+            length = int(headers.get("content-length", "0"))
         except ValueError:
+            length = -1
+        if length < 0:
             self._send(400, b"Bad Content-Length", "text/html", close=True)
-            return
-        if length > MAX_BODY_BYTES or length < 0:
+            return False
+        if length > MAX_BODY_BYTES:
             self._send(413, b"Request too large", "text/html", close=True)
-            return
+            return False
+        if headers.get("expect", "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = self.rfile.read(length)
-        wallet_name = self._wallet_from_path()
+        if len(body) < length:
+            return False
+        self._respond(target, body, close=not keep_alive)
+        return keep_alive
+
+    def _discard_body(self, headers: dict[str, str]) -> bool:
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            return False
+        if not 0 <= length <= MAX_BODY_BYTES:
+            return False
+        return len(self.rfile.read(length)) == length
+
+    def _respond(self, target: str, body: bytes, close: bool) -> None:
+        wallet_name = self._wallet_from_path(target)
         if wallet_name is False:
-            self._send(404, b"", "text/html")
+            self._send(404, b"", "text/html", close=close)
             return
         ctx = RequestContext(self.server.node, wallet_name, self.server)
         try:
             request = json.loads(body, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):
             err = {"code": RPC_PARSE_ERROR, "message": "Parse error"}
-            self._send(500, amounts.dumps(_reply(None, err, None)).encode())
+            self._send(500, amounts.dumps(_reply(None, err, None)).encode(), close=close)
             return
         if isinstance(request, list):
             replies = [self._execute(ctx, item)[0] for item in request]
-            self._send(200, amounts.dumps(replies).encode())
+            self._send(200, amounts.dumps(replies).encode(), close=close)
+            if self.server.stop_pending:
+                self.server.stop_event.set()
             return
         reply, status = self._execute(ctx, request)
-        self._send(status, amounts.dumps(reply).encode())
+        self._send(status, amounts.dumps(reply).encode(), close=close)
+        if self.server.stop_pending:
+            self.server.stop_event.set()  # the stop reply has left; now shut down
 
-    def _wallet_from_path(self) -> str | None | bool:
-        path = urllib.parse.urlsplit(self.path).path
+    @staticmethod
+    def _wallet_from_path(target: str) -> str | None | bool:
+        path = target.split("?", 1)[0]
         if path in ("/", ""):
             return None
         if path.startswith("/wallet/"):
@@ -178,7 +253,7 @@ class RpcHandler(BaseHTTPRequestHandler):
             return _reply(None, err, request_id), 500
 
 
-class RpcHttpServer(ThreadingHTTPServer):
+class RpcHttpServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
@@ -188,7 +263,8 @@ class RpcHttpServer(ThreadingHTTPServer):
         self.node = node
         self.credentials = credentials
         self.stop_event = threading.Event()
+        self.stop_pending = False
 
     def request_stop(self) -> None:
-        """Called by the stop RPC: shut down after the reply has been sent."""
-        self.stop_event.set()
+        """Called by the stop RPC: shut down once its reply has been sent."""
+        self.stop_pending = True
