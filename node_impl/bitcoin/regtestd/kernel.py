@@ -11,6 +11,7 @@ from pathlib import Path
 import pbk
 import pbk.capi.bindings as _k
 
+_KERNEL_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ")
 _REASON_PATTERNS = (
     re.compile(r"ConnectBlock \w+ failed, ([a-z0-9-]+)"),
     re.compile(r"AcceptBlock FAILED \(([a-z0-9-]+)"),
@@ -69,7 +70,7 @@ class KernelChain:
 
     # -- callbacks (run synchronously inside process_block) -------------
     def _on_kernel_log(self, message: str) -> None:
-        line = message.rstrip("\n")
+        line = _KERNEL_TIMESTAMP.sub("", message.rstrip("\n"), count=1)
         self._kernel_lines.append(line)
         if len(self._kernel_lines) > 200:
             del self._kernel_lines[:100]

@@ -1,0 +1,51 @@
+"""A random walk of sends, blocks, reorgs, restarts and kill -9: the index must stay exact.
+
+The UTXO total must equal the subsidies of the active chain, and every mempool transaction must
+still be minable by the kernel (which would reject a block spending what our index got wrong).
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+
+def expected_supply_sat(height: int) -> int:
+    return sum((50 * 100_000_000) >> (h // 150) for h in range(1, height + 1))
+
+
+def test_random_walk_keeps_index_consistent(regtestd):
+    rng = random.Random(20261125)
+    rpc = regtestd.rpc()
+    miner = rpc.getnewaddress()
+    rpc.generatetoaddress(105, miner)
+    for step in range(40):
+        action = rng.choice(["send", "send", "send", "mine", "reorg", "restart", "kill"])
+        if action == "send":
+            kind = rng.choice(["bech32", "bech32m"])
+            amount = Decimal(rng.randint(1000, 5_000_000)) / 100_000_000
+            rpc.sendtoaddress(rpc.getnewaddress("", kind), amount)
+        elif action == "mine":
+            rpc.generatetoaddress(rng.randint(1, 3), miner)
+        elif action == "reorg":
+            height = rpc.getblockcount()
+            parent = rpc.getblockhash(height - 1)
+            first = rpc.generateblockfrom(parent, miner)["hash"]
+            second = rpc.generateblockfrom(first, miner)["hash"]
+            assert rpc.getbestblockhash() == second, f"step {step}: reorg did not happen"
+        elif action == "restart":
+            regtestd.restart()
+            rpc = regtestd.rpc()
+        else:
+            regtestd.kill()
+            regtestd.start()
+            rpc = regtestd.rpc()
+        info = rpc.gettxoutsetinfo()
+        assert int(info["total_amount"] * 100_000_000) == expected_supply_sat(info["height"]), f"step {step} {action}"
+    while rpc.getrawmempool():
+        rpc.generatetoaddress(1, miner)
+    info = rpc.gettxoutsetinfo()
+    assert int(info["total_amount"] * 100_000_000) == expected_supply_sat(info["height"])
+    balances = rpc.getbalances()["mine"]
+    listed = sum(u["amount"] for u in rpc.listunspent(0))
+    assert balances["trusted"] == listed
