@@ -152,7 +152,21 @@ class ChannelManager:
         return out
 
     def invoice_route_hints(self, amount_msat: int | None) -> list[Any]:
-        return []
+        """BOLT 11 route hints for our private channels whose peer is connected and can send us
+        the amount (from the gossip subsystem's view of each peer's policy)."""
+        provider = getattr(self.node.gossip, "private_route_hints", None)
+        if provider is None:
+            return []
+        usable = {c.short_channel_id: c for c in self.usable_channels()}
+        hints = []
+        for hint in provider():
+            chan = usable.get(hint[-1].short_channel_id) if hint else None
+            if chan is None:
+                continue
+            if amount_msat is not None and chan.receivable_msat() < amount_msat:
+                continue
+            hints.append(hint)
+        return hints
 
     def _lock(self, chan: Channel) -> asyncio.Lock:
         lock = self._locks.get(chan.index)

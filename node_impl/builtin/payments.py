@@ -136,13 +136,20 @@ class Payments:
         exclude_channels: set[Any] = set()
         exclude_nodes: set[bytes] = set()
         attempt = 0
+        last: PaymentRecord | None = None
         while True:
             attempt += 1
-            route = self._route(destination, amount_msat, min_final_cltv_expiry, route_hints,
-                                exclude_channels, exclude_nodes)
+            try:
+                route = self._route(destination, amount_msat, min_final_cltv_expiry, route_hints,
+                                    exclude_channels, exclude_nodes)
+            except RpcError:
+                if last is not None:  # no other route: report why the last attempt failed
+                    return last
+                raise
             record = await self._attempt(route, destination=destination, amount_msat=amount_msat,
                                          payment_hash=payment_hash, payment_secret=payment_secret,
                                          bolt11=bolt11, deadline=deadline)
+            last = record
             if record.status != "failed" or record.data.get("final"):
                 return record
             retry = record.data.get("retry")

@@ -50,3 +50,17 @@ def test_unknown_invoice_and_any_amount_invoice(chain, chain_node_factory):
     pays = {p["payment_hash"]: p for p in alice.rpc.listpays()["pays"]}
     assert pays[invoice["payment_hash"]]["status"] == "complete"
     assert pays[invoice["payment_hash"]]["preimage"] == result["payment_preimage"]
+
+
+def test_htlc_to_forward_is_failed_with_unknown_next_peer_until_forwarding_exists(chain, chain_node_factory):
+    alice, bob, carol = (chain_node_factory.get_node() for _ in range(3))
+    open_channel(chain, alice, bob)
+    open_channel(chain, bob, carol)
+    invoice = carol.rpc.invoice(amount_msat=30_000, label="via-bob", description="two hops")
+    decoded = carol.rpc.decodepay(invoice["bolt11"])
+    assert decoded["routes"][0][0]["pubkey"] == bob.node_id  # route hint over the private bob-carol channel
+    with pytest.raises(BuiltinRpcError) as err:
+        alice.rpc.pay(invoice["bolt11"])
+    assert err.value.code == 204
+    assert "WIRE_UNKNOWN_NEXT_PEER at hop 0" in err.value.message
+    wait_for(lambda: channel_of(alice, bob.node_id)["htlcs"] == [], what="failed HTLC removed")
