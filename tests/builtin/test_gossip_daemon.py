@@ -194,9 +194,16 @@ def test_announced_channel_is_verified_listed_relayed_and_queryable(chain, gossi
             encoded_short_ids=messages.encode_short_channel_ids([ShortChannelId.from_int(scid)]),
             query_flags=None))
         answer = await bob.receive_gossip(262)
+        # With query flags: only node_id_2's channel_update (bit 2).
+        await bob.send(messages.QueryShortChannelIds(
+            chain_hash=REGTEST_CHAIN_HASH,
+            encoded_short_ids=messages.encode_short_channel_ids([ShortChannelId.from_int(scid)]),
+            query_flags=messages.encode_query_flags([0b00100])))
+        flagged = await bob.receive_gossip(262)
         alice.conn.close()
         bob.conn.close()
-        return {"dump": dump, "relayed": relayed, "reply": reply, "answer": answer}
+        return {"dump": dump, "relayed": relayed, "reply": reply, "answer": answer,
+                "flagged": flagged}
 
     seen = asyncio.run(scenario())
 
@@ -225,6 +232,8 @@ def test_announced_channel_is_verified_listed_relayed_and_queryable(chain, gossi
     assert messages.decode_timestamps(reply.timestamps) == [(now + 20, now)]
     assert [m.TYPE for m in seen["answer"]] == [256, 258, 258, 257, 262]
     assert seen["answer"][-1].full_information == 1
+    assert [m.TYPE for m in seen["flagged"]] == [258, 262]
+    assert seen["flagged"][0].channel_flags & 1 == 1
 
     route = node.rpc.getroute(id=pub(channel.node_keys[1]).hex(), amount_msat=1000,
                               riskfactor=1, fromid=pub(channel.node_keys[0]).hex())["route"]
