@@ -17,6 +17,7 @@ _KNOWN = {
     "rpccookiefile", "fallbackfee", "minrelaytxfee", "printtoconsole", "regtest", "chain",
     "wallet", "disablewallet", "txindex", "server", "maxtxfee", "help", "version", "daemon",
     "testnet", "signet", "rpcthreads", "debuglogfile", "persistmempool", "walletdir",
+    "addresstype", "changetype",
 }
 _BOOL_OPTIONS = {"printtoconsole", "regtest", "disablewallet", "txindex", "server", "help",
                  "version", "daemon", "testnet", "signet", "persistmempool"}
@@ -43,6 +44,8 @@ class Config:
     wallet_option_given: bool = False
     disablewallet: bool = False
     persistmempool: bool = True
+    addresstype: str = "bech32"
+    changetype: str | None = None  # None: same as the payment output's type, like bitcoind
     show_help: bool = False
     show_version: bool = False
     warnings: list[str] = field(default_factory=list)
@@ -236,6 +239,13 @@ def _apply(config: Config, name: str, value: str | None) -> None:
     elif name == "daemon":
         if flag:
             config.warnings.append("Warning: -daemon ignored, regtestd runs in the foreground")
+    elif name in ("addresstype", "changetype"):
+        if value not in ("bech32", "bech32m", "legacy", "p2sh-segwit"):
+            raise ConfigError(f"Unknown address type '{value}' for -{name}")
+        if value in ("legacy", "p2sh-segwit"):
+            config.warnings.append(f"Warning: -{name}={value} is not supported by regtestd, using bech32")
+            value = "bech32"
+        setattr(config, name, value)
     elif name == "rpcthreads":
         _parse_int(name, value, 1, 1024)
     # datadir, conf, rpcallowip, txindex, server, debuglogfile, walletdir: accepted, nothing to do

@@ -336,7 +336,7 @@ def estimatesmartfee(ctx: RequestContext, conf_target: Any, estimate_mode: Any =
     if rate is None:
         return {"errors": ["Insufficient data or no feerate found"], "blocks": 0}
     rate = max(rate, ctx.node.config.minrelaytxfee_sat_per_kvb)
-    return {"feerate": sat_to_btc(rate), "blocks": max(target, 2) if target == 1 else target}
+    return {"feerate": sat_to_btc(rate), "blocks": max(target, 2)}  # bitcoind never answers for 1 block
 
 
 @rpc("Util")

@@ -51,9 +51,9 @@ def get_wallet(ctx: RequestContext) -> Wallet:
     )
 
 
-def _address_type(value: Any) -> str:
+def _address_type(value: Any, default: str = "bech32") -> str:
     if value is None:
-        return "bech32"
+        return default
     text = as_str(value, "address_type")
     if text not in ADDRESS_TYPES:
         raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, f"Unknown address type '{text}'")
@@ -163,12 +163,13 @@ def getnewaddress(ctx: RequestContext, label: Any = "", address_type: Any = None
     label_text = as_str(label, "label")
     if label_text == "*":
         raise RpcError(-11, "Invalid label name")
-    return wallet.new_address(_address_type(address_type), False, label_text)
+    return wallet.new_address(_address_type(address_type, ctx.node.config.addresstype), False, label_text)
 
 
 @rpc("Wallet")
 def getrawchangeaddress(ctx: RequestContext, address_type: Any = None) -> str:
-    return get_wallet(ctx).new_address(_address_type(address_type), True)
+    config = ctx.node.config
+    return get_wallet(ctx).new_address(_address_type(address_type, config.changetype or config.addresstype), True)
 
 
 @rpc("Wallet")
@@ -400,12 +401,25 @@ def _spent_outputs(ctx: RequestContext, tx: Tx) -> list[TxOut | None]:
     return [ctx.node.lookup_output(i.prev_txid, i.prev_vout) for i in tx.vin]
 
 
+def _change_kind(ctx: RequestContext, outputs: list[TxOut]) -> str:
+    """-changetype, else the type of a payment output (like bitcoind), else -addresstype."""
+    config = ctx.node.config
+    if config.changetype:
+        return config.changetype
+    kinds = {script_type(o.script_pubkey) for o in outputs}
+    if "witness_v1_taproot" in kinds:
+        return "bech32m"
+    if "witness_v0_keyhash" in kinds:
+        return "bech32"
+    return config.addresstype
+
+
 def _send(ctx: RequestContext, wallet: Wallet, outputs: list[TxOut], subtract: list[int], rate: int,
           replaceable: bool = True) -> Tx:
     node = ctx.node
     base = Tx(version=2, vin=[], vout=outputs, locktime=node.tip_height())
     try:
-        funded = wallet.fund(node, base, rate, subtract_fee_from=subtract)
+        funded = wallet.fund(node, base, rate, subtract_fee_from=subtract, change_kind=_change_kind(ctx, outputs))
     except InsufficientFunds:
         raise RpcError(RPC_WALLET_INSUFFICIENT_FUNDS, "Insufficient funds") from None
     except FeeTooHighForOutputs as exc:
@@ -508,7 +522,8 @@ def fundrawtransaction(ctx: RequestContext, hexstring: Any, options: Any = None,
     change_pos = as_int(opts["changePosition"], "changePosition") if "changePosition" in opts else None
     if change_pos is not None and not -1 <= change_pos <= len(tx.vout):
         raise RpcError(RPC_INVALID_PARAMETER, "changePosition out of bounds")
-    change_kind = _address_type(opts.get("change_type"))
+    config = ctx.node.config
+    change_kind = _address_type(opts.get("change_type"), config.changetype or config.addresstype)
     subtract = [as_int(i, "subtractFeeFromOutputs") for i in as_list(opts.get("subtractFeeFromOutputs", []), "subtractFeeFromOutputs")]
     for index in subtract:
         if not 0 <= index < len(tx.vout):
