@@ -215,6 +215,28 @@ class GossipManager:
         for lc in list(self._local.values()):
             await self._progress_announcement(lc)
 
+    async def on_reorg(self, fork_height: int) -> None:
+        """Blocks above fork_height were replaced: channels funded there are checked
+        against the new chain again and forgotten if their output is gone."""
+        try:
+            for height in [h for h in self._block_cache if h > fork_height]:
+                del self._block_cache[height]
+            self._height = min(self._height, fork_height)
+            for channel in list(self.graph.channels()):
+                scid = channel.short_channel_id
+                if scid_parts(scid)[0] <= fork_height:
+                    continue
+                if await self.lookup_txout(scid) is None:
+                    log.info("reorg: channel %s no longer has its funding output: forgotten",
+                             format_scid(scid))
+                    self.graph.remove_channel(scid)
+                    self._forget_outpoint(scid)
+            for channel in list(self.graph.channels()):
+                if channel.spent_height is not None and channel.spent_height > fork_height:
+                    self.graph.mark_unspent(channel.short_channel_id)  # the spend is gone
+        except Exception as exc:  # never stop the chain watcher
+            log.error("gossip reorg handling failed: %r", exc, exc_info=True)
+
     # ---- API for the channel manager ----------------------------------------------------
 
     async def add_local_channel(self, *, channel_id: bytes, short_channel_id: int,

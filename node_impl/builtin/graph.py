@@ -324,6 +324,13 @@ class Graph:
         self._save_channel(channel)
         return True
 
+    def mark_unspent(self, scid: int) -> None:
+        """Undo mark_spent (the spending block was reorganised out)."""
+        channel = self._channels.get(scid)
+        if channel is not None and channel.spent_height is not None:
+            channel.spent_height = None
+            self._save_channel(channel)
+
     def prune(self, *, block_height: int, now: int) -> list[int]:
         """Forget channels spent long enough ago and public channels whose updates went
         stale; then nodes left without channels. Returns the forgotten scids."""

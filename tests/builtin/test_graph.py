@@ -87,6 +87,16 @@ def test_spent_channels_are_forgotten_after_the_delay_and_orphan_nodes_pruned() 
     assert [c.short_channel_id for c in graph.channels_of(N2)] == [2]
 
 
+def test_a_reorganised_spend_can_be_undone(tmp_path: Path) -> None:
+    graph = Graph(Storage(tmp_path / "g.sqlite3"))
+    graph.add_channel(1, N1, N2, capacity_sat=1000, announcement=b"a")
+    graph.mark_spent(1, 100)
+    graph.mark_unspent(1)
+    assert graph.get_channel(1).spent_height is None
+    assert graph.prune(block_height=1000, now=0) == []
+    assert Graph(Storage(tmp_path / "g.sqlite3")).get_channel(1).spent_height is None
+
+
 def test_stale_public_channels_are_pruned_but_not_our_own() -> None:
     graph = Graph(stale_after_secs=1000)
     graph.add_channel(1, N1, N2, capacity_sat=1000, announcement=b"a")
