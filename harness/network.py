@@ -12,7 +12,6 @@ from harness.chain import Chain
 from harness.errors import UnavailableError
 from harness.node import LightningNode
 from harness.topology import ChannelSpec, NodeSpec
-from harness.wait import wait_for
 
 ANNOUNCE_DEPTH = 6
 #: on-chain margin added to what a node must fund, for the funding transaction's fee
@@ -119,13 +118,11 @@ class NodeFactory:
 
     def _fund(self, nodes: Sequence[LightningNode], needs: dict[int, int]) -> None:
         """Send every opener what it needs in one block and wait until they all see it."""
-        before = {i: nodes[i].balance().onchain_sat for i in needs}
-        txids = [self.chain.faucet(nodes[i].new_address(), amount) for i, amount in needs.items()]
+        targets = {i: nodes[i].balance().onchain_sat + amount for i, amount in needs.items()}
+        txids = [nodes[i].fund_wallet(amount, confirm=False) for i, amount in needs.items()]
         self.chain.generate_block(1, wait_for_mempool=txids)
-        for i, amount in needs.items():
-            node = nodes[i]
-            wait_for(lambda node=node, i=i, amount=amount: node.balance().onchain_sat >= before[i] + amount,
-                     what=f"{node.name} to see {amount} sat confirmed")
+        for i, target in targets.items():
+            nodes[i].wait_onchain_balance(target)
 
     def wait_for_gossip(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec]) -> None:
         """Wait until every node can route to every node its announced channels reach."""

@@ -121,9 +121,16 @@ class LightningNode(ABC):
         txid = self.chain.faucet(self.new_address(), amount_sat)
         if confirm:
             self.chain.generate_block(1, wait_for_mempool=txid)
-            wait_for(lambda: self.balance().onchain_sat >= before + amount_sat,
-                     what=f"{self.name} to see {amount_sat} sat confirmed in its wallet")
+            self.wait_onchain_balance(before + amount_sat)
         return txid
+
+    def wait_onchain_balance(self, at_least_sat: int, timeout: float | None = None) -> Balance:
+        """Wait until the confirmed on-chain balance is at least `at_least_sat`."""
+        def enough() -> Balance | None:
+            balance = self.balance()
+            return balance if balance.onchain_sat >= at_least_sat else None
+        return wait_for(enough, timeout,
+                        what=f"{self.name} to have {at_least_sat} sat confirmed in its wallet")
 
     # -- peers --------------------------------------------------------------------------
     @abstractmethod

@@ -209,7 +209,7 @@ class Daemon:
                 return self._search(pattern)
 
             try:
-                found.append(wait_for(matched, timeout, what=f"{self.name} to log {regex!r}"))
+                found.append(str(wait_for(matched, timeout, what=f"{self.name} to log {regex!r}")))
             except WaitTimeout as exc:
                 state = "running" if self.is_running() else f"exited with code {self.returncode}"
                 raise WaitTimeout(exc.what, exc.timeout, None,

@@ -94,10 +94,9 @@ def _read_spec_file(path: Path) -> dict[str, Any]:
     if path.suffix == ".json":
         return dict(json.loads(path.read_text()))
     if path.suffix == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - Python 3.10
+        if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10 has no tomllib
             raise ValueError(f"{path}: TOML graph specs need Python 3.11+ (tomllib); use JSON")
+        import tomllib
         return dict(tomllib.loads(path.read_text()))
     raise ValueError(f"{path}: graph spec must be a .json or .toml file")
 

@@ -27,7 +27,7 @@ def default_timeout() -> float:
     return value
 
 
-def wait_for(predicate: Callable[[], T], timeout: float | None = None, *,
+def wait_for(predicate: Callable[[], T | None], timeout: float | None = None, *,
              what: str | None = None, interval: float = 0.01,
              hint: str | None = None) -> T:
     """Call `predicate` until it returns a truthy value and return that value.
@@ -44,10 +44,10 @@ def wait_for(predicate: Callable[[], T], timeout: float | None = None, *,
     while True:
         last = predicate()
         if last:
-            return last
+            return last  # type: ignore[return-value]  # truthy, so not None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            label = what or getattr(predicate, "__name__", repr(predicate))
+            label = what or str(getattr(predicate, "__name__", repr(predicate)))
             raise WaitTimeout(label, timeout, last, hint)
         time.sleep(min(delay, remaining))
         delay = min(delay * 1.5, 0.1)

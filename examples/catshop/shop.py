@@ -52,7 +52,7 @@ class CatShop:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> CatShop:
         self._thread = threading.Thread(target=self._server.serve_forever, name="catshop",
