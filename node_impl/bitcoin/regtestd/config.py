@@ -221,8 +221,8 @@ def _apply(config: Config, name: str, value: str | None) -> None:
         config.disablewallet = flag
     elif name == "wallet":
         config.wallet_option_given = True
-        if not negated and value is not None:
-            config.wallets.append(value)
+        if not negated and value not in config.wallets:
+            config.wallets.append(value or "")
     elif name in ("regtest",):
         if negated or not flag:
             raise ConfigError("regtestd only runs the regtest chain; -regtest=0 is not supported")
