@@ -101,6 +101,7 @@ class ChannelManager:
         self._opening: dict[tuple[bytes, bytes], Channel] = {}  # (peer, temporary id) acceptor side
         self._waiters: dict[tuple[bytes, bytes, str], asyncio.Future[dict[str, Any]]] = {}
         self._close_waiters: dict[int, list[asyncio.Future[None]]] = {}
+        self._decided = False  # an incoming HTLC was settled during the current _commit
         self.hold_htlcs = False  # dev-hold-htlcs: leave incoming HTLCs undecided (tests)
         self.payments = Payments(self)
         self.onchain = Onchain(self)
@@ -264,8 +265,7 @@ class ChannelManager:
         except ChannelError as exc:
             await self._fail_channel(chan, f"{exc}", peer)
             return
-        # updates alone are not persisted: BOLT 2 has them stored once commitment_signed covers them
-        await self._commit(chan, out, peer, persist=not m["type"].startswith("update_"))
+        await self._commit(chan, out, peer)
 
     def _apply(self, chan: Channel, m: dict[str, Any]) -> list[dict[str, Any]]:
         name = m["type"]
@@ -298,15 +298,23 @@ class ChannelManager:
         return self.node.wallet.new_address()[1]
 
     async def _commit(self, chan: Channel, out: list[dict[str, Any]], peer: Peer | None, *,
-                      persist: bool = True, also_write: Callable[[], None] | None = None) -> None:
-        """Settle events, persist, send, then do what must follow the send (broadcasts, wakeups)."""
+                      persist: bool = False, also_write: Callable[[], None] | None = None) -> None:
+        """Settle events, persist, send, then do what must follow the send (broadcasts, wakeups).
+
+        The state is written when something leaves (persist before you send), when the
+        channel state changed or an incoming HTLC was settled, or when ``persist`` asks.
+        A received revoke_and_ack or update that makes us send nothing is not written: after
+        a crash the peer retransmits it (BOLT 2 reestablish), so the older state is valid."""
         out = list(out)
         after: list[Callable[[], Any]] = []
+        state_before = chan.state
+        self._decided = False
         with self.node.db.transaction():  # invoice settlement and channel state in one commit
             await self._process_events(chan, out, after)
             if also_write is not None:
                 also_write()
-            if persist or out or also_write is not None:
+            if persist or out or also_write is not None or after or self._decided \
+                    or chan.state != state_before:
                 self.save(chan)
         if peer is None:
             peer = self.node.peers.get(chan.peer_id)
@@ -327,12 +335,11 @@ class ChannelManager:
             for kind, data in events:
                 if kind == "incoming_htlc":
                     await self._settle_incoming(chan, data)
-                elif kind == "htlc_fulfilled":
-                    preimage = data.removal_data["preimage"]
-                    after.append(lambda h=data, p=preimage: self.payments.on_fulfilled(h, p))
+                elif kind == "htlc_fulfilled":  # payment record written in this same commit
+                    self.payments.on_fulfilled(data, data.removal_data["preimage"])
                 elif kind == "htlc_resolved":
                     if data.removal != "fulfill":
-                        after.append(lambda h=data: self.payments.on_failed(h))
+                        self.payments.on_failed(data)
                 elif kind == "broadcast":
                     after.append(lambda tx_hex=data: self.broadcast(tx_hex, f"channel {_cid(chan)}"))
                 elif kind == "channel_normal":
@@ -352,6 +359,7 @@ class ChannelManager:
             log.info("holding incoming HTLC %d on %s (dev-hold-htlcs)", htlc.htlc_id, _cid(chan))
             return
         decision = self.payments.decide_incoming(chan, htlc)
+        self._decided = True
         if decision.preimage is not None:
             chan.fulfill_htlc(htlc.htlc_id, decision.preimage)
             if decision.settles_invoice:
@@ -619,7 +627,7 @@ class ChannelManager:
                 peer = self.node.peers.get(chan.peer_id)
                 if chan.index not in self._reestablished:
                     out = []  # channel_ready goes out with the reestablish
-                await self._commit(chan, out, peer)
+                await self._commit(chan, out, peer, persist=True)
 
     async def _check_funding_now(self, chan: Channel) -> None:
         """Funding may already be confirmed (acceptor learns the txid late): look it up."""
@@ -734,7 +742,7 @@ class ChannelManager:
                 raise RpcError(LIGHTNINGD, str(exc)) from None
             if peer is None or chan.index not in self._reestablished:
                 out = []  # shutdown is retransmitted after reestablish
-            await self._commit(chan, out, peer)
+            await self._commit(chan, out, peer, persist=True)
         try:
             if timeout > 0:
                 await asyncio.wait_for(asyncio.shield(waiter), timeout)
