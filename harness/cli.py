@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness import registry
 from harness.dirs import base_dir
+from harness.errors import LnhError
 from harness.results import Availability
 
 
@@ -104,7 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lnharness` console script."""
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except LnhError as exc:
+        print(f"lnharness {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
