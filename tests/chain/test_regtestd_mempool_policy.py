@@ -133,6 +133,8 @@ def test_double_spend_of_confirmed_output(chain):
     rpc.generatetoaddress(1, address)
     second = spend(rpc, coin, {address: coin["amount"] - Decimal("0.002")})
     assert rejection(rpc.sendrawtransaction, second) == {"code": -25, "message": "bad-txns-inputs-missingorspent"}
+    result = rpc.testmempoolaccept([second])[0]
+    assert result["allowed"] is False and result["reject-reason"] == "missing-inputs"
 
 
 def test_unconfirmed_chain_and_ancestor_feerate_mining(chain):

@@ -158,3 +158,25 @@ def test_bitcoin_conf_file(make_regtestd, tmp_path):
     assert proxy.getblockchaininfo()["chain"] == "regtest"
     proxy.stop()
     node.proc.wait(20)
+
+
+def test_jsonrpc_2_0_requests(regtestd):
+    status, data = post(regtestd, b'{"jsonrpc":"2.0","method":"getblockcount","id":"a"}')
+    assert status == 200 and json.loads(data) == {"jsonrpc": "2.0", "result": 0, "id": "a"}
+    status, data = post(regtestd, b'{"jsonrpc":"2.0","method":"nosuch","id":1}')
+    reply = json.loads(data)
+    assert status == 200 and reply["error"]["code"] == -32601 and "result" not in reply
+
+
+def test_rpcauth_salted_credentials(make_regtestd):
+    import hashlib
+    import hmac
+
+    salt = "cb77f0957de88ff388cf817ddbc7273"
+    digest = hmac.new(salt.encode(), b"hunter2", hashlib.sha256).hexdigest()
+    node = make_regtestd(f"-rpcauth=carol:{salt}${digest}")
+    proxy = AuthServiceProxy(f"http://carol:hunter2@127.0.0.1:{node.port}")
+    assert proxy.getblockcount() == 0
+    status, _ = post(node, b'{"method":"getblockcount"}', auth="carol:hunter3")
+    assert status == 401
+    assert node.rpc().getblockcount() == 0  # the cookie still works beside -rpcauth

@@ -265,8 +265,9 @@ def testmempoolaccept(ctx: RequestContext, rawtxs: Any, maxfeerate: Any = None) 
                 package[tx.txid] = tx
         except TxRejected as exc:
             item["allowed"] = False
-            item["reject-reason"] = exc.reason
-            item["reject-details"] = str(exc)
+            # bitcoind reports missing inputs here as "missing-inputs", not the mempool reason
+            item["reject-reason"] = "missing-inputs" if exc.missing_inputs else exc.reason
+            item["reject-details"] = "missing-inputs" if exc.missing_inputs else str(exc)
             failed = len(txs) > 1
         results.append(item)
     return results

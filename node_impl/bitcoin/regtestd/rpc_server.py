@@ -237,6 +237,8 @@ class RpcHandler(socketserver.StreamRequestHandler):
         if not isinstance(request, dict):
             err = {"code": RPC_INVALID_REQUEST, "message": "Invalid Request object"}
             return _reply(None, err, None), 400
+        if request.get("jsonrpc") == "2.0":
+            return self._execute_v2(ctx, request)
         request_id = request.get("id")
         method = request.get("method")
         if not isinstance(method, str):
@@ -251,6 +253,24 @@ class RpcHandler(socketserver.StreamRequestHandler):
             log.exception("RPC %s failed", method)
             err = {"code": RPC_INTERNAL_ERROR, "message": f"Internal error: {type(exc).__name__}: {exc}"}
             return _reply(None, err, request_id), 500
+
+
+    def _execute_v2(self, ctx: RequestContext, request: dict) -> tuple[dict, int]:
+        """JSON-RPC 2.0 (bitcoind 28+): HTTP 200 always, result xor error."""
+        request_id = request.get("id")
+        method = request.get("method")
+        if not isinstance(method, str):
+            err = {"code": RPC_INVALID_REQUEST, "message": "Method must be a string"}
+            return {"jsonrpc": "2.0", "error": err, "id": request_id}, 200
+        try:
+            result = call(ctx, method, request.get("params"))
+            return {"jsonrpc": "2.0", "result": result, "id": request_id}, 200
+        except RpcError as exc:
+            return {"jsonrpc": "2.0", "error": {"code": exc.code, "message": exc.message}, "id": request_id}, 200
+        except Exception as exc:
+            log.exception("RPC %s failed", method)
+            err = {"code": RPC_INTERNAL_ERROR, "message": f"Internal error: {type(exc).__name__}: {exc}"}
+            return {"jsonrpc": "2.0", "error": err, "id": request_id}, 200
 
 
 class RpcHttpServer(socketserver.ThreadingTCPServer):
