@@ -80,6 +80,9 @@ def test_three_node_line_learns_the_whole_graph(chain, line):
     fee = b_to_c["base_fee_millisatoshi"] + 100_000 * b_to_c["fee_per_millionth"] // 1_000_000
     assert [h["amount_msat"] for h in route] == [100_000 + fee, 100_000]
     assert [h["delay"] for h in route] == [9 + b_to_c["delay"], 9]
+    invoice = c.rpc.invoice(amount_msat=100_000, label="across", description="across")
+    paid = a.rpc.pay(invoice["bolt11"])
+    assert paid["status"] == "complete" and paid["amount_sent_msat"] == 100_000 + fee
 
     # After a restart the middle node still knows the graph and re-announces itself.
     stamp = c.rpc.listnodes(b.node_id)["nodes"][0]["last_timestamp"]
@@ -130,3 +133,35 @@ def test_private_channel_stays_between_its_two_ends(chain, chain_node_factory):
                  what=f"{node.name} to hold both policies of the private channel")
     assert c.rpc.listchannels(private_scid)["channels"] == []
     assert a.node_id not in {n["nodeid"] for n in c.rpc.listnodes()["nodes"]}
+
+
+def test_payment_to_a_private_payee_follows_the_invoice_route_hint(chain, chain_node_factory):
+    a, b, c = (chain_node_factory.get_node() for _ in range(3))
+    fund_wallet(chain, a)
+    fund_wallet(chain, b)
+    scid_ab = open_announced(chain, a, b)
+    b.connect_to(c)
+    result = b.rpc.fundchannel(id=c.node_id, amount=FUNDING_SAT, announce=False)
+    wait_for(lambda: result["txid"] in chain.rpc.getrawmempool(), what="funding tx in mempool")
+    chain.mine(1)
+    private_scid = wait_for(lambda: normal_channel(c, b.node_id),
+                            what="private channel normal")["short_channel_id"]
+    chain.mine(ANNOUNCE_DEPTH)
+    wait_for(lambda: public_directions(a) == {(scid_ab, 0), (scid_ab, 1)},
+             what="a to know its announced channel")
+    # c's invoice carries b's policy towards c on the private channel.
+    (b_to_c,) = wait_for(lambda: [ch for ch in c.rpc.listchannels(private_scid)["channels"]
+                                  if ch["source"] == b.node_id],
+                         what="c to hold b's policy on the private channel")
+    invoice = c.rpc.invoice(amount_msat=250_000, label="hinted", description="hinted")
+    decoded = a.rpc.decodepay(invoice["bolt11"])
+    assert decoded["routes"] == [[{
+        "pubkey": b.node_id, "short_channel_id": private_scid,
+        "fee_base_msat": b_to_c["base_fee_millisatoshi"],
+        "fee_proportional_millionths": b_to_c["fee_per_millionth"],
+        "cltv_expiry_delta": b_to_c["delay"]}]]
+    paid = a.rpc.pay(invoice["bolt11"])
+    assert paid["status"] == "complete"
+    fee = b_to_c["base_fee_millisatoshi"] + 250_000 * b_to_c["fee_per_millionth"] // 1_000_000
+    assert paid["amount_sent_msat"] == 250_000 + fee
+    assert c.rpc.listinvoices("hinted")["invoices"][0]["status"] == "paid"
