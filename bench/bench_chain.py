@@ -10,9 +10,6 @@ Run: /work/venv/bin/python bench/bench_chain.py [--backends embedded,bitcoind] [
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -22,11 +19,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from harness.backend import ChainBackend, chain_availability, chain_backend_class
-from harness.chain import Chain
-from harness.p2wpkh import P2wpkhKey, Utxo
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+from results import header, write_section  # noqa: E402
+
+from harness.backend import ChainBackend, chain_availability, chain_backend_class  # noqa: E402
+from harness.chain import Chain  # noqa: E402
+from harness.p2wpkh import P2wpkhKey, Utxo  # noqa: E402
+
 SECTION = "## Chain backends"
 FEE_SAT = 1_000
 FANOUT_FEE_SAT = 100_000
@@ -105,29 +105,8 @@ def cli_call_seconds(backend: ChainBackend, calls: int = 20) -> float:
     return statistics.median(times)
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        if match:
-            cpu = match.group(1).strip()
-    except OSError:
-        pass
-    try:
-        import importlib.metadata as md
-        kernel = md.version("py-bitcoinkernel")
-    except Exception:
-        kernel = "not installed"
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"nproc {os.cpu_count()}, {cpu}, Python {platform.python_version()}, "
-            f"py-bitcoinkernel {kernel}, {platform.system()} {platform.release()}; "
-            f"load average at start {load} (a shared machine: other work was running)")
-
-
 def render(results: list[Result], skipped: dict[str, str], command: str) -> str:
-    lines = [SECTION, "",
-             f"Command: `{command}`  ", f"Machine: {machine()}  ",
-             f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+    lines = [*header(SECTION, command),
              "| backend | version | start to RPC ready | generatetoaddress 101 | "
              "sendrawtransaction (each) | 1,000 sendrawtransaction | mine them (1 block) | "
              "lnharness-bitcoin-cli call |",
@@ -145,16 +124,6 @@ def render(results: list[Result], skipped: dict[str, str], command: str) -> str:
                  "the median of 20 `getblockcount` runs of the shim as a process, as Core "
                  "Lightning's bcli runs it.")
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> None:
@@ -178,7 +147,7 @@ def main() -> None:
     text = render(results, skipped, command)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
