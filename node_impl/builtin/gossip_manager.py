@@ -355,6 +355,14 @@ class GossipManager:
                 cltv_expiry_delta=policy.cltv_expiry_delta if policy else cfg.cltv_delta)])
         return hints
 
+    def local_channel_update(self, short_channel_id: int) -> bytes:
+        """Our latest signed channel_update for one of our channels (type prefix included),
+        for a BOLT 4 failure's channel_update field; b"" if there is none."""
+        lc = self._local.get(short_channel_id)
+        if lc is None:
+            return b""
+        return self._our_update(lc) or b""
+
     def local_policy(self, short_channel_id: int) -> tuple[int, int, int] | None:
         """(fee_base_msat, fee_proportional_millionths, cltv_expiry_delta) we announced for
         forwarding over one of our channels, for checking forwarded HTLCs."""

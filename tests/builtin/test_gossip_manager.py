@@ -57,6 +57,10 @@ def test_local_channel_gets_our_policy_and_the_peers_via_updates(tmp_path: Path)
             1000, 200, 12, 10, 150_000_000)
         assert ours["message_flags"] == 3  # dont_forward: the channel is private
         assert node.gossip.local_policy(SCID) == (1000, 200, 12)
+        update = node.gossip.local_channel_update(SCID)
+        assert update[:2] == b"\x01\x02"
+        assert node.gossip.handle_failure_update(update) is False  # ours, already known
+        assert node.gossip.local_channel_update(SCID + 1) == b""
 
         # The peer's update (e.g. from a BOLT 4 failure, with or without its type) applies once.
         raw = peer_update(node, 100, 5)
