@@ -986,6 +986,8 @@ class Channel:
         return msg("closing_signed", **fields)
 
     def handle_closing_signed(self, m: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.state == SHUTTING_DOWN and self.shutdown_sent and self.shutdown_received and self._quiescent():
+            self.state = CLOSING_SIGEXCHANGE
         if self.state != CLOSING_SIGEXCHANGE:
             raise ChannelError(f"closing_signed in state {self.state}")
         if self.remote_basepoints is None:

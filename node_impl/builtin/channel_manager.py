@@ -38,6 +38,7 @@ from .channel_store import ChannelStore, PaymentRecord
 from .channel_tx import funding_output_script
 from .channel_updates import LOCAL, REMOTE, Htlc
 from .codec import encode_u16
+from .forwarding import Forwarding
 from .log import get_logger
 from .onchain import Onchain
 from .payments import Payments
@@ -104,6 +105,7 @@ class ChannelManager:
         self._decided = False  # an incoming HTLC was settled during the current _commit
         self.hold_htlcs = False  # dev-hold-htlcs: leave incoming HTLCs undecided (tests)
         self.payments = Payments(self)
+        self.forwarding = Forwarding(self)
         self.onchain = Onchain(self)
         for name, handler in (
             ("fundchannel", self.rpc_fundchannel),
@@ -111,6 +113,7 @@ class ChannelManager:
             ("close", self.rpc_close),
             ("pay", self.payments.pay),
             ("listpays", self.payments.listpays),
+            ("listforwards", self.rpc_listforwards),
             ("dev-channel-state", self.rpc_dev_channel_state),
             ("dev-hold-htlcs", self.rpc_dev_hold_htlcs),
         ):
@@ -335,11 +338,11 @@ class ChannelManager:
             for kind, data in events:
                 if kind == "incoming_htlc":
                     await self._settle_incoming(chan, data)
-                elif kind == "htlc_fulfilled":  # payment record written in this same commit
-                    self.payments.on_fulfilled(data, data.removal_data["preimage"])
+                elif kind == "htlc_fulfilled":  # payment/forward records written in this same commit
+                    self.on_outgoing_fulfilled(chan, data, data.removal_data["preimage"])
                 elif kind == "htlc_resolved":
                     if data.removal != "fulfill":
-                        self.payments.on_failed(data)
+                        self.on_outgoing_failed(chan, data)
                 elif kind == "broadcast":
                     after.append(lambda tx_hex=data: self.broadcast(tx_hex, f"channel {_cid(chan)}"))
                 elif kind == "channel_normal":
@@ -359,6 +362,8 @@ class ChannelManager:
             log.info("holding incoming HTLC %d on %s (dev-hold-htlcs)", htlc.htlc_id, _cid(chan))
             return
         decision = self.payments.decide_incoming(chan, htlc)
+        if decision.pending:
+            return
         self._decided = True
         if decision.preimage is not None:
             chan.fulfill_htlc(htlc.htlc_id, decision.preimage)
@@ -368,6 +373,57 @@ class ChannelManager:
             chan.fail_malformed_htlc(htlc.htlc_id, decision.sha256_of_onion, decision.malformed_code)
         else:
             chan.fail_htlc(htlc.htlc_id, decision.reason or b"")
+
+    def on_outgoing_fulfilled(self, chan: Channel, htlc: Htlc, preimage: bytes) -> None:
+        """An HTLC we offered was fulfilled (by message or on chain): complete the payment or
+        settle the forward's incoming side."""
+        self.payments.on_fulfilled(htlc, preimage)
+        incoming = self.forwarding.on_out_fulfilled(chan, htlc, preimage)
+        if incoming is not None:
+            self.node.spawn(self.resettle(incoming), "resettle")
+
+    def on_outgoing_failed(self, chan: Channel, htlc: Htlc) -> None:
+        """An HTLC we offered failed (by message or timed out on chain)."""
+        if htlc.removal == "timeout":
+            self.payments.on_chain_timeout(htlc)
+        else:
+            self.payments.on_failed(htlc)
+        incoming = self.forwarding.on_out_failed(chan, htlc)
+        if incoming is not None:
+            self.node.spawn(self.resettle(incoming), "resettle")
+
+    async def resettle(self, chan: Channel) -> None:
+        """Look again at the undecided incoming HTLCs of ``chan`` (a forward resolved)."""
+        async with self._lock(chan):
+            if chan.log is None or chan.state not in (NORMAL, SHUTTING_DOWN):
+                return
+            chan._after_state_change()
+            await self._commit(chan, [], None)
+
+    def channel_by_scid_any(self, scid: int | None) -> Channel | None:
+        """Our channel with short_channel_id ``scid`` (any peer)."""
+        if scid is None:
+            return None
+        return next((c for c in self.channels.values() if c.short_channel_id == scid), None)
+
+    def is_usable(self, chan: Channel) -> bool:
+        return chan.state == NORMAL and chan.index in self._reestablished \
+            and self.node.peers.get(chan.peer_id) is not None
+
+    async def add_forwarded_htlc(self, chan: Channel, amount_msat: int, payment_hash: bytes, cltv_expiry: int,
+                                 onion_packet: bytes, write_link: Callable[[Htlc], None]) -> Htlc:
+        """Offer a forwarded HTLC on ``chan``; ``write_link`` stores the link in the same commit."""
+        peer = self.node.peers.get(chan.peer_id)
+        if peer is None or chan.index not in self._reestablished:
+            raise LocalRequestError(f"peer {chan.peer_id.hex()} is not connected")
+        async with self._lock(chan):
+            htlc = chan.add_htlc(amount_msat, payment_hash, cltv_expiry, onion_packet)
+            await self._commit(chan, [], peer, also_write=lambda: write_link(htlc))
+        return htlc
+
+    async def rpc_listforwards(self) -> dict[str, Any]:
+        """HTLCs this node forwarded (Core Lightning's listforwards, simplified)."""
+        return {"forwards": self.forwarding.listforwards()}
 
     async def _send(self, peer: Peer, out: list[dict[str, Any]]) -> None:
         for m in out:
@@ -596,11 +652,23 @@ class ChannelManager:
                     async with self._lock(spent):
                         await self.onchain.funding_spent(spent, tx, height)
         for chan in list(self.channels.values()):
+            await self._rebroadcast(chan)
             if chan.state == AWAITING_LOCKIN and chan.funding_height is not None:
                 await self._check_lockin(chan, height)
             elif chan.state in (NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
                 await self._check_htlc_expiry(chan, height)
         await self.onchain.on_block(height, block)
+
+    async def _rebroadcast(self, chan: Channel) -> None:
+        """Our unconfirmed funding, closing or commitment tx goes out again each block (it may
+        have been lost with a crash between persisting and broadcasting, or evicted)."""
+        if chan.state == AWAITING_LOCKIN and chan.is_opener() and chan.funding_height is None \
+                and chan.funding_tx_hex:
+            await self.broadcast(chan.funding_tx_hex, f"funding of channel {_cid(chan)} (again)")
+        elif chan.spend_txid is None and chan.state == CLOSING_COMPLETE and chan.closing_tx_hex:
+            await self.broadcast(chan.closing_tx_hex, f"closing tx of channel {_cid(chan)} (again)")
+        elif chan.spend_txid is None and chan.state == AWAITING_UNILATERAL and chan.local_commitment_tx_hex:
+            await self.broadcast(chan.local_commitment_tx_hex, f"our commitment of channel {_cid(chan)} (again)")
 
     async def _check_htlc_expiry(self, chan: Channel, height: int) -> None:
         """BOLT 2: an HTLC we offered that timed out, or one we fulfilled that nears its expiry

@@ -1,4 +1,4 @@
-"""sqlite tables of the channel subsystem: channels (one JSON state per channel) and payments.
+"""sqlite tables of the channel subsystem: channels (one JSON state per channel), payments, forwards.
 
 A channel row is rewritten in one statement before any message that depends on the new state
 is sent (persist before you send); the storage runs with synchronous=FULL.
@@ -20,6 +20,13 @@ SCHEMA = [
     "amount_msat INTEGER NOT NULL, amount_sent_msat INTEGER NOT NULL, status TEXT NOT NULL, "
     "preimage BLOB, failure TEXT, created_at INTEGER NOT NULL, completed_at INTEGER, "
     "channel_id BLOB, htlc_id INTEGER, data TEXT NOT NULL DEFAULT '{}')",
+    # forwarded HTLCs: incoming (channel, htlc) -> outgoing (channel, htlc), and how it ended
+    "CREATE TABLE forwards (in_channel BLOB NOT NULL, in_htlc_id INTEGER NOT NULL, "
+    "out_channel BLOB NOT NULL, out_htlc_id INTEGER NOT NULL, shared_secret BLOB NOT NULL, "
+    "payment_hash BLOB NOT NULL, in_msat INTEGER NOT NULL, out_msat INTEGER NOT NULL, "
+    "state TEXT NOT NULL, preimage BLOB, reason BLOB, created_at REAL NOT NULL, resolved_at REAL, "
+    "PRIMARY KEY (in_channel, in_htlc_id));"
+    "CREATE INDEX forwards_by_out ON forwards (out_channel, out_htlc_id)",
 ]
 
 

@@ -191,9 +191,10 @@ class Onchain:
             if preimage is not None:
                 log.info("channel %s: the peer claimed HTLC %s on chain: payment complete",
                          _cid(chan), entry["htlc"])
-                self.manager.payments.on_fulfilled(htlc, preimage)
+                self.manager.on_outgoing_fulfilled(chan, htlc, preimage)
             elif spender == entry.get("sweep_txid"):
-                self.manager.payments.on_chain_timeout(htlc)
+                htlc.removal = "timeout"
+                self.manager.on_outgoing_failed(chan, htlc)
         if entry["kind"] == "remote_htlc_preimage" and spender == entry.get("sweep_txid"):
             self.node.spawn(self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0),
                             "mark-paid-onchain")

@@ -74,6 +74,7 @@ class IncomingDecision:
     malformed_code: int | None = None
     sha256_of_onion: bytes | None = None
     settles_invoice: bool = False
+    pending: bool = False  # a forward is in flight: decide later
 
 
 class Payments:
@@ -354,11 +355,8 @@ class Payments:
 
     def forward_htlc(self, chan: Channel, htlc: Htlc, payload: onion.HopPayload,
                      processed: onion.ProcessedOnion) -> IncomingDecision:
-        """Seam for multi-hop forwarding: not implemented yet, so unknown_next_peer."""
-        log.info("HTLC %d asks to forward to %s: forwarding not supported yet", htlc.htlc_id,
-                 payload.short_channel_id)
-        message = onion.failure_message(onion.UNKNOWN_NEXT_PEER)
-        return IncomingDecision(reason=onion.create_failure_packet(processed.shared_secret, message))
+        """An HTLC for another node: forwarding.py decides (and offers it onwards)."""
+        return self.manager.forwarding.decide(chan, htlc, payload, processed)
 
     def _decide_final(self, htlc: Htlc, payload: onion.HopPayload, secret: bytes) -> IncomingDecision:
         height = self.node.blockheight

@@ -52,15 +52,43 @@ def test_unknown_invoice_and_any_amount_invoice(chain, chain_node_factory):
     assert pays[invoice["payment_hash"]]["preimage"] == result["payment_preimage"]
 
 
-def test_htlc_to_forward_is_failed_with_unknown_next_peer_until_forwarding_exists(chain, chain_node_factory):
-    alice, bob, carol = (chain_node_factory.get_node() for _ in range(3))
-    open_channel(chain, alice, bob)
-    open_channel(chain, bob, carol)
-    invoice = carol.rpc.invoice(amount_msat=30_000, label="via-bob", description="two hops")
+def test_payment_through_a_forwarding_node_and_a_failure_relayed_back(chan_line):
+    alice, bob, carol = chan_line
+    invoice = carol.rpc.invoice(amount_msat=30_000_000, label="via-bob", description="two hops")
     decoded = carol.rpc.decodepay(invoice["bolt11"])
     assert decoded["routes"][0][0]["pubkey"] == bob.node_id  # route hint over the private bob-carol channel
+    alice_before = channel_of(alice, bob.node_id)["to_us_msat"]
+    bob_in_before = channel_of(bob, alice.node_id)["to_us_msat"]
+    bob_out_before = channel_of(bob, carol.node_id)["to_us_msat"]
+    result = alice.rpc.pay(invoice["bolt11"])
+    assert result["status"] == "complete" and result["destination"] == carol.node_id
+    fee = result["amount_sent_msat"] - 30_000_000
+    assert fee == 1 + 30_000_000 * 10 // 1_000_000  # bob's policy: 1 msat + 10 ppm
+    assert carol.rpc.listinvoices("via-bob")["invoices"][0]["status"] == "paid"
+    wait_for(lambda: channel_of(bob, carol.node_id)["htlcs"] == [] and channel_of(bob, alice.node_id)["htlcs"] == [],
+             what="forward settled on both of bob's channels")
+    assert channel_of(alice, bob.node_id)["to_us_msat"] == alice_before - 30_000_000 - fee
+    assert channel_of(bob, alice.node_id)["to_us_msat"] == bob_in_before + 30_000_000 + fee
+    assert channel_of(bob, carol.node_id)["to_us_msat"] == bob_out_before - 30_000_000
+    (forward,) = bob.rpc.listforwards()["forwards"]
+    assert forward["status"] == "settled" and forward["fee_msat"] == fee
+
+    # an invoice bob already paid directly: carol refuses alice's payment, bob relays the failure
+    # back and alice reads carol's reason from the failure onion
+    paid = carol.rpc.invoice(amount_msat=20_000, label="paid-by-bob", description="once")
+    bob.rpc.pay(paid["bolt11"])
     with pytest.raises(BuiltinRpcError) as err:
-        alice.rpc.pay(invoice["bolt11"])
-    assert err.value.code == 204
-    assert "WIRE_UNKNOWN_NEXT_PEER at hop 0" in err.value.message
+        alice.rpc.pay(paid["bolt11"])
+    assert err.value.code == 203
+    assert "WIRE_INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS" in err.value.message
     wait_for(lambda: channel_of(alice, bob.node_id)["htlcs"] == [], what="failed HTLC removed")
+    forwards = bob.rpc.listforwards()["forwards"]
+    assert [f["status"] for f in forwards] == ["settled", "failed"]
+
+
+@pytest.fixture
+def chan_line(chain, chain_node_factory):
+    alice, bob, carol = (chain_node_factory.get_node() for _ in range(3))
+    open_channel(chain, alice, bob)
+    open_channel(chain, bob, carol, push_msat=100_000_000)
+    return alice, bob, carol
