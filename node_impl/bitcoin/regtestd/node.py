@@ -201,6 +201,7 @@ class Node:
         if self.kernel.knows_block(block_hash):
             if self.index.logged_block(block_hash) is not None or self.index.height_of(block_hash) is not None:
                 return SubmitOutcome(block_hash, "duplicate")
+            return SubmitOutcome(block_hash, "duplicate-invalid")  # known to the kernel, never accepted
         result = self.kernel.process_block(raw)
         if not result.valid:
             self._apply_events(result.events)

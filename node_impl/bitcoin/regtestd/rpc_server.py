@@ -244,6 +244,7 @@ class RpcHandler(socketserver.StreamRequestHandler):
         if not isinstance(method, str):
             err = {"code": RPC_INVALID_REQUEST, "message": "Method must be a string"}
             return _reply(None, err, request_id), 400
+        log.debug("ThreadRPCServer method=%s wallet=%s", method, ctx.wallet_name)
         try:
             result = call(ctx, method, request.get("params"))
             return _reply(result, None, request_id), 200
