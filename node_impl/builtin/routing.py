@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .features import Feature
 from .graph import ChannelPolicy, Graph, format_scid
 
 DEFAULT_MAX_HOPS = 20
@@ -137,6 +138,8 @@ def find_route(graph: Graph, source: bytes, destination: bytes, amount_msat: int
             prev = edge.source
             if prev in settled or (prev in exclude_nodes and prev != source):
                 continue
+            if prev != source and not _node_is_usable(graph, prev):
+                continue
             if edge.short_channel_id in excluded_scids or (
                     (edge.short_channel_id, edge.direction) in excluded_pairs):
                 continue
@@ -200,8 +203,8 @@ def _incoming_edges(graph: Graph, destination: bytes,
     """For every node, the usable directed edges that end at it."""
     incoming: dict[bytes, list[_Edge]] = {}
     for channel in graph.channels():
-        if channel.spent_height is not None:
-            continue
+        if channel.spent_height is not None or _unknown_even_bits(channel.features, ()):
+            continue  # BOLT 7: no route through a channel with unknown even features
         for direction in (0, 1):
             src = channel.node_id(direction)
             dst = channel.node_id(1 - direction)
@@ -225,6 +228,22 @@ def _incoming_edges(graph: Graph, destination: bytes,
                 e.short_channel_id == hop.short_channel_id and e.source == hop.node_id)]
             edges.append(_Edge(hop.node_id, hop.short_channel_id, direction, policy, None))
     return incoming
+
+
+def _unknown_even_bits(features: bytes, known: Collection[int]) -> list[int]:
+    """Even (compulsory) bits of a feature field whose pair is not in known."""
+    value = int.from_bytes(features, "big")
+    return [bit for bit in range(0, value.bit_length(), 2)
+            if value >> bit & 1 and bit not in known]
+
+
+def _node_is_usable(graph: Graph, node_id: bytes) -> bool:
+    """False for a node that announced a compulsory feature BOLT 9 does not define."""
+    node = graph.get_node(node_id)
+    return node is None or not _unknown_even_bits(node.features, _KNOWN_NODE_EVEN_BITS)
+
+
+_KNOWN_NODE_EVEN_BITS = frozenset(int(f) for f in Feature)
 
 
 def describe_route(route: Sequence[RouteHop]) -> str:

@@ -255,3 +255,28 @@ def test_capacity_limits_our_own_first_hop() -> None:
     assert find_route(graph, A, B, 1_000, final_cltv_delta=9)
     with pytest.raises(NoRouteError):
         find_route(graph, A, B, 1_001, final_cltv_delta=9)
+
+
+def test_unknown_compulsory_features_block_channels_and_nodes() -> None:
+    from node_impl.builtin.graph import GraphNode
+
+    graph = Graph()
+    free = policy(0, 0, 6)
+    connect(graph, 1, A, B, free, free)
+    connect(graph, 2, B, E, free, free)
+    connect(graph, 3, A, C, free, free)
+    connect(graph, 4, C, E, policy(10, 0, 6), free)
+    assert [h.node_id for h in find_route(graph, A, E, 1000, final_cltv_delta=9)] == [B, E]
+    # B announces compulsory bit 100, which BOLT 9 does not define: not a relay any more.
+    graph.upsert_node(GraphNode(B, 1, features=(1 << 100).to_bytes(13, "big")))
+    assert [h.node_id for h in find_route(graph, A, E, 1000, final_cltv_delta=9)] == [C, E]
+    # Known compulsory bits (e.g. var_onion_optin 8) are fine.
+    graph.upsert_node(GraphNode(B, 2, features=(1 << 8 | 1 << 101).to_bytes(13, "big")))
+    assert [h.node_id for h in find_route(graph, A, E, 1000, final_cltv_delta=9)] == [B, E]
+    # A channel_announcement with an even feature bit: the channel is not used.
+    first, second = sorted((C, E))
+    graph.add_channel(4, first, second, capacity_sat=10_000_000, features=b"\x01",
+                      announcement=b"ann")
+    graph.upsert_node(GraphNode(B, 3, features=(1 << 100).to_bytes(13, "big")))
+    with pytest.raises(NoRouteError):
+        find_route(graph, A, E, 1000, final_cltv_delta=9)
