@@ -168,6 +168,13 @@ class GossipManager:
 
     async def on_peer_connected(self, peer: Peer) -> None:
         state = self._peers[peer.node_id] = _PeerState()
+        try:
+            await self._greet(peer, state)
+        except GossipError as exc:
+            log.warning("gossip with %s on connect: %s", peer.id_hex, exc)
+
+    async def _greet(self, peer: Peer, state: _PeerState) -> None:
+        """Ask for gossip, send our own, resume pending channel announcements."""
         if set(peer.feature_bits) & set(GOSSIP_QUERIES_BITS):
             await _send(peer, GossipTimestampFilter(
                 chain_hash=REGTEST_CHAIN_HASH, first_timestamp=0,
