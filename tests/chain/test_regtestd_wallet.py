@@ -151,3 +151,20 @@ def test_misc_rpcs(chain):
     assert rpc.help("getblock").startswith("getblock blockhash")
     assert rpc.uptime() >= 0
     assert rejection(rpc.decoderawtransaction, "0011")["code"] == -22
+
+
+def test_getreceivedbyaddress_scantxoutset_setmocktime(chain):
+    rpc, miner = chain
+    target = rpc.getnewaddress()
+    rpc.sendtoaddress(target, Decimal("0.3"))
+    assert rpc.getreceivedbyaddress(target) == 0
+    assert rpc.getreceivedbyaddress(target, 0) == Decimal("0.30000000")
+    future = rpc.getblockheader(rpc.getbestblockhash())["time"] + 3600  # the kernel refuses > 2 h ahead
+    rpc.setmocktime(future)
+    block_hash = rpc.generatetoaddress(1, miner)[0]
+    assert rpc.getblockheader(block_hash)["time"] == future
+    rpc.setmocktime(0)
+    assert rpc.getreceivedbyaddress(target) == Decimal("0.30000000")
+    scan = rpc.scantxoutset("start", [f"addr({target})"])
+    assert scan["success"] is True and scan["total_amount"] == Decimal("0.30000000")
+    assert scan["unspents"][0]["height"] == rpc.getblockcount()

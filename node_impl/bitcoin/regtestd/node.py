@@ -66,6 +66,7 @@ class Node:
         self.index = ChainIndex(config.net_dir / "index.sqlite")
         self.times: list[int] = []
         self.fee_estimate_sat_per_kvb: int | None = None
+        self.mock_time: int | None = None  # setmocktime: the clock used for new blocks
         self.mempool = Mempool(self, config.minrelaytxfee_sat_per_kvb)
         self.wallets: dict[str, Wallet] = {}
         fee = self.index.get_meta("fee_estimate_sat_per_kvb")
@@ -252,9 +253,13 @@ class Node:
             except TxRejected:
                 continue
 
+    def now(self) -> int:
+        """Wall clock, or the time set by setmocktime."""
+        return self.mock_time if self.mock_time else int(time.time())
+
     def next_block_time(self, parent_height: int | None = None) -> int:
         height = self.tip_height() if parent_height is None else parent_height
-        return max(self.mtp_at(height) + 1, int(time.time()))
+        return max(self.mtp_at(height) + 1, self.now())
 
     def mine_block(self, payout_spk: bytes, txs: list[Tx] | None = None) -> bytes:
         """Mine one block on the tip (mempool contents when txs is None); returns its hash."""
@@ -277,7 +282,7 @@ class Node:
             raise KeyError(parent_hash)
         times = self._branch_times(parent_hash, parent_height)
         window = sorted(times[-11:])
-        block_time = max(window[len(window) // 2] + 1, int(time.time()))
+        block_time = max(window[len(window) // 2] + 1, self.now())
         fees = self.fees_of(txs, allow_unknown=True)
         block = assemble_block(parent_hash, parent_height + 1, block_time, payout_spk, txs, fees)
         return self.submit_block(block.serialize())

@@ -418,6 +418,17 @@ def echo(ctx: RequestContext, arg0: Any = None, arg1: Any = None, arg2: Any = No
     return args
 
 
+@rpc("Control")
+def setmocktime(ctx: RequestContext, timestamp: Any) -> None:
+    """Set the clock used for new block times (0: system clock). The kernel still refuses
+    blocks more than 2 hours ahead of the real clock."""
+    value = as_int(timestamp, "timestamp")
+    if value < 0:
+        raise RpcError(RPC_INVALID_PARAMETER, f"Mocktime cannot be negative: {value}.")
+    ctx.node.mock_time = value or None
+    return None
+
+
 @rpc("Control", lock=False)
 def help(ctx: RequestContext, command: Any = None) -> str:  # noqa: A001 - the RPC is named help
     if command is not None:
@@ -441,6 +452,42 @@ def help(ctx: RequestContext, command: Any = None) -> str:  # noqa: A001 - the R
 @rpc("Control")
 def getmemoryinfo(ctx: RequestContext, mode: Any = "stats") -> dict:
     return {"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}}
+
+
+@rpc("Blockchain")
+def scantxoutset(ctx: RequestContext, action: Any, scanobjects: Any = None) -> Any:
+    """Unspent outputs of addr(...) / raw(...) descriptors or plain addresses (no ranges)."""
+    verb = as_str(action, "action")
+    if verb in ("abort", "status"):
+        return False if verb == "abort" else None
+    if verb != "start":
+        raise RpcError(RPC_INVALID_PARAMETER, f"Invalid action '{verb}'")
+    scripts = {}
+    for item in as_list(scanobjects, "scanobjects"):
+        desc = item.get("desc") if isinstance(item, dict) else item
+        scripts[_output_script(desc)] = as_str(desc, "scanobjects")
+    node = ctx.node
+    unspents = []
+    total = 0
+    for row in node.index.outputs_for_scripts(list(scripts)):
+        total += row.value_sat
+        unspents.append({
+            "txid": row.txid[::-1].hex(),
+            "vout": row.vout,
+            "scriptPubKey": row.script_pubkey.hex(),
+            "desc": scripts[row.script_pubkey],
+            "amount": sat_to_btc(row.value_sat),
+            "coinbase": row.coinbase,
+            "height": row.height,
+        })
+    return {
+        "success": True,
+        "txouts": node.index.utxo_stats()[0],
+        "height": node.tip_height(),
+        "bestblock": node.tip_hash()[::-1].hex(),
+        "unspents": unspents,
+        "total_amount": sat_to_btc(total),
+    }
 
 
 # -- util ----------------------------------------------------------------------------------

@@ -219,6 +219,29 @@ def getbalance(ctx: RequestContext, dummy: Any = None, minconf: Any = 0, include
 
 
 @rpc("Wallet")
+def getreceivedbyaddress(ctx: RequestContext, address: Any, minconf: Any = 1, include_immature_coinbase: Any = False) -> Decimal:
+    wallet = get_wallet(ctx)
+    spk = _parse_address(address)
+    if not wallet.is_mine(spk):
+        raise RpcError(RPC_WALLET_ERROR, "Address not found in wallet")
+    depth = as_int(minconf, "minconf")
+    with_immature = as_bool(include_immature_coinbase, "include_immature_coinbase")
+    node = ctx.node
+    tip = node.tip_height()
+    total = 0
+    for row in node.index.outputs_for_scripts([spk], include_spent=True):
+        confirmations = tip - row.height + 1
+        if row.coinbase and confirmations < 101 and not with_immature:
+            continue
+        if confirmations >= depth:
+            total += row.value_sat
+    if depth <= 0:
+        for entry in node.mempool.entries.values():
+            total += sum(o.value_sat for o in entry.tx.vout if o.script_pubkey == spk)
+    return sat_to_btc(total)
+
+
+@rpc("Wallet")
 def getunconfirmedbalance(ctx: RequestContext) -> Decimal:
     return sat_to_btc(get_wallet(ctx).balances(ctx.node)["untrusted_pending"])
 
