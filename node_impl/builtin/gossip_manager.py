@@ -56,7 +56,7 @@ from .messages import (
     encode_short_channel_ids,
     encode_timestamps,
 )
-from .routing import RouteHop, find_route
+from .routing import RouteHop, describe_route, find_route
 
 if TYPE_CHECKING:
     from .node import Node
@@ -336,11 +336,14 @@ class GossipManager:
                    local_spendable_msat: Mapping[int, int] | None = None) -> list[RouteHop]:
         """Cheapest route from us (see routing.find_route); cltv_expiry values are absolute,
         based on the node's current block height. Raises routing.NoRouteError."""
-        return find_route(self.graph, self.node.node_id, destination, amount_msat,
-                          final_cltv_delta=final_cltv_delta, block_height=self.node.blockheight,
-                          route_hints=route_hints, exclude_channels=exclude_channels,
-                          exclude_nodes=exclude_nodes, max_fee_msat=max_fee_msat,
-                          max_delay=max_delay, local_spendable_msat=local_spendable_msat)
+        route = find_route(self.graph, self.node.node_id, destination, amount_msat,
+                           final_cltv_delta=final_cltv_delta, block_height=self.node.blockheight,
+                           route_hints=route_hints, exclude_channels=exclude_channels,
+                           exclude_nodes=exclude_nodes, max_fee_msat=max_fee_msat,
+                           max_delay=max_delay, local_spendable_msat=local_spendable_msat)
+        log.debug("route to %s for %d msat: %s", destination.hex(), amount_msat,
+                  describe_route(route))
+        return route
 
     def private_route_hints(self) -> list[list[bolt11.RouteHintHop]]:
         """BOLT 11 `r` fields for our open channels the network does not know (yet):
