@@ -681,7 +681,8 @@ class Channel:
         updates = self._update_messages()
         ctn = log.sign_remote()
         sig, htlc_sigs = self._sign_remote_commitment(ctn)
-        commit = msg("commitment_signed", channel_id=self.channel_id, signature=sig, htlc_signatures=htlc_sigs)
+        commit = msg("commitment_signed", channel_id=self.channel_id, signature=sig, htlc_signatures=htlc_sigs,
+                     funding_txid=self.funding_txid)
         self.last_commit_batch = updates + [commit]
         self.revoke_sent_after_commit = False
         return updates + [commit]

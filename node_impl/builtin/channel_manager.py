@@ -58,6 +58,7 @@ FUNDING_ERROR = 300
 LIGHTNINGD = -1
 OPEN_TIMEOUT_S = 30.0
 REESTABLISH_WAIT_S = 10.0
+RECONNECT_ATTEMPTS = 20
 REESTABLISH_STATES = (AWAITING_LOCKIN, NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE)
 DEFAULT_COMMITMENT_FEERATE = 3750
 DEFAULT_CLOSE_TIMEOUT_S = 172800
@@ -127,6 +128,29 @@ class ChannelManager:
             chan.on_disconnect()  # a restart is a disconnection
             self.channels[index] = chan
             log.info("loaded channel %s with %s in state %s", _cid(chan), chan.peer_id.hex(), chan.state)
+        self.start_reconnects()
+
+    def start_reconnects(self) -> None:
+        """Dial again, in the background, every peer we have a live channel with and an address for."""
+        peers = {c.peer_id for c in self.channels.values() if c.state in REESTABLISH_STATES}
+        for peer_id in peers:
+            address = self.node.peers.known_address(peer_id)
+            if address is not None:
+                self.node.spawn(self._reconnect(peer_id, *address), f"reconnect-{peer_id.hex()[:8]}")
+
+    async def _reconnect(self, peer_id: bytes, host: str, port: int) -> None:
+        delay = 0.2
+        for _attempt in range(RECONNECT_ATTEMPTS):
+            if self.node.peers.get(peer_id) is not None:
+                return
+            try:
+                await self.node.peers.connect(peer_id, host, port)
+                log.info("reconnected to %s at %s:%d", peer_id.hex(), host, port)
+                return
+            except Exception as exc:  # peer still down: try again later
+                log.debug("reconnecting to %s failed: %r", peer_id.hex(), exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
         for fut in self._waiters.values():
