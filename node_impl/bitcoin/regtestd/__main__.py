@@ -35,10 +35,10 @@ log = logging.getLogger("regtestd")
 
 
 class _UtcFormatter(logging.Formatter):
-    converter = time.gmtime
+    """bitcoind's log timestamps: 2026-01-02T03:04:05Z."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", self.converter(record.created))
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
 def _setup_logging(log_path, printtoconsole: bool) -> None:

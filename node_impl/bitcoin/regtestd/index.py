@@ -101,7 +101,7 @@ class ChainIndex:
         row = self.db.execute("SELECT raw FROM block_log WHERE hash = ?", (block_hash,)).fetchone()
         return row[0] if row else None
 
-    def logged_blocks(self):
+    def logged_blocks(self) -> list[tuple[bytes, bytes]]:
         """(hash, raw) of every accepted block, in acceptance order (parents first)."""
         return self.db.execute("SELECT hash, raw FROM block_log ORDER BY seq").fetchall()
 
@@ -119,9 +119,9 @@ class ChainIndex:
             raise RuntimeError(f"connect at height {height} but index tip is {self.tip_height}")
         db = self.db
         db.execute("INSERT OR REPLACE INTO chain (height, hash) VALUES (?, ?)", (height, block_hash))
-        spends = []
-        outputs = []
-        txrows = []
+        spends: list[tuple[bytes, int, bytes, int]] = []
+        outputs: list[tuple[bytes, int, int, bytes, int, int]] = []
+        txrows: list[tuple[bytes, bytes, int, int, bytes]] = []
         for pos, tx in enumerate(block.txs):
             txid = tx.txid
             coinbase = pos == 0

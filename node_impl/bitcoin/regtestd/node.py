@@ -108,9 +108,10 @@ class Node:
             self.index.disconnect_tip()
         for height in range(len(self.index.active), len(kernel_active)):
             block_hash = kernel_active[height]
-            raw = self.index.logged_block(block_hash) or self.kernel.read_block(block_hash)
-            if raw is None:
+            found = self.index.logged_block(block_hash) or self.kernel.read_block(block_hash)
+            if found is None:
                 raise RuntimeError(f"block {block_hash[::-1].hex()} of the kernel chain cannot be read")
+            raw = found
             self.index.log_block(block_hash, raw)
             self.index.connect_block(height, block_hash, Block.from_bytes(raw))
         self.index.commit()

@@ -44,8 +44,8 @@ def tx_to_json(tx: Tx, spent: list[TxOut | None] | None = None, include_hex: boo
             }
         if txin.witness:
             item["txinwitness"] = [w.hex() for w in txin.witness]
-        if spent is not None and not tx.is_coinbase() and spent[n] is not None:
-            prevout = spent[n]
+        prevout = spent[n] if spent is not None and not tx.is_coinbase() else None
+        if prevout is not None:
             item["prevout"] = {
                 "generated": False,
                 "height": 0,
@@ -69,8 +69,9 @@ def tx_to_json(tx: Tx, spent: list[TxOut | None] | None = None, include_hex: boo
         "vin": vin,
         "vout": vout,
     }
-    if spent is not None and not tx.is_coinbase() and all(s is not None for s in spent):
-        result["fee"] = sat_to_btc(sum(s.value_sat for s in spent) - sum(o.value_sat for o in tx.vout))  # type: ignore[union-attr]
+    known = [s for s in spent if s is not None] if spent is not None else []
+    if spent is not None and not tx.is_coinbase() and len(known) == len(spent):
+        result["fee"] = sat_to_btc(sum(s.value_sat for s in known) - sum(o.value_sat for o in tx.vout))
     if include_hex:
         result["hex"] = tx.serialize().hex()
     return result
@@ -127,8 +128,9 @@ def block_to_json(node: Node, block: Block, raw: bytes, verbosity: int) -> dict:
             if not tx.is_coinbase():
                 spent = [node.find_output_any(i.prev_txid, i.prev_vout) for i in tx.vin]
             item = tx_to_json(tx, spent if verbosity >= 3 else None)
-            if verbosity == 2 and spent is not None and all(s is not None for s in spent):
-                item["fee"] = sat_to_btc(sum(s.value_sat for s in spent) - sum(o.value_sat for o in tx.vout))  # type: ignore[union-attr]
+            known = [s for s in spent if s is not None] if spent is not None else []
+            if verbosity == 2 and spent is not None and len(known) == len(spent):
+                item["fee"] = sat_to_btc(sum(s.value_sat for s in known) - sum(o.value_sat for o in tx.vout))
             txs.append(item)
         out["tx"] = txs
     # bitcoind orders nTx after tx-related size fields; keys order does not matter to JSON clients

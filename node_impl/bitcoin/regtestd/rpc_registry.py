@@ -33,7 +33,8 @@ class RpcMethod:
 METHODS: dict[str, RpcMethod] = {}
 
 
-def rpc(category: str, *, name: str | None = None, wallet: bool = False, lock: bool = True):
+def rpc(category: str, *, name: str | None = None, wallet: bool = False,
+        lock: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register func(ctx, <params...>) as an RPC; parameter names come from its signature."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -202,10 +202,10 @@ class RpcHandler(socketserver.StreamRequestHandler):
         return len(self.rfile.read(length)) == length
 
     def _respond(self, target: str, body: bytes, close: bool) -> None:
-        wallet_name = self._wallet_from_path(target)
-        if wallet_name is False:
+        if not self._is_rpc_path(target):
             self._send(404, b"", "text/html", close=close)
             return
+        wallet_name = self._wallet_from_path(target)
         ctx = RequestContext(self.server.node, wallet_name, self.server)
         try:
             request = json.loads(body, parse_float=Decimal)
@@ -225,13 +225,17 @@ class RpcHandler(socketserver.StreamRequestHandler):
             self.server.stop_event.set()  # the stop reply has left; now shut down
 
     @staticmethod
-    def _wallet_from_path(target: str) -> str | None | bool:
+    def _is_rpc_path(target: str) -> bool:
         path = target.split("?", 1)[0]
-        if path in ("/", ""):
-            return None
+        return path in ("/", "") or path.startswith("/wallet/")
+
+    @staticmethod
+    def _wallet_from_path(target: str) -> str | None:
+        """The wallet named by a /wallet/<name> URL, None for "/"."""
+        path = target.split("?", 1)[0]
         if path.startswith("/wallet/"):
             return urllib.parse.unquote(path[len("/wallet/"):])
-        return False
+        return None
 
     def _execute(self, ctx: RequestContext, request: Any) -> tuple[dict, int]:
         if not isinstance(request, dict):

@@ -269,11 +269,11 @@ def listunspent(ctx: RequestContext, minconf: Any = 1, maxconf: Any = 9999999, a
     wanted: set[bytes] | None = None
     if addresses is not None:
         wanted = set()
-        for item in as_list(addresses, "addresses"):
+        for given in as_list(addresses, "addresses"):
             try:
-                wanted.add(address_to_script(as_str(item, "addresses")))
+                wanted.add(address_to_script(as_str(given, "addresses")))
             except AddressError:
-                raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, f"Invalid Bitcoin address: {item}") from None
+                raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, f"Invalid Bitcoin address: {given}") from None
     options = as_dict(query_options, "query_options") if query_options is not None else {}
     min_amount = btc_to_sat(options.get("minimumAmount", 0))
     max_amount = btc_to_sat(options["maximumAmount"]) if "maximumAmount" in options else None

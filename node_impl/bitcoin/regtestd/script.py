@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 from .address import script_to_address
 
@@ -33,7 +34,7 @@ OP_NAMES = {
 DUST_RELAY_FEE_SAT_PER_KVB = 3000
 
 
-def iter_ops(script: bytes):
+def iter_ops(script: bytes) -> Iterator[tuple[int, bytes | None]]:
     """Yield (opcode, pushed data or None); raises ValueError on a truncated push."""
     i = 0
     n = len(script)

@@ -232,7 +232,7 @@ class Wallet:
         complete_spent = all(o is not None for o in spent_outputs)
         for index, (txin, spent) in enumerate(zip(tx.vin, spent_outputs, strict=True)):
             key = self.key_for(spent.script_pubkey) if spent is not None else None
-            if key is None:
+            if key is None or spent is None:
                 if not txin.witness and not txin.script_sig:
                     errors.append({
                         "txid": txin.prev_txid[::-1].hex(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .address import script_to_address
 from .amounts import sat_to_btc
@@ -114,7 +114,7 @@ def detail_entries(wallet: Wallet, wtx: WalletTx) -> list[dict]:
             continue  # change
         address = script_to_address(out.script_pubkey)
         if wtx.from_me:
-            item = {}
+            item: dict[str, Any] = {}
             if address:
                 item["address"] = address
             item.update({"category": "send", "amount": sat_to_btc(-out.value_sat), "vout": n,
