@@ -189,3 +189,16 @@ def test_maxfeerate(chain):
     err = rejection(rpc.sendrawtransaction, expensive)
     assert err["code"] == -25 and "Fee exceeds maximum" in err["message"]
     assert rpc.sendrawtransaction(expensive, 0)
+
+
+def test_conflict_without_full_rbf(make_regtestd):
+    node = make_regtestd("-mempoolfullrbf=0")
+    rpc = node.rpc()
+    address = rpc.getnewaddress()
+    rpc.generatetoaddress(101, address)
+    coin = mature_coin(rpc)
+    final = spend(rpc, coin, {address: coin["amount"] - Decimal("0.0001")}, sequence=0xFFFFFFFE)
+    rpc.sendrawtransaction(final)
+    replacement = spend(rpc, coin, {address: coin["amount"] - Decimal("0.001")})
+    assert rejection(rpc.sendrawtransaction, replacement) == {"code": -26, "message": "txn-mempool-conflict"}
+    assert rpc.getmempoolinfo()["fullrbf"] is False

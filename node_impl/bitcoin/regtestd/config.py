@@ -17,10 +17,10 @@ _KNOWN = {
     "rpccookiefile", "fallbackfee", "minrelaytxfee", "printtoconsole", "regtest", "chain",
     "wallet", "disablewallet", "txindex", "server", "maxtxfee", "help", "version", "daemon",
     "testnet", "signet", "rpcthreads", "debuglogfile", "persistmempool", "walletdir",
-    "addresstype", "changetype",
+    "addresstype", "changetype", "mempoolfullrbf",
 }
 _BOOL_OPTIONS = {"printtoconsole", "regtest", "disablewallet", "txindex", "server", "help",
-                 "version", "daemon", "testnet", "signet", "persistmempool"}
+                 "version", "daemon", "testnet", "signet", "persistmempool", "mempoolfullrbf"}
 
 
 class ConfigError(Exception):
@@ -44,6 +44,7 @@ class Config:
     wallet_option_given: bool = False
     disablewallet: bool = False
     persistmempool: bool = True
+    mempoolfullrbf: bool = True
     addresstype: str = "bech32"
     changetype: str | None = None  # None: same as the payment output's type, like bitcoind
     show_help: bool = False
@@ -217,6 +218,8 @@ def _apply(config: Config, name: str, value: str | None) -> None:
         config.printtoconsole = flag
     elif name == "persistmempool":
         config.persistmempool = flag
+    elif name == "mempoolfullrbf":
+        config.mempoolfullrbf = flag
     elif name == "disablewallet":
         config.disablewallet = flag
     elif name == "wallet":

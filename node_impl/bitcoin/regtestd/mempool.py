@@ -21,6 +21,7 @@ from .policy import (
     format_money,
     is_final,
     sequence_locks_satisfied,
+    signals_rbf,
 )
 from .primitives import Tx, TxOut
 
@@ -59,9 +60,10 @@ def fee_for_vsize(feerate_sat_per_kvb: int, vsize: int) -> int:
 class Mempool:
     """Unconfirmed transactions; every method is called with the node lock held."""
 
-    def __init__(self, chain: ChainView, min_relay_fee_sat_per_kvb: int) -> None:
+    def __init__(self, chain: ChainView, min_relay_fee_sat_per_kvb: int, full_rbf: bool = True) -> None:
         self.chain = chain
         self.min_relay_fee_sat_per_kvb = min_relay_fee_sat_per_kvb
+        self.full_rbf = full_rbf
         self.entries: dict[bytes, MempoolEntry] = {}
         self.spenders: dict[tuple[bytes, int], bytes] = {}
         self.sequence = 0
@@ -226,8 +228,15 @@ class Mempool:
                 )
 
     def _check_replacement(self, tx: Tx, fee: int, vsize: int, conflicts: set[bytes]) -> None:
-        """Full-RBF replacement rules (BIP125 rules 2-5 as bitcoind applies them)."""
+        """Replacement rules (BIP125 rules 2-5 as bitcoind applies them); full RBF unless disabled."""
         txid_hex = tx.txid_hex
+        if not self.full_rbf:
+            for conflict in conflicts:
+                entry = self.entries[conflict]
+                if not signals_rbf(entry.tx) and not any(
+                    signals_rbf(self.entries[a].tx) for a in self.ancestors(conflict)
+                ):
+                    raise TxRejected("txn-mempool-conflict")
         all_conflicts = set(conflicts)
         for conflict in conflicts:
             all_conflicts |= self.descendants(conflict)

@@ -67,7 +67,7 @@ class Node:
         self.times: list[int] = []
         self.fee_estimate_sat_per_kvb: int | None = None
         self.mock_time: int | None = None  # setmocktime: the clock used for new blocks
-        self.mempool = Mempool(self, config.minrelaytxfee_sat_per_kvb)
+        self.mempool = Mempool(self, config.minrelaytxfee_sat_per_kvb, config.mempoolfullrbf)
         self.wallets: dict[str, Wallet] = {}
         fee = self.index.get_meta("fee_estimate_sat_per_kvb")
         self.fee_estimate_sat_per_kvb = int(fee) if fee is not None else None

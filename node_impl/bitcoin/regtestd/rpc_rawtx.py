@@ -415,5 +415,5 @@ def getmempoolinfo(ctx: RequestContext) -> dict:
         "minrelaytxfee": sat_to_btc(relay),
         "incrementalrelayfee": sat_to_btc(1000),
         "unbroadcastcount": 0,
-        "fullrbf": True,
+        "fullrbf": mempool.full_rbf,
     }
