@@ -682,6 +682,7 @@ class ChannelManager:
             elif chan.state in (NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
                 await self._check_htlc_expiry(chan, height)
         await self.onchain.on_block(height, block)
+        await self.forwarding.on_block(height)  # fail back forwards that can no longer resolve
 
     async def _rebroadcast(self, chan: Channel) -> None:
         """Our unconfirmed funding, closing or commitment tx goes out again each block (it may
@@ -806,7 +807,7 @@ class ChannelManager:
         return matches[0]
 
     async def rpc_close(self, id: Any, unilateraltimeout: Any = None, destination: Any = None,
-                        fee_negotiation_step: Any = None, force: Any = False) -> dict[str, Any]:
+                        force: Any = False) -> dict[str, Any]:
         """Close a channel: mutual, or unilateral after `unilateraltimeout` seconds (or `force`)."""
         chan = self._find(id)
         if destination is not None:

@@ -65,6 +65,8 @@ class PaymentRecord:
             entry["completed_at"] = self.completed_at
         if self.failure:
             entry["failure"] = self.failure
+        if self.data.get("label"):
+            entry["label"] = self.data["label"]
         return entry
 
 

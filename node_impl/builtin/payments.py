@@ -87,7 +87,8 @@ class Payments:
         self._pending: dict[bytes, PendingPayment] = {}
 
     # ------------------------------------------------------------------ outgoing
-    async def pay(self, bolt11: Any, amount_msat: Any = None, retry_for: Any = None) -> dict[str, Any]:
+    async def pay(self, bolt11: Any, amount_msat: Any = None, label: Any = None, maxfeepercent: Any = 0.5,
+                  retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000) -> dict[str, Any]:
         """Pay a BOLT 11 invoice (to a peer we have a channel with); returns the preimage."""
         if not isinstance(bolt11, str):
             raise param_error("bolt11", "expected a bolt11 string")
@@ -113,11 +114,18 @@ class Payments:
             if pending is None:
                 raise RpcError(PAY_STOPPED_RETRYING, "a payment for this hash is already pending")
             return self._result_or_raise(await asyncio.shield(pending.done))
-        timeout = float(retry_for) if retry_for is not None else 60.0
+        timeout = _positive_number(retry_for, "retry_for") if retry_for is not None else 60.0
+        fee_percent = _positive_number(maxfeepercent, "maxfeepercent", allow_zero=True)
+        max_fee_msat = max(int(amount * fee_percent / 100), int(_positive_number(exemptfee, "exemptfee",
+                                                                                 allow_zero=True)))
+        max_delay = int(_positive_number(maxdelay, "maxdelay")) if maxdelay is not None else None
+        if label is not None and not isinstance(label, str):
+            raise param_error("label", "expected a string")
         record = await self.send_direct(
             destination=bytes.fromhex(invoice.payee), amount_msat=amount, payment_hash=invoice.payment_hash,
             payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
-            bolt11=bolt11, timeout=timeout, route_hints=invoice.route_hints)
+            bolt11=bolt11, timeout=timeout, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
+            max_delay=max_delay, label=label)
         return self._result_or_raise(record)
 
     def _result_or_raise(self, record: PaymentRecord) -> dict[str, Any]:
@@ -129,6 +137,7 @@ class Payments:
     async def send_direct(
         self, *, destination: bytes, amount_msat: int, payment_hash: bytes, payment_secret: bytes,
         min_final_cltv_expiry: int, bolt11: str | None, timeout: float, route_hints: Any = (),
+        max_fee_msat: int | None = None, max_delay: int | None = None, label: str | None = None,
     ) -> PaymentRecord:
         """Pay ``destination``: over a channel with it if we have one that can carry the amount,
         else along a route from the gossip graph; retries other routes until ``timeout``.
@@ -142,14 +151,14 @@ class Payments:
             attempt += 1
             try:
                 route = self._route(destination, amount_msat, min_final_cltv_expiry, route_hints,
-                                    exclude_channels, exclude_nodes)
+                                    exclude_channels, exclude_nodes, max_fee_msat, max_delay)
             except RpcError:
                 if last is not None:  # no other route: report why the last attempt failed
                     return last
                 raise
             record = await self._attempt(route, destination=destination, amount_msat=amount_msat,
                                          payment_hash=payment_hash, payment_secret=payment_secret,
-                                         bolt11=bolt11, deadline=deadline)
+                                         bolt11=bolt11, deadline=deadline, label=label)
             last = record
             if record.status != "failed" or record.data.get("final"):
                 return record
@@ -165,7 +174,8 @@ class Payments:
                      attempt, record.failure, kind, ident)
 
     def _route(self, destination: bytes, amount_msat: int, final_cltv: int, route_hints: Any,
-               exclude_channels: set[Any], exclude_nodes: set[bytes]) -> list[_Hop]:
+               exclude_channels: set[Any], exclude_nodes: set[bytes], max_fee_msat: int | None = None,
+               max_delay: int | None = None) -> list[_Hop]:
         final_expiry = self.node.blockheight + final_cltv + CLTV_SAFETY_BLOCKS
         chan = self.manager.channel_to(destination, amount_msat)
         gossip = self._gossip()
@@ -179,7 +189,8 @@ class Payments:
         try:
             hops = gossip.find_route(destination, amount_msat, final_cltv_delta=final_cltv + CLTV_SAFETY_BLOCKS,
                                      route_hints=route_hints, exclude_channels=exclude_channels,
-                                     exclude_nodes=exclude_nodes, local_spendable_msat=spendable)
+                                     exclude_nodes=exclude_nodes, local_spendable_msat=spendable,
+                                     max_fee_msat=max_fee_msat, max_delay=max_delay)
         except routing.NoRouteError as exc:
             if chan is not None:
                 raise RpcError(PAY_ROUTE_NOT_FOUND,
@@ -194,7 +205,8 @@ class Payments:
         return gossip if gossip is not None and hasattr(gossip, "find_route") else None
 
     async def _attempt(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
-                       payment_secret: bytes, bolt11: str | None, deadline: float) -> PaymentRecord:
+                       payment_secret: bytes, bolt11: str | None, deadline: float,
+                       label: str | None = None) -> PaymentRecord:
         first = route[0]
         chan = self.manager.channel_by_scid(first.short_channel_id, first.node_id)
         log.debug("paying %d msat to %s (hash %s) via %s", amount_msat, destination.hex(), payment_hash.hex(),
@@ -223,7 +235,7 @@ class Payments:
             amount_sent_msat=first.amount_msat, status="pending", preimage=None, failure=None,
             created_at=int(time.time()), completed_at=None, channel_id=chan.channel_id, htlc_id=None,
             data={"shared_secrets": [s.hex() for s in secrets],
-                  "route": [[h.node_id.hex(), h.short_channel_id] for h in route]})
+                  "route": [[h.node_id.hex(), h.short_channel_id] for h in route], "label": label})
         done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
         self._pending[payment_hash] = PendingPayment(record, secrets, done)
         try:
@@ -384,6 +396,12 @@ class Payments:
         if record.paid_at is not None:
             return fail(details, f"invoice {record.label!r} is already paid")
         return IncomingDecision(preimage=record.payment_preimage, settles_invoice=True)
+
+
+def _positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
+        raise param_error(name, f"expected a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
+    return float(value)
 
 
 def _parse_msat(value: Any) -> int:

@@ -264,3 +264,34 @@ def test_state_survives_json_round_trip_mid_payment(pair):
     deliver(alice, bob.sign_if_needed(), bob)
     assert alice.log.view(LOCAL).local_msat == 900_000_000 - 7_000_000
     assert bob.log.view(LOCAL).local_msat == 100_000_000 + 7_000_000
+
+
+def test_fail_malformed_returns_the_htlc_and_reports_its_code(pair):
+    alice, bob = pair
+    alice.add_htlc(3_000_000, bytes(32), 500, bytes(1366))
+    deliver(bob, alice.sign_if_needed(), alice)
+    (htlc,) = [h for kind, h in bob.drain_events() if kind == "incoming_htlc"]
+    bob.fail_malformed_htlc(htlc.htlc_id, hashlib.sha256(bytes(1366)).digest(), 0x8000 | 0x4000 | 5)
+    batch = bob.sign_if_needed()
+    assert batch[0]["type"] == "update_fail_malformed_htlc" and batch[0]["failure_code"] == 0xC005
+    deliver(alice, batch, bob)
+    (resolved,) = [h for kind, h in alice.drain_events() if kind == "htlc_resolved"]
+    assert resolved.removal == "fail_malformed" and resolved.removal_data["failure_code"] == 0xC005
+    assert alice.log.view(LOCAL).local_msat == 900_000_000
+
+
+def test_fail_malformed_without_badonion_bit_is_a_channel_error(pair):
+    alice, bob = pair
+    alice.add_htlc(3_000_000, bytes(32), 500, bytes(1366))
+    deliver(bob, alice.sign_if_needed(), alice)
+    with pytest.raises(ChannelError, match="BADONION"):
+        alice.handle_update_fail_malformed_htlc({"type": "update_fail_malformed_htlc", "id": 0,
+                                                 "sha256_of_onion": bytes(32), "failure_code": 0x4005})
+
+
+def test_update_add_above_the_peers_balance_is_a_channel_error(pair):
+    alice, bob = pair
+    with pytest.raises(ChannelError, match="cannot afford"):
+        alice.handle_update_add_htlc({"type": "update_add_htlc", "id": 0, "amount_msat": 200_000_000,
+                                      "payment_hash": bytes(32), "cltv_expiry": 500,
+                                      "onion_routing_packet": bytes(1366)})
