@@ -141,6 +141,8 @@ def test_waitfornewblock_returns_when_a_block_is_mined(regtestd, rpc):
     thread.join(10)
     assert results["tip"] == {"hash": block_hash, "height": 1}
     assert results["elapsed"] < 5
+    assert rpc.waitforblockheight(1, 1000) == {"hash": block_hash, "height": 1}
+    assert rpc.waitforblock(block_hash, 1000) == {"hash": block_hash, "height": 1}
 
 
 def test_unknown_method_and_bad_params(rpc):

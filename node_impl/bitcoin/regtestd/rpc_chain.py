@@ -191,6 +191,19 @@ def waitfornewblock(ctx: RequestContext, timeout: Any = 0, current_tip: Any = No
 
 
 @rpc("Blockchain", lock=False)
+def waitforblock(ctx: RequestContext, blockhash: Any, timeout: Any = 0) -> dict:
+    node = ctx.node
+    wanted = as_hash(blockhash, "blockhash")
+    timeout_ms = as_int(timeout, "timeout")
+    with node.lock:
+        node.tip_changed.wait_for(
+            lambda: node.tip_hash() == wanted or node.shutdown_requested.is_set(),
+            timeout=timeout_ms / 1000 if timeout_ms else None,
+        )
+        return {"hash": node.tip_hash()[::-1].hex(), "height": node.tip_height()}
+
+
+@rpc("Blockchain", lock=False)
 def waitforblockheight(ctx: RequestContext, height: Any, timeout: Any = 0) -> dict:
     node = ctx.node
     target = as_int(height, "height")
