@@ -222,12 +222,14 @@ class Node:
         if not events:
             return
         disconnected_txs: list[Tx] = []
+        reorged = False
         for event in events:
             if event.kind == "disconnect":
                 if self.index.active[-1] != event.block_hash:
                     raise RuntimeError("kernel disconnected a block that is not the index tip")
                 self.index.disconnect_tip()
                 self.times.pop()
+                reorged = True
                 disconnected_txs.extend(Block.from_bytes(event.raw_block).txs[1:])
             else:
                 block = Block.from_bytes(event.raw_block)
@@ -235,7 +237,8 @@ class Node:
                 self.index.connect_block(event.height, event.block_hash, block)
                 self.times.append(block.header.time)
                 self.mempool.remove_for_block(block.txs)
-        if disconnected_txs:
+        if reorged:
+            # re-validate everything: coins, maturity and locks may have changed
             self._resurrect(disconnected_txs)
         self.tip_changed.notify_all()
         log.info("UpdateTip: new best=%s height=%d", self.tip_hash()[::-1].hex(), self.tip_height())
