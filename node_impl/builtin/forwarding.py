@@ -11,11 +11,12 @@ an undecided incoming HTLC is looked at again after every reestablish.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import onion
-from .channel import NORMAL, Channel, LocalRequestError
-from .channel_updates import Htlc
+from .channel import NORMAL, SHUTTING_DOWN, Channel, LocalRequestError
+from .channel_updates import LOCAL, REMOTE, Htlc
 from .log import get_logger
 
 if TYPE_CHECKING:
@@ -25,6 +26,70 @@ if TYPE_CHECKING:
 log = get_logger("forward")
 
 MIN_OUTGOING_EXPIRY_BLOCKS = 3  # an outgoing expiry closer than this to the tip is too soon
+MAX_EXPIRY_BLOCKS = 2016  # an incoming HTLC may not lock our funds for longer (expiry_too_far)
+
+
+@dataclass(frozen=True)
+class OutgoingView:
+    """What the forwarding checks need to know about the requested outgoing channel."""
+
+    normal: bool  # CHANNELD_NORMAL
+    usable: bool  # normal, peer connected and re-established
+    htlc_minimum_msat: int  # the peer's minimum
+    spendable_msat: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Our forwarding policy for the outgoing channel (as announced)."""
+
+    fee_base_msat: int
+    fee_ppm: int
+    cltv_expiry_delta: int
+
+    def fee_msat(self, amount_msat: int) -> int:
+        return self.fee_base_msat + amount_msat * self.fee_ppm // 1_000_000
+
+
+def check_forward(*, incoming_msat: int, incoming_cltv: int, payload: onion.HopPayload,
+                  outgoing: OutgoingView | None, policy: Policy, blockheight: int,
+                  channel_update: bytes = b"") -> tuple[onion.FailureMessage, str] | None:
+    """BOLT 4 checks of a request to forward: None if the HTLC may go out, else the failure
+    for the sender and a reason for our log. ``channel_update`` (ours for the outgoing
+    channel, may be empty) goes into the failures that carry one."""
+    amount = payload.amt_to_forward_msat
+    out_cltv = payload.outgoing_cltv_value
+    if outgoing is None or not outgoing.normal:
+        return onion.failure_message(onion.UNKNOWN_NEXT_PEER), f"no open channel {payload.short_channel_id}"
+    if not outgoing.usable:
+        return (onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
+                f"peer of channel {payload.short_channel_id} is not connected")
+    if amount < outgoing.htlc_minimum_msat:
+        return (onion.failure_message(onion.AMOUNT_BELOW_MINIMUM, htlc_msat=incoming_msat,
+                                      channel_update=channel_update),
+                f"amt_to_forward {amount} msat below the peer's minimum {outgoing.htlc_minimum_msat} msat")
+    fee = policy.fee_msat(amount)
+    if incoming_msat < amount + fee:
+        return (onion.failure_message(onion.FEE_INSUFFICIENT, htlc_msat=incoming_msat,
+                                      channel_update=channel_update),
+                f"fee {incoming_msat - amount} msat below {fee} msat")
+    if incoming_cltv < out_cltv + policy.cltv_expiry_delta:
+        return (onion.failure_message(onion.INCORRECT_CLTV_EXPIRY, cltv_expiry=incoming_cltv,
+                                      channel_update=channel_update),
+                f"cltv_expiry {incoming_cltv} leaves less than {policy.cltv_expiry_delta} blocks "
+                f"over outgoing_cltv_value {out_cltv}")
+    if out_cltv <= blockheight + MIN_OUTGOING_EXPIRY_BLOCKS:
+        return (onion.failure_message(onion.EXPIRY_TOO_SOON, channel_update=channel_update),
+                f"outgoing expiry {out_cltv} too close to the tip {blockheight}")
+    if incoming_cltv > blockheight + MAX_EXPIRY_BLOCKS:
+        return (onion.failure_message(onion.EXPIRY_TOO_FAR),
+                f"cltv_expiry {incoming_cltv} more than {MAX_EXPIRY_BLOCKS} blocks after {blockheight}")
+    if amount > outgoing.spendable_msat:
+        return (onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
+                f"amt_to_forward {amount} msat above what channel {payload.short_channel_id} can send "
+                f"({outgoing.spendable_msat} msat)")
+    return None
+
 
 class Forwarding:
     """Decides and tracks forwarded HTLCs for the channel manager."""
@@ -46,49 +111,67 @@ class Forwarding:
         if row is not None:
             if row["state"] == "fulfilled":
                 return IncomingDecision(preimage=bytes(row["preimage"]))
-            if row["state"] == "failed":
+            if row["state"] in ("failed", "local_failed"):
                 return IncomingDecision(reason=bytes(row["reason"]))
             return IncomingDecision(pending=True)
         if key in self._in_flight:
             return IncomingDecision(pending=True)
         secret = processed.shared_secret
 
-        def fail(message: onion.FailureMessage, why: str) -> IncomingDecision:
-            log.info("not forwarding HTLC %d from %s: %s", htlc.htlc_id, _cid(chan), why)
-            return IncomingDecision(reason=onion.create_failure_packet(secret, message))
-
         out = self.manager.channel_by_scid_any(payload.short_channel_id)
-        if out is None or out.state != NORMAL:
-            return fail(onion.failure_message(onion.UNKNOWN_NEXT_PEER),
-                        f"no open channel {payload.short_channel_id}")
-        if not self.manager.is_usable(out):
-            return fail(onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE),
-                        f"peer of channel {payload.short_channel_id} is not connected")
-        base, ppm, delta = self._policy(out)
-        fee = base + payload.amt_to_forward_msat * ppm // 1_000_000
-        if htlc.amount_msat < payload.amt_to_forward_msat + fee:
-            return fail(onion.failure_message(onion.FEE_INSUFFICIENT, htlc_msat=htlc.amount_msat),
-                        f"fee {htlc.amount_msat - payload.amt_to_forward_msat} msat below {fee} msat")
-        if htlc.cltv_expiry < payload.outgoing_cltv_value + delta:
-            return fail(onion.failure_message(onion.INCORRECT_CLTV_EXPIRY, cltv_expiry=htlc.cltv_expiry),
-                        f"cltv_expiry {htlc.cltv_expiry} leaves less than {delta} blocks")
-        if payload.outgoing_cltv_value <= self.node.blockheight + MIN_OUTGOING_EXPIRY_BLOCKS:
-            return fail(onion.failure_message(onion.EXPIRY_TOO_SOON),
-                        f"outgoing expiry {payload.outgoing_cltv_value} too close to the tip")
+        outgoing = None
+        if out is not None:
+            usable = self.manager.is_usable(out)
+            outgoing = OutgoingView(
+                normal=out.state == NORMAL, usable=usable,
+                htlc_minimum_msat=out.remote_config.htlc_minimum_msat if out.remote_config else 0,
+                spendable_msat=out.spendable_msat() if usable else 0)
+        policy = self._policy(out) if out is not None else Policy(0, 0, 0)
+        refused = check_forward(incoming_msat=htlc.amount_msat, incoming_cltv=htlc.cltv_expiry, payload=payload,
+                                outgoing=outgoing, policy=policy, blockheight=self.node.blockheight)
+        if refused is not None:
+            if outgoing is not None:  # again with our channel_update (only now: it may need signing)
+                refused = check_forward(
+                    incoming_msat=htlc.amount_msat, incoming_cltv=htlc.cltv_expiry, payload=payload,
+                    outgoing=outgoing, policy=policy, blockheight=self.node.blockheight,
+                    channel_update=self._channel_update(payload.short_channel_id)) or refused
+            message, why = refused
+            log.info("not forwarding HTLC %d from %s: %s", htlc.htlc_id, _cid(chan), why)
+            reason = onion.create_failure_packet(secret, message)
+            self._insert_local_failure(chan, htlc, out, payload, secret, reason)
+            return IncomingDecision(reason=reason)
+        if out is None:
+            raise ValueError("check_forward passed a forward without an outgoing channel")
         if processed.next_packet is None:
-            return fail(onion.failure_message(onion.INVALID_ONION_PAYLOAD, type=6, offset=0), "no next onion")
+            raise ValueError("forwarding decision for the final hop's onion")
         self._in_flight.add(key)
         self.node.spawn(self._offer(chan, htlc, out, payload, processed.next_packet, secret),
                         f"forward-{htlc.htlc_id}")
         return IncomingDecision(pending=True)
 
-    def _policy(self, out: Channel) -> tuple[int, int, int]:
+    def _policy(self, out: Channel) -> Policy:
         local_policy = getattr(self.node.gossip, "local_policy", None)
         policy = local_policy(out.short_channel_id) if local_policy is not None else None
         if policy is not None:
-            return policy
+            return Policy(*policy)
         cfg = self.node.config
-        return cfg.fee_base_msat, cfg.fee_ppm, cfg.cltv_delta
+        return Policy(cfg.fee_base_msat, cfg.fee_ppm, cfg.cltv_delta)
+
+    def _channel_update(self, scid: int | None) -> bytes:
+        """Our latest channel_update for ``scid`` (for BOLT 4 failures), or b""."""
+        latest = getattr(self.node.gossip, "local_channel_update", None)
+        return latest(scid) if latest is not None and scid is not None else b""
+
+    def _insert_local_failure(self, chan: Channel, htlc: Htlc, out: Channel | None, payload: onion.HopPayload,
+                              secret: bytes, reason: bytes) -> None:
+        """Record a forward we refused (listforwards: local_failed), in the incoming channel's commit."""
+        now = time.time()
+        self.db.execute(
+            "INSERT OR REPLACE INTO forwards (in_channel, in_htlc_id, out_channel, out_htlc_id, shared_secret, "
+            "payment_hash, in_msat, out_msat, state, reason, created_at, resolved_at) "
+            "VALUES (?, ?, ?, -1, ?, ?, ?, ?, 'local_failed', ?, ?, ?)",
+            (chan.channel_id, htlc.htlc_id, out.channel_id if out is not None else b"", secret,
+             htlc.payment_hash, htlc.amount_msat, payload.amt_to_forward_msat, reason, now, now))
 
     async def _offer(self, incoming: Channel, htlc: Htlc, out: Channel, payload: onion.HopPayload,
                      packet: bytes, secret: bytes) -> None:
@@ -103,13 +186,9 @@ class Forwarding:
                 return
             except LocalRequestError as exc:
                 log.info("cannot forward HTLC %d to %s: %s", htlc.htlc_id, _cid(out), exc)
-            failure = onion.create_failure_packet(secret, onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE))
-            self.db.execute(
-                "INSERT INTO forwards (in_channel, in_htlc_id, out_channel, out_htlc_id, shared_secret, "
-                "payment_hash, in_msat, out_msat, state, reason, created_at, resolved_at) "
-                "VALUES (?, ?, ?, -1, ?, ?, ?, ?, 'failed', ?, ?, ?)",
-                (key[0], key[1], out.channel_id, secret, htlc.payment_hash, htlc.amount_msat,
-                 payload.amt_to_forward_msat, failure, time.time(), time.time()))
+            failure = onion.create_failure_packet(secret, onion.failure_message(
+                onion.TEMPORARY_CHANNEL_FAILURE, channel_update=self._channel_update(out.short_channel_id)))
+            self._insert_local_failure(incoming, htlc, out, payload, secret, failure)
             await self.manager.resettle(incoming)
         finally:
             self._in_flight.discard(key)
@@ -155,6 +234,35 @@ class Forwarding:
                         (reason, time.time(), row["in_channel"], row["in_htlc_id"]))
         return self._incoming(row)
 
+    def preimage_for(self, payment_hash: bytes) -> bytes | None:
+        """The preimage a forward with ``payment_hash`` learnt downstream (to claim the incoming
+        HTLC on chain when the incoming channel is closed)."""
+        rows = self.db.query("SELECT preimage FROM forwards WHERE payment_hash = ? AND preimage IS NOT NULL "
+                             "LIMIT 1", (payment_hash,))
+        return bytes(rows[0]["preimage"]) if rows else None
+
+    # ------------------------------------------------------------------ chain
+    async def on_block(self, height: int) -> None:
+        """Fail back forwards whose outgoing HTLC can never resolve (its channel closed before
+        the HTLC was signed, or the commitment on chain does not hold it)."""
+        for row in self.db.query("SELECT * FROM forwards WHERE state = 'offered'"):
+            out_id = bytes(row["out_channel"])
+            out = next((c for c in self.manager.channels.values() if c.channel_id == out_id), None)
+            if out is None or out.state in (NORMAL, SHUTTING_DOWN):
+                continue
+            why = _unresolvable(out, row["out_htlc_id"])
+            if why is None:
+                continue
+            log.info("failing back HTLC %d from %s: %s", row["in_htlc_id"], bytes(row["in_channel"]).hex(), why)
+            reason = onion.create_failure_packet(bytes(row["shared_secret"]),
+                                                 onion.failure_message(onion.PERMANENT_CHANNEL_FAILURE))
+            self.db.execute("UPDATE forwards SET state = 'local_failed', reason = ?, resolved_at = ? "
+                            "WHERE in_channel = ? AND in_htlc_id = ?",
+                            (reason, time.time(), row["in_channel"], row["in_htlc_id"]))
+            incoming = self._incoming(row)
+            if incoming is not None:
+                await self.manager.resettle(incoming)
+
     def _incoming(self, row: Any) -> Channel | None:
         channel_id = bytes(row["in_channel"])
         return next((c for c in self.manager.channels.values() if c.channel_id == channel_id), None)
@@ -165,14 +273,45 @@ class Forwarding:
 
     def listforwards(self) -> list[dict[str, Any]]:
         rows = self.db.query("SELECT * FROM forwards ORDER BY created_at")
-        status = {"offered": "offered", "fulfilled": "settled", "failed": "failed"}
-        return [{
-            "in_channel": bytes(r["in_channel"]).hex(), "in_htlc_id": r["in_htlc_id"],
-            "out_channel": bytes(r["out_channel"]).hex(), "out_htlc_id": r["out_htlc_id"],
-            "payment_hash": bytes(r["payment_hash"]).hex(), "in_msat": r["in_msat"], "out_msat": r["out_msat"],
-            "fee_msat": r["in_msat"] - r["out_msat"], "status": status.get(r["state"], r["state"]),
-            "received_time": r["created_at"], "resolved_time": r["resolved_at"],
-        } for r in rows]
+        status = {"offered": "offered", "fulfilled": "settled", "failed": "failed", "local_failed": "local_failed"}
+        out = []
+        for r in rows:
+            entry = {
+                "in_channel": bytes(r["in_channel"]).hex(), "in_htlc_id": r["in_htlc_id"],
+                "out_channel": bytes(r["out_channel"]).hex(), "out_htlc_id": r["out_htlc_id"],
+                "payment_hash": bytes(r["payment_hash"]).hex(), "in_msat": r["in_msat"], "out_msat": r["out_msat"],
+                "fee_msat": r["in_msat"] - r["out_msat"], "status": status.get(r["state"], r["state"]),
+                "received_time": r["created_at"], "resolved_time": r["resolved_at"],
+            }
+            if r["state"] == "local_failed":  # our own failure onion: we can read its code
+                code = _own_failure_code(bytes(r["shared_secret"]), bytes(r["reason"] or b""))
+                if code is not None:
+                    entry["failcode"] = code
+                    entry["failreason"] = "WIRE_" + onion.FAILURE_NAMES.get(code, f"0x{code:04x}").upper()
+            out.append(entry)
+        return out
+
+
+def _unresolvable(out: Channel, out_htlc_id: int) -> str | None:
+    """Why an HTLC we offered on the closing/closed channel ``out`` can no longer be fulfilled
+    (None if it still may be, on chain)."""
+    htlc = out.log.htlcs.get((LOCAL, out_htlc_id)) if out.log is not None else None
+    if htlc is None:
+        return "the outgoing HTLC left its channel without an outcome"
+    if htlc.added_at[REMOTE] is None:
+        return f"the outgoing channel is {out.state} and the HTLC was never signed"
+    plan = out.onchain or {}
+    if plan.get("type") in ("local", "remote", "mutual") and \
+            not any(entry.get("htlc") == [LOCAL, out_htlc_id] for entry in plan.get("outputs", [])):
+        return "the commitment on chain holds no output for the outgoing HTLC"
+    return None
+
+
+def _own_failure_code(secret: bytes, reason: bytes) -> int | None:
+    try:
+        return onion.decrypt_failure_packet([secret], reason).code
+    except onion.OnionError:
+        return None
 
 
 def _cid(chan: Channel) -> str:

@@ -101,7 +101,9 @@ class Onchain:
         if htlc.removal == "fulfill":
             return htlc.removal_data.get("preimage")
         record = self.node.invoices.lookup(htlc.payment_hash)
-        return record.payment_preimage if record is not None else None
+        if record is not None:
+            return record.payment_preimage
+        return self.manager.forwarding.preimage_for(htlc.payment_hash)  # learnt downstream
 
     def _local_outputs(self, chan: Channel, commitment: channel_tx.Commitment, txid: str,
                        height: int) -> list[dict[str, Any]]:
