@@ -42,7 +42,7 @@ PAY_ROUTE_NOT_FOUND = 205
 PAY_INVOICE_EXPIRED = 207
 PAY_STOPPED_RETRYING = 210
 PAY_UNPARSEABLE_ONION = 202
-CLTV_SAFETY_BLOCKS = 1
+CLTV_SAFETY_BLOCKS = 3  # tolerance for a payee whose chain view is a block or two ahead
 
 
 @dataclass(frozen=True)
