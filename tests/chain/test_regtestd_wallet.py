@@ -168,3 +168,26 @@ def test_getreceivedbyaddress_scantxoutset_setmocktime(chain):
     scan = rpc.scantxoutset("start", [f"addr({target})"])
     assert scan["success"] is True and scan["total_amount"] == Decimal("0.30000000")
     assert scan["unspents"][0]["height"] == rpc.getblockcount()
+
+
+@pytest.mark.parametrize("kind", ["bech32", "bech32m"])
+def test_signrawtransactionwithkey(chain, kind):
+    import os
+
+    from node_impl.bitcoin.regtestd.address import b58encode_check, script_to_address
+    from node_impl.bitcoin.regtestd.keys import WalletKey
+
+    rpc, miner = chain
+    secret = os.urandom(32)
+    wif = b58encode_check(b"\xef" + secret + b"\x01")
+    address = script_to_address(WalletKey(kind, False, 0, secret).script_pubkey)
+    txid = rpc.sendtoaddress(address, Decimal("0.2"))
+    vout = next(o["n"] for o in rpc.getrawtransaction(txid, True)["vout"]
+                if o["scriptPubKey"].get("address") == address)
+    raw = rpc.createrawtransaction([{"txid": txid, "vout": vout}], {miner: Decimal("0.1999")})
+    unsigned = rpc.signrawtransactionwithkey(raw, [b58encode_check(b"\xef" + os.urandom(32) + b"\x01")])
+    assert unsigned["complete"] is False
+    signed = rpc.signrawtransactionwithkey(raw, [wif])
+    assert signed["complete"] is True
+    assert rpc.sendrawtransaction(signed["hex"]) == rpc.decoderawtransaction(raw)["txid"]
+    assert rejection(rpc.signrawtransactionwithkey, raw, ["notakey"])["code"] == -5

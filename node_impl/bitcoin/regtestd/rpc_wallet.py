@@ -5,12 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .address import AddressError, address_to_script, decode_segwit
+from .address import AddressError, address_to_script, b58decode_check, decode_segwit
 from .amounts import btc_to_sat, sat_to_btc
+from .keys import SECP256K1_ORDER, WalletKey
 from .node import WalletLoadError
 from .policy import TxRejected
 from .primitives import Tx, TxOut
-from .rpc_args import as_bool, as_dict, as_hash, as_int, as_list, as_str, decode_tx
+from .rpc_args import as_bool, as_dict, as_hash, as_hex, as_int, as_list, as_str, decode_tx
 from .rpc_errors import (
     RPC_INVALID_ADDRESS_OR_KEY,
     RPC_INVALID_PARAMETER,
@@ -24,6 +25,7 @@ from .rpc_errors import (
 from .rpc_registry import RequestContext, rpc
 from .script import script_type
 from .sighash import SIGHASH_NAMES
+from .signer import sign_inputs
 from .wallet import FeeTooHighForOutputs, InsufficientFunds, Wallet
 from .wallet_history import common_fields, detail_entries, get_wallet_tx, list_entries
 
@@ -576,23 +578,39 @@ def fundrawtransaction(ctx: RequestContext, hexstring: Any, options: Any = None,
     return {"hex": result.serialize().hex(), "fee": sat_to_btc(funded.fee_sat), "changepos": funded.change_position}
 
 
+def _sighash_arg(value: Any) -> int | None:
+    name = as_str(value, "sighashtype")
+    if name not in SIGHASH_NAMES:
+        raise RpcError(RPC_INVALID_PARAMETER, f"'{name}' is not a valid sighash parameter.")
+    return None if SIGHASH_NAMES[name] == 0 else SIGHASH_NAMES[name]
+
+
+def _prevtxs_arg(prevtxs: Any) -> dict[tuple[bytes, int], TxOut]:
+    given: dict[tuple[bytes, int], TxOut] = {}
+    for item in as_list(prevtxs, "prevtxs") if prevtxs is not None else []:
+        obj = as_dict(item, "prevtxs")
+        outpoint = (as_hash(obj.get("txid"), "txid"), as_int(obj.get("vout"), "vout"))
+        spk = as_hex(obj.get("scriptPubKey"), "scriptPubKey")
+        if "amount" not in obj:
+            raise RpcError(RPC_INVALID_PARAMETER, "Missing amount")
+        given[outpoint] = TxOut(btc_to_sat(obj["amount"]), spk)
+    return given
+
+
+def _sign_result(tx: Tx, errors: list[dict]) -> dict:
+    result: dict[str, Any] = {"hex": tx.serialize().hex(), "complete": not errors}
+    if errors:
+        result["errors"] = errors
+    return result
+
+
 @rpc("Rawtransactions")
 def signrawtransactionwithwallet(ctx: RequestContext, hexstring: Any, prevtxs: Any = None,
                                  sighashtype: Any = "DEFAULT") -> dict:
     wallet = get_wallet(ctx)
     tx = decode_tx(hexstring)
-    name = as_str(sighashtype, "sighashtype")
-    if name not in SIGHASH_NAMES:
-        raise RpcError(RPC_INVALID_PARAMETER, f"'{name}' is not a valid sighash parameter.")
-    hash_type = SIGHASH_NAMES[name]
-    given: dict[tuple[bytes, int], TxOut] = {}
-    for item in as_list(prevtxs, "prevtxs") if prevtxs is not None else []:
-        obj = as_dict(item, "prevtxs")
-        outpoint = (as_hash(obj.get("txid"), "txid"), as_int(obj.get("vout"), "vout"))
-        spk_hex = as_str(obj.get("scriptPubKey"), "scriptPubKey")
-        if "amount" not in obj:
-            raise RpcError(RPC_INVALID_PARAMETER, "Missing amount")
-        given[outpoint] = TxOut(btc_to_sat(obj["amount"]), bytes.fromhex(spk_hex))
+    hash_type = _sighash_arg(sighashtype)
+    given = _prevtxs_arg(prevtxs)
     spent: list[TxOut | None] = []
     for txin in tx.vin:
         out = given.get(txin.outpoint) or ctx.node.lookup_output(txin.prev_txid, txin.prev_vout)
@@ -601,11 +619,37 @@ def signrawtransactionwithwallet(ctx: RequestContext, hexstring: Any, prevtxs: A
             known = ctx.node.find_output_any(txin.prev_txid, txin.prev_vout)
             out = known if known is not None and wallet.is_mine(known.script_pubkey) else None
         spent.append(out)
-    errors = wallet.sign(tx, spent, None if hash_type == 0 else hash_type)
-    result: dict[str, Any] = {"hex": tx.serialize().hex(), "complete": not errors}
-    if errors:
-        result["errors"] = errors
-    return result
+    return _sign_result(tx, wallet.sign(tx, spent, hash_type))
+
+
+@rpc("Rawtransactions")
+def signrawtransactionwithkey(ctx: RequestContext, hexstring: Any, privkeys: Any, prevtxs: Any = None,
+                              sighashtype: Any = "DEFAULT") -> dict:
+    """Sign P2WPKH and P2TR (key path, BIP86 tweak) inputs with WIF keys."""
+    tx = decode_tx(hexstring)
+    hash_type = _sighash_arg(sighashtype)
+    keys: dict[bytes, WalletKey] = {}
+    for wif in as_list(privkeys, "privkeys"):
+        secret = _decode_wif(as_str(wif, "privkeys"))
+        for kind in ("bech32", "bech32m"):
+            key = WalletKey(kind, False, 0, secret)
+            keys[key.script_pubkey] = key
+    given = _prevtxs_arg(prevtxs)
+    spent = [given.get(i.outpoint) or ctx.node.lookup_output(i.prev_txid, i.prev_vout) for i in tx.vin]
+    return _sign_result(tx, sign_inputs(tx, spent, keys, hash_type))
+
+
+def _decode_wif(text: str) -> bytes:
+    try:
+        payload = b58decode_check(text)
+    except AddressError:
+        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key") from None
+    if payload[:1] != b"\xef" or len(payload) not in (33, 34) or (len(payload) == 34 and payload[33] != 1):
+        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key")
+    secret = payload[1:33]
+    if not 0 < int.from_bytes(secret, "big") < SECP256K1_ORDER:
+        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key")
+    return secret
 
 
 @rpc("Wallet")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,13 +12,7 @@ from .descriptor import add_checksum
 from .keys import WalletKey
 from .primitives import Tx, TxIn, TxOut
 from .script import dust_threshold_sat
-from .sighash import (
-    SIGHASH_ALL,
-    SIGHASH_DEFAULT,
-    bip143_sighash,
-    bip341_keypath_sighash,
-    p2wpkh_script_code,
-)
+from .signer import sign_inputs
 from .wallet_store import WalletStore
 
 if TYPE_CHECKING:
@@ -228,37 +221,4 @@ class Wallet:
     # -- signing -------------------------------------------------------------------
     def sign(self, tx: Tx, spent_outputs: list[TxOut | None], sighash_type: int | None = None) -> list[dict]:
         """Sign every input this wallet can; returns bitcoind-style error entries for the others."""
-        errors = []
-        complete_spent = all(o is not None for o in spent_outputs)
-        for index, (txin, spent) in enumerate(zip(tx.vin, spent_outputs, strict=True)):
-            key = self.key_for(spent.script_pubkey) if spent is not None else None
-            if key is None or spent is None:
-                if not txin.witness and not txin.script_sig:
-                    errors.append({
-                        "txid": txin.prev_txid[::-1].hex(),
-                        "vout": txin.prev_vout,
-                        "witness": [w.hex() for w in txin.witness],
-                        "scriptSig": txin.script_sig.hex(),
-                        "sequence": txin.sequence,
-                        "error": "Input not found or already spent" if spent is None else "Unable to sign input, invalid stack size (possibly missing key)",
-                    })
-                continue
-            if key.kind == "bech32":
-                hash_type = SIGHASH_ALL if sighash_type in (None, SIGHASH_DEFAULT) else sighash_type
-                script_code = p2wpkh_script_code(spent.script_pubkey[2:])
-                digest = bip143_sighash(tx, index, script_code, spent.value_sat, hash_type)
-                txin.witness = [key.sign_ecdsa(digest) + bytes([hash_type]), key.pubkey]
-            else:
-                if not complete_spent:
-                    errors.append({
-                        "txid": txin.prev_txid[::-1].hex(), "vout": txin.prev_vout, "witness": [],
-                        "scriptSig": "", "sequence": txin.sequence,
-                        "error": "Unable to sign input: taproot needs every spent output",
-                    })
-                    continue
-                hash_type = SIGHASH_DEFAULT if sighash_type is None else sighash_type
-                digest = bip341_keypath_sighash(tx, index, spent_outputs, hash_type)  # type: ignore[arg-type]
-                sig = key.sign_schnorr_keypath(digest, os.urandom(32))
-                txin.witness = [sig if hash_type == SIGHASH_DEFAULT else sig + bytes([hash_type])]
-            tx.invalidate()
-        return errors
+        return sign_inputs(tx, spent_outputs, self.store.keys, sighash_type)
