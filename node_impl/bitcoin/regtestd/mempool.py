@@ -144,6 +144,7 @@ class Mempool:
         coin_heights: list[int] = []
         coin_mtps: list[int] = []
         missing = False
+        immature_depth: int | None = None
         for txin in tx.vin:
             outpoint = txin.outpoint
             spender = self.spenders.get(outpoint)
@@ -171,11 +172,8 @@ class Mempool:
             if coin is None:
                 missing = True
                 break
-            if coin.coinbase and next_height - coin.height < COINBASE_MATURITY:
-                raise TxRejected(
-                    "bad-txns-premature-spend-of-coinbase",
-                    f"tried to spend coinbase at depth {next_height - coin.height}",
-                )
+            if coin.coinbase and next_height - coin.height < COINBASE_MATURITY and immature_depth is None:
+                immature_depth = next_height - coin.height
             spent.append(TxOut(coin.value_sat, coin.script_pubkey))
             coin_heights.append(coin.height)
             coin_mtps.append(chain.mtp_at(max(coin.height - 1, 0)))
@@ -186,6 +184,10 @@ class Mempool:
 
         if not sequence_locks_satisfied(tx, coin_heights, coin_mtps, next_height, tip_mtp):
             raise TxRejected("non-BIP68-final")
+        if immature_depth is not None:  # checked after BIP68, in CheckTxInputs, like bitcoind
+            raise TxRejected(
+                "bad-txns-premature-spend-of-coinbase", f"tried to spend coinbase at depth {immature_depth}"
+            )
         value_in = sum(out.value_sat for out in spent)
         value_out = sum(out.value_sat for out in tx.vout)
         if value_in < value_out:
