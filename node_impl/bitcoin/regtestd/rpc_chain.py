@@ -163,6 +163,16 @@ def getdifficulty(ctx: RequestContext) -> float:
     return difficulty(BlockHeader.from_bytes(ctx.node.header_bytes(ctx.node.tip_hash())).bits)
 
 
+@rpc("Util")
+def getindexinfo(ctx: RequestContext, index_name: Any = None) -> dict:
+    """The transaction index is always on and synced."""
+    info = {"txindex": {"synced": True, "best_block_height": ctx.node.tip_height()}}
+    if index_name is not None:
+        name = as_str(index_name, "index_name")
+        return {name: info[name]} if name in info else {}
+    return info
+
+
 @rpc("Blockchain")
 def gettxoutsetinfo(ctx: RequestContext, hash_type: Any = "hash_serialized_3") -> dict:
     count, total = ctx.node.index.utxo_stats()
