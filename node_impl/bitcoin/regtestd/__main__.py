@@ -26,6 +26,9 @@ Options (bitcoind syntax, also read from bitcoin.conf / -conf=):
   -wallet=<name>          wallet to load (created if missing); default: the default wallet ""
   -disablewallet          no wallet
   -persistmempool         save the mempool on stop and load it on start (default 1)
+  -mempoolfullrbf         replace any conflicting transaction that pays enough (default 1)
+  -addresstype=<type>     getnewaddress default: bech32 (P2WPKH) or bech32m (P2TR)
+  -changetype=<type>      change output type (default: like the payment)
   -printtoconsole         log to stdout as well as debug.log
   -regtest / -chain=regtest   the only chain
 Unknown bitcoind options are accepted with a warning in the log.
