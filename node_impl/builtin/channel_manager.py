@@ -39,6 +39,7 @@ from .channel_tx import funding_output_script
 from .channel_updates import LOCAL, REMOTE, Htlc
 from .codec import encode_u16
 from .forwarding import Forwarding
+from .sendonion import OnionSender
 from .log import get_logger
 from .onchain import Onchain
 from .payments import Payments
@@ -107,6 +108,7 @@ class ChannelManager:
         self.hold_htlcs = False  # dev-hold-htlcs: leave incoming HTLCs undecided (tests)
         self.payments = Payments(self)
         self.forwarding = Forwarding(self)
+        self.onion_sender = OnionSender(self)  # sendonion / waitsendpay RPCs
         self.onchain = Onchain(self)
         for name, handler in (
             ("fundchannel", self.rpc_fundchannel),
@@ -401,14 +403,17 @@ class ChannelManager:
     def on_outgoing_fulfilled(self, chan: Channel, htlc: Htlc, preimage: bytes) -> None:
         """An HTLC we offered was fulfilled (by message or on chain): complete the payment or
         settle the forward's incoming side."""
-        self.payments.on_fulfilled(htlc, preimage)
+        if not self.forwarding.is_forward(chan, htlc):  # a payment of ours with the same hash is not paid
+            self.payments.on_fulfilled(htlc, preimage)
         incoming = self.forwarding.on_out_fulfilled(chan, htlc, preimage)
         if incoming is not None:
             self.node.spawn(self.resettle(incoming), "resettle")
 
     def on_outgoing_failed(self, chan: Channel, htlc: Htlc) -> None:
         """An HTLC we offered failed (by message or timed out on chain)."""
-        if htlc.removal == "timeout":
+        if self.forwarding.is_forward(chan, htlc):
+            pass  # not one of our payments (one of ours may have the same payment hash)
+        elif htlc.removal == "timeout":
             self.payments.on_chain_timeout(htlc)
         else:
             self.payments.on_failed(htlc)

@@ -211,6 +211,11 @@ class Forwarding:
                         (preimage, time.time(), row["in_channel"], row["in_htlc_id"]))
         return self._incoming(row)
 
+    def is_forward(self, out: Channel, htlc: Htlc) -> bool:
+        """Whether an HTLC we offered on ``out`` carries a forward (not a payment of ours, even if
+        one of ours has the same payment hash)."""
+        return self._row("out_channel = ? AND out_htlc_id = ?", (out.channel_id or b"", htlc.htlc_id)) is not None
+
     def on_out_failed(self, out: Channel, htlc: Htlc) -> Channel | None:
         """Our forwarded HTLC failed: wrap the failure for the incoming side."""
         row = self._row("out_channel = ? AND out_htlc_id = ?", (out.channel_id or b"", htlc.htlc_id))
