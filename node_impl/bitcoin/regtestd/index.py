@@ -101,9 +101,16 @@ class ChainIndex:
         row = self.db.execute("SELECT raw FROM block_log WHERE hash = ?", (block_hash,)).fetchone()
         return row[0] if row else None
 
-    def logged_blocks(self) -> list[tuple[bytes, bytes]]:
-        """(hash, raw) of every accepted block, in acceptance order (parents first)."""
-        return self.db.execute("SELECT hash, raw FROM block_log ORDER BY seq").fetchall()
+    def logged_hashes(self) -> list[bytes]:
+        """Hashes of every accepted block, in acceptance order (parents first)."""
+        return [bytes(row[0]) for row in self.db.execute("SELECT hash FROM block_log ORDER BY seq")]
+
+    def logged_parents(self) -> dict[bytes, bytes]:
+        """block hash -> parent hash, for every accepted block."""
+        return {
+            bytes(row[0]): bytes(row[1])
+            for row in self.db.execute("SELECT hash, substr(raw, 5, 32) FROM block_log")
+        }
 
     # -- active chain -----------------------------------------------------------------
     @property

@@ -89,10 +89,11 @@ class Node:
     def _replay_and_reconcile(self) -> None:
         """Give the kernel back blocks it lost (kill -9), then align the index with its chain."""
         replayed = 0
-        for block_hash, raw in self.index.logged_blocks():
-            if not self.kernel.in_active_chain(bytes(block_hash)):
-                result = self.kernel.process_block(bytes(raw))
-                replayed += int(result.is_new)
+        for block_hash in self.index.logged_hashes():
+            if not self.kernel.in_active_chain(block_hash):
+                raw = self.index.logged_block(block_hash)
+                if raw is not None:
+                    replayed += int(self.kernel.process_block(raw).is_new)
         if replayed:
             log.info("Replayed %d blocks the kernel had lost", replayed)
         kernel_active = self.kernel.active_hashes()

@@ -138,9 +138,7 @@ def getchaintips(ctx: RequestContext) -> list:
     tips = []
     tip_height = node.tip_height()
     tips.append({"height": tip_height, "hash": node.tip_hash()[::-1].hex(), "branchlen": 0, "status": "active"})
-    known: dict[bytes, bytes] = {}
-    for block_hash, raw in node.index.logged_blocks():
-        known[bytes(block_hash)] = bytes(raw[4:36])
+    known = node.index.logged_parents()
     parents = set(known.values())
     for block_hash in known:
         if block_hash in parents or node.index.height_of(block_hash) is not None:
