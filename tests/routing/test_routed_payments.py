@@ -2,6 +2,8 @@
 hops and route hints to private channels (real processes on the embedded chain)."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from harness.node import PaymentFailed
@@ -112,3 +114,44 @@ def test_route_hint_reaches_a_payee_behind_a_private_channel(node_factory, impl)
     fee2 = fee_msat(20_000_000 + fee3)
     assert payment.fee_msat == fee2 + fee3
     assert [to_us_msat(n) for n in (l2, l3)] == [before[0] + fee2, before[1] + fee3]
+
+
+def test_payer_retries_another_route_after_a_hop_fails(node_factory, impl):
+    # a pays d; the cheaper route through b fails at b (b->d drained), the one through c works
+    nodes = node_factory.graph({
+        "nodes": [{"name": "a"}, {"name": "b"}, {"name": "c", "options": {"fee_base_msat": 5_000}}, {"name": "d"}],
+        # one channel per opener (the harness funds each opener with one output); pushes put the
+        # balance where a and c need it
+        "channels": [{"from": "a", "to": "b"}, {"from": "c", "to": "a", "push_msat": 900_000_000},
+                     {"from": "b", "to": "d"}, {"from": "d", "to": "c", "push_msat": 900_000_000}],
+    }, wait_for_announce=True)
+    a, b, c, d = (nodes[n] for n in "abcd")
+    b.pay(d.invoice(900_000_000, description="drain b->d").bolt11)
+    amount = 200_000_000
+    invoice = d.invoice(amount, description="retry")
+    payment = a.pay(invoice.bolt11)
+    assert payment.status == "complete"
+    assert payment.fee_msat == 5_000 + amount * FEE_PPM // 1_000_000  # c's fee: the route through c
+    (refused,) = [f for f in b.rpc.listforwards()["forwards"] if f["payment_hash"] == invoice.payment_hash]
+    assert refused["status"] == "local_failed" and refused["failreason"] == "WIRE_TEMPORARY_CHANNEL_FAILURE"
+    (forward,) = [f for f in c.rpc.listforwards()["forwards"] if f["payment_hash"] == invoice.payment_hash]
+    assert forward["status"] == "settled"
+
+
+def test_forward_trimmed_on_the_closed_outgoing_channel_is_failed_back(node_factory, impl):
+    l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    l3.rpc.call("dev-hold-htlcs", {"hold": True})
+    invoice = l3.invoice(100_000, description="dust")  # 100 sat: trimmed from every commitment
+    before = to_us_msat(l1)
+    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    wait_for(lambda: l2.rpc.listforwards()["forwards"], what="l2 to forward the HTLC")
+    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    closing = l2.rpc.close(id=l3.node_id, force=True)
+    node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
+    with pytest.raises(PaymentFailed) as failed:
+        paying.result(timeout=60)
+    assert "WIRE_PERMANENT_CHANNEL_FAILURE" in str(failed.value) and l2.node_id in str(failed.value)
+    wait_for(lambda: no_htlcs(l1), what="l1's HTLC to be failed back")
+    assert to_us_msat(l1) == before
+    (forward,) = l2.rpc.listforwards()["forwards"]
+    assert forward["status"] == "local_failed" and forward["failreason"] == "WIRE_PERMANENT_CHANNEL_FAILURE"
