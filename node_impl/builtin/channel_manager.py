@@ -39,11 +39,11 @@ from .channel_tx import funding_output_script
 from .channel_updates import LOCAL, REMOTE, Htlc
 from .codec import encode_u16
 from .forwarding import Forwarding
-from .sendonion import OnionSender
 from .log import get_logger
 from .onchain import Onchain
 from .payments import Payments
 from .rpc_server import RpcError, param_error
+from .sendonion import OnionSender
 from .wallet import WalletError
 
 if TYPE_CHECKING:
@@ -119,6 +119,7 @@ class ChannelManager:
             ("listforwards", self.rpc_listforwards),
             ("dev-channel-state", self.rpc_dev_channel_state),
             ("dev-hold-htlcs", self.rpc_dev_hold_htlcs),
+            ("dev-sign-last-tx", self.rpc_dev_sign_last_tx),
         ):
             node.rpc.register(name, handler)
 
@@ -944,6 +945,14 @@ class ChannelManager:
                     chan._after_state_change()
                     await self._commit(chan, [], None)
         return {"hold": hold}
+
+    async def rpc_dev_sign_last_tx(self, id: Any) -> dict[str, Any]:
+        """Our current commitment, fully signed, without broadcasting it (tests of old states)."""
+        chan = self._find(id)
+        try:
+            return {"tx": chan.signed_local_commitment_hex()}
+        except ChannelError as exc:
+            raise RpcError(LIGHTNINGD, str(exc)) from None
 
     async def rpc_dev_channel_state(self, id: Any) -> dict[str, Any]:
         """Internal state of a channel (for tests): update log and commitment numbers."""

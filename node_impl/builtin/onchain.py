@@ -8,7 +8,8 @@
   our payment_basepoint, static_remotekey) at once; claim HTLCs offered to us with the
   preimage, take back HTLCs we offered after their expiry.
 A preimage seen in any spend of an HTLC we offered completes the payment; a timeout fails it.
-Penalties for revoked commitments are not implemented yet.
+A revoked commitment of the peer: its to_local output is taken at once with the revocation
+key (its HTLC outputs are not claimed yet).
 Plans live in ``channel.onchain`` (persisted with the channel).
 """
 
@@ -23,9 +24,16 @@ from . import channel_tx
 from . import transactions as txs
 from .channel import FUNDING_SPEND_SEEN, ONCHAIN, Channel
 from .channel_updates import LOCAL, REMOTE, Htlc
-from .keys import derive_privkey
+from .keys import (
+    derive_privkey,
+    derive_pubkey,
+    derive_revocation_privkey,
+    per_commitment_point,
+    pubkey_of,
+)
 from .log import get_logger
-from .scripts import p2wpkh
+from .scripts import p2wpkh, p2wsh, to_local_script
+from .shachain import ShachainError
 
 if TYPE_CHECKING:
     from .channel_manager import ChannelManager
@@ -64,13 +72,18 @@ class Onchain:
             plan["type"] = "remote"
             plan["outputs"] = self._remote_outputs(chan, remote, tx, height)
             log.info("channel %s: the peer's commitment %s confirmed at %d", _cid(chan), txid, height)
+        elif (revoked := self._revoked_outputs(chan, tx, height)) is not None:
+            plan["type"] = "revoked"
+            plan["outputs"] = revoked
+            log.warning("channel %s: the peer broadcast revoked commitment %s: taking its to_local output "
+                        "with the revocation key", _cid(chan), txid)
         else:
             plan["type"] = "unknown"
             plan["outputs"] = self._to_remote_outputs(chan, tx, height)
-            log.warning("channel %s: funding spent by %s, not a commitment we know (revoked?): "
+            log.warning("channel %s: funding spent by %s, not a commitment we know: "
                         "sweeping only our to_remote output", _cid(chan), txid)
         chan.onchain = plan
-        chan.state = ONCHAIN if plan["type"] in ("mutual", "local", "remote") else FUNDING_SPEND_SEEN
+        chan.state = ONCHAIN if plan["type"] in ("mutual", "local", "remote", "revoked") else FUNDING_SPEND_SEEN
         if chan.close_type is None:
             chan.close_type = "remote" if plan["type"] != "mutual" else "mutual"
         self.manager.save(chan)
@@ -152,6 +165,36 @@ class Onchain:
                                       cltv=htlc.cltv_expiry, **common))
             else:
                 outputs.append(_entry("remote_htlc_preimage", txid, out.index, out.amount_sat, height, **common))
+        return outputs
+
+    def _revoked_outputs(self, chan: Channel, tx: CTransaction, height: int) -> list[dict[str, Any]] | None:
+        """Outputs we can take from a revoked commitment of the peer (None if ``tx`` is not one).
+
+        HTLC outputs of a revoked commitment are not claimed yet (their payment hashes are
+        forgotten once the HTLCs resolved)."""
+        if chan.remote_basepoints is None:
+            return None
+        opener_bp = chan.local_basepoints if chan.is_opener() else chan.remote_basepoints
+        acceptor_bp = chan.remote_basepoints if chan.is_opener() else chan.local_basepoints
+        ctn = txs.commitment_number_of(tx, txs.obscuring_factor(opener_bp.payment_basepoint,
+                                                                 acceptor_bp.payment_basepoint))
+        if ctn is None:
+            return None
+        try:
+            secret = chan.remote_secrets.get_for_commitment(ctn)
+        except (ShachainError, ValueError):
+            return None
+        point = per_commitment_point(secret)
+        revocation_pubkey = pubkey_of(derive_revocation_privkey(chan.keys.revocation_basepoint_secret, secret))
+        delayed = derive_pubkey(chan.remote_basepoints.delayed_payment_basepoint, point)
+        script = bytes(to_local_script(revocation_pubkey, chan.local_config.to_self_delay, delayed))
+        spk = bytes(p2wsh(script))
+        txid = b2lx(tx.GetTxid())
+        outputs = self._to_remote_outputs(chan, tx, height)
+        for vout, txout in enumerate(tx.vout):
+            if bytes(txout.scriptPubKey) == spk:
+                outputs.append(_entry("revoked_to_local", txid, vout, txout.nValue, height, ctn=ctn,
+                                      witness_script=script.hex()))
         return outputs
 
     # ------------------------------------------------------------------ blocks
@@ -243,6 +286,11 @@ class Onchain:
                                        privkey, entry["csv"])
         elif kind == "to_remote":
             spend = txs.p2wpkh_spend(outpoint, entry["amount_sat"], keys.payment_basepoint_secret)
+        elif kind == "revoked_to_local":
+            secret = chan.remote_secrets.get_for_commitment(entry["ctn"])
+            privkey = derive_revocation_privkey(keys.revocation_basepoint_secret, secret)
+            spend = txs.revoked_to_local_spend(outpoint, entry["amount_sat"], bytes.fromhex(entry["witness_script"]),
+                                               privkey)
         elif kind in ("remote_htlc_timeout", "remote_htlc_preimage"):
             privkey = derive_privkey(keys.htlc_basepoint_secret, bytes.fromhex(entry["point"]))
             script = bytes.fromhex(entry["witness_script"])

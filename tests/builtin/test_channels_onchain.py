@@ -7,7 +7,7 @@ import pytest
 
 from harness.wait import wait_for
 from node_impl.builtin.rpc_client import BuiltinRpcError
-from tests.builtin.test_channels_e2e import FUNDING_SAT, channel_of, open_channel, wallet_sat
+from tests.builtin.test_channels_e2e import FUNDING_SAT, channel_of, open_channel, pay, wallet_sat
 
 HTLC_MSAT = 40_000_000
 
@@ -99,3 +99,30 @@ def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chai
     bob.start()
     bob.wait_synced(chain)
     wait_for(lambda: channel_of(bob, alice.node_id)["state"] == "ONCHAIN", what="bob sees the close")
+
+
+def test_revoked_commitment_is_punished_with_the_revocation_key(chain, chain_node_factory):
+    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+    open_channel(chain, alice, bob)
+    pay(alice, bob, 100_000_000, "first")
+    old = alice.rpc.call("dev-sign-last-tx", {"id": bob.node_id})["tx"]  # alice: 900k, bob: 100k
+    pay(alice, bob, 300_000_000, "second")  # revokes the old commitment
+    before = wallet_sat(bob)
+    cheat = chain.rpc.sendrawtransaction(old)
+    chain.mine(1)
+    bob.wait_synced(chain)
+    kinds = wait_for(lambda: {o["kind"]: o for o in onchain_outputs(bob, alice.node_id)
+                              if o.get("sweep_txid")} or None, what="bob's penalty and sweep broadcast")
+    assert channel_of(bob, alice.node_id)["onchain"]["type"] == "revoked"
+    wait_for(lambda: len({o["kind"] for o in onchain_outputs(bob, alice.node_id) if o.get("sweep_txid")}) == 2,
+             what="penalty and to_remote sweep both broadcast")
+    chain.mine(1)
+    bob.wait_synced(chain)
+    outs = {o["kind"]: o for o in onchain_outputs(bob, alice.node_id)}
+    assert outs["revoked_to_local"]["resolved"] and outs["to_remote"]["resolved"]
+    commitment = sat_outputs(chain, cheat)
+    swept = sum(sat_outputs(chain, o["resolved_by"])[0] for o in outs.values())
+    assert sum(commitment) - swept < 3_000  # bob took both outputs, minus the sweep fees
+    assert outs["revoked_to_local"]["amount_sat"] > 800_000
+    wait_for(lambda: wallet_sat(bob) == before + swept, what="everything in bob's wallet")
+    assert kinds
