@@ -8,7 +8,7 @@ payment resolved, a closing transaction to broadcast) are queued in
 anything a call returned (persist before you send).
 
 Commitment transactions, signatures and key derivation come from
-``commitment.py`` (a thin layer over D's transactions/keys modules).
+``channel_tx.py`` (a thin layer over transactions.py and keys.py).
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ class Channel:
             channel_type=encode_channel_type(self.channel_type),
         )
 
-    def _take_remote_params(self, m: dict[str, Any], *, opener_msg: bool) -> None:
+    def _take_remote_params(self, m: dict[str, Any]) -> None:
         cfg = SideConfig(
             dust_limit_sat=m["dust_limit_satoshis"],
             max_htlc_value_in_flight_msat=m["max_htlc_value_in_flight_msat"],
@@ -343,7 +343,7 @@ class Channel:
         """Validate accept_channel (opener); next the manager builds the funding tx."""
         if self.state != OPENING or not self.is_opener():
             raise ChannelError("unexpected accept_channel")
-        self._take_remote_params(m, opener_msg=False)
+        self._take_remote_params(m)
         self.min_depth = max(1, m["minimum_depth"])
         self._check_initial_balances()
 
@@ -394,7 +394,7 @@ class Channel:
         self.push_msat = m["push_msat"]
         self.initial_feerate_per_kw = feerate
         self.channel_flags = m["channel_flags"] & 1
-        self._take_remote_params(m, opener_msg=True)
+        self._take_remote_params(m)
         self.min_depth = min_depth
         self._check_initial_balances()
         bp = self.local_basepoints
@@ -1011,7 +1011,6 @@ class Channel:
                 if their_range is not None:
                     lo = min(lo, their_range[0])
                     hi = max(hi, their_range[1])
-                ours, _ = self._closing_amounts()
                 if fee >= self.funding_sat:
                     raise ChannelError(f"closing fee {fee} sat is absurd")
                 self.closing_fee_range = (lo, hi)
@@ -1020,6 +1019,9 @@ class Channel:
                 ours, _ = self._closing_amounts()
                 if fee > ours:
                     raise ChannelError(f"closing fee {fee} sat exceeds our balance {ours} sat")
+                if their_range is not None and not (max(lo, their_range[0]) <= fee <= min(hi, their_range[1])):
+                    raise ChannelError(f"closing fee {fee} sat outside the overlap of our fee_range "
+                                       f"{lo}..{hi} and the peer's {their_range[0]}..{their_range[1]}")
                 out.append(self._closing_signed(fee, with_range=False))
         tx_hex, txid = channel_tx.finalize_closing(closing, self.keys.funding_privkey, m["signature"])
         self.closing_tx_hex = tx_hex
