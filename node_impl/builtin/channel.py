@@ -685,6 +685,8 @@ class Channel:
                      funding_txid=self.funding_txid)
         self.last_commit_batch = updates + [commit]
         self.revoke_sent_after_commit = False
+        if self.local_shutdown_script is not None and not self.shutdown_sent:
+            return updates + [commit, self._shutdown_msg()]  # a close waited for these updates
         return updates + [commit]
 
     # ------------------------------------------------------------------ normal operation: peer messages
@@ -904,14 +906,22 @@ class Channel:
         out = self.sign_if_needed()
         if self.local_upfront_script:
             scriptpubkey = self.local_upfront_script
-        if not self.shutdown_sent:
-            self.local_shutdown_script = scriptpubkey
-            self.shutdown_sent = True
-            out.append(msg("shutdown", channel_id=self.channel_id, scriptpubkey=scriptpubkey))
+        elif self.local_shutdown_script is not None:
+            scriptpubkey = self.local_shutdown_script
         if self.state in (NORMAL, AWAITING_LOCKIN):
             self.state = SHUTTING_DOWN
+        if not self.shutdown_sent:
+            self.local_shutdown_script = scriptpubkey
+            if self.log is not None and any(kind == "add" for kind, _ in self.log.local_update_order):
+                # an HTLC add is queued behind a revocation: shutdown follows its commitment_signed
+                return out
+            out.append(self._shutdown_msg())
         self._check_shutdown_progress(out)
         return out
+
+    def _shutdown_msg(self) -> dict[str, Any]:
+        self.shutdown_sent = True
+        return msg("shutdown", channel_id=self.channel_id, scriptpubkey=self.local_shutdown_script)
 
     def handle_shutdown(self, m: dict[str, Any], our_script: bytes) -> list[dict[str, Any]]:
         if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN, CLOSING_SIGEXCHANGE):

@@ -295,3 +295,18 @@ def test_update_add_above_the_peers_balance_is_a_channel_error(pair):
         alice.handle_update_add_htlc({"type": "update_add_htlc", "id": 0, "amount_msat": 200_000_000,
                                       "payment_hash": bytes(32), "cltv_expiry": 500,
                                       "onion_routing_packet": bytes(1366)})
+
+
+def test_shutdown_waits_for_an_add_queued_behind_a_revocation(pair):
+    alice, bob = pair
+    alice.add_htlc(1_000_000, bytes(32), 500, bytes(1366))
+    first = alice.sign_if_needed()  # now awaiting bob's revoke_and_ack
+    alice.add_htlc(2_000_000, bytes(32), 500, bytes(1366))  # queued
+    assert alice.start_shutdown(P2WPKH_A) == []  # no shutdown before the queued add is sent
+    for m in first[:-1]:
+        dispatch(bob, m)
+    revoke, bob_commit = bob.handle_commitment_signed(first[-1])
+    batch = alice.handle_revoke_and_ack(revoke)
+    assert [m["type"] for m in batch] == ["update_add_htlc", "commitment_signed", "shutdown"]
+    assert alice.last_commit_batch[-1]["type"] == "commitment_signed"
+    assert bob_commit["type"] == "commitment_signed"
