@@ -155,3 +155,36 @@ def test_forward_trimmed_on_the_closed_outgoing_channel_is_failed_back(node_fact
     assert to_us_msat(l1) == before
     (forward,) = l2.rpc.listforwards()["forwards"]
     assert forward["status"] == "local_failed" and forward["failreason"] == "WIRE_PERMANENT_CHANNEL_FAILURE"
+
+
+def test_forward_stuck_downstream_is_timed_out_on_chain_and_failed_back_in_time(node_factory, impl):
+    # l3 never settles: at the outgoing expiry l2 closes l2-l3, takes the HTLC back on chain and
+    # fails the incoming HTLC before l1's own expiry (cltv_expiry_delta blocks later)
+    l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    l3.rpc.call("dev-hold-htlcs", {"hold": True})
+    invoice = l3.invoice(50_000_000, description="held forever")
+    before = to_us_msat(l1)
+    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    (incoming,) = l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["htlcs"]
+    for _ in range(30):
+        if paying.done():
+            break
+        height = node_factory.chain.rpc.getblockcount() + 1
+        node_factory.chain.generate_block(1)
+        for node in (l1, l2):
+            wait_for(lambda node=node, height=height: node.rpc.getinfo()["blockheight"] >= height,
+                     what=f"{node.name} at {height}")
+        try:
+            paying.result(timeout=0.5)
+        except PaymentFailed:
+            break
+        except TimeoutError:
+            continue
+    with pytest.raises(PaymentFailed) as failed:
+        paying.result(timeout=10)
+    assert "WIRE_PERMANENT_CHANNEL_FAILURE" in str(failed.value) and l2.node_id in str(failed.value)
+    assert l1.rpc.getinfo()["blockheight"] < incoming["expiry"]  # failed back before l1 had to close
+    wait_for(lambda: no_htlcs(l1), what="l1's HTLC to be failed back")
+    assert to_us_msat(l1) == before
+    assert l1.rpc.listpeerchannels(l2.node_id)["channels"][0]["state"] == "CHANNELD_NORMAL"
