@@ -188,3 +188,24 @@ def test_forward_stuck_downstream_is_timed_out_on_chain_and_failed_back_in_time(
     wait_for(lambda: no_htlcs(l1), what="l1's HTLC to be failed back")
     assert to_us_msat(l1) == before
     assert l1.rpc.listpeerchannels(l2.node_id)["channels"][0]["state"] == "CHANNELD_NORMAL"
+
+
+def test_concurrent_payments_both_ways_through_a_line(node_factory, impl):
+    nodes = node_factory.line_graph(4, wait_for_announce=True)
+    l1, l4 = nodes[0], nodes[-1]
+    before = [to_us_msat(n) for n in nodes]
+    forward = [l4.invoice(1_000_000 + i, description="to l4") for i in range(12)]
+    seed = l1.pay(l4.invoice(30_000_000, description="liquidity for l4 to send back").bolt11)
+    backward = [l1.invoice(500_000 + i, description="to l1") for i in range(6)]
+    with ThreadPoolExecutor(max_workers=18) as pool:
+        futures = [pool.submit(l1.pay, i.bolt11) for i in forward] + [pool.submit(l4.pay, i.bolt11) for i in backward]
+        payments = [f.result(timeout=60) for f in futures]
+    assert [p.status for p in payments] == ["complete"] * 18
+    for node in nodes:
+        wait_for(lambda node=node: no_htlcs(node), what=f"{node.name}'s HTLCs to settle")
+    after = [to_us_msat(n) for n in nodes]
+    assert sum(after) == sum(before)
+    fees = [sum(f["fee_msat"] for f in n.rpc.listforwards()["forwards"] if f["status"] == "settled")
+            for n in nodes[1:-1]]
+    assert [a - b for a, b in zip(after[1:-1], before[1:-1], strict=True)] == fees
+    assert sum(fees) == seed.fee_msat + sum(p.fee_msat for p in payments)
