@@ -1,0 +1,127 @@
+"""The built-in node against Core Lightning (skipped when lightningd is not available): channel
+opened by either side, payments both ways, a restart, mutual and unilateral closes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from harness.errors import UnavailableError
+from harness.network import NodeFactory, implementation
+from harness.wait import wait_for
+
+FUNDING_SAT = 1_000_000
+
+
+@pytest.fixture
+def mixed(directory, bitcoind, executor) -> Iterator[NodeFactory]:
+    try:
+        implementation("cln")
+    except UnavailableError as exc:
+        pytest.skip(str(exc))
+    factory = NodeFactory(directory, bitcoind, executor=executor)
+    yield factory
+    problems = factory.teardown()
+    assert not problems, problems
+
+
+def fund(chain, node, amount_sat: int = 3_000_000) -> None:
+    address = node.call("newaddr", {"addresstype": "bech32"})["bech32"]
+    txid = chain.faucet(address, amount_sat)
+    chain.generate_block(1, wait_for_mempool=txid)
+    wait_for(lambda: sum(o["amount_msat"] for o in node.call("listfunds")["outputs"]
+                         if o.get("status") == "confirmed") >= amount_sat * 1000,
+             what=f"{node.name} funded")
+
+
+def channel(node, peer) -> dict:
+    (chan,) = [c for c in node.call("listpeerchannels", {"id": peer.node_id})["channels"]]
+    return chan
+
+
+def wait_normal(a, b) -> None:
+    for x, y in ((a, b), (b, a)):
+        wait_for(lambda x=x, y=y: channel(x, y)["state"] == "CHANNELD_NORMAL" and channel(x, y)["peer_connected"],
+                 what=f"{x.name}'s channel with {y.name} normal")
+
+
+def open_between(chain, opener, acceptor, push_msat: int = 0) -> dict:
+    fund(chain, opener)
+    opener.connect(acceptor)
+    result = opener.call("fundchannel", {"id": acceptor.node_id, "amount": FUNDING_SAT, "push_msat": push_msat,
+                                         "announce": False})
+    chain.generate_block(1, wait_for_mempool=result["txid"])
+    wait_normal(opener, acceptor)
+    return result
+
+
+def pay(payer, payee, amount_msat: int, label: str) -> dict:
+    invoice = payee.call("invoice", {"amount_msat": amount_msat, "label": label, "description": label})
+    result = payer.call("pay", {"bolt11": invoice["bolt11"]})
+    assert result["status"] == "complete"
+    wait_for(lambda: payee.call("listinvoices", {"label": label})["invoices"][0]["status"] == "paid",
+             what=f"{label} paid")
+    return result
+
+
+def settled(node, peer) -> bool:
+    return channel(node, peer)["htlcs"] == []
+
+
+def test_builtin_opens_to_cln_pays_both_ways_restarts_and_closes(bitcoind, mixed):
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, ours, cln, push_msat=50_000_000)
+    for i in range(3):
+        pay(ours, cln, 2_000_000 + i, f"to-cln-{i}")
+        pay(cln, ours, 500_000 + i, f"to-us-{i}")
+    ours.restart()
+    ours.connect(cln)
+    wait_normal(ours, cln)
+    pay(ours, cln, 3_000_000, "after-restart")
+    pay(cln, ours, 700_000, "after-restart-back")
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
+    sent = sum(2_000_000 + i for i in range(3)) + 3_000_000 - sum(500_000 + i for i in range(3)) - 700_000
+    assert channel(ours, cln)["to_us_msat"] == FUNDING_SAT * 1000 - 50_000_000 - sent
+    assert channel(cln, ours)["to_us_msat"] == 50_000_000 + sent
+    closed = ours.call("close", {"id": cln.node_id})
+    assert closed["type"] == "mutual"
+    bitcoind.generate_block(1, wait_for_mempool=closed["txid"])
+    outputs = sorted(round(o["value"] * 100_000_000)
+                     for o in bitcoind.rpc.getrawtransaction(closed["txid"], True)["vout"])
+    fee = FUNDING_SAT - sum(outputs)
+    assert outputs == sorted([(FUNDING_SAT * 1000 - 50_000_000 - sent) // 1000 - fee, (50_000_000 + sent) // 1000])
+
+
+def test_cln_opens_to_builtin_pays_both_ways_and_closes(bitcoind, mixed):
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, cln, ours, push_msat=100_000_000)
+    for i in range(3):
+        pay(cln, ours, 1_000_000 + i, f"to-us-{i}")
+        pay(ours, cln, 300_000 + i, f"to-cln-{i}")
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
+    received = sum(1_000_000 + i for i in range(3)) - sum(300_000 + i for i in range(3))
+    assert channel(ours, cln)["to_us_msat"] == 100_000_000 + received
+    closed = cln.call("close", {"id": ours.node_id})
+    assert closed["type"] == "mutual"
+    txid = closed.get("txid") or closed["txids"][0]  # newer Core Lightning answers a list
+    bitcoind.generate_block(1, wait_for_mempool=txid)
+    wait_for(lambda: channel(ours, cln)["state"] in ("ONCHAIN", "FUNDING_SPEND_SEEN"), what="we see the close")
+
+
+def test_unilateral_close_against_cln(bitcoind, mixed):
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, ours, cln)
+    pay(ours, cln, 100_000_000, "before-close")
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLC settled")
+    closed = ours.call("close", {"id": cln.node_id, "force": True})
+    assert closed["type"] == "unilateral"
+    bitcoind.generate_block(1, wait_for_mempool=closed["txid"])
+    wait_for(lambda: channel(cln, ours)["state"] in ("ONCHAIN", "FUNDING_SPEND_SEEN", "AWAITING_UNILATERAL"),
+             what="cln sees our commitment")
+    bitcoind.generate_block(6)
+    wait_for(lambda: (channel(ours, cln)["onchain"].get("outputs") or [{}])[0].get("sweep_txid"),
+             what="our to_local sweep")
