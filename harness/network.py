@@ -173,11 +173,12 @@ class NodeFactory:
               wait_for_announce: bool = False) -> dict[str, LightningNode]:
         """Nodes and channels from a spec (see `topology.load_graph_spec`), by name."""
         node_specs, channels = topology.load_graph_spec(spec, fundamount_sat)
-        nodes = self._start_specs(node_specs)
+        nodes = self.start_nodes(node_specs)
         self.open_channels(nodes, channels, wait_for_announce=wait_for_announce)
         return {spec.name: node for spec, node in zip(node_specs, nodes, strict=True)}
 
-    def _start_specs(self, specs: Sequence[NodeSpec]) -> list[LightningNode]:
+    def start_nodes(self, specs: Sequence[NodeSpec]) -> list[LightningNode]:
+        """Create the nodes `specs` describe (names, implementations, options); start them in parallel."""
         nodes = [self._make(spec.impl, spec.options, name=spec.name) for spec in specs]
         for future in [self._executor.submit(node.start) for node in nodes]:
             future.result()

@@ -62,3 +62,17 @@ def test_up_then_down(tmp_path):
     finally:
         if up.poll() is None:
             up.kill()
+
+
+def test_demo_tells_the_story_and_cleans_up(tmp_path):
+    result = run("demo", env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for step in ("starting the chain", "buyer1 opens a 500000 sat channel to the shop",
+                 "before paying, /cat/1 answers 402", "buyer2 opens a 500000 sat channel to buyer1",
+                 "buyer2 waits until gossip shows a route to the shop", "Both cats delivered"):
+        assert step in out
+    assert out.count("preimage ") == 2
+    assert "routing fee 0 msat" in out  # buyer1 paid the shop directly
+    assert "routing fee 0 msat" not in out.split("A second customer")[1]  # buyer2 paid buyer1 a fee
+    assert not list(tmp_path.glob("lnharness-demo-*")), "the demo must remove its directory"

@@ -23,6 +23,7 @@ from harness.backend import select_chain_backend
 from harness.chain import Chain
 from harness.network import NodeFactory
 from harness.node import LightningNode
+from harness.topology import NodeSpec
 
 T = TypeVar("T")
 CHANNEL_SAT = 500_000
@@ -88,7 +89,7 @@ def run(out: TextIO, *, chain_name: str = "auto", impl: str = "builtin",
         factory = NodeFactory(directory, chain, default_impl=impl)
         shop_node, buyer1, buyer2 = n.step(
             f"starting three {impl} Lightning nodes: shop, buyer1, buyer2",
-            lambda: factory.get_nodes(3, opts=None))
+            lambda: factory.start_nodes([NodeSpec(name) for name in ("shop", "buyer1", "buyer2")]))
         for node in (shop_node, buyer1, buyer2):
             n.say(f"         {node.name}: {node.node_id} at {node.host}:{node.port}")
         with CatShop(shop_node) as shop:
