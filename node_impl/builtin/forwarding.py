@@ -27,6 +27,7 @@ log = get_logger("forward")
 
 MIN_OUTGOING_EXPIRY_BLOCKS = 3  # an outgoing expiry closer than this to the tip is too soon
 MAX_EXPIRY_BLOCKS = 2016  # an incoming HTLC may not lock our funds for longer (expiry_too_far)
+FAIL_BACK_DEPTH = 3  # confirmations of a commitment without our HTLC before failing it back (BOLT 5)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ class Forwarding:
             out = next((c for c in self.manager.channels.values() if c.channel_id == out_id), None)
             if out is None or out.state in (NORMAL, SHUTTING_DOWN):
                 continue
-            why = _unresolvable(out, row["out_htlc_id"])
+            why = _unresolvable(out, row["out_htlc_id"], height)
             if why is None:
                 continue
             log.info("failing back HTLC %d from %s: %s", row["in_htlc_id"], bytes(row["in_channel"]).hex(), why)
@@ -297,16 +298,17 @@ class Forwarding:
         return out
 
 
-def _unresolvable(out: Channel, out_htlc_id: int) -> str | None:
+def _unresolvable(out: Channel, out_htlc_id: int, height: int) -> str | None:
     """Why an HTLC we offered on the closing/closed channel ``out`` can no longer be fulfilled
-    (None if it still may be, on chain)."""
+    (None if it still may be, on chain, or a reorg could still bring it back)."""
     htlc = out.log.htlcs.get((LOCAL, out_htlc_id)) if out.log is not None else None
     if htlc is None:
         return "the outgoing HTLC left its channel without an outcome"
     if htlc.added_at[REMOTE] is None:
         return f"the outgoing channel is {out.state} and the HTLC was never signed"
     plan = out.onchain or {}
-    if plan.get("type") in ("local", "remote", "mutual") and \
+    depth = height - out.spend_height + 1 if out.spend_height is not None else 0
+    if plan.get("type") in ("local", "remote", "mutual") and depth >= FAIL_BACK_DEPTH and \
             not any(entry.get("htlc") == [LOCAL, out_htlc_id] for entry in plan.get("outputs", [])):
         return "the commitment on chain holds no output for the outgoing HTLC"
     return None

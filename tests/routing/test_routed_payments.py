@@ -8,6 +8,7 @@ import pytest
 
 from harness.node import PaymentFailed
 from harness.wait import wait_for
+from node_impl.builtin.forwarding import FAIL_BACK_DEPTH
 
 pytestmark = pytest.mark.impls("builtin")
 
@@ -148,6 +149,11 @@ def test_forward_trimmed_on_the_closed_outgoing_channel_is_failed_back(node_fact
     wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
     closing = l2.rpc.close(id=l3.node_id, force=True)
     node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
+    node_factory.chain.generate_block(FAIL_BACK_DEPTH - 2)
+    wait_for(lambda: l2.rpc.getinfo()["blockheight"] == node_factory.chain.rpc.getblockcount(),
+             what="l2 to see the blocks")
+    assert l2.rpc.listforwards()["forwards"][0]["status"] == "offered"  # a reorg could still undo the close
+    node_factory.chain.generate_block(1)
     with pytest.raises(PaymentFailed) as failed:
         paying.result(timeout=60)
     assert "WIRE_PERMANENT_CHANNEL_FAILURE" in str(failed.value) and l2.node_id in str(failed.value)
@@ -158,8 +164,8 @@ def test_forward_trimmed_on_the_closed_outgoing_channel_is_failed_back(node_fact
 
 
 def test_forward_stuck_downstream_is_timed_out_on_chain_and_failed_back_in_time(node_factory, impl):
-    # l3 never settles: at the outgoing expiry l2 closes l2-l3, takes the HTLC back on chain and
-    # fails the incoming HTLC before l1's own expiry (cltv_expiry_delta blocks later)
+    # l3 takes the HTLC and goes away: at the outgoing expiry l2 closes l2-l3, takes the HTLC back
+    # on chain and fails the incoming HTLC before l1's own expiry (cltv_expiry_delta blocks later)
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
     l3.rpc.call("dev-hold-htlcs", {"hold": True})
     invoice = l3.invoice(50_000_000, description="held forever")
@@ -167,6 +173,7 @@ def test_forward_stuck_downstream_is_timed_out_on_chain_and_failed_back_in_time(
     paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
     wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
     (incoming,) = l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["htlcs"]
+    l3.stop()  # (l3 knows the preimage: left running it would claim the HTLC on chain)
     for _ in range(30):
         if paying.done():
             break
