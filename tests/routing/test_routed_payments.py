@@ -216,3 +216,28 @@ def test_concurrent_payments_both_ways_through_a_line(node_factory, impl):
             for n in nodes[1:-1]]
     assert [a - b for a, b in zip(after[1:-1], before[1:-1], strict=True)] == fees
     assert sum(fees) == seed.fee_msat + sum(p.fee_msat for p in payments)
+
+
+def test_preimage_learnt_on_chain_downstream_settles_the_forward_upstream(node_factory, impl):
+    # l3 closes l2-l3 with the HTLC on its commitment and claims it with the preimage on chain:
+    # l2 reads the preimage from the witness and fulfills l1's HTLC off chain
+    l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    l3.rpc.call("dev-hold-htlcs", {"hold": True})
+    invoice = l3.invoice(50_000_000, description="claimed on chain")
+    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    closing = l3.rpc.close(id=l2.node_id, force=True)
+    node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
+    for _ in range(10):
+        if paying.done():
+            break
+        node_factory.chain.generate_block(1)
+        try:
+            paying.result(timeout=1)
+        except TimeoutError:
+            continue
+    payment = paying.result(timeout=10)
+    assert payment.status == "complete"
+    (forward,) = l2.rpc.listforwards()["forwards"]
+    assert forward["status"] == "settled"
+    wait_for(lambda: no_htlcs(l1), what="l1's HTLC to be fulfilled")
