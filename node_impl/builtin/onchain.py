@@ -240,7 +240,8 @@ class Onchain:
             elif spender == entry.get("sweep_txid"):
                 htlc.removal = "timeout"
                 self.manager.on_outgoing_failed(chan, htlc)
-        if entry["kind"] == "remote_htlc_preimage" and spender == entry.get("sweep_txid"):
+        invoiced = self.node.invoices.lookup(payment_hash) is not None  # else a forward: no invoice to mark
+        if entry["kind"] == "remote_htlc_preimage" and spender == entry.get("sweep_txid") and invoiced:
             self.node.spawn(self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0),
                             "mark-paid-onchain")
         if entry["kind"] in ("local_htlc_timeout", "local_htlc_success") and spender == entry.get("sweep_txid"):
@@ -249,7 +250,7 @@ class Onchain:
             chan.onchain["outputs"].append(_entry(
                 "htlc_delayed", spender, 0, out.nValue, height, csv=entry["delay"], ctn=entry["ctn"],
                 witness_script=entry["second_stage_script"]))
-            if entry["kind"] == "local_htlc_success":
+            if entry["kind"] == "local_htlc_success" and invoiced:
                 self.node.spawn(self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0),
                                 "mark-paid-onchain")
 

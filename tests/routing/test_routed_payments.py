@@ -241,3 +241,28 @@ def test_preimage_learnt_on_chain_downstream_settles_the_forward_upstream(node_f
     (forward,) = l2.rpc.listforwards()["forwards"]
     assert forward["status"] == "settled"
     wait_for(lambda: no_htlcs(l1), what="l1's HTLC to be fulfilled")
+
+
+def test_forward_fulfilled_downstream_is_claimed_on_the_closed_incoming_channel(node_factory, impl):
+    # l1 closes l1-l2 with the HTLC on its commitment; l3 then fulfills it to l2, which must take
+    # the incoming HTLC on chain with the preimage it learnt downstream
+    l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    l3.rpc.call("dev-hold-htlcs", {"hold": True})
+    invoice = l3.invoice(50_000_000, description="incoming side closed")
+    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    closing = l1.rpc.close(id=l2.node_id, force=True)
+    node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
+    wait_for(lambda: l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["state"] == "ONCHAIN",
+             what="l2 to see l1's commitment")
+    l3.rpc.call("dev-hold-htlcs", {"hold": False})
+    wait_for(lambda: [f["status"] for f in l2.rpc.listforwards()["forwards"]] == ["settled"],
+             what="l2 to learn the preimage")
+
+    def claimed() -> bool:
+        node_factory.chain.generate_block(1)
+        outputs = l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["onchain"]["outputs"]
+        return any(o["kind"] == "remote_htlc_preimage" and o["resolved"] and o["resolved_by"] == o.get("sweep_txid")
+                   for o in outputs)
+    wait_for(claimed, what="l2 to claim the incoming HTLC with the preimage", interval=0.3)
+    assert paying.result(timeout=30).status == "complete"  # l1 read the preimage from l2's claim
