@@ -451,9 +451,10 @@ class ChannelManager:
             await self._commit(chan, [], peer, also_write=lambda: write_link(htlc))
         return htlc
 
-    async def rpc_listforwards(self) -> dict[str, Any]:
-        """HTLCs this node forwarded (Core Lightning's listforwards, simplified)."""
-        return {"forwards": self.forwarding.listforwards()}
+    async def rpc_listforwards(self, status: Any = None, in_channel: Any = None,
+                               out_channel: Any = None) -> dict[str, Any]:
+        """HTLCs this node forwarded (Core Lightning's listforwards)."""
+        return {"forwards": self.forwarding.listforwards(status, in_channel, out_channel)}
 
     async def _send(self, peer: Peer, out: list[dict[str, Any]]) -> None:
         for m in out:

@@ -18,6 +18,7 @@ from . import onion
 from .channel import NORMAL, SHUTTING_DOWN, Channel, LocalRequestError
 from .channel_updates import LOCAL, REMOTE, Htlc
 from .log import get_logger
+from .rpc_server import param_error
 
 if TYPE_CHECKING:
     from .channel_manager import ChannelManager
@@ -277,25 +278,49 @@ class Forwarding:
         rows = self.db.query(f"SELECT * FROM forwards WHERE {where}", params)
         return rows[0] if rows else None
 
-    def listforwards(self) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT * FROM forwards ORDER BY created_at")
-        status = {"offered": "offered", "fulfilled": "settled", "failed": "failed", "local_failed": "local_failed"}
+    def listforwards(self, status: Any = None, in_channel: Any = None,
+                     out_channel: Any = None) -> list[dict[str, Any]]:
+        """Forwarded HTLCs, oldest first, shaped like Core Lightning's (channels by short_channel_id),
+        optionally only those with one status or channel."""
+        if status is not None and status not in _STATUS.values():
+            raise param_error("status", f"expected one of {', '.join(_STATUS.values())}")
+        for name, value in (("in_channel", in_channel), ("out_channel", out_channel)):
+            if value is not None and not isinstance(value, str):
+                raise param_error(name, "expected a short channel id like 103x1x0")
+        scids = {c.channel_id: _scid_str(c.short_channel_id) for c in self.manager.channels.values()
+                 if c.channel_id is not None}
         out = []
-        for r in rows:
-            entry = {
-                "in_channel": bytes(r["in_channel"]).hex(), "in_htlc_id": r["in_htlc_id"],
-                "out_channel": bytes(r["out_channel"]).hex(), "out_htlc_id": r["out_htlc_id"],
-                "payment_hash": bytes(r["payment_hash"]).hex(), "in_msat": r["in_msat"], "out_msat": r["out_msat"],
-                "fee_msat": r["in_msat"] - r["out_msat"], "status": status.get(r["state"], r["state"]),
-                "received_time": r["created_at"], "resolved_time": r["resolved_at"],
+        for r in self.db.query("SELECT * FROM forwards ORDER BY created_at"):
+            entry: dict[str, Any] = {
+                "in_channel": scids.get(bytes(r["in_channel"])), "in_htlc_id": r["in_htlc_id"],
+                "in_msat": r["in_msat"], "payment_hash": bytes(r["payment_hash"]).hex(),
+                "status": _STATUS.get(r["state"], r["state"]), "received_time": r["created_at"], "style": "tlv",
+                "out_msat": r["out_msat"], "fee_msat": r["in_msat"] - r["out_msat"],
             }
+            if r["out_channel"]:
+                entry["out_channel"] = scids.get(bytes(r["out_channel"]))
+            if r["out_htlc_id"] >= 0:
+                entry["out_htlc_id"] = r["out_htlc_id"]
+            if r["resolved_at"] is not None:
+                entry["resolved_time"] = r["resolved_at"]
             if r["state"] == "local_failed":  # our own failure onion: we can read its code
                 code = _own_failure_code(bytes(r["shared_secret"]), bytes(r["reason"] or b""))
                 if code is not None:
                     entry["failcode"] = code
                     entry["failreason"] = "WIRE_" + onion.FAILURE_NAMES.get(code, f"0x{code:04x}").upper()
-            out.append(entry)
+            if (status is None or entry["status"] == status) and in_channel in (None, entry["in_channel"]) \
+                    and out_channel in (None, entry.get("out_channel")):
+                out.append(entry)
         return out
+
+
+_STATUS = {"offered": "offered", "fulfilled": "settled", "failed": "failed", "local_failed": "local_failed"}
+
+
+def _scid_str(scid: int | None) -> str | None:
+    if scid is None:
+        return None
+    return f"{scid >> 40}x{(scid >> 16) & 0xFFFFFF}x{scid & 0xFFFF}"
 
 
 def _unresolvable(out: Channel, out_htlc_id: int, height: int) -> str | None:

@@ -53,8 +53,12 @@ def test_first_of_five_pays_the_last_and_every_hop_earns_its_fee(node_factory, i
     assert after[-1] == before[-1] + amount
     for i, node in enumerate(nodes[1:-1], start=1):
         assert after[i] - before[i] == fees[node.name], node.name
-        (forward,) = node.rpc.listforwards()["forwards"]
+        (forward,) = node.rpc.listforwards(status="settled")["forwards"]
         assert forward["status"] == "settled" and forward["fee_msat"] == fees[node.name]
+        scid_in, scid_out = (node.rpc.listpeerchannels(n.node_id)["channels"][0]["short_channel_id"]
+                             for n in (nodes[i - 1], nodes[i + 1]))
+        assert (forward["in_channel"], forward["out_channel"]) == (scid_in, scid_out)  # as Core Lightning
+        assert node.rpc.listforwards(in_channel=scid_out)["forwards"] == []
 
 
 def test_amount_beyond_one_hops_capacity_fails_at_that_hop(node_factory, impl):
