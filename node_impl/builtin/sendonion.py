@@ -41,7 +41,7 @@ class OnionSender:
     async def sendonion(self, onion: Any, first_hop: Any, payment_hash: Any, shared_secrets: Any = None,
                         label: Any = None, destination: Any = None, amount_msat: Any = None) -> dict[str, Any]:
         """Offer an HTLC to ``first_hop`` {id, amount_msat, delay} carrying ``onion`` (hex, 1366 bytes);
-        ``delay`` is the HTLC's expiry in blocks after the current height."""
+        as in Core Lightning its cltv_expiry is the current height + 1 + ``delay``."""
         packet = _hex_param("onion", onion, ONION_PACKET_SIZE)
         hash_bytes = _hex_param("payment_hash", payment_hash, 32)
         if not isinstance(first_hop, dict):
@@ -78,7 +78,7 @@ class OnionSender:
             created_at=int(time.time()), completed_at=None, channel_id=chan.channel_id, htlc_id=None,
             data={"shared_secrets": [s.hex() for s in secrets], "route": [], "label": label})
         try:
-            await self.manager.add_outgoing_htlc(chan, hop_msat, hash_bytes, self.node.blockheight + delay,
+            await self.manager.add_outgoing_htlc(chan, hop_msat, hash_bytes, self.node.blockheight + 1 + delay,
                                                  packet, record)
         except LocalRequestError as exc:
             raise RpcError(PAY_TRY_OTHER_ROUTE, f"cannot offer the HTLC to {peer_id.hex()}: {exc}") from None

@@ -51,7 +51,7 @@ class Route:
                                                      short_channel_id=scids[i + 1]))
             amount += fee_msat(amount)
             cltv += DELTA
-        self.first_msat, self.first_delay = amount, cltv - height
+        self.first_msat, self.first_delay = amount, cltv - height - 1  # sendonion adds height + 1
         self.pubkeys = [bytes.fromhex(h.node_id) for h in hops]
 
     def send(self) -> None:
