@@ -125,13 +125,24 @@ class NodeFactory:
             nodes[i].wait_onchain_balance(target)
 
     def wait_for_gossip(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec]) -> None:
-        """Wait until every node can route to every node its announced channels reach."""
-        announced = [c for c in channels if c.announce]
-        reachable = {i for c in announced for i in (c.opener, c.peer)}
-        for i in sorted(reachable):
-            for j in sorted(reachable):
-                if i != j:
-                    nodes[i].wait_for_route(nodes[j])
+        """Wait until every opener has a route to every node its funds can reach.
+
+        Funds sit on the opener's side, so a route exists from a node along the announced
+        channels in the opener-to-peer direction only.
+        """
+        onward: dict[int, set[int]] = {}
+        for c in channels:
+            if c.announce:
+                onward.setdefault(c.opener, set()).add(c.peer)
+        for start in sorted(onward):
+            reached, frontier = set(), [start]
+            while frontier:
+                for nxt in onward.get(frontier.pop(), ()):
+                    if nxt != start and nxt not in reached:
+                        reached.add(nxt)
+                        frontier.append(nxt)
+            for target in sorted(reached):
+                nodes[start].wait_for_route(nodes[target])
 
     def join_nodes(self, nodes: Sequence[LightningNode], fundamount_sat: int = 10**6, *,
                    wait_for_announce: bool = False, announce_channels: bool = True) -> None:

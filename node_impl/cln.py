@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ProcessError
+from harness.errors import ProcessError, RpcError
+from harness.node import LightningNode
 from harness.ports import release_port, reserve_port
 from harness.proc import Daemon
 from harness.results import Availability
@@ -32,6 +33,8 @@ SHIM = "lnharness-bitcoin-cli"
 MANAGED_OPTIONS = frozenset({"network", "lightning-dir", "addr", "log-file", "bitcoin-cli",
                              "bitcoin-rpcuser", "bitcoin-rpcpassword", "bitcoin-rpcconnect",
                              "bitcoin-rpcport", "bitcoin-datadir"})
+#: getroutes' errors when no route exists (PAY_ROUTE_NOT_FOUND, PAY_INSUFFICIENT_FUNDS, unknown node)
+NO_ROUTE_CODES = frozenset({205, 206, 215, 220})
 SYNC_WARNINGS = ("warning_bitcoind_sync", "warning_lightningd_sync")
 
 
@@ -163,6 +166,19 @@ class ClnNode(ClnShapedNode):
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         return self._rpc.call(method, params or {})
+
+    def has_route(self, other: LightningNode, amount_msat: int) -> bool:
+        # getroute is deprecated in Core Lightning; askrene's getroutes replaces it
+        try:
+            self.call("getroutes", {"source": self.node_id, "destination": other.node_id,
+                                    "amount_msat": amount_msat, "layers": ["auto.localchans"],
+                                    "maxfee_msat": max(amount_msat, 1_000_000),
+                                    "final_cltv": 18})
+        except RpcError as exc:
+            if exc.code in NO_ROUTE_CODES:
+                return False
+            raise
+        return True
 
     def decode(self, bolt11: str) -> dict[str, Any]:
         return dict(self.call("decode", {"string": bolt11}))

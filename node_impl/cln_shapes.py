@@ -110,7 +110,8 @@ class ClnShapedNode(LightningNode):
         return dict(self.call("getinfo"))
 
     def new_address(self) -> str:
-        return str(self.call("newaddr")["bech32"])
+        # Core Lightning's default address type became p2tr; ask for segwit v0 explicitly
+        return str(self.call("newaddr", {"addresstype": "bech32"})["bech32"])
 
     def balance(self) -> Balance:
         funds = self.call("listfunds")
@@ -148,7 +149,9 @@ class ClnShapedNode(LightningNode):
         params: dict[str, Any] = {"id": channel.channel_id}
         if force:
             params["unilateraltimeout"] = 1
-        return str(self.call("close", params)["txid"])
+        result = self.call("close", params)
+        # newer Core Lightning answers `txids` (every tx it broadcast), older ones `txid`
+        return str(result["txids"][-1] if "txids" in result else result["txid"])
 
     # -- payments -----------------------------------------------------------------------
     def invoice(self, amount_msat: int | None, *, label: str | None = None,

@@ -2,6 +2,7 @@
 import pytest
 
 from harness.node import PaymentFailed
+from harness.wait import wait_for
 
 pytestmark = pytest.mark.impls("builtin", "cln")
 
@@ -19,7 +20,8 @@ def test_open_pay_and_close(node_factory, impl):
     assert payment.status == "complete" and payment.fee_msat == 0
     paid = l2.wait_invoice_paid(invoice.label)
     assert paid.status == "paid" and paid.preimage == payment.preimage
-    assert l1.channels(l2)[0].local_msat == 1_000_000_000 - 50_000_000 - 123_000
+    expected = 1_000_000_000 - 50_000_000 - 123_000
+    wait_for(lambda: l1.channels(l2)[0].local_msat == expected, what="l1's side to settle")
 
     txid = l1.close_channel(l2)
     node_factory.chain.generate_block(1, wait_for_mempool=txid)
@@ -29,10 +31,11 @@ def test_paying_twice_pays_once(node_factory, impl):
     l1, l2 = node_factory.line_graph(2)
     invoice = l2.invoice(10_000)
     first = l1.pay(invoice.bolt11)
-    spent = l1.balance().channels_msat
+    settled = 10**9 - 10_000
+    wait_for(lambda: l1.balance().channels_msat == settled, what="the payment to settle")
     again = l1.pay(invoice.bolt11)  # as Core Lightning: the earlier success, nothing sent
     assert again.preimage == first.preimage
-    assert l1.balance().channels_msat == spent
+    assert l1.balance().channels_msat == settled
 
 
 def test_failed_payment_names_the_reason(node_factory, impl):
