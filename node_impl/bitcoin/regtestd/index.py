@@ -105,6 +105,14 @@ class ChainIndex:
         """Hashes of every accepted block, in acceptance order (parents first)."""
         return [bytes(row[0]) for row in self.db.execute("SELECT hash FROM block_log ORDER BY seq")]
 
+    def active_times(self) -> list[int | None]:
+        """Header time of each active-chain block from the block log (None where not logged)."""
+        rows = self.db.execute(
+            "SELECT substr(b.raw, 69, 4) FROM chain c LEFT JOIN block_log b ON b.hash = c.hash "
+            "ORDER BY c.height"
+        )
+        return [int.from_bytes(row[0], "little") if row[0] is not None else None for row in rows]
+
     def logged_parents(self) -> dict[bytes, bytes]:
         """block hash -> parent hash, for every accepted block."""
         return {

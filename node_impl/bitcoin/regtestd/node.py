@@ -89,8 +89,19 @@ class Node:
     def _replay_and_reconcile(self) -> None:
         """Give the kernel back blocks it lost (kill -9), then align the index with its chain."""
         replayed = 0
+        kernel_height = self.kernel.tip_height()
+        kernel_kept_tip = (
+            bool(self.index.active)
+            and kernel_height == self.index.tip_height
+            and self.kernel.hash_at(kernel_height) == self.index.active[-1]
+        )
         for block_hash in self.index.logged_hashes():
-            if not self.kernel.in_active_chain(block_hash):
+            if kernel_kept_tip:
+                # the kernel has our whole active chain; only side branches may be missing
+                lost = self.index.height_of(block_hash) is None and not self.kernel.knows_block(block_hash)
+            else:
+                lost = not self.kernel.in_active_chain(block_hash)
+            if lost:
                 raw = self.index.logged_block(block_hash)
                 if raw is not None:
                     replayed += int(self.kernel.process_block(raw).is_new)
@@ -116,7 +127,11 @@ class Node:
             self.index.log_block(block_hash, raw)
             self.index.connect_block(height, block_hash, Block.from_bytes(raw))
         self.index.commit()
-        self.times = [BlockHeader.from_bytes(self.header_bytes(h)).time for h in self.index.active]
+        logged_times = self.index.active_times()
+        self.times = [
+            t if t is not None else BlockHeader.from_bytes(self.header_bytes(h)).time
+            for h, t in zip(self.index.active, logged_times, strict=True)
+        ]
 
     def _mempool_path(self) -> Path:
         return self.config.net_dir / "mempool.json"
@@ -197,8 +212,11 @@ class Node:
         return TxOut(row.value_sat, row.script_pubkey) if row else None
 
     # -- blocks ------------------------------------------------------------------------
-    def submit_block(self, raw: bytes) -> SubmitOutcome:
-        """Hand a serialized block to the kernel and apply what it did (caller holds the lock)."""
+    def submit_block(self, raw: bytes, *, commit: bool = True) -> SubmitOutcome:
+        """Hand a serialized block to the kernel and apply what it did (caller holds the lock).
+
+        commit=False leaves the fsync to the caller, who must commit before answering anyone.
+        """
         block = Block.from_bytes(raw)
         block_hash = block.hash
         if self.kernel.knows_block(block_hash):
@@ -208,11 +226,13 @@ class Node:
         result = self.kernel.process_block(raw)
         if not result.valid:
             self._apply_events(result.events)
-            self.index.commit()
+            if commit:
+                self.index.commit()
             return SubmitOutcome(block_hash, result.reason or "rejected")
         self.index.log_block(block_hash, raw)
         self._apply_events(result.events)
-        self.index.commit()
+        if commit:
+            self.index.commit()
         if not result.is_new:
             return SubmitOutcome(block_hash, "duplicate")
         if result.checked or self.index.height_of(block_hash) is not None:
@@ -266,7 +286,17 @@ class Node:
         height = self.tip_height() if parent_height is None else parent_height
         return max(self.mtp_at(height) + 1, self.now())
 
-    def mine_block(self, payout_spk: bytes, txs: list[Tx] | None = None) -> bytes:
+    def mine_blocks(self, count: int, payout_spk: bytes) -> list[bytes]:
+        """Mine count blocks of mempool transactions; one fsync for all of them, before returning."""
+        hashes: list[bytes] = []
+        try:
+            for _ in range(count):
+                hashes.append(self.mine_block(payout_spk, commit=False))
+        finally:
+            self.index.commit()
+        return hashes
+
+    def mine_block(self, payout_spk: bytes, txs: list[Tx] | None = None, *, commit: bool = True) -> bytes:
         """Mine one block on the tip (mempool contents when txs is None); returns its hash."""
         if txs is None:
             txs = self.mempool.select_for_block(BLOCK_WEIGHT_FOR_TXS)
@@ -275,7 +305,7 @@ class Node:
             fees = self.fees_of(txs)
         block = assemble_block(self.tip_hash(), self.tip_height() + 1, self.next_block_time(),
                                payout_spk, txs, fees)
-        outcome = self.submit_block(block.serialize())
+        outcome = self.submit_block(block.serialize(), commit=commit)
         if outcome.result is not None:
             raise BlockRejected(outcome.result)
         return outcome.block_hash

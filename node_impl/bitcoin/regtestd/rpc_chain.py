@@ -229,13 +229,10 @@ def waitforblockheight(ctx: RequestContext, height: Any, timeout: Any = 0) -> di
 def generatetoaddress(ctx: RequestContext, nblocks: Any, address: Any, maxtries: Any = 1000000) -> list:
     count = as_int(nblocks, "nblocks")
     spk = payout_script(address)
-    hashes = []
-    for _ in range(count):
-        try:
-            hashes.append(ctx.node.mine_block(spk)[::-1].hex())
-        except BlockRejected as exc:
-            raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {exc.reason}") from None
-    return hashes
+    try:
+        return [h[::-1].hex() for h in ctx.node.mine_blocks(count, spk)]
+    except BlockRejected as exc:
+        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {exc.reason}") from None
 
 
 def _txs_from_args(ctx: RequestContext, transactions: list) -> list[Tx]:
