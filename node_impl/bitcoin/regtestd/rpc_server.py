@@ -253,6 +253,7 @@ class RpcHandler(socketserver.StreamRequestHandler):
             result = call(ctx, method, request.get("params"))
             return _reply(result, None, request_id), 200
         except RpcError as exc:
+            log.debug("RPC %s answered error %d: %s", method, exc.code, exc.message)
             return _reply(None, {"code": exc.code, "message": exc.message}, request_id), _status_for(exc.code)
         except Exception as exc:  # the node keeps running; the client sees an internal error
             log.exception("RPC %s failed", method)
