@@ -113,6 +113,7 @@ class RpcHandler(socketserver.StreamRequestHandler):
     """HTTP/1.1 with keep-alive, just enough for JSON-RPC clients (bitcoin-cli, python, curl)."""
 
     disable_nagle_algorithm = True  # one reply = one segment; avoids 40 ms delayed-ACK stalls
+    timeout = 600  # seconds a connection may sit idle or stall mid-request before it is dropped
     server: RpcHttpServer
 
     def handle(self) -> None:
