@@ -180,3 +180,14 @@ def test_rpcauth_salted_credentials(make_regtestd):
     status, _ = post(node, b'{"method":"getblockcount"}', auth="carol:hunter3")
     assert status == 401
     assert node.rpc().getblockcount() == 0  # the cookie still works beside -rpcauth
+
+
+def test_second_instance_on_same_datadir_or_port_fails(make_regtestd, regtestd):
+    same_dir = make_regtestd(start=False, datadir=regtestd.datadir)
+    with pytest.raises(RuntimeError, match="lock on data directory"):
+        same_dir.start()
+    same_port = make_regtestd(start=False)
+    same_port.port = regtestd.port
+    with pytest.raises(RuntimeError, match="Unable to start HTTP server"):
+        same_port.start()
+    assert regtestd.rpc().getblockcount() == 0
