@@ -147,7 +147,7 @@ def getwalletinfo(ctx: RequestContext) -> dict:
         "txcount": len(wallet_txids(ctx.node, wallet)),
         "keypoolsize": 1000,
         "keypoolsize_hd_internal": 1000,
-        "paytxfee": sat_to_btc(0),
+        "paytxfee": sat_to_btc(wallet.pay_tx_fee_sat_per_kvb or 0),
         "private_keys_enabled": True,
         "avoid_reuse": False,
         "scanning": False,
@@ -398,7 +398,7 @@ def listsinceblock(ctx: RequestContext, blockhash: Any = None, target_confirmati
 
 # -- sending ----------------------------------------------------------------------------------------
 def wallet_feerate_sat_per_kvb(ctx: RequestContext, fee_rate_sat_vb: Any = None, kvb_rate_btc: Any = None) -> int:
-    """Explicit rate, else the fee estimate, else -fallbackfee; never below -minrelaytxfee."""
+    """Explicit rate, else settxfee's, else the fee estimate, else -fallbackfee; >= -minrelaytxfee."""
     node = ctx.node
     relay = node.config.minrelaytxfee_sat_per_kvb
     if fee_rate_sat_vb is not None:
@@ -412,6 +412,9 @@ def wallet_feerate_sat_per_kvb(ctx: RequestContext, fee_rate_sat_vb: Any = None,
     if kvb_rate_btc is not None:
         rate = btc_to_sat(kvb_rate_btc)
         return max(rate, relay)
+    pay_tx_fee = get_wallet(ctx).pay_tx_fee_sat_per_kvb
+    if pay_tx_fee is not None:
+        return pay_tx_fee
     if node.fee_estimate_sat_per_kvb is not None:
         return max(node.fee_estimate_sat_per_kvb, relay)
     if node.config.fallbackfee_sat_per_kvb:
@@ -525,8 +528,12 @@ def sendmany(ctx: RequestContext, dummy: Any, amounts: Any, minconf: Any = None,
 
 @rpc("Wallet")
 def settxfee(ctx: RequestContext, amount: Any) -> bool:
+    """This wallet's fee rate (BTC/kvB) for sends without an explicit rate; 0 to unset."""
+    wallet = get_wallet(ctx)
     rate = btc_to_sat(amount)
-    ctx.node.fee_estimate_sat_per_kvb = rate or None
+    if rate and rate < ctx.node.config.minrelaytxfee_sat_per_kvb:
+        raise RpcError(RPC_WALLET_ERROR, "txfee cannot be less than min relay tx fee")
+    wallet.pay_tx_fee_sat_per_kvb = rate or None
     return True
 
 

@@ -66,6 +66,7 @@ class Wallet:
         self.path = path
         self.store = store
         self.locked: set[tuple[bytes, int]] = set()
+        self.pay_tx_fee_sat_per_kvb: int | None = None  # settxfee
 
     # -- keys ------------------------------------------------------------------
     def new_address(self, kind: str, internal: bool = False, label: str = "") -> str:
