@@ -84,3 +84,21 @@ def test_generateblock_with_raw_tx_and_txid(funded):
     block_hash = rpc.generateblock(address, [txid])["hash"]
     assert rpc.getblock(block_hash)["tx"][1] == txid
     assert rpc.getrawmempool() == []
+
+
+def test_deep_reorg_returns_parent_and_child_from_different_blocks(funded):
+    rpc, address = funded
+    fork_parent = rpc.getbestblockhash()
+    parent = rpc.sendtoaddress(rpc.getnewaddress(), Decimal("10"))
+    rpc.generatetoaddress(1, address)
+    child_address = rpc.getnewaddress()
+    vout = next(o["n"] for o in rpc.getrawtransaction(parent, True)["vout"] if o["value"] == Decimal("10"))
+    raw = rpc.createrawtransaction([{"txid": parent, "vout": vout}], {child_address: Decimal("9.999")})
+    child = rpc.sendrawtransaction(rpc.signrawtransactionwithwallet(raw)["hex"])
+    rpc.generatetoaddress(1, address)
+    tip = fork_parent
+    for _ in range(3):
+        tip = rpc.generateblockfrom(tip, address)["hash"]
+    assert rpc.getbestblockhash() == tip
+    assert set(rpc.getrawmempool()) == {parent, child}
+    assert rpc.getmempoolentry(child)["depends"] == [parent]

@@ -242,7 +242,7 @@ class Node:
     def _apply_events(self, events: list[ChainEvent]) -> None:
         if not events:
             return
-        disconnected_txs: list[Tx] = []
+        disconnected_blocks: list[list[Tx]] = []  # tip first
         reorged = False
         for event in events:
             if event.kind == "disconnect":
@@ -251,7 +251,7 @@ class Node:
                 self.index.disconnect_tip()
                 self.times.pop()
                 reorged = True
-                disconnected_txs.extend(Block.from_bytes(event.raw_block).txs[1:])
+                disconnected_blocks.append(Block.from_bytes(event.raw_block).txs[1:])
             else:
                 block = Block.from_bytes(event.raw_block)
                 self.index.log_block(event.block_hash, event.raw_block)
@@ -259,8 +259,9 @@ class Node:
                 self.times.append(block.header.time)
                 self.mempool.remove_for_block(block.txs)
         if reorged:
-            # re-validate everything: coins, maturity and locks may have changed
-            self._resurrect(disconnected_txs)
+            # re-validate everything: coins, maturity and locks may have changed; oldest block
+            # first so that parents come back before their children
+            self._resurrect([tx for txs in reversed(disconnected_blocks) for tx in txs])
         self.tip_changed.notify_all()
         log.info("UpdateTip: new best=%s height=%d", self.tip_hash()[::-1].hex(), self.tip_height())
 
