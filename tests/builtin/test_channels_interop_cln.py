@@ -46,11 +46,11 @@ def wait_normal(a, b) -> None:
                  what=f"{x.name}'s channel with {y.name} normal")
 
 
-def open_between(chain, opener, acceptor, push_msat: int = 0) -> dict:
+def open_between(chain, opener, acceptor, push_msat: int = 0, announce: bool = False) -> dict:
     fund(chain, opener)
     opener.connect(acceptor)
     result = opener.call("fundchannel", {"id": acceptor.node_id, "amount": FUNDING_SAT, "push_msat": push_msat,
-                                         "announce": False})
+                                         "announce": announce})
     chain.generate_block(1, wait_for_mempool=result["txid"])
     wait_normal(opener, acceptor)
     return result
@@ -125,3 +125,61 @@ def test_unilateral_close_against_cln(bitcoind, mixed):
     bitcoind.generate_block(6)
     wait_for(lambda: (channel(ours, cln)["onchain"].get("outputs") or [{}])[0].get("sweep_txid"),
              what="our to_local sweep")
+
+
+def test_cln_force_closes_while_we_are_down_and_we_sweep_our_output(bitcoind, mixed):
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, cln, ours, push_msat=200_000_000)
+    ours.stop()
+    closed = cln.call("close", {"id": ours.node_id, "unilateraltimeout": 1})
+    assert closed["type"] == "unilateral"
+    txid = closed.get("txid") or closed["txids"][0]
+    bitcoind.generate_block(1, wait_for_mempool=txid)
+    ours.start()
+    wait_for(lambda: channel(ours, cln)["onchain"].get("type") == "remote", what="we see CLN's commitment")
+    sweep = wait_for(lambda: channel(ours, cln)["onchain"]["outputs"][0].get("sweep_txid"), what="our sweep")
+    bitcoind.generate_block(1, wait_for_mempool=sweep)
+    swept = round(bitcoind.rpc.getrawtransaction(sweep, True)["vout"][0]["value"] * 100_000_000)
+    assert 200_000 - 2_000 < swept < 200_000
+    wait_for(lambda: any(o["txid"] == sweep for o in ours.call("listfunds")["outputs"]), what="sweep in our wallet")
+
+
+def test_payment_from_builtin_through_cln_to_builtin(bitcoind, mixed):
+    alice = mixed.get_node("builtin")
+    bob = mixed.get_node("cln")
+    carol = mixed.get_node("builtin")
+    open_between(bitcoind, alice, bob)
+    open_between(bitcoind, bob, carol)
+    invoice = wait_for(lambda: (inv := carol.call("invoice", {"amount_msat": 20_000_000, "label": "via-cln",
+                                                               "description": "via cln"}))
+                       and carol.call("decodepay", {"bolt11": inv["bolt11"]}).get("routes") and inv,
+                       what="carol's invoice with a route hint through CLN")
+    result = alice.call("pay", {"bolt11": invoice["bolt11"]})
+    assert result["status"] == "complete" and result["amount_sent_msat"] > 20_000_000
+    wait_for(lambda: carol.call("listinvoices", {"label": "via-cln"})["invoices"][0]["status"] == "paid",
+             what="carol paid")
+
+
+def test_payment_from_cln_through_builtin_to_cln(bitcoind, mixed):
+    alice = mixed.get_node("cln")
+    bob = mixed.get_node("builtin")
+    carol = mixed.get_node("cln")
+    # Core Lightning hints a private channel only towards a peer with public capacity: alice-bob is
+    # announced (6 confirmations, announcement_signatures with CLN, relayed to carol by bob)
+    open_between(bitcoind, alice, bob, announce=True)
+    open_between(bitcoind, bob, carol)
+    bitcoind.generate_block(6)
+    labels = iter(range(1000))
+
+    def invoice_with_hint() -> dict | None:
+        inv = carol.call("invoice", {"amount_msat": 20_000_000, "label": f"via-builtin-{next(labels)}",
+                                     "description": "x"})
+        return inv if carol.call("decode", {"string": inv["bolt11"]}).get("routes") else None
+
+    # Core Lightning adds the route hint once it holds our channel_update for the private channel
+    invoice = wait_for(invoice_with_hint, what="carol's invoice with a route hint through us")
+    result = alice.call("pay", {"bolt11": invoice["bolt11"]})
+    assert result["status"] == "complete"
+    (forward,) = bob.call("listforwards")["forwards"]
+    assert forward["status"] == "settled" and forward["fee_msat"] == result["amount_sent_msat"] - 20_000_000
