@@ -183,3 +183,29 @@ def test_payment_from_cln_through_builtin_to_cln(bitcoind, mixed):
     assert result["status"] == "complete"
     (forward,) = bob.call("listforwards")["forwards"]
     assert forward["status"] == "settled" and forward["fee_msat"] == result["amount_sent_msat"] - 20_000_000
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_htlc_from_cln_survives_our_restart(bitcoind, mixed, how):
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, cln, ours)
+    ours.call("dev-hold-htlcs", {"hold": True})
+    invoice = ours.call("invoice", {"amount_msat": 30_000_000, "label": "held", "description": "held"})
+    scid = channel(cln, ours)["short_channel_id"]
+    route = [{"id": ours.node_id, "channel": scid, "amount_msat": 30_000_000, "delay": 15}]
+    cln.call("sendpay", {"route": route, "payment_hash": invoice["payment_hash"],
+                         "payment_secret": invoice["payment_secret"]})
+    wait_for(lambda: [h["state"] for h in channel(ours, cln)["htlcs"]] == ["committed"],
+             what="CLN's HTLC committed at our node")
+    if how == "kill":
+        ours.kill()
+    else:
+        ours.stop()
+    ours.start()  # holding is not persisted: the HTLC is settled after the reestablish
+    ours.connect(cln)
+    result = cln.call("waitsendpay", {"payment_hash": invoice["payment_hash"], "timeout": 60})
+    assert result["status"] == "complete"
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLC removed on both sides")
+    assert channel(ours, cln)["to_us_msat"] == 30_000_000
+    assert ours.call("listinvoices", {"label": "held"})["invoices"][0]["status"] == "paid"
