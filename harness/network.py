@@ -97,10 +97,8 @@ class NodeFactory:
         """Fund the openers, open every channel, confirm them together and wait until active."""
         if not channels:
             return
-        needs: dict[int, int] = {}
-        for spec in channels:
-            needs[spec.opener] = needs.get(spec.opener, 0) + spec.capacity_sat + FUNDING_FEE_MARGIN_SAT
-        self._fund(nodes, needs)
+        self._fund(nodes, [(spec.opener, spec.capacity_sat + FUNDING_FEE_MARGIN_SAT)
+                           for spec in channels])
         funding_txids = []
         for spec in channels:
             opener, peer = nodes[spec.opener], nodes[spec.peer]
@@ -116,10 +114,16 @@ class NodeFactory:
             self.chain.generate_block(ANNOUNCE_DEPTH - 1)
             self.wait_for_gossip(nodes, channels)
 
-    def _fund(self, nodes: Sequence[LightningNode], needs: dict[int, int]) -> None:
-        """Send every opener what it needs in one block and wait until they all see it."""
-        targets = {i: nodes[i].balance().onchain_sat + amount for i, amount in needs.items()}
-        txids = [nodes[i].fund_wallet(amount, confirm=False) for i, amount in needs.items()]
+    def _fund(self, nodes: Sequence[LightningNode], outputs: Sequence[tuple[int, int]]) -> None:
+        """Send one output per (node index, sat) in one block; wait until every node sees its coins.
+
+        One output per channel, so a node opening several channels at once has a confirmed
+        coin for each (the change of its first funding transaction is still unconfirmed).
+        """
+        targets: dict[int, int] = {}
+        for i, amount in outputs:
+            targets[i] = targets.get(i, nodes[i].balance().onchain_sat) + amount
+        txids = [nodes[i].fund_wallet(amount, confirm=False) for i, amount in outputs]
         self.chain.generate_block(1, wait_for_mempool=txids)
         for i, target in targets.items():
             nodes[i].wait_onchain_balance(target)

@@ -258,6 +258,8 @@ class Wallet:
             outputs = [(outputs[0][0], amount)]
         else:
             change_weight = output_weight(bytes(22))
+            available = _selection_order(available, target + fee_for_weight(
+                weight + P2WPKH_INPUT_WEIGHT + change_weight, feerate_per_kw))
             for utxo in available:
                 chosen.append(utxo)
                 total += utxo.amount_sat
@@ -314,3 +316,16 @@ class Wallet:
         self.db.execute("UPDATE wallet_utxos SET spent_by = NULL "
                         "WHERE spent_by = ? AND spent_height IS NULL", (txid,))
 
+
+def _selection_order(utxos: list[Utxo], single_input_need_sat: int) -> list[Utxo]:
+    """Coins in the order to spend them: the smallest that pays alone first, then largest first.
+
+    Spending the smallest sufficient coin keeps the big ones for later spends, so a node can
+    fund several transactions at once from coins confirmed for exactly that.
+    """
+    by_size = sorted(utxos, key=lambda u: u.amount_sat, reverse=True)
+    alone = [u for u in by_size if u.amount_sat >= single_input_need_sat]
+    if not alone:
+        return by_size
+    best = alone[-1]
+    return [best, *(u for u in by_size if u is not best)]
