@@ -20,8 +20,14 @@ def test_random_walk_keeps_index_consistent(regtestd):
     miner = rpc.getnewaddress()
     rpc.generatetoaddress(105, miner)
     for step in range(40):
-        action = rng.choice(["send", "send", "send", "mine", "reorg", "restart", "kill"])
-        if action == "send":
+        action = rng.choice(["send", "send", "send", "chain", "mine", "reorg", "restart", "kill"])
+        if action == "chain":  # a parent and a child spending it, mined in the same block
+            parent = rpc.sendtoaddress(rpc.getnewaddress(), Decimal("0.5"))
+            vout = next(o["n"] for o in rpc.getrawtransaction(parent, True)["vout"]
+                        if o["value"] == Decimal("0.5"))
+            raw = rpc.createrawtransaction([{"txid": parent, "vout": vout}], {miner: Decimal("0.4999")})
+            rpc.sendrawtransaction(rpc.signrawtransactionwithwallet(raw)["hex"])
+        elif action == "send":
             kind = rng.choice(["bech32", "bech32m"])
             amount = Decimal(rng.randint(1000, 5_000_000)) / 100_000_000
             rpc.sendtoaddress(rpc.getnewaddress("", kind), amount)

@@ -159,6 +159,12 @@ def test_unconfirmed_chain_and_ancestor_feerate_mining(chain):
     assert block["tx"][1:4] == [parent_txid, child_txid, grandchild_txid]
     assert block["tx"][4] == other_tx
     assert rpc.getrawmempool() == []
+    # outputs created and spent inside the same block are not in the UTXO set
+    assert rpc.gettxout(parent_txid, 0) is None and rpc.gettxout(child_txid, 0) is None
+    assert rpc.gettxout(grandchild_txid, 0) is not None
+    info = rpc.gettxoutsetinfo()
+    assert int(info["total_amount"] * 100_000_000) == sum(
+        (50 * 100_000_000) >> (h // 150) for h in range(1, info["height"] + 1))
 
 
 def test_testmempoolaccept_and_submitpackage(chain):

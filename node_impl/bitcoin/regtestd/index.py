@@ -148,12 +148,13 @@ class ChainIndex:
                 if not is_unspendable(out.script_pubkey)
             )
             txrows.append((txid, block_hash, height, pos, tx.serialize()))
-        db.executemany(
-            "UPDATE utxos SET spent_txid = ?, spent_height = ? WHERE txid = ? AND vout = ?", spends
-        )
+        # outputs first: a transaction may spend an output created earlier in the same block
         db.executemany(
             "INSERT OR REPLACE INTO utxos (txid, vout, value, spk, height, coinbase) VALUES (?,?,?,?,?,?)",
             outputs,
+        )
+        db.executemany(
+            "UPDATE utxos SET spent_txid = ?, spent_height = ? WHERE txid = ? AND vout = ?", spends
         )
         db.executemany("INSERT OR REPLACE INTO txs (txid, block_hash, height, pos, raw) VALUES (?,?,?,?,?)", txrows)
         self.active.append(block_hash)
