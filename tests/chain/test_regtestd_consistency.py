@@ -55,3 +55,45 @@ def test_random_walk_keeps_index_consistent(regtestd):
     balances = rpc.getbalances()["mine"]
     listed = sum(u["amount"] for u in rpc.listunspent(0))
     assert balances["trusted"] == listed
+
+
+def test_concurrent_clients_keep_index_consistent(regtestd):
+    import threading
+
+    from bitcoinrpc.authproxy import JSONRPCException
+
+    rpc = regtestd.rpc()
+    miner = rpc.getnewaddress()
+    rpc.generatetoaddress(120, miner)
+    errors: list = []
+
+    def client(seed: int) -> None:
+        own = regtestd.rpc()
+        rng = random.Random(seed)
+        for _ in range(40):
+            roll = rng.random()
+            try:
+                if roll < 0.45:
+                    own.sendtoaddress(own.getnewaddress(), Decimal("0.01"))
+                elif roll < 0.6:
+                    own.generatetoaddress(1, miner)
+                elif roll < 0.7:
+                    regtestd.rpc().waitfornewblock(50)
+                else:
+                    own.getblock(own.getbestblockhash(), 2)
+                    own.getrawmempool(True)
+                    own.getbalances()
+            except JSONRPCException as exc:
+                if exc.error["code"] != -6:  # insufficient funds is a fair answer under load
+                    errors.append(exc.error)
+
+    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    rpc.generatetoaddress(1, miner)
+    assert rpc.getrawmempool() == []
+    info = rpc.gettxoutsetinfo()
+    assert int(info["total_amount"] * 100_000_000) == expected_supply_sat(info["height"])
