@@ -105,6 +105,7 @@ class ChannelManager:
         self._waiters: dict[tuple[bytes, bytes, str], asyncio.Future[dict[str, Any]]] = {}
         self._close_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._decided = False  # an incoming HTLC was settled during the current _commit
+        self._corrupt_next_sig: set[int] = set()  # dev-corrupt-next-commitment-sig
         self.hold_htlcs = False  # dev-hold-htlcs: leave incoming HTLCs undecided (tests)
         self.payments = Payments(self)
         self.forwarding = Forwarding(self)
@@ -120,6 +121,7 @@ class ChannelManager:
             ("dev-channel-state", self.rpc_dev_channel_state),
             ("dev-hold-htlcs", self.rpc_dev_hold_htlcs),
             ("dev-sign-last-tx", self.rpc_dev_sign_last_tx),
+            ("dev-corrupt-next-commitment-sig", self.rpc_dev_corrupt_next_commitment_sig),
         ):
             node.rpc.register(name, handler)
 
@@ -348,6 +350,10 @@ class ChannelManager:
                 self.save(chan)
         if peer is None:
             peer = self.node.peers.get(chan.peer_id)
+        if chan.index in self._corrupt_next_sig:
+            out = [_corrupted(m) if m["type"] == "commitment_signed" else m for m in out]
+            if any(m.get("corrupted") for m in out):
+                self._corrupt_next_sig.discard(chan.index)
         if peer is not None and out:
             await self._send(peer, out)
         for action in after:
@@ -688,8 +694,28 @@ class ChannelManager:
                 await self._check_lockin(chan, height)
             elif chan.state in (NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
                 await self._check_htlc_expiry(chan, height)
+            else:
+                self._fail_stranded_payments(chan)
         await self.onchain.on_block(height, block)
         await self.forwarding.on_block(height)  # fail back forwards that can no longer resolve
+
+    def _fail_stranded_payments(self, chan: Channel) -> None:
+        """Payments whose HTLC went nowhere on a closed channel fail: the HTLC was never signed, or
+        the commitment confirmed on chain has no output for it (trimmed or not included)."""
+        if chan.log is None:
+            return
+        plan = chan.onchain or {}
+        on_chain = {tuple(e["htlc"]) for e in plan.get("outputs", []) if "htlc" in e}
+        confirmed = plan.get("type") in ("local", "remote", "mutual", "revoked")
+        for htlc in chan.log.htlcs.values():
+            if htlc.offerer != LOCAL or htlc.removal is not None:
+                continue
+            if self.forwarding.is_forward(chan, htlc):
+                continue  # forwarding.py fails those back itself
+            if htlc.added_at[REMOTE] is None:
+                self.payments.on_chain_failed(htlc, f"channel closed ({chan.state}) before the HTLC was signed")
+            elif confirmed and (LOCAL, htlc.htlc_id) not in on_chain:
+                self.payments.on_chain_failed(htlc, "the commitment confirmed on chain holds no output for the HTLC")
 
     async def _rebroadcast(self, chan: Channel) -> None:
         """Our unconfirmed funding, closing or commitment tx goes out again each block (it may
@@ -947,6 +973,13 @@ class ChannelManager:
                     await self._commit(chan, [], None)
         return {"hold": hold}
 
+    async def rpc_dev_corrupt_next_commitment_sig(self, id: Any) -> dict[str, Any]:
+        """Send the next commitment_signed of this channel with a wrong signature (tests of a
+        misbehaving peer)."""
+        chan = self._find(id)
+        self._corrupt_next_sig.add(chan.index)
+        return {"channel_id": _cid(chan)}
+
     async def rpc_dev_sign_last_tx(self, id: Any) -> dict[str, Any]:
         """Our current commitment, fully signed, without broadcasting it (tests of old states)."""
         chan = self._find(id)
@@ -959,6 +992,13 @@ class ChannelManager:
         """Internal state of a channel (for tests): update log and commitment numbers."""
         chan = self._find(id)
         return {"state": chan.state, "data": chan.to_json()}
+
+
+def _corrupted(m: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a commitment_signed whose signature is wrong (dev-corrupt-next-commitment-sig)."""
+    signature = bytearray(m["signature"])
+    signature[10] ^= 0x01
+    return {**m, "signature": bytes(signature), "corrupted": True}
 
 
 def _cid(chan: Channel) -> str:

@@ -281,11 +281,15 @@ class Payments:
 
     def on_chain_timeout(self, htlc: Htlc) -> None:
         """Our HTLC was taken back on chain after its expiry: the payment failed."""
+        self.on_chain_failed(htlc, f"HTLC timed out on chain at cltv_expiry {htlc.cltv_expiry}")
+
+    def on_chain_failed(self, htlc: Htlc, why: str) -> None:
+        """Our HTLC can never be fulfilled (closed channel): the payment failed."""
         record = self.store.payment(htlc.payment_hash)
-        if record is None or record.status != "pending":
+        if record is None or record.status != "pending" or record.htlc_id != htlc.htlc_id:
             return
         record.status = "failed"
-        record.failure = f"failed: HTLC timed out on chain at cltv_expiry {htlc.cltv_expiry}"
+        record.failure = f"failed: {why}"
         record.completed_at = int(time.time())
         record.data["error_code"] = PAY_STOPPED_RETRYING
         record.data["final"] = True

@@ -179,3 +179,25 @@ def test_pay_errors(chain, chain_node_factory, pair):
     assert alice.rpc.pay(bob.rpc.listinvoices("once")["invoices"][0]["bolt11"])["payment_preimage"] \
         == paid["payment_preimage"]
     assert channel_of(alice, bob.node_id)["htlcs"] == []
+
+
+def test_wrong_commitment_signature_fails_the_channel(chain, chain_node_factory, pair):
+    alice, bob = pair
+    open_channel(chain, alice, bob)
+    alice.rpc.call("dev-corrupt-next-commitment-sig", {"id": bob.node_id})
+    invoice = bob.rpc.invoice(amount_msat=5_000_000, label="never", description="never")
+    with pytest.raises(BuiltinRpcError) as err:
+        alice.rpc.pay(bolt11=invoice["bolt11"], retry_for=2)
+    assert err.value.code == 210
+    # bob refused the signature: error sent, channel failed, his commitment broadcast
+    bob_chan = wait_state(bob, alice.node_id, "AWAITING_UNILATERAL")
+    assert "bad commitment signature" in bob_chan["status"][0]
+    wait_for(lambda: channel_of(alice, bob.node_id)["state"] == "AWAITING_UNILATERAL", what="alice fails it too")
+    wait_for(lambda: len(chain.rpc.getrawmempool()) >= 1, what="a commitment in the mempool")
+    chain.mine(1)
+    alice.wait_synced(chain)
+    wait_for(lambda: alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"][0]["status"] == "failed",
+             what="the stranded payment fails")
+    failure = alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"][0]["failure"]
+    assert "no output for the HTLC" in failure
+    assert bob.rpc.listinvoices("never")["invoices"][0]["status"] == "unpaid"
