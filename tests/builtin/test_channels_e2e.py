@@ -201,3 +201,20 @@ def test_wrong_commitment_signature_fails_the_channel(chain, chain_node_factory,
     failure = alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"][0]["failure"]
     assert "no output for the HTLC" in failure
     assert bob.rpc.listinvoices("never")["invoices"][0]["status"] == "unpaid"
+
+
+def test_acceptors_min_depth_is_honoured(chain, chain_node_factory):
+    alice = chain_node_factory.get_node()
+    bob = chain_node_factory.get_node(extra_args=["--min-depth=3"])
+    fund_wallet(chain, alice)
+    alice.connect_to(bob)
+    result = alice.rpc.fundchannel(id=bob.node_id, amount=FUNDING_SAT)
+    wait_for(lambda: result["txid"] in chain.rpc.getrawmempool(), what="funding tx in mempool")
+    chain.mine(2)
+    alice.wait_synced(chain)
+    bob.wait_synced(chain)
+    assert channel_of(alice, bob.node_id)["state"] == "CHANNELD_AWAITING_LOCKIN"
+    assert channel_of(bob, alice.node_id)["state"] == "CHANNELD_AWAITING_LOCKIN"
+    chain.mine(1)
+    wait_state(alice, bob.node_id, "CHANNELD_NORMAL")
+    wait_state(bob, alice.node_id, "CHANNELD_NORMAL")
