@@ -333,22 +333,32 @@ class Node:
         return list(reversed(times))
 
     def fees_of(self, txs: list[Tx], allow_unknown: bool = False) -> int:
-        """Total fee of txs whose inputs are chain coins, mempool outputs or earlier txs of the list."""
+        """Total fee of txs whose inputs are chain coins, mempool outputs or earlier txs of the list.
+
+        allow_unknown (blocks for side branches): inputs may be spent on the active chain, so any
+        output the index knows counts; a transaction with an input known nowhere counts as fee 0.
+        """
         created: dict[tuple[bytes, int], int] = {}
         total = 0
         for tx in txs:
             value_in = 0
+            known = True
             for txin in tx.vin:
                 value = created.pop(txin.outpoint, None)
                 if value is None:
-                    out = self.lookup_output(txin.prev_txid, txin.prev_vout)
+                    if allow_unknown:
+                        out = self.find_output_any(txin.prev_txid, txin.prev_vout)
+                    else:
+                        out = self.lookup_output(txin.prev_txid, txin.prev_vout)
                     if out is None:
-                        if allow_unknown:
-                            return 0
-                        raise KeyError(txin.outpoint)
+                        if not allow_unknown:
+                            raise KeyError(txin.outpoint)
+                        known = False
+                        break
                     value = out.value_sat
                 value_in += value
-            total += value_in - sum(o.value_sat for o in tx.vout)
+            if known:
+                total += max(value_in - sum(o.value_sat for o in tx.vout), 0)
             for n, out in enumerate(tx.vout):
                 created[(tx.txid, n)] = out.value_sat
         return total
