@@ -24,6 +24,10 @@ from harness.wait import wait_for
 CHAINS_GROUP = registry.CHAINS_GROUP
 AUTO = "auto"
 WALLET_NAME = "lnh"
+#: relay policy every backend is started with, so results do not depend on the backend or
+#: on its version (Bitcoin Core 30 lowered its defaults tenfold)
+FALLBACK_FEE_BTC_PER_KVB = "0.00001"
+MIN_RELAY_FEE_BTC_PER_KVB = "0.00001"
 RPC_IN_WARMUP = -28
 
 # Features a backend may support (see `ChainBackend.supports`).

@@ -21,10 +21,11 @@ from harness.backend import (
     select_chain_backend,
 )
 from harness.bitcoin_rpc import BitcoinRpc
-from harness.errors import LnhError
+from harness.errors import LnhError, RpcError
 from harness.wait import wait_for
 
 COIN_SAT = 100_000_000
+RPC_VERIFY_ALREADY_IN_CHAIN = -27
 MATURITY_BLOCKS = 101
 
 MempoolWait = bool | int | str | Sequence[str]
@@ -188,10 +189,26 @@ class Chain:
         final_height = max(height + shift, tip + 1)
         block_txs: list[list[str]] = [[] for _ in range(final_height - height + 1)]
         block_txs[shift] = removed
+        pending = {txid: self.rpc.getrawtransaction(txid) for txid in self.rpc.getrawmempool()}
         hashes = self.backend.replace_blocks(height, block_txs, self.get_new_address())
         wait_for(lambda: self.rpc.getbestblockhash() == hashes[-1], None,
                  what=f"{self.name} to reorg to the new tip {hashes[-1]} at {final_height}")
+        self._restore_mempool(pending)
         return hashes
+
+    def _restore_mempool(self, pending: dict[str, str]) -> None:
+        """Send again the transactions a reorg dropped from the mempool.
+
+        Bitcoin Core evicts a transaction that is not final at the lower height it passes
+        through (its wallet sets nLockTime to the tip against fee sniping).
+        """
+        missing = set(pending) - set(self.rpc.getrawmempool())
+        for txid in missing:
+            try:
+                self.rpc.sendrawtransaction(pending[txid])
+            except RpcError as exc:
+                if exc.code != RPC_VERIFY_ALREADY_IN_CHAIN:
+                    raise
 
     # -- fees ------------------------------------------------------------------------------
     def set_feerate(self, *, sat_per_kvb: int | None = None, sat_per_vbyte: int | None = None,

@@ -8,14 +8,15 @@ import subprocess
 from pathlib import Path
 
 from harness.backend import (
+    FALLBACK_FEE_BTC_PER_KVB,
     FEATURE_INVALIDATEBLOCK,
     FEATURE_PERSISTENT,
     FEATURE_ZMQ,
+    MIN_RELAY_FEE_BTC_PER_KVB,
     WALLET_NAME,
     ChainBackend,
 )
 
-FALLBACK_FEE_BTC_PER_KVB = "0.00001"
 MIN_VERSION = 220000  # Core Lightning refuses older servers; generateblock needs >= 0.21
 
 
@@ -70,6 +71,8 @@ class BitcoindBackend(ChainBackend):
             raise FileNotFoundError("bitcoind not found on PATH and LNH_BITCOIND is not set")
         cmd = [path, "-regtest", f"-datadir={self.datadir}", "-server", "-txindex",
                f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}", f"-rpcport={self.rpc_port}",
+               f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
+               f"-incrementalrelayfee={MIN_RELAY_FEE_BTC_PER_KVB}",
                f"-rpcuser={self.rpcuser}", f"-rpcpassword={self.rpcpassword}",
                "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcthreads=16",
                "-rpcworkqueue=128", "-listen=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0",

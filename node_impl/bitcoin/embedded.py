@@ -5,15 +5,16 @@ import importlib.util
 import sys
 
 from harness.backend import (
+    FALLBACK_FEE_BTC_PER_KVB,
     FEATURE_GENERATEBLOCKFROM,
     FEATURE_KILL_DURABLE,
     FEATURE_PERSISTENT,
     FEATURE_SET_FEERATE,
+    MIN_RELAY_FEE_BTC_PER_KVB,
     ChainBackend,
 )
 
 DAEMON_MODULE = "node_impl.bitcoin.regtestd"
-FALLBACK_FEE_BTC_PER_KVB = "0.00001"
 
 
 class EmbeddedBackend(ChainBackend):
@@ -39,6 +40,7 @@ class EmbeddedBackend(ChainBackend):
         return [sys.executable, "-m", DAEMON_MODULE, f"-datadir={self.datadir}",
                 f"-rpcport={self.rpc_port}", f"-rpcuser={self.rpcuser}",
                 f"-rpcpassword={self.rpcpassword}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
+                f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
                 "-printtoconsole"]
 
     def _ready_regex(self) -> str:
