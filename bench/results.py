@@ -30,8 +30,10 @@ def machine() -> str:
 
 def header(section: str, command: str) -> list[str]:
     """The first lines of a section: title, command, machine and date."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return [section, "", f"Command: `{command}`  ", f"Machine: {machine()}  ",
-            f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+            f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"load average at start {load}", ""]
 
 
 def write_section(section: str, text: str) -> None:
