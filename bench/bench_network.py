@@ -1,5 +1,5 @@
-"""Benchmark of Lightning networks on the harness; writes the "Lightning networks" section
-of bench/RESULTS.md.
+"""Benchmark of Lightning networks on the harness; writes the "Lightning networks on the
+<chain> chain" section of bench/RESULTS.md.
 
 Measures, for each implementation given (default: builtin) on the chosen chain:
 - node ready: process start to the ready log line (median of 5 starts);
@@ -7,8 +7,9 @@ Measures, for each implementation given (default: builtin) on the chosen chain:
   payments over one channel, first 50 vs last 50 (no slowdown over time);
 - `line_graph(3, wait_for_announce=True)` plus one routed payment, from an empty
   directory (chain start included) to everything stopped: the pytest-level scenario;
-- 5-node line: from an empty chain to "node 1 has a route to node 5"; then the median of
-  20 4-hop payments;
+- 5-node line: from a started chain with a funded faucet (no nodes yet) to "node 1 has a
+  route to node 5" (start 5 nodes, open 4 channels, 6 confirmations, gossip); then the
+  median of 20 4-hop payments;
 - `lnharness demo` wall time (builtin only).
 
 Run: python bench/bench_network.py [--impls builtin,cln] [--chain embedded]
@@ -32,7 +33,7 @@ from harness.backend import select_chain_backend  # noqa: E402
 from harness.chain import Chain  # noqa: E402
 from harness.network import NodeFactory  # noqa: E402
 
-SECTION = "## Lightning networks"
+SECTION = "## Lightning networks on the {chain} chain"
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -128,7 +129,8 @@ def main() -> None:
             rows[impl] = bench_impl(impl, args.chain, Path(tmp))
     demo = bench_demo(args.chain) if "builtin" in impls else None
     command = "python bench/bench_network.py" + "".join(f" {a}" for a in sys.argv[1:])
-    lines = header(SECTION, command)
+    section = SECTION.format(chain=args.chain)
+    lines = header(section, command)
     metrics = list(next(iter(rows.values())))
     lines.append(f"| measurement ({args.chain} chain) | " + " | ".join(impls) + " |")
     lines.append("|---|" + "---|" * len(impls))
@@ -139,7 +141,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        write_section(SECTION, text)
+        write_section(section, text)
 
 
 if __name__ == "__main__":
