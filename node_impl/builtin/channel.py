@@ -51,6 +51,10 @@ class ChannelError(Exception):
     """The peer broke the protocol: send ``error`` with this text and fail the channel."""
 
 
+class DataLossError(ChannelError):
+    """The peer proved we lost channel state: we must not broadcast our (old) commitment."""
+
+
 class ChannelWarning(Exception):
     """A recoverable problem: send ``warning`` with this text (and usually disconnect)."""
 
@@ -856,8 +860,9 @@ class Channel:
         if their_next_revoke > local_ctn:
             secret = m["your_last_per_commitment_secret"]
             if secret == self.keys.per_commitment_secret(their_next_revoke - 1):
-                self._emit("data_loss", "peer proved we lost state: not broadcasting our commitment")
-                raise ChannelError("we have lost channel state (peer proved a later revocation)")
+                raise DataLossError(
+                    f"we lost channel state: the peer proved we revoked commitment {their_next_revoke - 1}, "
+                    f"we only know {local_ctn}; waiting for its commitment on chain")
             raise ChannelError(f"next_revocation_number {their_next_revoke} from the future "
                                f"(we revoked {local_ctn})")
         if their_next_revoke > 0:
@@ -1042,6 +1047,12 @@ class Channel:
         return out
 
     # ------------------------------------------------------------------ failing / unilateral
+    def lost_state(self, reason: str) -> None:
+        """Give up on the channel without broadcasting: our commitment may be revoked."""
+        self.error_message = reason
+        self.close_type = "unilateral"
+        self.state = AWAITING_UNILATERAL
+
     def force_close(self, reason: str) -> str | None:
         """Give up on the channel: returns our signed latest commitment to broadcast, if any."""
         self.error_message = reason

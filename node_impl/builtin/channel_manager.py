@@ -30,6 +30,7 @@ from .channel import (
     Channel,
     ChannelError,
     ChannelWarning,
+    DataLossError,
     LocalRequestError,
     SideConfig,
     channel_id_from_funding,
@@ -293,6 +294,12 @@ class ChannelManager:
             log.info("warning on channel %s: %s", _cid(chan), exc)
             await peer.send_warning(chan.channel_id or ALL_CHANNELS, str(exc))
             peer.disconnect(f"warning: {exc}")
+            return
+        except DataLossError as exc:
+            log.error("channel %s: %s", _cid(chan), exc)
+            chan.lost_state(str(exc))
+            self.save(chan)
+            await peer.send_error(chan.channel_id or ALL_CHANNELS, str(exc))  # the peer closes with its own
             return
         except ChannelError as exc:
             await self._fail_channel(chan, f"{exc}", peer)

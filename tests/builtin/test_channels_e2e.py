@@ -218,3 +218,41 @@ def test_acceptors_min_depth_is_honoured(chain, chain_node_factory):
     chain.mine(1)
     wait_state(alice, bob.node_id, "CHANNELD_NORMAL")
     wait_state(bob, alice.node_id, "CHANNELD_NORMAL")
+
+
+def test_restored_old_backup_does_not_broadcast_and_recovers_from_the_peers_commitment(
+        chain, chain_node_factory, pair, tmp_path):
+    import shutil
+
+    alice, bob = pair
+    open_channel(chain, alice, bob)
+    pay(alice, bob, 100_000_000, "before-backup")
+    alice.stop()
+    backup = tmp_path / "alice-backup"
+    backup.mkdir()
+    for path in alice.lightning_dir.glob("node.sqlite3*"):
+        shutil.copy(path, backup / path.name)
+    alice.start()
+    alice.connect_to(bob)
+    wait_for(lambda: channel_of(alice, bob.node_id)["peer_connected"], what="reconnected")
+    pay(alice, bob, 300_000_000, "after-backup")  # alice now holds 600_000 sat
+    alice.stop()
+    for path in alice.lightning_dir.glob("node.sqlite3*"):
+        path.unlink()
+    for path in backup.iterdir():
+        shutil.copy(path, alice.lightning_dir / path.name)
+    alice.start()
+    alice.connect_to(bob)
+    # alice learns she is behind: she must not broadcast her (revoked) commitment; bob closes with his
+    wait_for(lambda: "lost channel state" in " ".join(channel_of(alice, bob.node_id).get("status", [])),
+             what="alice notices the data loss")
+    commitment = wait_for(lambda: channel_of(bob, alice.node_id).get("status") and chain.rpc.getrawmempool(),
+                          what="bob's commitment in the mempool")
+    assert len(commitment) == 1
+    chain.mine(1)
+    alice.wait_synced(chain)
+    sweep = wait_for(lambda: (channel_of(alice, bob.node_id)["onchain"].get("outputs") or [{}])[0].get("sweep_txid"),
+                     what="alice sweeps her output of bob's commitment")
+    chain.mine(1)
+    swept = round(chain.rpc.getrawtransaction(sweep, True)["vout"][0]["value"] * 100_000_000)
+    assert 600_000 - 2_000 < swept < 600_000  # the latest balance, not the backup's
