@@ -20,8 +20,24 @@ def test_random_walk_keeps_index_consistent(regtestd):
     miner = rpc.getnewaddress()
     rpc.generatetoaddress(105, miner)
     for step in range(40):
-        action = rng.choice(["send", "send", "send", "chain", "mine", "reorg", "restart", "kill"])
-        if action == "chain":  # a parent and a child spending it, mined in the same block
+        action = rng.choice(["send", "send", "send", "chain", "mine", "reorg", "double_spend_reorg",
+                             "restart", "kill"])
+        if action == "double_spend_reorg":  # a confirmed payment replaced by a conflicting branch
+            coins = [u for u in rpc.listunspent(3) if u["amount"] > Decimal("0.01")]
+            if coins:
+                coin = {"txid": coins[0]["txid"], "vout": coins[0]["vout"]}
+                pays = [
+                    rpc.signrawtransactionwithwallet(rpc.createrawtransaction(
+                        [coin], {rpc.getnewaddress(): coins[0]["amount"] - fee}))["hex"]
+                    for fee in (Decimal("0.0001"), Decimal("0.0002"))
+                ]
+                rpc.sendrawtransaction(pays[0])
+                rpc.generatetoaddress(1, miner)
+                fork = rpc.getblockhash(rpc.getblockcount() - 1)
+                first = rpc.generateblockfrom(fork, miner, [pays[1]])["hash"]
+                second = rpc.generateblockfrom(first, miner)["hash"]
+                assert rpc.getbestblockhash() == second, f"step {step}: reorg did not happen"
+        elif action == "chain":  # a parent and a child spending it, mined in the same block
             parent = rpc.sendtoaddress(rpc.getnewaddress(), Decimal("0.5"))
             vout = next(o["n"] for o in rpc.getrawtransaction(parent, True)["vout"]
                         if o["value"] == Decimal("0.5"))
