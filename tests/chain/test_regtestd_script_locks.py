@@ -80,6 +80,7 @@ def test_op_return_and_p2wsh_outputs(chain):
     decoded = rpc.getrawtransaction(txid, True)
     data_out = next(o for o in decoded["vout"] if o["scriptPubKey"]["type"] == "nulldata")
     assert data_out["scriptPubKey"]["asm"] == "OP_RETURN 6c6e686172"
-    assert rpc.gettxout(txid, data_out["n"]) is None  # unspendable: never in the UTXO set
     rpc.generatetoaddress(1, miner)
-    assert rpc.gettxout(txid, data_out["n"]) is None
+    assert rpc.gettxout(txid, data_out["n"]) is None  # unspendable: never in the UTXO set
+    paid = next(o["n"] for o in decoded["vout"] if o["scriptPubKey"].get("address") == miner)
+    assert rpc.gettxout(txid, paid)["value"] == Decimal("1.00000000")
