@@ -157,3 +157,17 @@ def test_stop_exits_cleanly(regtestd, rpc):
     assert rpc.stop() == "Bitcoin Core stopping"
     assert regtestd.proc.wait(20) == 0
     assert not (regtestd.datadir / "regtest" / ".cookie").exists()
+
+
+def test_prevouts_in_verbose_transactions(rpc):
+    address = rpc.getnewaddress()
+    hashes = rpc.generatetoaddress(101, address)
+    txid = rpc.sendtoaddress(rpc.getnewaddress(), Decimal("1"))
+    block_hash = rpc.generatetoaddress(1, address)[0]
+    tx = rpc.getrawtransaction(txid, 2)
+    prevout = tx["vin"][0]["prevout"]
+    assert prevout["generated"] is True and prevout["height"] == 1
+    assert prevout["value"] == Decimal("50.00000000") and tx["fee"] > 0
+    assert rpc.getblock(block_hash, 3)["tx"][1]["vin"][0]["prevout"] == prevout
+    assert rpc.getblock(block_hash, 2)["tx"][1]["fee"] == tx["fee"]
+    assert hashes

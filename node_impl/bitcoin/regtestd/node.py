@@ -203,6 +203,13 @@ class Node:
         coin = self.index.get_coin(txid, vout)
         return TxOut(coin.value_sat, coin.script_pubkey) if coin else None
 
+    def output_origin(self, txid: bytes, vout: int) -> tuple[int, bool] | None:
+        """(height, created by a coinbase) of a known output; mempool outputs get the next height."""
+        if self.mempool.output(txid, vout) is not None:
+            return self.tip_height() + 1, False
+        row = self.index.get_output(txid, vout)
+        return (row.height, row.coinbase) if row else None
+
     def find_output_any(self, txid: bytes, vout: int) -> TxOut | None:
         """An output known to the index or mempool, spent or not."""
         out = self.mempool.output(txid, vout)

@@ -31,7 +31,9 @@ def chainwork_hex(height: int) -> str:
     return format(2 * (height + 1), "064x")
 
 
-def tx_to_json(tx: Tx, spent: list[TxOut | None] | None = None, include_hex: bool = True) -> dict:
+def tx_to_json(tx: Tx, spent: list[TxOut | None] | None = None, include_hex: bool = True,
+               prevout_meta: list[tuple[int, bool] | None] | None = None) -> dict:
+    """bitcoind's TxToUniv; spent (and prevout_meta: (height, coinbase)) add fee and prevouts."""
     vin = []
     for n, txin in enumerate(tx.vin):
         if tx.is_coinbase():
@@ -46,9 +48,10 @@ def tx_to_json(tx: Tx, spent: list[TxOut | None] | None = None, include_hex: boo
             item["txinwitness"] = [w.hex() for w in txin.witness]
         prevout = spent[n] if spent is not None and not tx.is_coinbase() else None
         if prevout is not None:
+            meta = prevout_meta[n] if prevout_meta is not None else None
             item["prevout"] = {
-                "generated": False,
-                "height": 0,
+                "generated": meta[1] if meta else False,
+                "height": meta[0] if meta else 0,
                 "value": sat_to_btc(prevout.value_sat),
                 "scriptPubKey": script_pubkey_json(prevout.script_pubkey),
             }
@@ -125,9 +128,11 @@ def block_to_json(node: Node, block: Block, raw: bytes, verbosity: int) -> dict:
         txs = []
         for tx in block.txs:
             spent = None
+            meta = None
             if not tx.is_coinbase():
                 spent = [node.find_output_any(i.prev_txid, i.prev_vout) for i in tx.vin]
-            item = tx_to_json(tx, spent if verbosity >= 3 else None)
+                meta = [node.output_origin(i.prev_txid, i.prev_vout) for i in tx.vin]
+            item = tx_to_json(tx, spent if verbosity >= 3 else None, prevout_meta=meta)
             known = [s for s in spent if s is not None] if spent is not None else []
             if verbosity == 2 and spent is not None and len(known) == len(spent):
                 item["fee"] = sat_to_btc(sum(s.value_sat for s in known) - sum(o.value_sat for o in tx.vout))

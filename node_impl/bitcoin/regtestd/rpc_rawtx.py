@@ -65,9 +65,11 @@ def getrawtransaction(ctx: RequestContext, txid: Any, verbose: Any = 0, blockhas
     if verbosity <= 0:
         return tx.serialize().hex()
     spent = None
+    meta = None
     if verbosity >= 2 and not tx.is_coinbase():
         spent = [node.find_output_any(i.prev_txid, i.prev_vout) for i in tx.vin]
-    result = tx_to_json(tx, spent)
+        meta = [node.output_origin(i.prev_txid, i.prev_vout) for i in tx.vin]
+    result = tx_to_json(tx, spent, prevout_meta=meta)
     if in_block is not None:
         result["blockhash"] = in_block[::-1].hex()
         height = node.index.height_of(in_block)
