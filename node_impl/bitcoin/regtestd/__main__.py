@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import signal
 import sys
@@ -60,6 +59,18 @@ def _setup_logging(log_path, printtoconsole: bool) -> None:
         root.addHandler(console)
 
 
+def _lock_exclusively(handle) -> None:
+    """Non-blocking exclusive lock on an open file (OSError when another process holds it)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         config = parse_args(sys.argv[1:] if argv is None else argv)
@@ -79,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     lock_file = open(config.net_dir / ".lock", "w")  # noqa: SIM115 - held for the process lifetime
     try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock_exclusively(lock_file)
     except OSError:
         print(f"Error: Cannot obtain a lock on data directory {config.datadir}. regtestd is probably already running.",
               file=sys.stderr)
