@@ -36,7 +36,7 @@ from .channel import (
     channel_id_from_funding,
 )
 from .channel_store import ChannelStore, PaymentRecord
-from .channel_tx import funding_output_script
+from .channel_tx import funding_output_script, is_valid_shutdown_script
 from .channel_updates import LOCAL, REMOTE, Htlc
 from .codec import encode_u16
 from .forwarding import Forwarding
@@ -614,6 +614,15 @@ class ChannelManager:
             raise param_error("push_msat", f"{push} msat is more than the channel amount")
         if not isinstance(minconf, int) or minconf < 0:
             raise param_error("minconf", "expected a non-negative integer")
+        upfront_script = b""
+        if close_to is not None:
+            from .wallet import address_to_script
+            try:
+                upfront_script = address_to_script(close_to, self.node.network)
+            except Exception as exc:
+                raise param_error("close_to", str(exc)) from None
+            if not is_valid_shutdown_script(upfront_script):
+                raise param_error("close_to", f"{close_to} is not a segwit address")
         funding_feerate = await parse_feerate_perkw(self.node, feerate)
         commitment_feerate = await self.node.chain.estimate_feerate_perkw(6, DEFAULT_COMMITMENT_FEERATE)
         peer = self.node.peers.get(peer_id)
@@ -625,7 +634,8 @@ class ChannelManager:
                                           f"confirmed wallet funds")
         chan = self._new_channel(peer_id, LOCAL, funding_sat)
         open_msg = chan.make_open_channel(funding_sat=funding_sat, push_msat=push,
-                                          feerate_per_kw=commitment_feerate, announce=bool(announce))
+                                          feerate_per_kw=commitment_feerate, announce=bool(announce),
+                                          upfront_shutdown_script=upfront_script)
         accept = await self._request(peer, open_msg, chan.temporary_channel_id, "accept_channel")
         try:
             chan.handle_accept_channel(accept)

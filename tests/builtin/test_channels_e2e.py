@@ -256,3 +256,20 @@ def test_restored_old_backup_does_not_broadcast_and_recovers_from_the_peers_comm
     chain.mine(1)
     swept = round(chain.rpc.getrawtransaction(sweep, True)["vout"][0]["value"] * 100_000_000)
     assert 600_000 - 2_000 < swept < 600_000  # the latest balance, not the backup's
+
+
+def test_close_to_address_given_at_open_receives_the_mutual_close(chain, chain_node_factory, pair):
+    alice, bob = pair
+    fund_wallet(chain, alice)
+    alice.connect_to(bob)
+    close_to = chain.rpc.getnewaddress()
+    result = alice.rpc.fundchannel(id=bob.node_id, amount=FUNDING_SAT, close_to=close_to)
+    wait_for(lambda: result["txid"] in chain.rpc.getrawmempool(), what="funding tx in mempool")
+    chain.mine(1)
+    wait_state(alice, bob.node_id, "CHANNELD_NORMAL")
+    closed = alice.rpc.close(bob.node_id)
+    tx = chain.rpc.getrawtransaction(closed["txid"], True)
+    assert [o["scriptPubKey"]["address"] for o in tx["vout"]] == [close_to]
+    with pytest.raises(BuiltinRpcError) as err:
+        alice.rpc.fundchannel(id=bob.node_id, amount=FUNDING_SAT, close_to="not-an-address")
+    assert err.value.code == -32602 and "close_to" in err.value.message
