@@ -191,3 +191,20 @@ def test_signrawtransactionwithkey(chain, kind):
     assert signed["complete"] is True
     assert rpc.sendrawtransaction(signed["hex"]) == rpc.decoderawtransaction(raw)["txid"]
     assert rejection(rpc.signrawtransactionwithkey, raw, ["notakey"])["code"] == -5
+
+
+def test_bumpfee(chain):
+    rpc, miner = chain
+    target = rpc.getnewaddress()
+    txid = rpc.sendtoaddress(target, Decimal("1"))
+    old_fee = rpc.getmempoolentry(txid)["fees"]["base"]
+    assert rejection(rpc.bumpfee, txid, {"fee_rate": 1})["code"] == -8
+    bumped = rpc.bumpfee(txid, {"fee_rate": 50})
+    assert bumped["origfee"] == old_fee and bumped["fee"] > old_fee
+    assert rpc.getrawmempool() == [bumped["txid"]]
+    entry = rpc.getmempoolentry(bumped["txid"])
+    assert Decimal("49.5") <= entry["fees"]["base"] * 100_000_000 / entry["vsize"] <= Decimal("51")
+    paid = [o for o in rpc.getrawtransaction(bumped["txid"], True)["vout"] if o["value"] == Decimal("1")]
+    assert paid and paid[0]["scriptPubKey"]["address"] == target
+    rpc.generatetoaddress(1, miner)
+    assert rejection(rpc.bumpfee, bumped["txid"])["code"] == -4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +24,7 @@ from .rpc_errors import (
     RpcError,
 )
 from .rpc_registry import RequestContext, rpc
-from .script import script_type
+from .script import dust_threshold_sat, script_type
 from .sighash import SIGHASH_NAMES
 from .signer import sign_inputs
 from .wallet import FeeTooHighForOutputs, InsufficientFunds, Wallet
@@ -524,6 +525,61 @@ def sendmany(ctx: RequestContext, dummy: Any, amounts: Any, minconf: Any = None,
     if as_bool(verbose, "verbose"):
         return {"txid": tx.txid_hex, "fee_reason": "Fallback fee"}
     return tx.txid_hex
+
+
+@rpc("Wallet")
+def bumpfee(ctx: RequestContext, txid: Any, options: Any = None) -> dict:
+    """Replace a wallet transaction from the mempool by one paying more, taken from its change."""
+    wallet = get_wallet(ctx)
+    node = ctx.node
+    tx_hash = as_hash(txid, "txid")
+    opts = as_dict(options, "options") if options is not None else {}
+    entry = node.mempool.get(tx_hash)
+    if entry is None:
+        if node.index.get_tx(tx_hash) is not None:
+            raise RpcError(RPC_WALLET_ERROR, "Transaction has been mined, or is conflicted with a mined transaction")
+        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid or non-wallet transaction id")
+    if not all(wallet.is_mine(o.script_pubkey) for o in entry.spent_outputs):
+        raise RpcError(RPC_WALLET_ERROR, "Transaction contains inputs that don't belong to this wallet")
+    if node.mempool.descendants(tx_hash):
+        raise RpcError(RPC_WALLET_ERROR, "Transaction has descendants in the wallet")
+    change = [n for n, o in enumerate(entry.tx.vout)
+              if (key := wallet.key_for(o.script_pubkey)) is not None and key.internal]
+    if not change:
+        raise RpcError(RPC_WALLET_ERROR, "Unable to create transaction. Transaction does not have a change output")
+    old_rate = entry.fee_sat * 1000 // entry.vsize
+    incremental = 1000
+    wanted = wallet_feerate_sat_per_kvb(ctx, opts.get("fee_rate"))
+    if opts.get("fee_rate") is not None and wanted < old_rate + incremental:
+        raise RpcError(RPC_INVALID_PARAMETER,
+                       f"Insufficient total fee {Decimal(wanted) / 1000:.3f} sat/vB, must be at least "
+                       f"{Decimal(old_rate + incremental) / 1000:.3f} sat/vB")
+    rate = max(wanted, old_rate + incremental)
+    replacement = entry.tx.copy()
+    for txin in replacement.vin:
+        txin.witness = []
+        txin.script_sig = b""
+    spent = list(entry.spent_outputs)
+    wallet.sign(replacement, list(spent))  # size with real signatures
+    new_fee = max(math.ceil(rate * replacement.vsize / 1000), entry.fee_sat + math.ceil(incremental * replacement.vsize / 1000))
+    change_out = replacement.vout[change[0]]
+    change_out.value_sat -= new_fee - entry.fee_sat
+    if change_out.value_sat < dust_threshold_sat(change_out.script_pubkey):
+        raise RpcError(RPC_WALLET_INSUFFICIENT_FUNDS, "Unable to create transaction. Insufficient funds")
+    for txin in replacement.vin:
+        txin.witness = []
+    replacement.invalidate()
+    errors = wallet.sign(replacement, list(spent))
+    if errors:
+        raise RpcError(RPC_WALLET_ERROR, f"Can't sign transaction: {errors[0]['error']}")
+    try:
+        fee, spent_outs, conflicts, _, _ = node.mempool.check(replacement)
+    except TxRejected as exc:
+        raise RpcError(RPC_WALLET_ERROR, f"Transaction rejected by mempool: {exc}") from None
+    node.mempool.add(replacement, fee, spent_outs, conflicts)
+    wallet.store.note_tx_seen(replacement.txid, node.mempool.entries[replacement.txid].time, node.tip_height())
+    node.tip_changed.notify_all()
+    return {"txid": replacement.txid_hex, "origfee": sat_to_btc(entry.fee_sat), "fee": sat_to_btc(fee), "errors": []}
 
 
 @rpc("Wallet")
