@@ -91,13 +91,13 @@ class ChainBackend(ABC):
     def _command(self) -> list[str]:
         """The command line that starts the chain process."""
 
-    @abstractmethod
     def _ready_regex(self) -> str:
-        """A log line that means the process finished starting."""
+        """A log line that means the process finished starting (bitcoind's, by default)."""
+        return r"init message: Done loading"
 
-    @abstractmethod
     def version(self) -> int:
         """The server version as `getnetworkinfo` reports it (e.g. 310000)."""
+        return int(self.node_rpc.getnetworkinfo()["version"])
 
     @abstractmethod
     def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:

@@ -113,6 +113,16 @@ class NodeFactory:
         if wait_for_announce:
             self.chain.generate_block(ANNOUNCE_DEPTH - 1)
             self.wait_for_gossip(nodes, channels)
+        self.sync_blockheight(nodes)
+
+    def sync_blockheight(self, nodes: Sequence[LightningNode] | None = None) -> None:
+        """Wait until every node (default: all of them) has processed the chain's tip.
+
+        Call it after mining: a node that lags computes CLTV expiries from an old height.
+        """
+        height = self.chain.height()
+        for node in nodes if nodes is not None else self.nodes:
+            node.wait_for_blockheight(height)
 
     def _fund(self, nodes: Sequence[LightningNode], outputs: Sequence[tuple[int, int]]) -> None:
         """Send one output per (node index, sat) in one block; wait until every node sees its coins.

@@ -226,6 +226,13 @@ class LightningNode(ABC):
             return invoice if invoice.status == "paid" else None
         return wait_for(paid, timeout, what=f"{self.name}'s invoice {label_or_hash} to be paid")
 
+    def wait_for_blockheight(self, height: int, timeout: float | None = None) -> int:
+        """Wait until the node has processed the chain up to `height`; return its height."""
+        def reached() -> int | None:
+            current = int(self.info()["blockheight"])
+            return current if current >= height else None
+        return wait_for(reached, timeout, what=f"{self.name} to reach block height {height}")
+
     # -- routing ------------------------------------------------------------------------
     @abstractmethod
     def has_route(self, other: LightningNode, amount_msat: int) -> bool:

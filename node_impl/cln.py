@@ -85,7 +85,6 @@ class ClnNode(ClnShapedNode):
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
                               cwd=self.lightning_dir, ready_regex=READY_REGEX)
         self._rpc = ClnRpc(self.lightning_dir / "regtest" / "lightning-rpc", name=name)
-        self._node_id: str | None = None
 
     @classmethod
     def availability(cls) -> Availability:
@@ -128,18 +127,8 @@ class ClnNode(ClnShapedNode):
 
     # -- lifecycle --------------------------------------------------------------------
     @property
-    def daemon(self) -> Daemon:
-        return self._daemon
-
-    @property
     def rpc(self) -> ClnRpc:
         return self._rpc
-
-    @property
-    def node_id(self) -> str:
-        if self._node_id is None:
-            self._node_id = str(self.call("getinfo")["id"])
-        return self._node_id
 
     def start(self, timeout: float | None = None) -> None:
         self._daemon.start(timeout)

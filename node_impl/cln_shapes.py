@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from harness.errors import RpcError
 from harness.node import LightningNode, PaymentFailed
+from harness.proc import Daemon
 from harness.results import Balance, Channel, Invoice, Payment
 
 CHANNEL_STATES = {
@@ -101,9 +102,22 @@ class ClnShapedNode(LightningNode):
     #: `getroute`'s error code when there is no route (Core Lightning's PAY_ROUTE_NOT_FOUND)
     no_route_code: ClassVar[int] = 205
 
+    _daemon: Daemon
+    _node_id: str | None = None
+
     @abstractmethod
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Call an RPC method with named parameters; raise `RpcError` on an error answer."""
+
+    @property
+    def daemon(self) -> Daemon:
+        return self._daemon
+
+    @property
+    def node_id(self) -> str:
+        if self._node_id is None:
+            self._node_id = str(self.call("getinfo")["id"])
+        return self._node_id
 
     # -- identity and wallet -----------------------------------------------------------
     def info(self) -> dict[str, Any]:

@@ -80,12 +80,6 @@ class BitcoindBackend(ChainBackend):
         cmd += [f"-{topic}={endpoint}" for topic, endpoint in self.zmq_endpoints.items()]
         return cmd + list(self.extra_args)
 
-    def _ready_regex(self) -> str:
-        return r"init message: Done loading"
-
-    def version(self) -> int:
-        return int(self.node_rpc.getnetworkinfo()["version"])
-
     def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
         rpc = self.node_rpc
         rpc.invalidateblock(rpc.getblockhash(height))

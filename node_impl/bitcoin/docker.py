@@ -83,11 +83,5 @@ class DockerBackend(ChainBackend):
     def _command(self) -> list[str]:
         raise UnavailableError(NOT_IMPLEMENTED)
 
-    def _ready_regex(self) -> str:
-        raise UnavailableError(NOT_IMPLEMENTED)
-
-    def version(self) -> int:
-        raise UnavailableError(NOT_IMPLEMENTED)
-
     def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
         raise UnavailableError(NOT_IMPLEMENTED)

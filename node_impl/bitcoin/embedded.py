@@ -43,12 +43,6 @@ class EmbeddedBackend(ChainBackend):
                 f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
                 "-printtoconsole"]
 
-    def _ready_regex(self) -> str:
-        return r"init message: Done loading"
-
-    def version(self) -> int:
-        return int(self.node_rpc.getnetworkinfo()["version"])
-
     def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
         rpc = self.node_rpc
         parent = str(rpc.getblockhash(height - 1))

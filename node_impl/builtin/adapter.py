@@ -66,7 +66,6 @@ class BuiltinNode(ClnShapedNode):
         self._extra_args = _option_args(self.options)
         self.port = reserve_port()
         self.rpc_port = reserve_port()
-        self._node_id: str | None = None
         self.lightning_dir.mkdir(parents=True, exist_ok=True)
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
                               cwd=self.lightning_dir, ready_regex=READY_REGEX)
@@ -90,20 +89,10 @@ class BuiltinNode(ClnShapedNode):
 
     # -- lifecycle --------------------------------------------------------------------
     @property
-    def daemon(self) -> Daemon:
-        return self._daemon
-
-    @property
     def rpc(self) -> BuiltinRpc:
         if self._rpc is None:
             self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port)
         return self._rpc
-
-    @property
-    def node_id(self) -> str:
-        if self._node_id is None:
-            self._node_id = str(self.call("getinfo")["id"])
-        return self._node_id
 
     def start(self, timeout: float | None = None) -> None:
         self._daemon.start(timeout)
