@@ -612,8 +612,10 @@ class ChannelManager:
         push = 0 if push_msat is None else _parse_msat_value(push_msat, "push_msat")
         if push > funding_sat * 1000:
             raise param_error("push_msat", f"{push} msat is more than the channel amount")
-        if not isinstance(minconf, int) or minconf < 0:
+        if not isinstance(minconf, int) or isinstance(minconf, bool) or minconf < 0:
             raise param_error("minconf", "expected a non-negative integer")
+        if not isinstance(announce, bool):
+            raise param_error("announce", "expected true or false")
         upfront_script = b""
         if close_to is not None:
             from .wallet import address_to_script
@@ -859,6 +861,8 @@ class ChannelManager:
     async def rpc_close(self, id: Any, unilateraltimeout: Any = None, destination: Any = None,
                         force: Any = False) -> dict[str, Any]:
         """Close a channel: mutual, or unilateral after `unilateraltimeout` seconds (or `force`)."""
+        if not isinstance(force, bool):
+            raise param_error("force", "expected true or false")
         chan = self._find(id)
         if destination is not None:
             from .wallet import address_to_script
@@ -874,6 +878,10 @@ class ChannelManager:
             raise RpcError(LIGHTNINGD, f"Channel is in state {chan.state}")
         if force:
             return await self._close_unilateral(chan)
+        if unilateraltimeout is not None and (isinstance(unilateraltimeout, bool)
+                                              or not isinstance(unilateraltimeout, (int, float))
+                                              or unilateraltimeout < 0):
+            raise param_error("unilateraltimeout", "expected a number of seconds (0 = wait forever)")
         timeout = DEFAULT_CLOSE_TIMEOUT_S if unilateraltimeout is None else float(unilateraltimeout)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._close_waiters.setdefault(chan.index, []).append(waiter)
