@@ -9,7 +9,7 @@ from typing import Any
 
 from harness import registry, topology
 from harness.chain import Chain
-from harness.errors import UnavailableError
+from harness.errors import LnhError, UnavailableError
 from harness.node import LightningNode
 from harness.topology import ChannelSpec, NodeSpec
 
@@ -26,12 +26,23 @@ class ManagedNode:
     allow_broken_log: bool
 
 
+class UnknownImplementation(LnhError, KeyError):
+    """No Lightning implementation of that name is registered; the message lists them."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
 def implementation(name: str) -> type[LightningNode]:
-    """The adapter class registered as `name`; `UnavailableError` if it cannot run here."""
+    """The adapter class registered as `name`.
+
+    Raises `UnknownImplementation` for a name nobody registered and `UnavailableError`
+    (with the reason) for one that cannot run here.
+    """
     try:
         cls = registry.load(registry.IMPLS_GROUP, name)
     except KeyError as exc:
-        raise UnavailableError(str(exc.args[0])) from None
+        raise UnknownImplementation(str(exc.args[0])) from None
     availability = cls.availability()
     if not availability.available:
         raise UnavailableError(f"Lightning implementation {name!r} is unavailable: {availability.reason}")

@@ -1,7 +1,7 @@
 """node_factory and the LightningNode interface on the default implementation."""
 import pytest
 
-from harness.errors import UnavailableError
+from harness.network import UnknownImplementation
 
 
 def test_get_node_is_ready_and_reproducible(node_factory):
@@ -37,8 +37,20 @@ def test_unknown_kwarg_is_a_type_error(node_factory):
 
 
 def test_unknown_impl_is_named(node_factory):
-    with pytest.raises(UnavailableError, match="no lnharness.impls entry named 'lnd9'"):
+    with pytest.raises(UnknownImplementation, match="no lnharness.impls entry named 'lnd9'"):
         node_factory.get_node(impl="lnd9")
+
+
+def test_unavailable_impl_skips_with_the_reason(pytester, monkeypatch):
+    monkeypatch.setenv("LNH_LIGHTNINGD", "/nonexistent/lightningd")
+    pytester.makepyfile("""
+        def test_needs_cln(node_factory):
+            node_factory.get_node(impl="cln")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*Lightning implementation 'cln' is unavailable: "
+                                 "/nonexistent/lightningd (LNH_LIGHTNINGD) is not executable*"])
 
 
 def test_connect_and_disconnect(node_factory):
