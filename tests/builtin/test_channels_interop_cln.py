@@ -209,3 +209,20 @@ def test_htlc_from_cln_survives_our_restart(bitcoind, mixed, how):
     wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLC removed on both sides")
     assert channel(ours, cln)["to_us_msat"] == 30_000_000
     assert ours.call("listinvoices", {"label": "held"})["invoices"][0]["status"] == "paid"
+
+
+def test_update_fee_from_cln_is_applied(bitcoind, mixed):
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, cln, ours, push_msat=100_000_000)
+    pay(cln, ours, 1_000_000, "first")  # CLN sends no update_fee before the first commitment update
+    before = channel(ours, cln)["feerate"]["perkw"]
+    try:
+        cln.call("dev-feerate", {"id": ours.node_id, "feerate": before * 2})
+    except Exception as exc:  # a Core Lightning built without developer mode
+        pytest.skip(f"dev-feerate unavailable: {exc}")
+    wait_for(lambda: channel(ours, cln)["feerate"]["perkw"] == before * 2, what="CLN's update_fee applied")
+    pay(cln, ours, 5_000_000, "after-fee-change")
+    pay(ours, cln, 1_000_000, "after-fee-change-back")
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
+    assert channel(cln, ours)["feerate"]["perkw"] == before * 2
