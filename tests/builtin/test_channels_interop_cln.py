@@ -226,3 +226,24 @@ def test_update_fee_from_cln_is_applied(bitcoind, mixed):
     pay(ours, cln, 1_000_000, "after-fee-change-back")
     wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
     assert channel(cln, ours)["feerate"]["perkw"] == before * 2
+
+
+@pytest.mark.parametrize("point", ["-WIRE_COMMITMENT_SIGNED", "+WIRE_COMMITMENT_SIGNED",
+                                   "-WIRE_REVOKE_AND_ACK", "+WIRE_REVOKE_AND_ACK",
+                                   "-WIRE_UPDATE_FULFILL_HTLC"])
+def test_payments_survive_cln_disconnecting_mid_update(bitcoind, mixed, tmp_path, point):
+    """Core Lightning drops the connection at one point of the commitment dance (dev-disconnect) and
+    reconnects: the reestablish must retransmit exactly what was missed, both directions."""
+    script = tmp_path / "dev-disconnect"
+    script.write_text(f"{point}\n")
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln", {"dev-disconnect": str(script)}, may_reconnect=True)
+    open_between(bitcoind, cln, ours, push_msat=200_000_000)
+    invoice = ours.call("invoice", {"amount_msat": 7_000_000, "label": "to-us", "description": "x"})
+    result = cln.call("pay", {"bolt11": invoice["bolt11"], "retry_for": 60})
+    assert result["status"] == "complete"
+    wait_normal(ours, cln)
+    pay(ours, cln, 3_000_000, "to-cln")
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
+    assert channel(ours, cln)["to_us_msat"] == 200_000_000 + 7_000_000 - 3_000_000
+    assert channel(cln, ours)["to_us_msat"] == FUNDING_SAT * 1000 - 200_000_000 - 7_000_000 + 3_000_000
