@@ -1002,7 +1002,10 @@ class Channel:
         return msg("closing_signed", **fields)
 
     def handle_closing_signed(self, m: dict[str, Any]) -> list[dict[str, Any]]:
-        if self.state == SHUTTING_DOWN and self.shutdown_sent and self.shutdown_received and self._quiescent():
+        if self.state == SHUTTING_DOWN and self.shutdown_sent and self.shutdown_received \
+                and self.log is not None and not self.log.htlcs and not self.log.local_update_order:
+            # Only a commitment fee change may still be settling (Core Lightning starts closing
+            # right after our revoke_and_ack then); it changes no balance of the closing tx.
             self.state = CLOSING_SIGEXCHANGE
         if self.state != CLOSING_SIGEXCHANGE:
             raise ChannelError(f"closing_signed in state {self.state}")

@@ -247,3 +247,41 @@ def test_payments_survive_cln_disconnecting_mid_update(bitcoind, mixed, tmp_path
     wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
     assert channel(ours, cln)["to_us_msat"] == 200_000_000 + 7_000_000 - 3_000_000
     assert channel(cln, ours)["to_us_msat"] == FUNDING_SAT * 1000 - 200_000_000 - 7_000_000 + 3_000_000
+
+
+def test_open_interrupted_before_funding_signed_releases_the_funds(bitcoind, mixed, tmp_path):
+    script = tmp_path / "dev-disconnect"
+    script.write_text("-WIRE_FUNDING_SIGNED\n")
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln", {"dev-disconnect": str(script)}, may_reconnect=True)
+    fund(bitcoind, ours)
+    ours.connect(cln)
+    before = ours.call("listfunds")["outputs"]
+    with pytest.raises(Exception, match="disconnected"):
+        ours.call("fundchannel", {"id": cln.node_id, "amount": FUNDING_SAT})
+    assert ours.call("listfunds")["outputs"] == before  # nothing broadcast, inputs released
+    assert ours.call("listpeerchannels")["channels"] == []
+    ours.connect(cln)
+    result = ours.call("fundchannel", {"id": cln.node_id, "amount": FUNDING_SAT})
+    bitcoind.generate_block(1, wait_for_mempool=result["txid"])
+    wait_normal(ours, cln)
+
+
+@pytest.mark.parametrize("point", ["-WIRE_SHUTDOWN", "-WIRE_CLOSING_SIGNED"])
+def test_mutual_close_restarts_after_cln_disconnects(bitcoind, mixed, tmp_path, point):
+    script = tmp_path / "dev-disconnect"
+    script.write_text(f"{point}\n")
+    ours = mixed.get_node("builtin", {"log-level": "debug"})
+    cln = mixed.get_node("cln", {"dev-disconnect": str(script)}, may_reconnect=True)
+    fund(bitcoind, cln)
+    cln.connect(ours)  # CLN dials, so CLN reconnects after its disconnect
+    result = cln.call("fundchannel", {"id": ours.node_id, "amount": FUNDING_SAT, "push_msat": 300_000_000,
+                                      "announce": False})
+    bitcoind.generate_block(1, wait_for_mempool=result["txid"])
+    wait_normal(ours, cln)
+    closed = ours.call("close", {"id": cln.node_id, "unilateraltimeout": 60})
+    assert closed["type"] == "mutual"
+    bitcoind.generate_block(1, wait_for_mempool=closed["txid"])
+    outputs = sorted(round(o["value"] * 100_000_000)
+                     for o in bitcoind.rpc.getrawtransaction(closed["txid"], True)["vout"])
+    assert outputs[0] == 300_000  # ours: CLN opened, so CLN paid the closing fee
