@@ -285,3 +285,23 @@ def test_mutual_close_restarts_after_cln_disconnects(bitcoind, mixed, tmp_path, 
     outputs = sorted(round(o["value"] * 100_000_000)
                      for o in bitcoind.rpc.getrawtransaction(closed["txid"], True)["vout"])
     assert outputs[0] == 300_000  # ours: CLN opened, so CLN paid the closing fee
+
+
+@pytest.mark.parametrize("point", ["-WIRE_CHANNEL_READY", "+WIRE_CHANNEL_READY", "-WIRE_FUNDING_CREATED"])
+def test_lock_in_survives_cln_disconnecting_while_opening(bitcoind, mixed, tmp_path, point):
+    script = tmp_path / "dev-disconnect"
+    script.write_text(f"{point}\n")
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln", {"dev-disconnect": str(script)}, may_reconnect=True)
+    fund(bitcoind, cln)
+    cln.connect(ours)
+    try:
+        result = cln.call("fundchannel", {"id": ours.node_id, "amount": FUNDING_SAT, "announce": False})
+    except Exception:
+        assert point == "-WIRE_FUNDING_CREATED"  # the open itself was cut: nothing is left on our side
+        wait_for(lambda: ours.call("listpeerchannels")["channels"] == [], what="no channel on our side")
+        cln.connect(ours)
+        result = cln.call("fundchannel", {"id": ours.node_id, "amount": FUNDING_SAT, "announce": False})
+    bitcoind.generate_block(1, wait_for_mempool=result["txid"])
+    wait_normal(ours, cln)
+    pay(cln, ours, 1_000_000, "after-lock-in")
