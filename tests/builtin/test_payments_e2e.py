@@ -92,3 +92,30 @@ def chan_line(chain, chain_node_factory):
     open_channel(chain, alice, bob)
     open_channel(chain, bob, carol, push_msat=100_000_000)
     return alice, bob, carol
+
+
+def test_concurrent_payments_both_ways_keep_both_sides_in_agreement(chain, chain_node_factory):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from node_impl.builtin.rpc_client import BuiltinRpc
+
+    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+    open_channel(chain, alice, bob, push_msat=300_000_000)
+    a_invoices = [bob.rpc.invoice(amount_msat=1_000_000 + i, label=f"a{i}", description="x")["bolt11"]
+                  for i in range(15)]
+    b_invoices = [alice.rpc.invoice(amount_msat=2_000_000 + i, label=f"b{i}", description="x")["bolt11"]
+                  for i in range(15)]
+
+    def pay_from(node, bolt11: str) -> str:
+        rpc = BuiltinRpc.for_node(node.lightning_dir, node.rpc_port, timeout=60)  # one client per thread
+        return rpc.pay(bolt11)["status"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        jobs = [pool.submit(pay_from, alice, inv) for inv in a_invoices]
+        jobs += [pool.submit(pay_from, bob, inv) for inv in b_invoices]
+        assert [job.result() for job in jobs] == ["complete"] * 30
+    wait_for(lambda: channel_of(alice, bob.node_id)["htlcs"] == [] and channel_of(bob, alice.node_id)["htlcs"] == [],
+             what="all HTLCs settled")
+    sent = sum(1_000_000 + i for i in range(15)) - sum(2_000_000 + i for i in range(15))
+    assert channel_of(alice, bob.node_id)["to_us_msat"] == 700_000_000 - sent
+    assert channel_of(bob, alice.node_id)["to_us_msat"] == 300_000_000 + sent
