@@ -305,3 +305,23 @@ def test_lock_in_survives_cln_disconnecting_while_opening(bitcoind, mixed, tmp_p
     bitcoind.generate_block(1, wait_for_mempool=result["txid"])
     wait_normal(ours, cln)
     pay(cln, ours, 1_000_000, "after-lock-in")
+
+
+def test_concurrent_payments_both_ways_with_cln(bitcoind, mixed):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ours = mixed.get_node("builtin")
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, ours, cln, push_msat=300_000_000)
+    to_cln = [cln.call("invoice", {"amount_msat": 1_000_000 + i, "label": f"c{i}", "description": "x"})["bolt11"]
+              for i in range(10)]
+    to_us = [ours.call("invoice", {"amount_msat": 2_000_000 + i, "label": f"u{i}", "description": "x"})["bolt11"]
+             for i in range(10)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        jobs = [pool.submit(ours.call, "pay", {"bolt11": b}) for b in to_cln]
+        jobs += [pool.submit(cln.call, "pay", {"bolt11": b}) for b in to_us]
+        assert [job.result()["status"] for job in jobs] == ["complete"] * 20
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="all HTLCs settled")
+    sent = sum(1_000_000 + i for i in range(10)) - sum(2_000_000 + i for i in range(10))
+    assert channel(ours, cln)["to_us_msat"] == 700_000_000 - sent
+    assert channel(cln, ours)["to_us_msat"] == 300_000_000 + sent
