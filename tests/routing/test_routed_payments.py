@@ -143,6 +143,14 @@ def test_payer_retries_another_route_after_a_hop_fails(node_factory, impl):
     assert forward["status"] == "settled"
 
 
+def wait_htlc_committed(node, peer):
+    """Wait until an HTLC from `peer` is committed on both sides at `node` (so it is on the
+    commitment `node` would broadcast), not merely received."""
+    wait_for(lambda: [h for h in node.rpc.listpeerchannels(peer.node_id)["channels"][0]["htlcs"]
+                      if h["state"] == "committed"],
+             what=f"an HTLC from {peer.name} to be committed at {node.name}")
+
+
 def test_forward_trimmed_on_the_closed_outgoing_channel_is_failed_back(node_factory, impl):
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
     l3.rpc.call("dev-hold-htlcs", {"hold": True})
@@ -150,7 +158,7 @@ def test_forward_trimmed_on_the_closed_outgoing_channel_is_failed_back(node_fact
     before = to_us_msat(l1)
     paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
     wait_for(lambda: l2.rpc.listforwards()["forwards"], what="l2 to forward the HTLC")
-    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    wait_htlc_committed(l3, l2)
     closing = l2.rpc.close(id=l3.node_id, force=True)
     node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
     node_factory.chain.generate_block(FAIL_BACK_DEPTH - 2)
@@ -175,7 +183,7 @@ def test_forward_stuck_downstream_is_timed_out_on_chain_and_failed_back_in_time(
     invoice = l3.invoice(50_000_000, description="held forever")
     before = to_us_msat(l1)
     paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
-    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    wait_htlc_committed(l3, l2)
     (incoming,) = l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["htlcs"]
     l3.stop()  # (l3 knows the preimage: left running it would claim the HTLC on chain)
     for _ in range(30):
@@ -229,7 +237,7 @@ def test_preimage_learnt_on_chain_downstream_settles_the_forward_upstream(node_f
     l3.rpc.call("dev-hold-htlcs", {"hold": True})
     invoice = l3.invoice(50_000_000, description="claimed on chain")
     paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
-    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    wait_htlc_committed(l3, l2)
     closing = l3.rpc.close(id=l2.node_id, force=True)
     node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
     for _ in range(10):
@@ -254,7 +262,7 @@ def test_forward_fulfilled_downstream_is_claimed_on_the_closed_incoming_channel(
     l3.rpc.call("dev-hold-htlcs", {"hold": True})
     invoice = l3.invoice(50_000_000, description="incoming side closed")
     paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
-    wait_for(lambda: l3.rpc.listpeerchannels(l2.node_id)["channels"][0]["htlcs"], what="the HTLC to reach l3")
+    wait_htlc_committed(l3, l2)
     closing = l1.rpc.close(id=l2.node_id, force=True)
     node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
     wait_for(lambda: l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["state"] == "ONCHAIN",
