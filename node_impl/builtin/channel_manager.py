@@ -796,11 +796,33 @@ class ChannelManager:
             await self._check_lockin(chan, self.node.blockheight)
 
     async def on_reorg(self, fork_height: int) -> None:
+        """Blocks above ``fork_height`` were disconnected: forget what they told us."""
         for chan in self.channels.values():
             if chan.funding_height is not None and chan.funding_height > fork_height \
                     and chan.state == AWAITING_LOCKIN:
                 chan.funding_height = None
                 chan.funding_tx_index = None
+                self.save(chan)
+            if chan.spend_height is not None and chan.spend_height > fork_height:
+                # the funding spend is unconfirmed again: back to waiting for it (we rebroadcast ours)
+                log.info("channel %s: funding spend %s reorganised out", _cid(chan), chan.spend_txid)
+                chan.spend_txid = None
+                chan.spend_height = None
+                chan.onchain = {}
+                if chan.closing_tx_hex:
+                    chan.state = CLOSING_COMPLETE
+                elif chan.close_type is not None or chan.error_message:
+                    chan.state = AWAITING_UNILATERAL
+                self.save(chan)
+            elif chan.onchain.get("outputs"):
+                for entry in chan.onchain["outputs"]:
+                    if entry.get("resolved_height") is not None and entry["resolved_height"] > fork_height:
+                        entry["resolved"] = False
+                        entry.pop("resolved_height", None)
+                        entry.pop("resolved_by", None)
+                chan.onchain["outputs"] = [e for e in chan.onchain["outputs"]
+                                           if e["confirm_height"] <= fork_height]
+                chan.onchain["resolved"] = all(e["resolved"] for e in chan.onchain["outputs"])
                 self.save(chan)
 
     # ------------------------------------------------------------------ payments seam
