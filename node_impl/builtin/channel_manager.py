@@ -702,6 +702,8 @@ class ChannelManager:
                 chan.funding_tx_index = tx_index
                 self.save(chan)
                 log.info("funding of channel %s confirmed at %d", _cid(chan), height)
+                if chan.state == NORMAL:  # confirmed again after a reorg: tell gossip its scid
+                    await self._register_gossip(chan)
             for txin in tx.vin:
                 spent = by_outpoint.get((txin.prevout.hash, txin.prevout.n))
                 if spent is not None:
@@ -799,8 +801,8 @@ class ChannelManager:
         """Blocks above ``fork_height`` were disconnected: forget what they told us."""
         for chan in self.channels.values():
             if chan.funding_height is not None and chan.funding_height > fork_height \
-                    and chan.state == AWAITING_LOCKIN:
-                chan.funding_height = None
+                    and chan.spend_height is None:
+                chan.funding_height = None  # found again (maybe elsewhere: a new scid) in a block
                 chan.funding_tx_index = None
                 self.save(chan)
             if chan.spend_height is not None and chan.spend_height > fork_height:

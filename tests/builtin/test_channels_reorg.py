@@ -40,3 +40,16 @@ def test_commitment_moved_by_a_reorg_is_followed_again(bitcoind, builtin_nodes):
     sweep = wait_for(lambda: channel(alice, bob)["onchain"]["outputs"][0].get("sweep_txid"), what="sweep")
     bitcoind.generate_block(1, wait_for_mempool=sweep)
     wait_for(lambda: channel(alice, bob)["onchain"]["outputs"][0]["resolved"], what="sweep confirmed")
+
+
+def test_funding_moved_by_a_reorg_gets_its_new_short_channel_id(bitcoind, builtin_nodes):
+    alice, bob = builtin_nodes.get_node("builtin"), builtin_nodes.get_node("builtin")
+    open_between(bitcoind, alice, bob)
+    funding_height = bitcoind.height()
+    old_scid = channel(alice, bob)["short_channel_id"]
+    bitcoind.simple_reorg(funding_height, shift=1)
+    new_scid = f"{funding_height + 1}x1x{channel(alice, bob)['funding_outnum']}"
+    wait_for(lambda: channel(alice, bob).get("short_channel_id") == new_scid
+             and channel(bob, alice).get("short_channel_id") == new_scid, what="scid updated on both sides")
+    assert new_scid != old_scid
+    pay(alice, bob, 10_000_000, "after-reorg")
