@@ -346,7 +346,18 @@ class Payments:
 
     # ------------------------------------------------------------------ incoming
     def decide_incoming(self, chan: Channel, htlc: Htlc) -> IncomingDecision:
-        """Peel the onion of an HTLC committed to us and decide how to settle it."""
+        """Peel the onion of an HTLC committed to us and decide how to settle it.
+
+        A bug while deciding leaves the HTLC undecided (logged): no funds move, and the
+        decision is tried again at the next state change or reestablish."""
+        try:
+            return self._decide_incoming(chan, htlc)
+        except Exception as exc:
+            log.error("deciding HTLC %d on %s failed: %r", htlc.htlc_id,
+                      chan.channel_id.hex() if chan.channel_id else "?", exc, exc_info=True)
+            return IncomingDecision(pending=True)
+
+    def _decide_incoming(self, chan: Channel, htlc: Htlc) -> IncomingDecision:
         try:
             processed = onion.process_onion(htlc.onion, self.node.node_privkey, htlc.payment_hash)
         except onion.BadOnionError as exc:
