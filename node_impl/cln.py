@@ -19,7 +19,7 @@ from harness.errors import ProcessError, RpcError
 from harness.node import LightningNode
 from harness.ports import release_port, reserve_port
 from harness.proc import Daemon
-from harness.results import Availability
+from harness.results import Availability, Channel
 from harness.wait import wait_for
 from node_impl.cln_rpc import ClnRpc
 from node_impl.cln_shapes import ClnShapedNode
@@ -155,6 +155,14 @@ class ClnNode(ClnShapedNode):
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         return self._rpc.call(method, params or {})
+
+    def _close(self, channel: Channel, force: bool) -> str:
+        if not force:
+            return super()._close(channel, force)
+        # lightningd closes unilaterally only once its peer fails to answer: drop the peer
+        self.call("disconnect", {"id": channel.peer_id, "force": True})
+        result = self.call("close", {"id": channel.channel_id, "unilateraltimeout": 1})
+        return str(result["txids"][-1] if "txids" in result else result["txid"])
 
     def has_route(self, other: LightningNode, amount_msat: int) -> bool:
         # getroute is deprecated in Core Lightning; askrene's getroutes replaces it

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import RpcError
 from harness.ports import release_port, reserve_port
 from harness.proc import Daemon
-from harness.results import Availability
+from harness.results import Availability, Channel
 from node_impl.builtin.config import build_parser
 from node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
 from node_impl.cln_shapes import ClnShapedNode
@@ -103,6 +103,12 @@ class BuiltinNode(ClnShapedNode):
         def graceful() -> None:
             self.rpc.call("stop", timeout=timeout)
         return self._daemon.stop(timeout, graceful=graceful if self._daemon.is_running() else None)
+
+    def _close(self, channel: Channel, force: bool) -> str:
+        params: dict[str, Any] = {"id": channel.channel_id}
+        if force:
+            params["force"] = True  # the built-in node's own option: broadcast at once
+        return str(self.call("close", params)["txid"])
 
     def connection_info(self) -> dict[str, str]:
         secret = (self.lightning_dir / "rpc_secret").read_text().strip()

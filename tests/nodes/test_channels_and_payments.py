@@ -2,6 +2,7 @@
 import pytest
 
 from harness.node import PaymentFailed
+from harness.topology import ChannelSpec
 from harness.wait import wait_for
 
 pytestmark = pytest.mark.impls("builtin", "cln")
@@ -60,3 +61,23 @@ def test_line_graph_fixture_marker(line_graph):
     l1, l2 = line_graph
     assert [c.state for c in l1.channels()] == ["active"]
     assert l2.channels()[0].peer_id == l1.node_id
+
+
+def spends_as_commitment(chain, txid):
+    """Whether `txid` is a commitment transaction (BOLT 3: sequence's upper byte 0x80,
+    locktime's 0x20), as opposed to a mutual closing transaction."""
+    tx = chain.rpc.getrawtransaction(txid, True)
+    return tx["vin"][0]["sequence"] >> 24 == 0x80 and tx["locktime"] >> 24 == 0x20
+
+
+def test_close_mutual_and_forced(node_factory, impl):
+    l1, l2, l3 = node_factory.get_nodes(3)
+    node_factory.open_channels([l1, l2, l3], [ChannelSpec(0, 1, 200_000), ChannelSpec(0, 2, 200_000)])
+    chain = node_factory.chain
+    mutual = l1.close_channel(l2)
+    forced = l1.close_channel(l3, force=True)
+    chain.generate_block(1, wait_for_mempool=[mutual, forced])
+    assert not spends_as_commitment(chain, mutual)
+    assert spends_as_commitment(chain, forced)
+    wait_for(lambda: [c.state for c in l1.channels(l3)] in (["closing"], ["closed"]),
+             what="l1 to see its forced close")
