@@ -71,7 +71,7 @@ class BuiltinNode:
                  what=f"{self.name} to process block {height}")
 
 
-class NodeFactory:
+class BuiltinNodes:
     """Starts built-in nodes in their own directories under the test's tmp_path."""
 
     def __init__(self, base: Path, chain_url: str | None) -> None:
@@ -137,18 +137,18 @@ def chain(tmp_path: Path) -> Iterator[Chain]:
 
 
 @pytest.fixture
-def node_factory(tmp_path: Path) -> Iterator[NodeFactory]:
+def builtin_nodes(tmp_path: Path) -> Iterator[BuiltinNodes]:
     """Built-in nodes without a chain backend (peer and RPC tests)."""
-    factory = NodeFactory(tmp_path, None)
+    factory = BuiltinNodes(tmp_path, None)
     yield factory
     failures = factory.close()
     assert not failures, failures
 
 
 @pytest.fixture
-def chain_node_factory(tmp_path: Path, chain: Chain) -> Iterator[NodeFactory]:
+def chained_builtin_nodes(tmp_path: Path, chain: Chain) -> Iterator[BuiltinNodes]:
     """Built-in nodes following the embedded chain."""
-    factory = NodeFactory(tmp_path, chain.url)
+    factory = BuiltinNodes(tmp_path, chain.url)
     yield factory
     failures = factory.close()
     assert not failures, failures

@@ -58,13 +58,13 @@ def wallet_sat(node) -> int:
 
 
 @pytest.fixture
-def pair(chain, chain_node_factory):
-    alice = chain_node_factory.get_node()
-    bob = chain_node_factory.get_node()
+def pair(chain, chained_builtin_nodes):
+    alice = chained_builtin_nodes.get_node()
+    bob = chained_builtin_nodes.get_node()
     return alice, bob
 
 
-def test_open_with_push_pay_both_ways_restart_and_mutual_close(chain, chain_node_factory, pair):
+def test_open_with_push_pay_both_ways_restart_and_mutual_close(chain, chained_builtin_nodes, pair):
     alice, bob = pair
     push = 100_000_000
     funding = open_channel(chain, alice, bob, push_msat=push)
@@ -110,7 +110,7 @@ def test_open_with_push_pay_both_ways_restart_and_mutual_close(chain, chain_node
     wait_state(alice, bob.node_id, "ONCHAIN")
 
 
-def test_open_without_push_kill9_and_unilateral_close(chain, chain_node_factory, pair):
+def test_open_without_push_kill9_and_unilateral_close(chain, chained_builtin_nodes, pair):
     alice, bob = pair
     open_channel(chain, alice, bob)
     assert channel_of(bob, alice.node_id)["to_us_msat"] == 0
@@ -162,7 +162,7 @@ def test_open_without_push_kill9_and_unilateral_close(chain, chain_node_factory,
              what="bob's swept to_remote in wallet")
 
 
-def test_pay_errors(chain, chain_node_factory, pair):
+def test_pay_errors(chain, chained_builtin_nodes, pair):
     alice, bob = pair
     open_channel(chain, alice, bob)
     too_much = bob.rpc.invoice(amount_msat=FUNDING_SAT * 1000, label="big", description="big")
@@ -181,7 +181,7 @@ def test_pay_errors(chain, chain_node_factory, pair):
     assert channel_of(alice, bob.node_id)["htlcs"] == []
 
 
-def test_wrong_commitment_signature_fails_the_channel(chain, chain_node_factory, pair):
+def test_wrong_commitment_signature_fails_the_channel(chain, chained_builtin_nodes, pair):
     alice, bob = pair
     open_channel(chain, alice, bob)
     alice.rpc.call("dev-corrupt-next-commitment-sig", {"id": bob.node_id})
@@ -203,9 +203,9 @@ def test_wrong_commitment_signature_fails_the_channel(chain, chain_node_factory,
     assert bob.rpc.listinvoices("never")["invoices"][0]["status"] == "unpaid"
 
 
-def test_acceptors_min_depth_is_honoured(chain, chain_node_factory):
-    alice = chain_node_factory.get_node()
-    bob = chain_node_factory.get_node(extra_args=["--min-depth=3"])
+def test_acceptors_min_depth_is_honoured(chain, chained_builtin_nodes):
+    alice = chained_builtin_nodes.get_node()
+    bob = chained_builtin_nodes.get_node(extra_args=["--min-depth=3"])
     fund_wallet(chain, alice)
     alice.connect_to(bob)
     result = alice.rpc.fundchannel(id=bob.node_id, amount=FUNDING_SAT)
@@ -221,7 +221,7 @@ def test_acceptors_min_depth_is_honoured(chain, chain_node_factory):
 
 
 def test_restored_old_backup_does_not_broadcast_and_recovers_from_the_peers_commitment(
-        chain, chain_node_factory, pair, tmp_path):
+        chain, chained_builtin_nodes, pair, tmp_path):
     import shutil
 
     alice, bob = pair
@@ -258,7 +258,7 @@ def test_restored_old_backup_does_not_broadcast_and_recovers_from_the_peers_comm
     assert 600_000 - 2_000 < swept < 600_000  # the latest balance, not the backup's
 
 
-def test_close_to_address_given_at_open_receives_the_mutual_close(chain, chain_node_factory, pair):
+def test_close_to_address_given_at_open_receives_the_mutual_close(chain, chained_builtin_nodes, pair):
     alice, bob = pair
     fund_wallet(chain, alice)
     alice.connect_to(bob)

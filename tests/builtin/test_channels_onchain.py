@@ -42,8 +42,8 @@ def mine_until(chain, nodes, predicate, what: str, max_blocks: int = 30):
     raise AssertionError(f"{what} not reached within {max_blocks} blocks")
 
 
-def test_payee_claims_the_htlc_with_the_preimage_on_the_payers_commitment(chain, chain_node_factory):
-    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+def test_payee_claims_the_htlc_with_the_preimage_on_the_payers_commitment(chain, chained_builtin_nodes):
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob)
     invoice = stuck_payment(alice, bob)
     closed = alice.rpc.close(id=bob.node_id, force=True)
@@ -65,8 +65,8 @@ def test_payee_claims_the_htlc_with_the_preimage_on_the_payers_commitment(chain,
     assert HTLC_MSAT // 1000 - 2_000 < claimed < HTLC_MSAT // 1000
 
 
-def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chain_node_factory):
-    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chained_builtin_nodes):
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob)
     invoice = stuck_payment(alice, bob)
     bob_id = bob.node_id
@@ -101,8 +101,8 @@ def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chai
     wait_for(lambda: channel_of(bob, alice.node_id)["state"] == "ONCHAIN", what="bob sees the close")
 
 
-def test_revoked_commitment_is_punished_with_the_revocation_key(chain, chain_node_factory):
-    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+def test_revoked_commitment_is_punished_with_the_revocation_key(chain, chained_builtin_nodes):
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob)
     pay(alice, bob, 100_000_000, "first")
     old = alice.rpc.call("dev-sign-last-tx", {"id": bob.node_id})["tx"]  # alice: 900k, bob: 100k

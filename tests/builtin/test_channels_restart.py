@@ -30,8 +30,8 @@ def pay_status(node, payment_hash: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["stop", "kill"])
-def test_payer_restarts_with_an_htlc_in_flight(chain, chain_node_factory, how):
-    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+def test_payer_restarts_with_an_htlc_in_flight(chain, chained_builtin_nodes, how):
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob)
     invoice = start_stuck_payment(alice, bob, "held")
     wait_for(lambda: [h["state"] for h in channel_of(bob, alice.node_id)["htlcs"]] == ["committed"],
@@ -52,8 +52,8 @@ def test_payer_restarts_with_an_htlc_in_flight(chain, chain_node_factory, how):
     assert bob.rpc.listinvoices("held")["invoices"][0]["status"] == "paid"
 
 
-def test_forwarding_node_killed_mid_forward_settles_after_restart(chain, chain_node_factory):
-    alice, bob, carol = (chain_node_factory.get_node() for _ in range(3))
+def test_forwarding_node_killed_mid_forward_settles_after_restart(chain, chained_builtin_nodes):
+    alice, bob, carol = (chained_builtin_nodes.get_node() for _ in range(3))
     open_channel(chain, alice, bob)
     open_channel(chain, bob, carol)
     invoice = start_stuck_payment(alice, carol, "held-forward", amount_msat=10_000_000)

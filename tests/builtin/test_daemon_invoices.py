@@ -14,8 +14,8 @@ from node_impl.builtin import bolt11
 from node_impl.builtin.rpc_client import BuiltinRpcError
 
 
-def test_invoice_listinvoices_decodepay_roundtrip(node_factory):
-    node = node_factory.get_node()
+def test_invoice_listinvoices_decodepay_roundtrip(builtin_nodes):
+    node = builtin_nodes.get_node()
     created = node.rpc.invoice(amount_msat=100_000, label="cat", description="a cat", expiry=600)
     assert created["bolt11"].startswith("lnbcrt1u1")
     (listed,) = node.rpc.listinvoices("cat")["invoices"]
@@ -38,8 +38,8 @@ def test_invoice_listinvoices_decodepay_roundtrip(node_factory):
     assert node.rpc.listinvoices(invstring=created["bolt11"])["invoices"] == [listed]
 
 
-def test_any_amount_invoice_and_own_preimage(node_factory):
-    node = node_factory.get_node()
+def test_any_amount_invoice_and_own_preimage(builtin_nodes):
+    node = builtin_nodes.get_node()
     preimage = "42" * 32
     created = node.rpc.invoice(amount_msat="any", label="anything", description="pay what you want",
                                preimage=preimage)
@@ -48,16 +48,16 @@ def test_any_amount_invoice_and_own_preimage(node_factory):
     assert created["payment_hash"] == hashlib.sha256(bytes.fromhex(preimage)).hexdigest()
 
 
-def test_duplicate_label_is_error_900(node_factory):
-    node = node_factory.get_node()
+def test_duplicate_label_is_error_900(builtin_nodes):
+    node = builtin_nodes.get_node()
     node.rpc.invoice(1000, "same", "one")
     with pytest.raises(BuiltinRpcError) as err:
         node.rpc.invoice(amount_msat=1000, label="same", description="two")
     assert err.value.code == 900 and "Duplicate label" in err.value.message
 
 
-def test_waitinvoice_on_expired_invoice_is_error_903(node_factory):
-    node = node_factory.get_node()
+def test_waitinvoice_on_expired_invoice_is_error_903(builtin_nodes):
+    node = builtin_nodes.get_node()
     node.rpc.invoice(amount_msat=1000, label="short", description="short-lived", expiry=1)
     with pytest.raises(BuiltinRpcError) as err:
         node.rpc.waitinvoice("short")
@@ -65,8 +65,8 @@ def test_waitinvoice_on_expired_invoice_is_error_903(node_factory):
     assert node.rpc.listinvoices("short")["invoices"][0]["status"] == "expired"
 
 
-def test_decodepay_rejects_other_network_and_garbage(node_factory):
-    node = node_factory.get_node()
+def test_decodepay_rejects_other_network_and_garbage(builtin_nodes):
+    node = builtin_nodes.get_node()
     mainnet = bolt11.create_invoice(private_key=os.urandom(32), network="bitcoin",
                                     payment_hash=os.urandom(32), payment_secret=os.urandom(32),
                                     amount_msat=1000, description="mainnet")
@@ -79,8 +79,8 @@ def test_decodepay_rejects_other_network_and_garbage(node_factory):
     assert err.value.code == -32602 and "Invalid bolt11" in err.value.message
 
 
-def test_invoices_survive_restart(node_factory):
-    node = node_factory.get_node()
+def test_invoices_survive_restart(builtin_nodes):
+    node = builtin_nodes.get_node()
     node_id = node.node_id
     created = node.rpc.invoice(5000, "kept", "kept across restart")
     node.stop()
@@ -90,8 +90,8 @@ def test_invoices_survive_restart(node_factory):
     assert listed["bolt11"] == created["bolt11"] and listed["status"] == "unpaid"
 
 
-def test_waitinvoice_returns_when_paid_and_paid_state_survives_restart(chain, chain_node_factory):
-    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+def test_waitinvoice_returns_when_paid_and_paid_state_survives_restart(chain, chained_builtin_nodes):
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     chain.rpc.sendtoaddress(alice.rpc.newaddr()["bech32"], Decimal("0.05"))
     chain.mine(1)
     alice.wait_synced(chain)

@@ -86,8 +86,8 @@ def warnings_in(seen: list[bytes]) -> list[str]:
     return [messages.decode(m).data.decode() for m in seen if msg_type(m) == 1]
 
 
-def test_two_nodes_connect_both_ways_and_list_each_other(node_factory):
-    a, b = node_factory.get_node(), node_factory.get_node()
+def test_two_nodes_connect_both_ways_and_list_each_other(builtin_nodes):
+    a, b = builtin_nodes.get_node(), builtin_nodes.get_node()
     result = a.connect_to(b)
     assert result["id"] == b.node_id and result["direction"] == "out"
     assert feature_bits(bytes.fromhex(result["features"])) >= {0, 8, 12, 14, 44}
@@ -109,8 +109,8 @@ def test_two_nodes_connect_both_ways_and_list_each_other(node_factory):
     assert b.rpc.listpeers(a.node_id)["peers"][0]["connected"] is True
 
 
-def test_init_carries_regtest_network_and_assumed_features(node_factory):
-    node = node_factory.get_node()
+def test_init_carries_regtest_network_and_assumed_features(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, their_init = await ScriptedPeer.connect(node)
@@ -126,8 +126,8 @@ def test_init_carries_regtest_network_and_assumed_features(node_factory):
     assert feature_bits(feature_field) >= {0, 8, 12, 14, 44}
 
 
-def test_peer_without_common_network_is_warned_and_disconnected(node_factory):
-    node = node_factory.get_node()
+def test_peer_without_common_network_is_warned_and_disconnected(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node, chain_hashes=(MAINNET_CHAIN_HASH,))
@@ -139,8 +139,8 @@ def test_peer_without_common_network_is_warned_and_disconnected(node_factory):
     node.daemon.wait_for_log("no common network")
 
 
-def test_peer_requiring_unknown_feature_is_disconnected(node_factory):
-    node = node_factory.get_node()
+def test_peer_requiring_unknown_feature_is_disconnected(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node, our_features=features(0, 8, 12, 14, 44, 100))
@@ -151,8 +151,8 @@ def test_peer_requiring_unknown_feature_is_disconnected(node_factory):
     assert node.rpc.listpeers()["peers"] == []
 
 
-def test_ping_is_answered_with_requested_pong_length(node_factory):
-    node = node_factory.get_node()
+def test_ping_is_answered_with_requested_pong_length(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node)
@@ -170,8 +170,8 @@ def test_ping_is_answered_with_requested_pong_length(node_factory):
     assert second == struct.pack(">HH", 19, 2) + bytes(2)
 
 
-def test_idle_peer_gets_a_ping_and_silence_after_it_disconnects(node_factory):
-    node = node_factory.get_node(extra_args=["--ping-idle=0.3"])
+def test_idle_peer_gets_a_ping_and_silence_after_it_disconnects(builtin_nodes):
+    node = builtin_nodes.get_node(extra_args=["--ping-idle=0.3"])
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node)
@@ -184,8 +184,8 @@ def test_idle_peer_gets_a_ping_and_silence_after_it_disconnects(node_factory):
     node.daemon.wait_for_log("no pong within")
 
 
-def test_unknown_odd_message_is_ignored_unknown_even_disconnects(node_factory):
-    node = node_factory.get_node()
+def test_unknown_odd_message_is_ignored_unknown_even_disconnects(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node)
@@ -201,8 +201,8 @@ def test_unknown_odd_message_is_ignored_unknown_even_disconnects(node_factory):
     assert node.rpc.getinfo()["id"] == node.node_id
 
 
-def test_malformed_message_gets_warning_and_node_keeps_running(node_factory):
-    node = node_factory.get_node()
+def test_malformed_message_gets_warning_and_node_keeps_running(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node)
@@ -214,8 +214,8 @@ def test_malformed_message_gets_warning_and_node_keeps_running(node_factory):
     assert node.rpc.getinfo()["num_peers"] == 0
 
 
-def test_garbage_after_handshake_does_not_crash_the_node(node_factory):
-    a, b = node_factory.get_node(), node_factory.get_node()
+def test_garbage_after_handshake_does_not_crash_the_node(builtin_nodes):
+    a, b = builtin_nodes.get_node(), builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(a)
@@ -230,8 +230,8 @@ def test_garbage_after_handshake_does_not_crash_the_node(node_factory):
     assert a.connect_to(b)["id"] == b.node_id
 
 
-def test_error_from_peer_is_logged(node_factory):
-    node = node_factory.get_node()
+def test_error_from_peer_is_logged(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node)
@@ -246,8 +246,8 @@ def test_error_from_peer_is_logged(node_factory):
     node.daemon.wait_for_log(r"sent warning \(all channels\): hmm.")
 
 
-def test_connect_failures_are_clear_errors(node_factory):
-    a, b = node_factory.get_node(), node_factory.get_node()
+def test_connect_failures_are_clear_errors(builtin_nodes):
+    a, b = builtin_nodes.get_node(), builtin_nodes.get_node()
     with pytest.raises(BuiltinRpcError) as err:
         a.rpc.connect(f"{b.node_id}@127.0.0.1:1")
     assert err.value.code == 401 and "connect" in err.value.message
@@ -261,8 +261,8 @@ def test_connect_failures_are_clear_errors(node_factory):
     assert a.rpc.getinfo()["num_peers"] == 0
 
 
-def test_truncated_channel_message_gets_warning_naming_the_field(node_factory):
-    node = node_factory.get_node()
+def test_truncated_channel_message_gets_warning_naming_the_field(builtin_nodes):
+    node = builtin_nodes.get_node()
 
     async def run():
         peer, _ = await ScriptedPeer.connect(node)

@@ -25,8 +25,8 @@ def post(node, body: bytes, auth: str | None) -> tuple[int, bytes]:
         conn.close()
 
 
-def test_bad_or_missing_auth_is_http_401(node_factory):
-    node = node_factory.get_node()
+def test_bad_or_missing_auth_is_http_401(builtin_nodes):
+    node = builtin_nodes.get_node()
     wrong = BuiltinRpc(f"http://127.0.0.1:{node.rpc_port}/", "not-the-secret", timeout=10)
     with pytest.raises(BuiltinRpcError) as err:
         wrong.getinfo()
@@ -36,16 +36,16 @@ def test_bad_or_missing_auth_is_http_401(node_factory):
     assert node.rpc.getinfo()["id"] == node.node_id
 
 
-def test_unknown_method_is_32601(node_factory):
-    node = node_factory.get_node()
+def test_unknown_method_is_32601(builtin_nodes):
+    node = builtin_nodes.get_node()
     with pytest.raises(BuiltinRpcError) as err:
         node.rpc.call("nosuchmethod")
     assert err.value.code == -32601
     assert err.value.message == "Unknown command 'nosuchmethod'"
 
 
-def test_wrong_params_are_32602_naming_the_parameter(node_factory):
-    node = node_factory.get_node()
+def test_wrong_params_are_32602_naming_the_parameter(builtin_nodes):
+    node = builtin_nodes.get_node()
     with pytest.raises(BuiltinRpcError) as err:
         node.rpc.invoice(amount_msat=1000, label="x")
     assert err.value.code == -32602 and "description" in err.value.message
@@ -60,15 +60,15 @@ def test_wrong_params_are_32602_naming_the_parameter(node_factory):
     assert err.value.code == -32602 and "id" in err.value.message
 
 
-def test_malformed_json_is_parse_error(node_factory):
-    node = node_factory.get_node()
+def test_malformed_json_is_parse_error(builtin_nodes):
+    node = builtin_nodes.get_node()
     status, body = post(node, b"{not json", auth=node.rpc._auth)
     assert status == 200
     assert json.loads(body)["error"]["code"] == -32700
 
 
-def test_getinfo_and_positional_params(node_factory):
-    node = node_factory.get_node(seed="11" * 32)
+def test_getinfo_and_positional_params(builtin_nodes):
+    node = builtin_nodes.get_node(seed="11" * 32)
     info = node.rpc.getinfo()
     assert info["id"][:2] in ("02", "03") and len(info["id"]) == 66 and info["alias"] == node.name
     assert info["network"] == "regtest" and info["num_peers"] == 0
@@ -82,15 +82,15 @@ def test_getinfo_and_positional_params(node_factory):
             "invoice", "listinvoices", "waitinvoice", "decodepay", "stop"} <= commands
 
 
-def test_same_seed_same_node_id(node_factory):
-    a = node_factory.get_node(seed="22" * 32)
-    b = node_factory.get_node(seed="22" * 32)
-    c = node_factory.get_node(seed="23" * 32)
+def test_same_seed_same_node_id(builtin_nodes):
+    a = builtin_nodes.get_node(seed="22" * 32)
+    b = builtin_nodes.get_node(seed="22" * 32)
+    c = builtin_nodes.get_node(seed="23" * 32)
     assert a.node_id == b.node_id != c.node_id
 
 
-def test_stop_is_graceful_exit_0(node_factory):
-    node = node_factory.get_node()
+def test_stop_is_graceful_exit_0(builtin_nodes):
+    node = builtin_nodes.get_node()
     assert node.rpc.stop() == "Shutdown complete"
     assert node.daemon.proc.wait(10) == 0
     node.daemon.wait_for_log("stopped")
@@ -117,8 +117,8 @@ def test_bad_command_line_exits_2_naming_the_option(args, complaint):
     assert complaint in out.stderr
 
 
-def test_port_in_use_exits_1_with_clear_error(node_factory, tmp_path):
-    busy = node_factory.get_node()
+def test_port_in_use_exits_1_with_clear_error(builtin_nodes, tmp_path):
+    busy = builtin_nodes.get_node()
     out = subprocess.run([sys.executable, "-m", "node_impl.builtin", f"--lightning-dir={tmp_path / 'x'}",
                           f"--rpc-port={busy.rpc_port}", "--log-file=-"],
                          capture_output=True, text=True, timeout=30)
@@ -126,8 +126,8 @@ def test_port_in_use_exits_1_with_clear_error(node_factory, tmp_path):
     assert "cannot start" in out.stderr and "address already in use" in out.stderr.lower()
 
 
-def test_client_mixes_positional_and_named_params(node_factory):
-    node = node_factory.get_node()
+def test_client_mixes_positional_and_named_params(builtin_nodes):
+    node = builtin_nodes.get_node()
     created = node.rpc.invoice(2000, "mixed", description="positional and named", expiry=60)
     (listed,) = node.rpc.listinvoices("mixed")["invoices"]
     assert listed["amount_msat"] == 2000 and listed["payment_hash"] == created["payment_hash"]

@@ -24,8 +24,8 @@ def confirmed_outputs(node) -> list[dict]:
     return [o for o in node.rpc.listfunds()["outputs"] if o["status"] == "confirmed"]
 
 
-def test_newaddr_fund_listfunds_confirmed(chain, chain_node_factory):
-    node = chain_node_factory.get_node()
+def test_newaddr_fund_listfunds_confirmed(chain, chained_builtin_nodes):
+    node = chained_builtin_nodes.get_node()
     node.wait_synced(chain)
     address, txid = fund(chain, node, "0.01")
     assert address.startswith("bcrt1q")
@@ -38,8 +38,8 @@ def test_newaddr_fund_listfunds_confirmed(chain, chain_node_factory):
     assert "warning_lightningd_sync" not in info
 
 
-def test_withdraw_pays_destination_and_keeps_change(chain, chain_node_factory):
-    node = chain_node_factory.get_node()
+def test_withdraw_pays_destination_and_keeps_change(chain, chained_builtin_nodes):
+    node = chained_builtin_nodes.get_node()
     node.wait_synced(chain)
     _, funding_txid = fund(chain, node, "0.02")
     wait_for(lambda: confirmed_outputs(node), what="funding to confirm")
@@ -63,8 +63,8 @@ def test_withdraw_pays_destination_and_keeps_change(chain, chain_node_factory):
     assert spent["status"] == "spent" and spent["amount_msat"] == 2_000_000_000
 
 
-def test_withdraw_all_and_bad_input(chain, chain_node_factory):
-    node = chain_node_factory.get_node()
+def test_withdraw_all_and_bad_input(chain, chained_builtin_nodes):
+    node = chained_builtin_nodes.get_node()
     node.wait_synced(chain)
     with pytest.raises(BuiltinRpcError) as err:
         node.rpc.withdraw(chain.rpc.getnewaddress(), 1000)
@@ -80,8 +80,8 @@ def test_withdraw_all_and_bad_input(chain, chain_node_factory):
     assert node.rpc.listfunds()["outputs"] == []
 
 
-def test_restart_keeps_node_id_and_funds_and_catches_up(chain, chain_node_factory):
-    node = chain_node_factory.get_node()
+def test_restart_keeps_node_id_and_funds_and_catches_up(chain, chained_builtin_nodes):
+    node = chained_builtin_nodes.get_node()
     node.wait_synced(chain)
     node_id = node.node_id
     fund(chain, node, "0.01")
@@ -100,8 +100,8 @@ def test_restart_keeps_node_id_and_funds_and_catches_up(chain, chain_node_factor
     assert any(o["txid"] == second_txid for o in outputs)
 
 
-def test_reorg_unconfirms_then_reconfirms_funding(chain, chain_node_factory):
-    node = chain_node_factory.get_node()
+def test_reorg_unconfirms_then_reconfirms_funding(chain, chained_builtin_nodes):
+    node = chained_builtin_nodes.get_node()
     node.wait_synced(chain)
     _, txid = fund(chain, node, "0.01")
     funded_height = chain.rpc.getblockcount()

@@ -139,8 +139,8 @@ def listed(node, scid: int) -> dict[int, dict]:
 
 
 @pytest.fixture
-def gossip_node(chain, chain_node_factory):
-    node = chain_node_factory.get_node()
+def gossip_node(chain, chained_builtin_nodes):
+    node = chained_builtin_nodes.get_node()
     node.wait_synced(chain)
     return node
 
@@ -284,8 +284,8 @@ def test_announcement_for_a_missing_output_is_ignored(chain, gossip_node):
     assert node.rpc.listchannels()["channels"] == []
 
 
-def test_graph_rpcs_on_an_empty_graph_and_filter_exchange(node_factory):
-    a, b = node_factory.get_node(), node_factory.get_node()
+def test_graph_rpcs_on_an_empty_graph_and_filter_exchange(builtin_nodes):
+    a, b = builtin_nodes.get_node(), builtin_nodes.get_node()
     a.connect_to(b)
     assert a.rpc.listchannels()["channels"] == []
     assert a.rpc.listnodes()["nodes"] == []

@@ -48,8 +48,8 @@ def public_directions(node) -> set[tuple[str, int]]:
 
 
 @pytest.fixture
-def line(chain, chain_node_factory):
-    a, b, c = (chain_node_factory.get_node() for _ in range(3))
+def line(chain, chained_builtin_nodes):
+    a, b, c = (chained_builtin_nodes.get_node() for _ in range(3))
     fund_wallet(chain, a)
     fund_wallet(chain, b)
     scid_ab = open_announced(chain, a, b)
@@ -111,8 +111,8 @@ def test_closed_channel_leaves_every_view(chain, line):
         node.daemon.wait_for_log(f"channel {scid_ab} closed: funding spent")
 
 
-def test_private_channel_stays_between_its_two_ends(chain, chain_node_factory):
-    a, b, c = (chain_node_factory.get_node() for _ in range(3))
+def test_private_channel_stays_between_its_two_ends(chain, chained_builtin_nodes):
+    a, b, c = (chained_builtin_nodes.get_node() for _ in range(3))
     fund_wallet(chain, a)
     fund_wallet(chain, b)
     a.connect_to(b)
@@ -135,8 +135,8 @@ def test_private_channel_stays_between_its_two_ends(chain, chain_node_factory):
     assert a.node_id not in {n["nodeid"] for n in c.rpc.listnodes()["nodes"]}
 
 
-def test_payment_to_a_private_payee_follows_the_invoice_route_hint(chain, chain_node_factory):
-    a, b, c = (chain_node_factory.get_node() for _ in range(3))
+def test_payment_to_a_private_payee_follows_the_invoice_route_hint(chain, chained_builtin_nodes):
+    a, b, c = (chained_builtin_nodes.get_node() for _ in range(3))
     fund_wallet(chain, a)
     fund_wallet(chain, b)
     scid_ab = open_announced(chain, a, b)

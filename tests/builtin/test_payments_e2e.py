@@ -10,8 +10,8 @@ from node_impl.builtin.rpc_client import BuiltinRpcError
 from tests.builtin.test_channels_e2e import channel_of, open_channel, pay
 
 
-def test_invoice_already_paid_by_someone_else_is_refused_by_the_payee(chain, chain_node_factory):
-    alice, bob, carol = (chain_node_factory.get_node() for _ in range(3))
+def test_invoice_already_paid_by_someone_else_is_refused_by_the_payee(chain, chained_builtin_nodes):
+    alice, bob, carol = (chained_builtin_nodes.get_node() for _ in range(3))
     open_channel(chain, alice, bob)
     open_channel(chain, carol, bob)
     invoice = bob.rpc.invoice(amount_msat=50_000, label="shared", description="once only")
@@ -28,8 +28,8 @@ def test_invoice_already_paid_by_someone_else_is_refused_by_the_payee(chain, cha
     pay(alice, bob, 20_000, "after-failure")
 
 
-def test_unknown_invoice_and_any_amount_invoice(chain, chain_node_factory):
-    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+def test_unknown_invoice_and_any_amount_invoice(chain, chained_builtin_nodes):
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob)
     invoice = bob.rpc.invoice(amount_msat="any", label="tip", description="tip jar")
     with pytest.raises(BuiltinRpcError) as err:
@@ -39,7 +39,7 @@ def test_unknown_invoice_and_any_amount_invoice(chain, chain_node_factory):
     assert result["amount_msat"] == 12_345
     assert bob.rpc.listinvoices("tip")["invoices"][0]["amount_received_msat"] == 12_345
     # an invoice of a node we have no channel with
-    carol = chain_node_factory.get_node()
+    carol = chained_builtin_nodes.get_node()
     stranger = carol.rpc.invoice(amount_msat=1_000, label="x", description="x")
     with pytest.raises(BuiltinRpcError) as err:
         alice.rpc.pay(stranger["bolt11"])
@@ -87,19 +87,19 @@ def test_payment_through_a_forwarding_node_and_a_failure_relayed_back(chan_line)
 
 
 @pytest.fixture
-def chan_line(chain, chain_node_factory):
-    alice, bob, carol = (chain_node_factory.get_node() for _ in range(3))
+def chan_line(chain, chained_builtin_nodes):
+    alice, bob, carol = (chained_builtin_nodes.get_node() for _ in range(3))
     open_channel(chain, alice, bob)
     open_channel(chain, bob, carol, push_msat=100_000_000)
     return alice, bob, carol
 
 
-def test_concurrent_payments_both_ways_keep_both_sides_in_agreement(chain, chain_node_factory):
+def test_concurrent_payments_both_ways_keep_both_sides_in_agreement(chain, chained_builtin_nodes):
     from concurrent.futures import ThreadPoolExecutor
 
     from node_impl.builtin.rpc_client import BuiltinRpc
 
-    alice, bob = chain_node_factory.get_node(), chain_node_factory.get_node()
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob, push_msat=300_000_000)
     a_invoices = [bob.rpc.invoice(amount_msat=1_000_000 + i, label=f"a{i}", description="x")["bolt11"]
                   for i in range(15)]
