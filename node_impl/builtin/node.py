@@ -10,11 +10,9 @@ their RPC methods are absent and answer -32601).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import secrets
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +20,9 @@ from bitcoin.core import CBlock
 
 from . import keys
 from .chain import REGTEST_GENESIS_HASH, ChainClient, ChainWatcher
+from .channel_manager import ChannelManager
 from .config import Config
+from .gossip_manager import GossipManager
 from .invoices import InvoiceStore
 from .log import flush_logs, get_logger
 from .peer import Peer, PeerManager
@@ -59,55 +59,6 @@ class GossipSeam(Protocol):
     async def on_reorg(self, fork_height: int) -> None: ...
 
 
-class _NoChannels:
-    """Stand-in until channel_manager.py exists: refuses channel messages with an error."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-
-    async def handle_message(self, peer: Peer, msg_type: int, payload: bytes) -> None:
-        channel_id = payload[:32] if len(payload) >= 32 else bytes(32)
-        await peer.send_error(channel_id, "channels are not implemented yet in this node")
-
-    async def on_peer_connected(self, peer: Peer) -> None: ...
-    async def on_peer_disconnected(self, peer: Peer) -> None: ...
-    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None: ...
-    async def on_reorg(self, fork_height: int) -> None: ...
-
-    def num_active_channels(self) -> int:
-        return 0
-
-    def listfunds_channels(self) -> list[dict[str, Any]]:
-        return []
-
-
-class _NoGossip:
-    """Stand-in until gossip_manager.py exists: ignores gossip."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def handle_message(self, peer: Peer, msg_type: int, payload: bytes) -> None: ...
-    async def on_peer_connected(self, peer: Peer) -> None: ...
-    async def on_peer_disconnected(self, peer: Peer) -> None: ...
-    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None: ...
-    async def on_reorg(self, fork_height: int) -> None: ...
-
-
-def _optional_subsystem(module: str, cls: str) -> Callable[[Node], Any] | None:
-    """The class `cls` of sibling `module`, or None when that module is not in the tree."""
-    full = f"{__package__}.{module}"
-    try:
-        mod = importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name == full:
-            return None
-        raise
-    factory = getattr(mod, cls, None)
-    if factory is None:
-        log.warning("%s has no %s yet: running without it", full, cls)
-    return factory
-
-
 class Node:
     """One running node. Attributes are the seams other subsystems use."""
 
@@ -128,10 +79,8 @@ class Node:
         self.wallet = Wallet(self)
         self.invoices = InvoiceStore(self)
         self.peers = PeerManager(self)
-        channels_factory = _optional_subsystem("channel_manager", "ChannelManager")
-        self.channels: ChannelsSeam = channels_factory(self) if channels_factory else _NoChannels()
-        gossip_factory = _optional_subsystem("gossip_manager", "GossipManager")
-        self.gossip: GossipSeam = gossip_factory(self) if gossip_factory else _NoGossip()
+        self.channels: ChannelsSeam = ChannelManager(self)
+        self.gossip: GossipSeam = GossipManager(self)
         self.watcher.subscribe(self.wallet.on_block, self.wallet.on_reorg)
         self.watcher.subscribe(self.channels.on_block, self.channels.on_reorg)
         self.watcher.subscribe(self.gossip.on_block, self.gossip.on_reorg)
