@@ -1,6 +1,6 @@
 """Invoices this node issued: creation (BOLT 11 via bolt11.py), lookup, paid state, waiters.
 
-F2's channel code calls `check_payment(...)` when an HTLC for us arrives and `mark_paid(...)`
+The channel code calls `check_payment(...)` when an HTLC for us arrives and `mark_paid(...)`
 once it is irrevocably ours; `mark_paid` persists before waking `waitinvoice` callers.
 """
 

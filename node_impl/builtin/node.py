@@ -1,8 +1,8 @@
 """The built-in node: wires storage, keys, chain, wallet, peers, invoices, channels, gossip and RPC.
 
 Subsystems written by others plug in here:
-- channels: `channel_manager.ChannelManager(node)` (F2) — see `ChannelsSeam` for what it offers.
-- gossip: `gossip_manager.GossipManager(node)` (G) — see `GossipSeam`.
+- channels: `channel_manager.ChannelManager(node)` — see `ChannelsSeam` for what it offers.
+- gossip: `gossip_manager.GossipManager(node)` — see `GossipSeam`.
 When their module is not in the tree yet, a stand-in answers (channel messages get an error,
 their RPC methods are absent and answer -32601).
 """
@@ -34,7 +34,7 @@ log = get_logger("node")
 
 
 class ChannelsSeam(Protocol):
-    """What the node expects from the channel subsystem (F2's ChannelManager(node))."""
+    """What the node expects from the channel subsystem (ChannelManager(node))."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
