@@ -48,7 +48,7 @@ class ChannelsSeam(Protocol):
 
 
 class GossipSeam(Protocol):
-    """What the node expects from the gossip subsystem (G's GossipManager(node))."""
+    """What the node expects from the gossip subsystem (GossipManager(node))."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
