@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except LnhError as exc:
+    except (LnhError, ValueError) as exc:  # bad input and unavailable parts: one line, no trace
         print(f"lnharness {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

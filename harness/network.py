@@ -1,7 +1,7 @@
 """`NodeFactory`: creates, connects and tears down the Lightning nodes of one test."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,28 +180,32 @@ class NodeFactory:
                    announce_channels: bool = True,
                    opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
         """`n` nodes, each with a channel to the next."""
-        nodes = self.get_nodes(n, impls, opts)
-        self.join_nodes(nodes, fundamount_sat, wait_for_announce=wait_for_announce,
-                        announce_channels=announce_channels)
-        return nodes
+        return self._shaped(topology.line, n, impls, opts, fundamount_sat, wait_for_announce,
+                            announce_channels)
 
     def star_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
                    fundamount_sat: int = 10**6, wait_for_announce: bool = False,
                    announce_channels: bool = True,
                    opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
         """`n` nodes; the first (the hub) has a channel to each of the others."""
-        nodes = self.get_nodes(n, impls, opts)
-        self.open_channels(nodes, topology.star(n, fundamount_sat, announce_channels),
-                           wait_for_announce=wait_for_announce)
-        return nodes
+        return self._shaped(topology.star, n, impls, opts, fundamount_sat, wait_for_announce,
+                            announce_channels)
 
     def ring_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
                    fundamount_sat: int = 10**6, wait_for_announce: bool = False,
                    announce_channels: bool = True,
                    opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
         """A line whose last node also has a channel to the first."""
+        return self._shaped(topology.ring, n, impls, opts, fundamount_sat, wait_for_announce,
+                            announce_channels)
+
+    def _shaped(self, shape: Callable[[int, int, bool], list[ChannelSpec]], n: int,
+                impls: Sequence[str | None] | None,
+                opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None,
+                fundamount_sat: int, wait_for_announce: bool,
+                announce_channels: bool) -> list[LightningNode]:
         nodes = self.get_nodes(n, impls, opts)
-        self.open_channels(nodes, topology.ring(n, fundamount_sat, announce_channels),
+        self.open_channels(nodes, shape(n, fundamount_sat, announce_channels),
                            wait_for_announce=wait_for_announce)
         return nodes
 

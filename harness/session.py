@@ -19,7 +19,7 @@ from harness.node import LightningNode
 from harness.wait import wait_for
 
 STATE_FILE = "lnharness-up.json"
-SHAPES = {"line": topology.line, "star": topology.star, "ring": topology.ring}
+SHAPES = ("line", "star", "ring")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ def start_network(config: UpConfig, out: TextIO) -> tuple[Chain, NodeFactory]:
     """Start the chain and the nodes, open the channels; print how to reach everything."""
     if config.nodes < 1:
         raise ValueError(f"--nodes must be at least 1, got {config.nodes}")
+    if config.topology in SHAPES:
+        getattr(topology, config.topology)(config.nodes, config.fundamount_sat)  # bad sizes fail now
+    else:
+        topology.load_graph_spec(Path(config.topology), config.fundamount_sat)  # so do bad files
     config.directory.mkdir(parents=True, exist_ok=True)
     chain = Chain(select_chain_backend(config.chain)(config.directory))
     chain.start()
@@ -54,9 +58,9 @@ def start_network(config: UpConfig, out: TextIO) -> tuple[Chain, NodeFactory]:
     factory = NodeFactory(config.directory, chain, default_impl=config.impl)
     try:
         if config.topology in SHAPES:
-            nodes = factory.get_nodes(config.nodes)
-            channels = SHAPES[config.topology](config.nodes, config.fundamount_sat) if config.nodes > 1 else []
-            factory.open_channels(nodes, channels, wait_for_announce=bool(channels))
+            make = getattr(factory, f"{config.topology}_graph")
+            nodes = make(config.nodes, fundamount_sat=config.fundamount_sat,
+                         wait_for_announce=config.nodes > 1)
         else:
             nodes = list(factory.graph(Path(config.topology), fundamount_sat=config.fundamount_sat,
                                        wait_for_announce=True).values())

@@ -34,6 +34,13 @@ def test_up_bad_topology_is_named(tmp_path):
     assert "'pentagon' is not line, star, ring or an existing .json/.toml graph file" in result.stderr
 
 
+def test_up_ring_of_two_is_refused(tmp_path):
+    result = run("up", "--topology", "ring", "--nodes", "2", "--dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.startswith("lnharness up: error: a ring needs at least 3 nodes, got 2")
+    assert "Traceback" not in result.stderr
+
+
 def test_down_without_up(tmp_path):
     result = run("down", "--dir", str(tmp_path))
     assert result.returncode == 1
