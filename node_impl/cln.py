@@ -20,7 +20,6 @@ from harness.node import LightningNode
 from harness.ports import release_port, reserve_port
 from harness.proc import Daemon
 from harness.results import Availability, Channel
-from harness.wait import wait_for
 from node_impl.cln_rpc import ClnRpc
 from node_impl.cln_shapes import ClnShapedNode
 
@@ -35,7 +34,6 @@ MANAGED_OPTIONS = frozenset({"network", "lightning-dir", "addr", "log-file", "bi
                              "bitcoin-rpcport", "bitcoin-datadir"})
 #: getroutes' errors when no route exists (PAY_ROUTE_NOT_FOUND, PAY_INSUFFICIENT_FUNDS, unknown node)
 NO_ROUTE_CODES = frozenset({205, 206, 215, 220})
-SYNC_WARNINGS = ("warning_bitcoind_sync", "warning_lightningd_sync")
 
 
 def lightningd_path() -> str | None:
@@ -132,14 +130,7 @@ class ClnNode(ClnShapedNode):
 
     def start(self, timeout: float | None = None) -> None:
         self._daemon.start(timeout)
-        info = wait_for(self._synced_info, timeout,
-                        what=f"{self.name} (lightningd) to sync with the chain",
-                        hint=f"log: {self._daemon.log_path}")
-        self._node_id = str(info["id"])
-
-    def _synced_info(self) -> dict[str, Any] | None:
-        info = self.call("getinfo")
-        return None if any(key in info for key in SYNC_WARNINGS) else dict(info)
+        self._wait_synced(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         def graceful() -> None:

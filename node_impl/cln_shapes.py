@@ -13,6 +13,10 @@ from harness.errors import RpcError
 from harness.node import LightningNode, PaymentFailed
 from harness.proc import Daemon
 from harness.results import Balance, Channel, Invoice, Payment
+from harness.wait import wait_for
+
+#: getinfo fields Core Lightning (and the built-in node) add while not caught up with the chain
+SYNC_WARNINGS = ("warning_bitcoind_sync", "warning_lightningd_sync")
 
 CHANNEL_STATES = {
     "OPENINGD": "opening",
@@ -118,6 +122,17 @@ class ClnShapedNode(LightningNode):
         if self._node_id is None:
             self._node_id = str(self.call("getinfo")["id"])
         return self._node_id
+
+    def _wait_synced(self, timeout: float | None) -> None:
+        """Wait until the node has caught up with the chain's tip (a started node is synced)."""
+        def synced() -> dict[str, Any] | None:
+            info = self.call("getinfo")
+            if any(key in info for key in SYNC_WARNINGS):
+                return None
+            return dict(info) if info["blockheight"] >= self.chain.height() else None
+        info = wait_for(synced, timeout, what=f"{self.name} ({self.impl}) to sync with the chain",
+                        hint=f"log: {self._daemon.log_path}")
+        self._node_id = str(info["id"])
 
     # -- identity and wallet -----------------------------------------------------------
     def info(self) -> dict[str, Any]:

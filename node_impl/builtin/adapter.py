@@ -97,7 +97,7 @@ class BuiltinNode(ClnShapedNode):
     def start(self, timeout: float | None = None) -> None:
         self._daemon.start(timeout)
         self._rpc = None  # the secret is created at first start
-        self._node_id = str(self.call("getinfo")["id"])
+        self._wait_synced(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:
         def graceful() -> None:
