@@ -271,30 +271,36 @@ class Channel:
         self.initial_feerate_per_kw = feerate_per_kw
         self.channel_flags = 1 if announce else 0
         self.local_upfront_script = upfront_shutdown_script
-        bp = self.local_basepoints
         return msg(
             "open_channel",
             chain_hash=self.chain_hash,
             temporary_channel_id=self.temporary_channel_id,
             funding_satoshis=funding_sat,
             push_msat=push_msat,
-            dust_limit_satoshis=self.local_config.dust_limit_sat,
-            max_htlc_value_in_flight_msat=self.local_config.max_htlc_value_in_flight_msat,
-            channel_reserve_satoshis=self.local_config.channel_reserve_sat,
-            htlc_minimum_msat=self.local_config.htlc_minimum_msat,
             feerate_per_kw=feerate_per_kw,
-            to_self_delay=self.local_config.to_self_delay,
-            max_accepted_htlcs=self.local_config.max_accepted_htlcs,
-            funding_pubkey=bp.funding_pubkey,
-            revocation_basepoint=bp.revocation_basepoint,
-            payment_basepoint=bp.payment_basepoint,
-            delayed_payment_basepoint=bp.delayed_payment_basepoint,
-            htlc_basepoint=bp.htlc_basepoint,
-            first_per_commitment_point=self._our_point(0),
             channel_flags=self.channel_flags,
             upfront_shutdown_script=upfront_shutdown_script,
-            channel_type=encode_channel_type(self.channel_type),
+            **self._our_channel_parameters(),
         )
+
+    def _our_channel_parameters(self) -> dict[str, Any]:
+        """The fields open_channel and accept_channel share: our limits and our keys."""
+        cfg, bp = self.local_config, self.local_basepoints
+        return {
+            "dust_limit_satoshis": cfg.dust_limit_sat,
+            "max_htlc_value_in_flight_msat": cfg.max_htlc_value_in_flight_msat,
+            "channel_reserve_satoshis": cfg.channel_reserve_sat,
+            "htlc_minimum_msat": cfg.htlc_minimum_msat,
+            "to_self_delay": cfg.to_self_delay,
+            "max_accepted_htlcs": cfg.max_accepted_htlcs,
+            "funding_pubkey": bp.funding_pubkey,
+            "revocation_basepoint": bp.revocation_basepoint,
+            "payment_basepoint": bp.payment_basepoint,
+            "delayed_payment_basepoint": bp.delayed_payment_basepoint,
+            "htlc_basepoint": bp.htlc_basepoint,
+            "first_per_commitment_point": self._our_point(0),
+            "channel_type": encode_channel_type(self.channel_type),
+        }
 
     def _take_remote_params(self, m: dict[str, Any]) -> None:
         cfg = SideConfig(
@@ -401,25 +407,12 @@ class Channel:
         self._take_remote_params(m)
         self.min_depth = min_depth
         self._check_initial_balances()
-        bp = self.local_basepoints
         return msg(
             "accept_channel",
             temporary_channel_id=self.temporary_channel_id,
-            dust_limit_satoshis=self.local_config.dust_limit_sat,
-            max_htlc_value_in_flight_msat=self.local_config.max_htlc_value_in_flight_msat,
-            channel_reserve_satoshis=self.local_config.channel_reserve_sat,
-            htlc_minimum_msat=self.local_config.htlc_minimum_msat,
             minimum_depth=min_depth,
-            to_self_delay=self.local_config.to_self_delay,
-            max_accepted_htlcs=self.local_config.max_accepted_htlcs,
-            funding_pubkey=bp.funding_pubkey,
-            revocation_basepoint=bp.revocation_basepoint,
-            payment_basepoint=bp.payment_basepoint,
-            delayed_payment_basepoint=bp.delayed_payment_basepoint,
-            htlc_basepoint=bp.htlc_basepoint,
-            first_per_commitment_point=self._our_point(0),
             upfront_shutdown_script=self.local_upfront_script,
-            channel_type=encode_channel_type(self.channel_type),
+            **self._our_channel_parameters(),
         )
 
     def handle_funding_created(self, m: dict[str, Any]) -> dict[str, Any]:
