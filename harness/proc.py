@@ -236,14 +236,3 @@ class Daemon:
     def __repr__(self) -> str:
         state = "running" if self.is_running() else f"stopped ({self.returncode})"
         return f"<Daemon {self.name} pid={self.pid} {state}>"
-
-
-def wait_process_gone(pid: int, timeout: float | None = None) -> None:
-    """Wait until no process with `pid` exists."""
-    def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-    wait_for(gone, timeout, what=f"process {pid} to exit")
