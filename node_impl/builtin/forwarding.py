@@ -48,6 +48,8 @@ class Policy:
     fee_base_msat: int
     fee_ppm: int
     cltv_expiry_delta: int
+    htlc_minimum_msat: int = 0
+    htlc_maximum_msat: int | None = None
 
     def fee_msat(self, amount_msat: int) -> int:
         return self.fee_base_msat + amount_msat * self.fee_ppm // 1_000_000
@@ -66,10 +68,14 @@ def check_forward(*, incoming_msat: int, incoming_cltv: int, payload: onion.HopP
     if not outgoing.usable:
         return (onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
                 f"peer of channel {payload.short_channel_id} is not connected")
-    if amount < outgoing.htlc_minimum_msat:
+    minimum = max(outgoing.htlc_minimum_msat, policy.htlc_minimum_msat)
+    if amount < minimum:
         return (onion.failure_message(onion.AMOUNT_BELOW_MINIMUM, htlc_msat=incoming_msat,
                                       channel_update=channel_update),
-                f"amt_to_forward {amount} msat below the peer's minimum {outgoing.htlc_minimum_msat} msat")
+                f"amt_to_forward {amount} msat below the channel's minimum {minimum} msat")
+    if policy.htlc_maximum_msat is not None and amount > policy.htlc_maximum_msat:
+        return (onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
+                f"amt_to_forward {amount} msat above our maximum {policy.htlc_maximum_msat} msat")
     fee = policy.fee_msat(amount)
     if incoming_msat < amount + fee:
         return (onion.failure_message(onion.FEE_INSUFFICIENT, htlc_msat=incoming_msat,
@@ -128,9 +134,17 @@ class Forwarding:
                 normal=out.state == NORMAL, usable=usable,
                 htlc_minimum_msat=out.remote_config.htlc_minimum_msat if out.remote_config else 0,
                 spendable_msat=out.spendable_msat() if usable else 0)
-        policy = self._policy(out) if out is not None else Policy(0, 0, 0)
+        policies = self._policies(out) if out is not None else [Policy(0, 0, 0)]
+        policy = policies[0]
         refused = check_forward(incoming_msat=htlc.amount_msat, incoming_cltv=htlc.cltv_expiry, payload=payload,
                                 outgoing=outgoing, policy=policy, blockheight=self.node.blockheight)
+        if refused is not None and any(  # the previous policy during setchannel's enforcedelay
+                check_forward(incoming_msat=htlc.amount_msat, incoming_cltv=htlc.cltv_expiry, payload=payload,
+                              outgoing=outgoing, policy=older, blockheight=self.node.blockheight) is None
+                for older in policies[1:]):
+            log.info("forwarding HTLC %d from %s under our previous policy (%s)", htlc.htlc_id, _cid(chan),
+                     refused[1])
+            refused = None
         if refused is not None:
             if outgoing is not None:  # again with our channel_update (only now: it may need signing)
                 refused = check_forward(
@@ -151,13 +165,16 @@ class Forwarding:
                         f"forward-{htlc.htlc_id}")
         return IncomingDecision(pending=True)
 
-    def _policy(self, out: Channel) -> Policy:
-        local_policy = getattr(self.node.gossip, "local_policy", None)
-        policy = local_policy(out.short_channel_id) if local_policy is not None else None
-        if policy is not None:
-            return Policy(*policy)
+    def _policies(self, out: Channel) -> list[Policy]:
+        """Our current forwarding policy for ``out`` (as announced), then any earlier one still
+        accepted (setchannel's enforcedelay); the configured defaults if none was announced."""
+        local_policies = getattr(self.node.gossip, "local_policies", None)
+        announced = local_policies(out.short_channel_id) if local_policies is not None else []
+        if announced:
+            return [Policy(p.fee_base_msat, p.fee_proportional_millionths, p.cltv_expiry_delta,
+                           p.htlc_minimum_msat, p.htlc_maximum_msat) for p in announced]
         cfg = self.node.config
-        return Policy(cfg.fee_base_msat, cfg.fee_ppm, cfg.cltv_delta)
+        return [Policy(cfg.fee_base_msat, cfg.fee_ppm, cfg.cltv_delta)]
 
     def _channel_update(self, scid: int | None) -> bytes:
         """Our latest channel_update for ``scid`` (for BOLT 4 failures), or b""."""

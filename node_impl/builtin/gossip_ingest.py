@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .codec import REGTEST_CHAIN_HASH
+from .codec import REGTEST_CHAIN_HASH, ShortChannelId, WireError
 from .gossip import (
     GossipError,
     alias_text,
@@ -26,12 +26,13 @@ from .gossip import (
     verify_node_announcement,
 )
 from .graph import Graph, GraphNode
-from .messages import ChannelAnnouncement, ChannelUpdate, NodeAnnouncement
+from .messages import ChannelAnnouncement, ChannelUpdate, NodeAnnouncement, decode
 
 TxoutLookup = Callable[[int], Awaitable["tuple[int, bytes] | None"]]
 
 MAX_FUTURE_SECS = 24 * 3600
 """channel_update/node_announcement timestamps further ahead than this are discarded."""
+CHANNEL_UPDATE_TYPE = (258).to_bytes(2, "big")
 MAX_PENDING = 1000
 RETRY_BLOCKS = 6
 """Blocks during which an announcement whose output was not found is tried again (the
@@ -167,3 +168,44 @@ class GossipIngest:
         if self.graph.upsert_node(node):
             return Accepted(updated_nodes=[na.node_id])
         return Accepted()
+
+
+def read_failure_update(raw: bytes, *, short_channel_id: int, erring_node_id: bytes,
+                        next_node_id: bytes, chain_hash: bytes = REGTEST_CHAIN_HASH,
+                        now: float | None = None) -> ChannelUpdate:
+    """The channel_update a BOLT 4 failure carried, checked as BOLT 7 checks gossip: it must
+    be for the channel the erring node was asked to forward over (``short_channel_id``,
+    towards ``next_node_id``), in the erring node's direction, signed by the erring node,
+    for our chain and not dated far in the future. ``raw`` may carry the 2-byte message type
+    (as the spec asked until 2024 and current implementations send) or not (as older ones
+    did). Raises GossipError naming what is wrong."""
+    candidates = []
+    for data in ((raw,) if raw[:2] == CHANNEL_UPDATE_TYPE else ()) + (CHANNEL_UPDATE_TYPE + raw,):
+        try:
+            msg = decode(data)
+        except WireError:
+            continue
+        if isinstance(msg, ChannelUpdate):
+            candidates.append(msg)
+    if not candidates:
+        raise GossipError(f"failure's channel_update ({len(raw)} bytes) is not a channel_update")
+    if erring_node_id == next_node_id:
+        raise ValueError("erring node and next node are the same")
+    direction = 0 if erring_node_id < next_node_id else 1
+    problems = []
+    for cu in candidates:  # with the type prefix first: the form that verifies wins
+        try:
+            if cu.short_channel_id.to_int() != short_channel_id:
+                raise GossipError(f"channel_update is for channel {cu.short_channel_id}, not the "
+                                  f"failing one {ShortChannelId.from_int(short_channel_id)}")
+            if update_direction(cu) != direction:
+                raise GossipError(f"channel_update {cu.short_channel_id} has direction "
+                                  f"{update_direction(cu)}, not the erring node's {direction}")
+            verify_channel_update(cu, erring_node_id, chain_hash=chain_hash)
+            if cu.timestamp > (time.time() if now is None else now) + MAX_FUTURE_SECS:
+                raise GossipError(f"channel_update {cu.short_channel_id} is dated "
+                                  f"{cu.timestamp}, too far in the future")
+            return cu
+        except GossipError as exc:
+            problems.append(str(exc))
+    raise GossipError(problems[0])

@@ -12,6 +12,10 @@
 - Watches blocks for spent funding outputs and prunes the graph.
 - Pathfinding for payments (`find_route`) and the RPC methods getroute, listchannels,
   listnodes (gossip_rpc.py).
+- setchannel (Core Lightning's RPC): our fees / HTLC range per channel, re-announced with a
+  new channel_update; the previous policy is still accepted for `enforcedelay` seconds.
+- Verifies channel_updates carried by BOLT 4 failures for the payer
+  (`failure_update_policy`), without putting them in the graph.
 """
 
 from __future__ import annotations
@@ -37,8 +41,17 @@ from .gossip import (
     verify_channel_announcement,
     with_signatures,
 )
-from .gossip_ingest import Accepted, GossipIngest
-from .graph import Graph, GraphChannel, GraphNode, NodeAddress, format_scid, scid_parts
+from .gossip_ingest import Accepted, GossipIngest, read_failure_update
+from .graph import (
+    ChannelPolicy,
+    Graph,
+    GraphChannel,
+    GraphNode,
+    NodeAddress,
+    format_scid,
+    parse_scid,
+    scid_parts,
+)
 from .log import get_logger
 from .messages import (
     AnnouncementSignatures,
@@ -57,6 +70,8 @@ from .messages import (
     encode_timestamps,
 )
 from .routing import RouteHop, describe_route, find_route
+from .rpc_methods import parse_int, parse_msat
+from .rpc_server import param_error
 
 if TYPE_CHECKING:
     from .node import Node
@@ -100,6 +115,10 @@ _SCHEMA = [
         timestamp INTEGER NOT NULL
     )
     """,
+    """
+    ALTER TABLE gossip_local_channels ADD COLUMN fee_base_msat INTEGER;
+    ALTER TABLE gossip_local_channels ADD COLUMN fee_proportional_millionths INTEGER
+    """,
 ]
 
 
@@ -122,6 +141,9 @@ class LocalChannel:
     remote_bitcoin_signature: bytes | None = None
     announced: bool = False
     closed: bool = False
+    fee_base_msat: int | None = None
+    """Set by setchannel; None: the node's configured default."""
+    fee_proportional_millionths: int | None = None
 
 
 @dataclass
@@ -154,8 +176,12 @@ class GossipManager:
         self._early_signatures: dict[int, tuple[bytes, AnnouncementSignatures]] = {}
         self._block_cache: dict[int, CBlock] = {}
         self._height = 0
+        self._grace: dict[int, tuple[ChannelPolicy, float]] = {}
+        """Per channel: our previous policy and until when (time.time()) it is still
+        accepted for forwards (setchannel's enforcedelay)."""
         self._load()
         gossip_rpc.register(self)
+        node.rpc.register("setchannel", self.rpc_setchannel)
 
     # ---- lifecycle (called by the node) -----------------------------------------------
 
@@ -313,8 +339,10 @@ class GossipManager:
                 await _send(peer, raw)
 
     def handle_failure_update(self, update: bytes) -> bool:
-        """Apply the channel_update carried by a BOLT 4 failure (with or without its type
-        prefix); True if it changed the graph."""
+        """Apply a channel_update (with or without its type prefix) to the graph as if it came
+        by gossip; True if it changed the graph. The payer does not use this for BOLT 4
+        failures any more (BOLT 4 forbids putting those in the graph; see
+        failure_update_policy)."""
         for candidate in (update, b"\x01\x02" + update):
             try:
                 msg = decode(candidate)
@@ -324,23 +352,44 @@ class GossipManager:
                 try:
                     return bool(self.ingest.channel_update(msg))
                 except GossipError as exc:
-                    log.info("ignoring channel_update from a failure: %s", exc)
+                    log.info("ignoring channel_update: %s", exc)
                     return False
         return False
+
+    def failure_update_policy(self, raw: bytes, *, short_channel_id: int, erring_node_id: bytes,
+                              next_node_id: bytes) -> ChannelPolicy | None:
+        """The policy stated by the channel_update a BOLT 4 failure from ``erring_node_id``
+        carried for its channel ``short_channel_id`` towards ``next_node_id`` (with or without
+        the type prefix), or None if it is absent or invalid (forged, another channel or
+        direction, another chain: logged). The graph is not changed: BOLT 4 lets the payer
+        use it only for the retries of the failed payment."""
+        if not raw:
+            return None
+        try:
+            update = read_failure_update(raw, short_channel_id=short_channel_id,
+                                         erring_node_id=erring_node_id, next_node_id=next_node_id,
+                                         chain_hash=self.ingest.chain_hash)
+        except GossipError as exc:
+            log.info("ignoring the channel_update in a failure from %s: %s", erring_node_id.hex(), exc)
+            return None
+        return policy_from_update(update)
 
     def find_route(self, destination: bytes, amount_msat: int, *, final_cltv_delta: int,
                    route_hints: Sequence[Sequence[Any]] = (),
                    exclude_channels: Collection[int | tuple[int, int]] = (),
                    exclude_nodes: Collection[bytes] = (), max_fee_msat: int | None = None,
                    max_delay: int | None = None,
-                   local_spendable_msat: Mapping[int, int] | None = None) -> list[RouteHop]:
+                   local_spendable_msat: Mapping[int, int] | None = None,
+                   policy_overrides: Mapping[tuple[int, int], ChannelPolicy] | None = None,
+                   ) -> list[RouteHop]:
         """Cheapest route from us (see routing.find_route); cltv_expiry values are absolute,
         based on the node's current block height. Raises routing.NoRouteError."""
         route = find_route(self.graph, self.node.node_id, destination, amount_msat,
                            final_cltv_delta=final_cltv_delta, block_height=self.node.blockheight,
                            route_hints=route_hints, exclude_channels=exclude_channels,
                            exclude_nodes=exclude_nodes, max_fee_msat=max_fee_msat,
-                           max_delay=max_delay, local_spendable_msat=local_spendable_msat)
+                           max_delay=max_delay, local_spendable_msat=local_spendable_msat,
+                           policy_overrides=policy_overrides)
         log.debug("route to %s for %d msat: %s", destination.hex(), amount_msat,
                   describe_route(route))
         return route
@@ -386,6 +435,136 @@ class GossipManager:
         if policy is None:
             return None
         return policy.fee_base_msat, policy.fee_proportional_millionths, policy.cltv_expiry_delta
+
+    def local_policies(self, short_channel_id: int) -> list[ChannelPolicy]:
+        """The policies a forward over one of our channels may satisfy: the one we announced
+        last, then the previous one while setchannel's enforcedelay lasts. Empty if none."""
+        channel = self.graph.get_channel(short_channel_id)
+        if channel is None or self.node.node_id not in (channel.node_id_1, channel.node_id_2):
+            return []
+        current = channel.policies[channel.direction_from(self.node.node_id)]
+        if current is None:
+            return []
+        policies = [current]
+        grace = self._grace.get(short_channel_id)
+        if grace is not None:
+            if time.time() < grace[1]:
+                policies.append(grace[0])
+            else:
+                del self._grace[short_channel_id]
+        return policies
+
+    async def rpc_setchannel(self, id: Any, feebase: Any = None, feeppm: Any = None,  # noqa: A002
+                             htlcmin: Any = None, htlcmax: Any = None, enforcedelay: Any = 600,
+                             ignorefeelimits: Any = None) -> dict[str, Any]:
+        """Set the forwarding fees / HTLC range we advertise for channels (Core Lightning's
+        setchannel): id is a short_channel_id, channel_id, peer id or "all"; omitted values
+        stay. The previous fee and HTLC range are still accepted for enforcedelay seconds."""
+        targets = self._setchannel_targets(id)
+        fee_base = parse_msat(feebase, "feebase") if feebase is not None else None
+        fee_ppm = parse_int(feeppm, "feeppm") if feeppm is not None else None
+        if fee_base is not None and fee_base >= 1 << 32:
+            raise param_error("feebase", f"{fee_base} msat does not fit a channel_update (u32)")
+        if fee_ppm is not None and fee_ppm >= 1 << 32:
+            raise param_error("feeppm", f"{fee_ppm} does not fit a channel_update (u32)")
+        minimum = parse_msat(htlcmin, "htlcmin") if htlcmin is not None else None
+        maximum = parse_msat(htlcmax, "htlcmax") if htlcmax is not None else None
+        delay = parse_int(enforcedelay, "enforcedelay")
+        if ignorefeelimits is not None and ignorefeelimits is not True:
+            raise param_error("ignorefeelimits", "this node always accepts the peer's update_fee within "
+                                                 "253..1000000 sat/kw (as ignorefeelimits=true)")
+        planned = []
+        for lc in targets:  # check every channel before changing any
+            entry: dict[str, Any] = {}
+            changes: dict[str, Any] = {}
+            if fee_base is not None:
+                changes["fee_base_msat"] = fee_base
+            if fee_ppm is not None:
+                changes["fee_proportional_millionths"] = fee_ppm
+            if minimum is not None:
+                floor = self._peer_htlc_minimum_msat(lc)
+                if minimum < floor:
+                    entry["warning_htlcmin_too_low"] = "Set minimum_htlc_out_msat to minimum allowed by peer"
+                changes["htlc_minimum_msat"] = max(minimum, floor)
+            if maximum is not None:
+                if maximum > lc.capacity_sat * 1000:
+                    entry["warning_htlcmax_too_high"] = ("Set maximum_htlc_out_msat to maximum possible in "
+                                                         "channel")
+                changes["htlc_maximum_msat"] = min(maximum, lc.capacity_sat * 1000)
+            if changes.get("htlc_minimum_msat", lc.htlc_minimum_msat) > changes.get(
+                    "htlc_maximum_msat", lc.htlc_maximum_msat):
+                raise param_error("htlcmin", f"above htlcmax for channel {format_scid(lc.short_channel_id)}")
+            planned.append((lc, changes, entry))
+        results = []
+        for lc, changes, entry in planned:
+            await self._apply_policy(lc, changes, delay)
+            results.append(self._setchannel_entry(lc) | entry)
+        return {"channels": results}
+
+    def _setchannel_targets(self, id: Any) -> list[LocalChannel]:  # noqa: A002
+        if not isinstance(id, str):
+            raise param_error("id", "expected a short_channel_id, channel_id, peer id or 'all'")
+        live = [lc for lc in self._local.values() if not lc.closed]
+        if id == "all":
+            return live
+        if "x" in id:
+            try:
+                scid = parse_scid(id)
+            except ValueError as exc:
+                raise param_error("id", str(exc)) from None
+            found = [lc for lc in live if lc.short_channel_id == scid]
+        else:
+            try:
+                raw = bytes.fromhex(id)
+            except ValueError:
+                raise param_error("id", f"not a short_channel_id, channel_id or peer id: {id!r}") from None
+            found = [lc for lc in live if raw in (lc.channel_id, lc.remote_node_id)]
+        if not found:
+            raise param_error("id", f"no open channel matches {id}")
+        return found
+
+    def _peer_htlc_minimum_msat(self, lc: LocalChannel) -> int:
+        """The smallest HTLC the peer accepts on the channel (from the channel subsystem)."""
+        find = getattr(self.node.channels, "channel_by_scid_any", None)
+        chan = find(lc.short_channel_id) if find is not None else None
+        remote = getattr(chan, "remote_config", None)
+        return int(getattr(remote, "htlc_minimum_msat", 0) or 0)
+
+    async def _apply_policy(self, lc: LocalChannel, changes: dict[str, Any], enforce_delay_s: int) -> None:
+        """Store the new policy, sign and send a channel_update for it; the previous one
+        stays acceptable for enforce_delay_s seconds."""
+        channel = self.graph.get_channel(lc.short_channel_id)
+        previous = channel.policies[channel.direction_from(self.node.node_id)] if channel else None
+        if changes:
+            self._set_local(lc, **changes)
+        raw = self._issue_update(lc)
+        if previous is not None and enforce_delay_s > 0:
+            self._grace[lc.short_channel_id] = (previous, time.time() + enforce_delay_s)
+        else:
+            self._grace.pop(lc.short_channel_id, None)
+        log.info("channel %s: fee_base_msat=%d fee_ppm=%d htlc %d..%d msat (old policy accepted %d s more)",
+                 format_scid(lc.short_channel_id), *self._fees(lc), lc.htlc_minimum_msat,
+                 lc.htlc_maximum_msat, enforce_delay_s)
+        if lc.announced:
+            await self._broadcast_own([raw])
+        else:
+            peer = self.node.peers.get(lc.remote_node_id)
+            if peer is not None:
+                await _send(peer, raw)
+
+    def _fees(self, lc: LocalChannel) -> tuple[int, int]:
+        """(fee_base_msat, fee_proportional_millionths) we charge on lc."""
+        cfg = self.node.config
+        return (lc.fee_base_msat if lc.fee_base_msat is not None else cfg.fee_base_msat,
+                lc.fee_proportional_millionths if lc.fee_proportional_millionths is not None
+                else cfg.fee_ppm)
+
+    def _setchannel_entry(self, lc: LocalChannel) -> dict[str, Any]:
+        fee_base, fee_ppm = self._fees(lc)
+        return {"peer_id": lc.remote_node_id.hex(), "channel_id": lc.channel_id.hex(),
+                "short_channel_id": format_scid(lc.short_channel_id), "fee_base_msat": fee_base,
+                "fee_proportional_millionths": fee_ppm, "minimum_htlc_out_msat": lc.htlc_minimum_msat,
+                "maximum_htlc_out_msat": lc.htlc_maximum_msat, "ignore_fee_limits": True}
 
     # ---- received messages ----------------------------------------------------------------
 
@@ -634,12 +813,12 @@ class GossipManager:
         direction = channel.direction_from(self.node.node_id)
         previous = channel.policies[direction]
         timestamp = max(int(time.time()), (previous.timestamp + 1) if previous else 1)
-        cfg = self.node.config
+        fee_base, fee_ppm = self._fees(lc)
         update = make_channel_update(
             self.node.node_privkey, short_channel_id=lc.short_channel_id, timestamp=timestamp,
-            direction=direction, cltv_expiry_delta=cfg.cltv_delta,
+            direction=direction, cltv_expiry_delta=self.node.config.cltv_delta,
             htlc_minimum_msat=lc.htlc_minimum_msat, htlc_maximum_msat=lc.htlc_maximum_msat,
-            fee_base_msat=cfg.fee_base_msat, fee_proportional_millionths=cfg.fee_ppm,
+            fee_base_msat=fee_base, fee_proportional_millionths=fee_ppm,
             disabled=lc.closed if disabled is None else disabled,
             dont_forward=not lc.announced)
         self.graph.update_policy(lc.short_channel_id, direction, policy_from_update(update))
@@ -734,13 +913,16 @@ class GossipManager:
 
     def _save_local(self, lc: LocalChannel) -> None:
         self.node.db.execute(
-            "INSERT OR REPLACE INTO gossip_local_channels VALUES "
-            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO gossip_local_channels (short_channel_id, channel_id, "
+            "remote_node_id, local_funding_pubkey, remote_funding_pubkey, capacity_sat, announce, "
+            "htlc_minimum_msat, htlc_maximum_msat, local_node_signature, local_bitcoin_signature, "
+            "remote_node_signature, remote_bitcoin_signature, announced, closed, fee_base_msat, "
+            "fee_proportional_millionths) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (lc.short_channel_id, lc.channel_id, lc.remote_node_id, lc.local_funding_pubkey,
              lc.remote_funding_pubkey, lc.capacity_sat, int(lc.announce), lc.htlc_minimum_msat,
              lc.htlc_maximum_msat, lc.local_node_signature, lc.local_bitcoin_signature,
              lc.remote_node_signature, lc.remote_bitcoin_signature, int(lc.announced),
-             int(lc.closed)))
+             int(lc.closed), lc.fee_base_msat, lc.fee_proportional_millionths))
 
     def _set_local(self, lc: LocalChannel, **changes: Any) -> None:
         for name, value in changes.items():
@@ -763,7 +945,9 @@ class GossipManager:
                 local_bitcoin_signature=_opt(row["local_bitcoin_signature"]),
                 remote_node_signature=_opt(row["remote_node_signature"]),
                 remote_bitcoin_signature=_opt(row["remote_bitcoin_signature"]),
-                announced=bool(row["announced"]), closed=bool(row["closed"]))
+                announced=bool(row["announced"]), closed=bool(row["closed"]),
+                fee_base_msat=row["fee_base_msat"],
+                fee_proportional_millionths=row["fee_proportional_millionths"])
             self._local[lc.short_channel_id] = lc
         for row in self.node.db.query("SELECT * FROM gossip_funding_outpoints"):
             self._outpoints[(bytes(row["txid"]), row["vout"])] = row["short_channel_id"]

@@ -4,7 +4,9 @@ Outgoing payments go over our channel with the payee when it can carry the amoun
 along a route from the gossip graph (BOLT 4 onion: forwarding payloads, then the final one
 with amt_to_forward, outgoing_cltv_value and payment_data); ``pay`` waits for the fulfill
 (returning the preimage) or the failure (decoded from the failure onion), retrying other
-routes after a failure inside the network.
+routes after a failure inside the network — with the policy of a valid, newer channel_update
+the failure carried (for that payment only, as BOLT 4 says), else without the failing
+channel or node.
 
 Incoming HTLCs: the onion is peeled with the node key; a final payload is checked
 against our invoices and fulfilled or failed; a forwarding payload goes to
@@ -18,7 +20,7 @@ import asyncio
 import hashlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import bolt11 as bolt11_codec
@@ -26,8 +28,13 @@ from . import onion, routing
 from .channel import Channel, LocalRequestError
 from .channel_store import PaymentRecord
 from .channel_updates import Htlc
+from .codec import WireError
+from .gossip import policy_from_update
+from .graph import ChannelPolicy, format_scid
 from .invoices import PaymentRejected
 from .log import get_logger
+from .messages import ChannelUpdate
+from .messages import decode as decode_message
 from .rpc_server import RpcError, param_error
 
 if TYPE_CHECKING:
@@ -43,6 +50,9 @@ PAY_INVOICE_EXPIRED = 207
 PAY_STOPPED_RETRYING = 210
 PAY_UNPARSEABLE_ONION = 202
 CLTV_SAFETY_BLOCKS = 3  # tolerance for a payee whose chain view is a block or two ahead
+MAX_UPDATES_PER_CHANNEL = 2
+"""Retries one payment makes with newer channel_updates from failures of one channel before
+it avoids that channel (a hop that keeps failing with fresh updates is not retried forever)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,41 @@ class PendingPayment:
     record: PaymentRecord
     shared_secrets: list[bytes]
     done: asyncio.Future[PaymentRecord]
+
+
+@dataclass
+class RetryPlan:
+    """What the failed attempts of one payment taught its retries: channels and nodes to avoid,
+    and the policies of channel_updates carried by failures. BOLT 4 lets the payer consider
+    those for retrying the failed payment only, never in its graph or gossip, so they live
+    here, for one payment."""
+
+    exclude_channels: set[Any] = field(default_factory=set)
+    exclude_nodes: set[bytes] = field(default_factory=set)
+    policies: dict[tuple[int, int], ChannelPolicy] = field(default_factory=dict)
+    updates_used: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def use_update(self, short_channel_id: int, direction: int, policy: ChannelPolicy,
+                   known: ChannelPolicy | None) -> bool:
+        """Take a (verified) channel_update's policy for the retries if it is newer than the
+        one the failed route used (``known`` from the graph, or one taken earlier), at most
+        MAX_UPDATES_PER_CHANNEL times per channel direction. False: avoid the channel instead."""
+        key = (short_channel_id, direction)
+        used = [p.timestamp for p in (known, self.policies.get(key)) if p is not None]
+        if used and policy.timestamp <= max(used):
+            return False
+        if self.updates_used.get(key, 0) >= MAX_UPDATES_PER_CHANNEL:
+            return False
+        self.updates_used[key] = self.updates_used.get(key, 0) + 1
+        self.policies[key] = policy
+        return True
+
+    def avoid(self, kind: str, ident: Any) -> None:
+        """Leave out a node (hex id) or a channel (scid, or [scid, direction]) from now on."""
+        if kind == "node":
+            self.exclude_nodes.add(bytes.fromhex(ident))
+        else:
+            self.exclude_channels.add(ident if kind == "channel" else tuple(ident))
 
 
 @dataclass(frozen=True)
@@ -143,15 +188,14 @@ class Payments:
         else along a route from the gossip graph; retries other routes until ``timeout``.
         Returns the settled record (complete or failed)."""
         deadline = asyncio.get_running_loop().time() + timeout
-        exclude_channels: set[Any] = set()
-        exclude_nodes: set[bytes] = set()
+        plan = RetryPlan()
         attempt = 0
         last: PaymentRecord | None = None
         while True:
             attempt += 1
             try:
-                route = self._route(destination, amount_msat, min_final_cltv_expiry, route_hints,
-                                    exclude_channels, exclude_nodes, max_fee_msat, max_delay)
+                route = self._route(destination, amount_msat, min_final_cltv_expiry, route_hints, plan,
+                                    max_fee_msat, max_delay)
             except RpcError:
                 if last is not None:  # no other route: report why the last attempt failed
                     return last
@@ -166,20 +210,41 @@ class Payments:
             if not retry or asyncio.get_running_loop().time() >= deadline:
                 return record
             kind, ident = retry
-            if kind == "node":
-                exclude_nodes.add(bytes.fromhex(ident))
-            else:
-                exclude_channels.add(ident if kind == "channel" else tuple(ident))
+            if self._use_failure_update(plan, record):
+                log.info("payment %s: attempt %d failed (%s), retrying with the channel_update it carried",
+                         payment_hash.hex(), attempt, record.failure)
+                continue
+            plan.avoid(kind, ident)
             log.info("payment %s: attempt %d failed (%s), retrying without %s %s", payment_hash.hex(),
                      attempt, record.failure, kind, ident)
 
+    def _use_failure_update(self, plan: RetryPlan, record: PaymentRecord) -> bool:
+        """Whether the failure carried a valid channel_update the retries take (see RetryPlan)."""
+        carried = record.data.get("channel_update")
+        if carried is None:
+            return False
+        scid, direction, raw = carried["short_channel_id"], carried["direction"], bytes.fromhex(carried["raw"])
+        try:
+            policy = policy_from_update(_decode_update(raw))
+        except (WireError, ValueError) as exc:  # stored after verification: should not happen
+            log.warning("payment %s: stored channel_update unreadable: %s", record.payment_hash.hex(), exc)
+            return False
+        gossip = self._gossip()
+        channel = gossip.graph.get_channel(scid) if gossip is not None else None
+        known = channel.policies[direction] if channel is not None else None
+        if plan.use_update(scid, direction, policy, known):
+            return True
+        log.info("payment %s: the channel_update for %s/%d in the failure is not newer than the one used "
+                 "(or the channel failed with updates %d times): avoiding the channel",
+                 record.payment_hash.hex(), format_scid(scid), direction, MAX_UPDATES_PER_CHANNEL)
+        return False
+
     def _route(self, destination: bytes, amount_msat: int, final_cltv: int, route_hints: Any,
-               exclude_channels: set[Any], exclude_nodes: set[bytes], max_fee_msat: int | None = None,
-               max_delay: int | None = None) -> list[_Hop]:
+               plan: RetryPlan, max_fee_msat: int | None = None, max_delay: int | None = None) -> list[_Hop]:
         final_expiry = self.node.blockheight + final_cltv + CLTV_SAFETY_BLOCKS
         chan = self.manager.channel_to(destination, amount_msat)
         gossip = self._gossip()
-        if chan is not None and chan.short_channel_id not in exclude_channels \
+        if chan is not None and chan.short_channel_id not in plan.exclude_channels \
                 and (chan.spendable_msat() >= amount_msat or gossip is None):
             return [_Hop(destination, chan.short_channel_id, amount_msat, final_expiry)]
         if gossip is None:
@@ -188,9 +253,10 @@ class Payments:
         spendable = {c.short_channel_id: c.spendable_msat() for c in self.manager.usable_channels()}
         try:
             hops = gossip.find_route(destination, amount_msat, final_cltv_delta=final_cltv + CLTV_SAFETY_BLOCKS,
-                                     route_hints=route_hints, exclude_channels=exclude_channels,
-                                     exclude_nodes=exclude_nodes, local_spendable_msat=spendable,
-                                     max_fee_msat=max_fee_msat, max_delay=max_delay)
+                                     route_hints=route_hints, exclude_channels=plan.exclude_channels,
+                                     exclude_nodes=plan.exclude_nodes, local_spendable_msat=spendable,
+                                     max_fee_msat=max_fee_msat, max_delay=max_delay,
+                                     policy_overrides=plan.policies)
         except routing.NoRouteError as exc:
             if chan is not None:
                 raise RpcError(PAY_ROUTE_NOT_FOUND,
@@ -319,14 +385,31 @@ class Payments:
             return text, code
         erring = route[failure.hop_index] if failure.hop_index < len(route) else None
         text += f" at hop {failure.hop_index}" + (f" ({erring[0]})" if erring else "")
-        if message.channel_update is not None and self._gossip() is not None:
-            self._gossip().handle_failure_update(message.channel_update)
         if erring is not None:
             if message.is_node_failure:
                 record.data["retry"] = ["node", erring[0]]
             elif failure.hop_index + 1 < len(route):
-                record.data["retry"] = ["channel", route[failure.hop_index + 1][1]]
+                outgoing = route[failure.hop_index + 1]
+                record.data["retry"] = ["channel", outgoing[1]]
+                if message.channel_update:
+                    self._keep_failure_update(record, message.channel_update, bytes.fromhex(erring[0]),
+                                              bytes.fromhex(outgoing[0]), outgoing[1])
         return text, PAY_TRY_OTHER_ROUTE
+
+    def _keep_failure_update(self, record: PaymentRecord, raw: bytes, erring_node_id: bytes, next_node_id: bytes,
+                             short_channel_id: int | None) -> None:
+        """Verify the channel_update an intermediate hop's failure carried (BOLT 7 checks: the
+        erring node's signature for the channel and direction it failed to forward over) and
+        keep it in the record for the retry; a forged or mismatched one is logged and ignored."""
+        gossip = self._gossip()
+        if gossip is None or short_channel_id is None:
+            return
+        policy = gossip.failure_update_policy(raw, short_channel_id=short_channel_id,
+                                              erring_node_id=erring_node_id, next_node_id=next_node_id)
+        if policy is None or policy.raw_update is None:
+            return
+        record.data["channel_update"] = {"short_channel_id": short_channel_id,
+                                         "direction": policy.channel_flags & 1, "raw": policy.raw_update.hex()}
 
     def _wake(self, record: PaymentRecord) -> None:
         pending = self._pending.pop(record.payment_hash, None)
@@ -411,6 +494,14 @@ class Payments:
         if record.paid_at is not None:
             return fail(details, f"invoice {record.label!r} is already paid")
         return IncomingDecision(preimage=record.payment_preimage, settles_invoice=True)
+
+
+def _decode_update(raw: bytes) -> ChannelUpdate:
+    """A stored channel_update (type prefix included) decoded."""
+    msg = decode_message(raw)
+    if not isinstance(msg, ChannelUpdate):
+        raise ValueError(f"not a channel_update: {type(msg).__name__}")
+    return msg
 
 
 def _positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:

@@ -99,7 +99,9 @@ def find_route(graph: Graph, source: bytes, destination: bytes, amount_msat: int
                exclude_nodes: Collection[bytes] = (),
                max_hops: int = DEFAULT_MAX_HOPS, max_fee_msat: int | None = None,
                max_delay: int | None = None, riskfactor: float = 0.0,
-               local_spendable_msat: Mapping[int, int] | None = None) -> list[RouteHop]:
+               local_spendable_msat: Mapping[int, int] | None = None,
+               policy_overrides: Mapping[tuple[int, int], ChannelPolicy] | None = None,
+               ) -> list[RouteHop]:
     """Cheapest route from source to destination delivering amount_msat.
 
     route_hints are invoice `r` fields (RouteHintHop or objects route_hint_hops accepts).
@@ -108,6 +110,9 @@ def find_route(graph: Graph, source: bytes, destination: bytes, amount_msat: int
     exclude_channels holds short_channel_ids (both directions) or (scid, direction) pairs.
     local_spendable_msat, if given, lists source's usable channels and what each can send;
     other channels of source are not used as the first hop.
+    policy_overrides maps (short_channel_id, direction) to a policy used instead of the
+    graph's when newer, and instead of a route hint's (BOLT 4: channel_updates from the
+    failures of one payment, considered for its retries only).
     Raises NoRouteError naming the reason when there is none.
     """
     if amount_msat <= 0:
@@ -116,7 +121,7 @@ def find_route(graph: Graph, source: bytes, destination: bytes, amount_msat: int
         raise NoRouteError("source and destination are the same node")
     if destination in exclude_nodes:
         raise NoRouteError("destination is excluded")
-    incoming = _incoming_edges(graph, destination, route_hints)
+    incoming = _incoming_edges(graph, destination, route_hints, policy_overrides or {})
     excluded_pairs = {e for e in exclude_channels if isinstance(e, tuple)}
     excluded_scids = {e for e in exclude_channels if isinstance(e, int)}
 
@@ -198,8 +203,8 @@ def _relax(edge: _Edge, label: _Label, node: bytes, source: bytes, riskfactor: f
                   label.delay + policy.cltv_expiry_delta, node, edge)
 
 
-def _incoming_edges(graph: Graph, destination: bytes,
-                    route_hints: Sequence[Sequence[Any]]) -> dict[bytes, list[_Edge]]:
+def _incoming_edges(graph: Graph, destination: bytes, route_hints: Sequence[Sequence[Any]],
+                    overrides: Mapping[tuple[int, int], ChannelPolicy]) -> dict[bytes, list[_Edge]]:
     """For every node, the usable directed edges that end at it."""
     incoming: dict[bytes, list[_Edge]] = {}
     for channel in graph.channels():
@@ -208,9 +213,12 @@ def _incoming_edges(graph: Graph, destination: bytes,
         for direction in (0, 1):
             src = channel.node_id(direction)
             dst = channel.node_id(1 - direction)
+            policy = channel.policies[direction]
+            override = overrides.get((channel.short_channel_id, direction))
+            if override is not None and (policy is None or override.timestamp > policy.timestamp):
+                policy = override
             incoming.setdefault(dst, []).append(_Edge(
-                src, channel.short_channel_id, direction, channel.policies[direction],
-                channel.capacity_msat))
+                src, channel.short_channel_id, direction, policy, channel.capacity_msat))
     for hint in route_hints:
         hops = route_hint_hops(hint)
         for i, hop in enumerate(hops):
@@ -222,6 +230,7 @@ def _incoming_edges(graph: Graph, destination: bytes,
                 cltv_expiry_delta=hop.cltv_expiry_delta,
                 htlc_minimum_msat=hop.htlc_minimum_msat, htlc_maximum_msat=maximum)
             direction = 0 if hop.node_id < dst else 1
+            policy = overrides.get((hop.short_channel_id, direction), policy)
             edges = incoming.setdefault(dst, [])
             # A hint describes a channel better than a graph without its policy.
             edges[:] = [e for e in edges if not (
