@@ -44,12 +44,25 @@ def open_channel(chain, opener, acceptor, *, push_msat: int = 0) -> dict:
     return result
 
 
+def htlc_hashes(node, peer_id: str) -> set[str]:
+    return {h["payment_hash"] for h in channel_of(node, peer_id)["htlcs"]}
+
+
 def pay(payer, payee, amount_msat: int, label: str) -> dict:
+    """Pay over the direct channel; returns once the HTLC is settled on both sides.
+
+    `pay` returns when the payer receives the fulfill, before the commitment dance that
+    removes the HTLC ends: balances (to_us_msat) and each side's latest commitment only
+    change once both sides have signed and revoked, which the HTLC leaving both lists shows."""
     invoice = payee.rpc.invoice(amount_msat=amount_msat, label=label, description=label)
     result = payer.rpc.pay(invoice["bolt11"])
     assert result["status"] == "complete"
     assert result["payment_hash"] == invoice["payment_hash"]
     assert payee.rpc.listinvoices(label)["invoices"][0]["status"] == "paid"
+    payment_hash = invoice["payment_hash"]
+    wait_for(lambda: payment_hash not in htlc_hashes(payer, payee.node_id)
+             and payment_hash not in htlc_hashes(payee, payer.node_id),
+             what=f"the HTLC of {label} to be removed on both sides")
     return result
 
 
