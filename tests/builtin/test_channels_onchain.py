@@ -23,8 +23,11 @@ def stuck_payment(alice, bob) -> dict:
     with pytest.raises(BuiltinRpcError) as err:
         alice.rpc.pay(bolt11=invoice["bolt11"], retry_for=1)
     assert err.value.code == 210
-    wait_for(lambda: [h["state"] for h in channel_of(bob, alice.node_id)["htlcs"]] == ["committed"],
-             what="HTLC committed at bob")
+    # bob shows "committed" once he has signed alice's next commitment; the HTLC is on the
+    # commitment alice would broadcast only once she has received that signature
+    for node, peer in ((bob, alice), (alice, bob)):
+        wait_for(lambda node=node, peer=peer: [h["state"] for h in channel_of(node, peer.node_id)["htlcs"]]
+                 == ["committed"], what=f"HTLC committed at {node.name}")
     return invoice
 
 
