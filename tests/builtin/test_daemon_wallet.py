@@ -33,8 +33,11 @@ def test_newaddr_fund_listfunds_confirmed(chain, chained_builtin_nodes):
     assert output["txid"] == txid and output["address"] == address
     assert output["amount_msat"] == 1_000_000_000
     assert output["blockheight"] == chain.rpc.getblockcount()
-    info = node.rpc.getinfo()
-    assert info["blockheight"] == chain.rpc.getblockcount()
+    # the wallet sees the block before the other subsystems are done with it; getinfo's
+    # blockheight moves once all of them are
+    height = chain.rpc.getblockcount()
+    info = wait_for(lambda: (i := node.rpc.getinfo())["blockheight"] == height and i,
+                    what=f"getinfo to report block {height}")
     assert "warning_lightningd_sync" not in info
 
 
