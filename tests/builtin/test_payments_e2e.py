@@ -54,6 +54,11 @@ def test_unknown_invoice_and_any_amount_invoice(chain, chained_builtin_nodes):
 
 def test_payment_through_a_forwarding_node_and_a_failure_relayed_back(chan_line):
     alice, bob, carol = chan_line
+    # carol's route hints list the channels registered with her gossip subsystem, which happens
+    # just after listpeerchannels shows CHANNELD_NORMAL
+    scid = channel_of(carol, bob.node_id)["short_channel_id"]
+    wait_for(lambda: carol.rpc.listchannels(short_channel_id=scid)["channels"],
+             what="carol's channel with bob registered for route hints")
     invoice = carol.rpc.invoice(amount_msat=30_000_000, label="via-bob", description="two hops")
     decoded = carol.rpc.decodepay(invoice["bolt11"])
     assert decoded["routes"][0][0]["pubkey"] == bob.node_id  # route hint over the private bob-carol channel
