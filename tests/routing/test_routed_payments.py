@@ -104,7 +104,12 @@ def test_route_hint_reaches_a_payee_behind_a_private_channel(node_factory, impl)
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
     l4 = node_factory.get_node()
     l3.fund_wallet(2_000_000)
-    l3.open_channel(l4, 1_000_000, announce=False)
+    channel = l3.open_channel(l4, 1_000_000, announce=False)
+    # open_channel waits for l3's side; l4's invoices hint the channels its gossip subsystem has
+    # registered, which happens once l4's side is active too
+    l4.wait_channel_active(l3, funding_txid=channel.funding_txid)
+    wait_for(lambda: l4.rpc.listchannels(short_channel_id=channel.short_channel_id)["channels"],
+             what="l4's private channel registered for route hints")
     invoice = l4.invoice(20_000_000, description="private payee")
     hints = l4.decode(invoice.bolt11)["routes"]
     assert hints and hints[0][0]["pubkey"] == l3.node_id
@@ -186,20 +191,16 @@ def test_forward_stuck_downstream_is_timed_out_on_chain_and_failed_back_in_time(
     wait_htlc_committed(l3, l2)
     (incoming,) = l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["htlcs"]
     l3.stop()  # (l3 knows the preimage: left running it would claim the HTLC on chain)
+    # one block at a time, each processed by l1 and l2, until l2 has failed the forward back
+    # (decided while l2 processes a block); no block is mined after that
     for _ in range(30):
-        if paying.done():
+        if l2.rpc.listforwards()["forwards"][0]["status"] != "offered":
             break
         height = node_factory.chain.rpc.getblockcount() + 1
         node_factory.chain.generate_block(1)
         for node in (l1, l2):
             wait_for(lambda node=node, height=height: node.rpc.getinfo()["blockheight"] >= height,
                      what=f"{node.name} at {height}")
-        try:
-            paying.result(timeout=0.5)
-        except PaymentFailed:
-            break
-        except TimeoutError:
-            continue
     with pytest.raises(PaymentFailed) as failed:
         paying.result(timeout=10)
     assert "WIRE_PERMANENT_CHANNEL_FAILURE" in str(failed.value) and l2.node_id in str(failed.value)
@@ -240,15 +241,14 @@ def test_preimage_learnt_on_chain_downstream_settles_the_forward_upstream(node_f
     wait_htlc_committed(l3, l2)
     closing = l3.rpc.close(id=l2.node_id, force=True)
     node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
-    for _ in range(10):
-        if paying.done():
-            break
-        node_factory.chain.generate_block(1)
-        try:
-            paying.result(timeout=1)
-        except TimeoutError:
-            continue
-    payment = paying.result(timeout=10)
+    # l3 broadcasts its HTLC-success tx once it sees its commitment confirmed; its witness
+    # carries the preimage once mined
+    success = wait_for(lambda: next((o.get("sweep_txid") for o in l3.rpc.listpeerchannels(l2.node_id)
+                                     ["channels"][0]["onchain"].get("outputs", [])
+                                     if o["kind"] == "local_htlc_success"), None),
+                       what="l3's HTLC-success tx broadcast")
+    node_factory.chain.generate_block(1, wait_for_mempool=success)
+    payment = paying.result(timeout=60)
     assert payment.status == "complete"
     (forward,) = l2.rpc.listforwards()["forwards"]
     assert forward["status"] == "settled"
@@ -272,7 +272,10 @@ def test_forward_fulfilled_downstream_is_claimed_on_the_closed_incoming_channel(
              what="l2 to learn the preimage")
 
     def claimed() -> bool:
+        # one block at a time, processed by l2 before the next: l2 broadcasts its claim while
+        # processing a block, long before l1 may take the HTLC back at its expiry
         node_factory.chain.generate_block(1)
+        l2.wait_for_blockheight(node_factory.chain.height())
         outputs = l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["onchain"]["outputs"]
         return any(o["kind"] == "remote_htlc_preimage" and o["resolved"] and o["resolved_by"] == o.get("sweep_txid")
                    for o in outputs)
