@@ -15,6 +15,7 @@ from coincurve import PublicKey
 
 from . import bolt11, transport
 from .chain import ChainRpcError, ChainUnavailable
+from .channel import CLOSED, OPENING
 from .invoices import DEFAULT_EXPIRY_S, InvoiceError
 from .peer import PeerRefused
 from .rpc_server import INVALID_PARAMS, RpcError, param_error
@@ -117,6 +118,16 @@ async def parse_feerate_perkw(node: Node, value: Any, name: str = "feerate") -> 
     if perkw < 253:
         raise param_error(name, f"{perkw} sat/kw is below the 253 sat/kw minimum")
     return perkw
+
+
+def channel_counts(node: Node) -> dict[bytes, int]:
+    """Per peer, the channels that keep it listed by listpeers: all but failed opens and
+    channels closed and fully resolved on chain (which Core Lightning forgets)."""
+    counts: dict[bytes, int] = {}
+    for chan in getattr(node.channels, "channels", {}).values():
+        if chan.state not in (OPENING, CLOSED):
+            counts[chan.peer_id] = counts.get(chan.peer_id, 0) + 1
+    return counts
 
 
 def register_daemon_methods(node: Node) -> None:
@@ -222,11 +233,17 @@ def register_daemon_methods(node: Node) -> None:
         return {}
 
     async def listpeers(id: Any = None) -> dict[str, Any]:
-        """Connected peers (or the one with `id`)."""
+        """Connected peers and, like Core Lightning, disconnected ones we have a channel with
+        (`connected: false`, no netaddr); or only the one with `id`."""
         wanted = parse_node_id(id) if id is not None else None
-        peers = [p.info() for p in node.peers.peers.values()
-                 if p.connected and (wanted is None or p.node_id == wanted)]
-        return {"peers": peers}
+        counts = channel_counts(node)
+        entries: dict[bytes, dict[str, Any]] = {}
+        for peer in node.peers.peers.values():
+            if peer.connected:
+                entries[peer.node_id] = peer.info() | {"num_channels": counts.get(peer.node_id, 0)}
+        for peer_id, count in counts.items():
+            entries.setdefault(peer_id, {"id": peer_id.hex(), "connected": False, "num_channels": count})
+        return {"peers": [entries[k] for k in sorted(entries) if wanted is None or k == wanted]}
 
     async def invoice(amount_msat: Any, label: Any, description: Any, expiry: Any = None,
                       fallbacks: Any = None, preimage: Any = None) -> dict[str, Any]:
