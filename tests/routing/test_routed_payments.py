@@ -9,6 +9,7 @@ import pytest
 from harness.node import PaymentFailed
 from harness.wait import wait_for
 from node_impl.builtin.forwarding import FAIL_BACK_DEPTH
+from node_impl.builtin.rpc_client import BuiltinRpcError
 
 pytestmark = pytest.mark.impls("builtin")
 
@@ -126,6 +127,18 @@ def test_route_hint_reaches_a_payee_behind_a_private_channel(node_factory, impl)
     assert [to_us_msat(n) for n in (l2, l3)] == [before[0] + fee2, before[1] + fee3]
 
 
+def knows_route_avoiding(node, destination, avoided, amount_msat: int) -> bool:
+    """Whether `node`'s graph has a route to `destination` that does not go through `avoided`."""
+    try:
+        node.rpc.getroute(id=destination.node_id, amount_msat=amount_msat, riskfactor=1,
+                          exclude=[avoided.node_id])
+    except BuiltinRpcError as exc:
+        if exc.code == 205:
+            return False
+        raise
+    return True
+
+
 def test_payer_retries_another_route_after_a_hop_fails(node_factory, impl):
     # a pays d; the cheaper route through b fails at b (b->d drained), the one through c works
     nodes = node_factory.graph({
@@ -136,8 +149,11 @@ def test_payer_retries_another_route_after_a_hop_fails(node_factory, impl):
                      {"from": "b", "to": "d"}, {"from": "d", "to": "c", "push_msat": 900_000_000}],
     }, wait_for_announce=True)
     a, b, c, d = (nodes[n] for n in "abcd")
-    b.pay(d.invoice(900_000_000, description="drain b->d").bolt11)
     amount = 200_000_000
+    # the graph wait covers routes along the openers' directions only: a may not have heard of
+    # c's policy towards d (the d-c channel is announced by c and d) yet
+    wait_for(lambda: knows_route_avoiding(a, d, b, amount), what="a to know the route to d through c")
+    b.pay(d.invoice(900_000_000, description="drain b->d").bolt11)
     invoice = d.invoice(amount, description="retry")
     payment = a.pay(invoice.bolt11)
     assert payment.status == "complete"
@@ -217,6 +233,9 @@ def test_concurrent_payments_both_ways_through_a_line(node_factory, impl):
     forward = [l4.invoice(1_000_000 + i, description="to l4") for i in range(12)]
     seed = l1.pay(l4.invoice(30_000_000, description="liquidity for l4 to send back").bolt11)
     backward = [l1.invoice(500_000 + i, description="to l1") for i in range(6)]
+    # the graph wait covers the openers' direction (l1 towards l4) only: l4 needs l3's and l2's
+    # policies towards l1, relayed to it along the line
+    l4.wait_for_route(l1, 500_005)
     with ThreadPoolExecutor(max_workers=18) as pool:
         futures = [pool.submit(l1.pay, i.bolt11) for i in forward] + [pool.submit(l4.pay, i.bolt11) for i in backward]
         payments = [f.result(timeout=60) for f in futures]
