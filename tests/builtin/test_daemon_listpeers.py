@@ -38,5 +38,7 @@ def test_channel_peer_stays_listed_while_disconnected_and_others_are_dropped(cha
     wait_for(lambda: peers_by_id(alice)[bob_id]["connected"], what="alice to list bob connected again")
     (entry,) = alice.rpc.listpeers(bob.node_id)["peers"]
     assert entry["netaddr"] == [f"127.0.0.1:{bob.peer_port}"] and entry["num_channels"] == 1
-    (entry_at_bob,) = bob.rpc.listpeers()["peers"]
+    # bob registers the connection when he reads alice's init, independently of alice
+    (entry_at_bob,) = wait_for(lambda: (peers := bob.rpc.listpeers()["peers"]) and peers[0]["connected"] and peers,
+                               what="bob to list alice connected again")
     assert entry_at_bob["id"] == alice.node_id and entry_at_bob["connected"] is True
