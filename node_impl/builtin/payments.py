@@ -63,6 +63,8 @@ class _Hop:
     short_channel_id: int | None
     amount_msat: int
     cltv_expiry: int
+    policy_timestamp: int = 0
+    """Timestamp of the channel_update routing used for this channel (0: a route hint's or ours)."""
 
 
 @dataclass
@@ -87,13 +89,14 @@ class RetryPlan:
     updates_used: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def use_update(self, short_channel_id: int, direction: int, policy: ChannelPolicy,
-                   known: ChannelPolicy | None) -> bool:
+                   used_timestamp: int) -> bool:
         """Take a (verified) channel_update's policy for the retries if it is newer than the
-        one the failed route used (``known`` from the graph, or one taken earlier), at most
-        MAX_UPDATES_PER_CHANNEL times per channel direction. False: avoid the channel instead."""
+        one the failed route used (its timestamp; 0 for a route hint's) and than one taken
+        earlier, at most MAX_UPDATES_PER_CHANNEL times per channel direction. False: avoid
+        the channel instead."""
         key = (short_channel_id, direction)
-        used = [p.timestamp for p in (known, self.policies.get(key)) if p is not None]
-        if used and policy.timestamp <= max(used):
+        taken = self.policies.get(key)
+        if policy.timestamp <= max(used_timestamp, taken.timestamp if taken is not None else 0):
             return False
         if self.updates_used.get(key, 0) >= MAX_UPDATES_PER_CHANNEL:
             return False
@@ -224,15 +227,13 @@ class Payments:
         if carried is None:
             return False
         scid, direction, raw = carried["short_channel_id"], carried["direction"], bytes.fromhex(carried["raw"])
+        used_timestamp = carried["used_timestamp"]
         try:
             policy = policy_from_update(_decode_update(raw))
         except (WireError, ValueError) as exc:  # stored after verification: should not happen
             log.warning("payment %s: stored channel_update unreadable: %s", record.payment_hash.hex(), exc)
             return False
-        gossip = self._gossip()
-        channel = gossip.graph.get_channel(scid) if gossip is not None else None
-        known = channel.policies[direction] if channel is not None else None
-        if plan.use_update(scid, direction, policy, known):
+        if plan.use_update(scid, direction, policy, used_timestamp):
             return True
         log.info("payment %s: the channel_update for %s/%d in the failure is not newer than the one used "
                  "(or the channel failed with updates %d times): avoiding the channel",
@@ -264,7 +265,17 @@ class Payments:
                                f"{destination.hex()} can send now ({chan.spendable_msat()} msat)") from None
             raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found to {destination.hex()} for "
                                                 f"{amount_msat} msat: {exc}") from None
-        return [_Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry) for h in hops]
+        return [_Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry,
+                     self._policy_timestamp(plan, h.short_channel_id, h.direction)) for h in hops]
+
+    def _policy_timestamp(self, plan: RetryPlan, short_channel_id: int, direction: int) -> int:
+        """Timestamp of the policy routing uses for a channel direction: the newer of the graph's
+        and one a failure of this payment taught (0 if neither: a route hint)."""
+        gossip = self._gossip()
+        channel = gossip.graph.get_channel(short_channel_id) if gossip is not None else None
+        known = [p.timestamp for p in (channel.policies[direction] if channel is not None else None,
+                                       plan.policies.get((short_channel_id, direction))) if p is not None]
+        return max(known, default=0)
 
     def _gossip(self) -> Any:
         gossip = getattr(self.node, "gossip", None)
@@ -301,7 +312,8 @@ class Payments:
             amount_sent_msat=first.amount_msat, status="pending", preimage=None, failure=None,
             created_at=int(time.time()), completed_at=None, channel_id=chan.channel_id, htlc_id=None,
             data={"shared_secrets": [s.hex() for s in secrets],
-                  "route": [[h.node_id.hex(), h.short_channel_id] for h in route], "label": label})
+                  "route": [[h.node_id.hex(), h.short_channel_id, h.policy_timestamp] for h in route],
+                  "label": label})
         done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
         self._pending[payment_hash] = PendingPayment(record, secrets, done)
         try:
@@ -392,12 +404,13 @@ class Payments:
                 outgoing = route[failure.hop_index + 1]
                 record.data["retry"] = ["channel", outgoing[1]]
                 if message.channel_update:
+                    used_timestamp = outgoing[2] if len(outgoing) > 2 else 0
                     self._keep_failure_update(record, message.channel_update, bytes.fromhex(erring[0]),
-                                              bytes.fromhex(outgoing[0]), outgoing[1])
+                                              bytes.fromhex(outgoing[0]), outgoing[1], used_timestamp)
         return text, PAY_TRY_OTHER_ROUTE
 
     def _keep_failure_update(self, record: PaymentRecord, raw: bytes, erring_node_id: bytes, next_node_id: bytes,
-                             short_channel_id: int | None) -> None:
+                             short_channel_id: int | None, used_timestamp: int) -> None:
         """Verify the channel_update an intermediate hop's failure carried (BOLT 7 checks: the
         erring node's signature for the channel and direction it failed to forward over) and
         keep it in the record for the retry; a forged or mismatched one is logged and ignored."""
@@ -408,8 +421,12 @@ class Payments:
                                               erring_node_id=erring_node_id, next_node_id=next_node_id)
         if policy is None or policy.raw_update is None:
             return
-        record.data["channel_update"] = {"short_channel_id": short_channel_id,
-                                         "direction": policy.channel_flags & 1, "raw": policy.raw_update.hex()}
+        log.info("payment %s: the failure from %s carried a valid channel_update for %s (fee %d msat + %d ppm, "
+                  "cltv_expiry_delta %d, timestamp %d)", record.payment_hash.hex(), erring_node_id.hex(),
+                  format_scid(short_channel_id), policy.fee_base_msat, policy.fee_proportional_millionths,
+                  policy.cltv_expiry_delta, policy.timestamp)
+        record.data["channel_update"] = {"short_channel_id": short_channel_id, "direction": policy.channel_flags & 1,
+                                         "raw": policy.raw_update.hex(), "used_timestamp": used_timestamp}
 
     def _wake(self, record: PaymentRecord) -> None:
         pending = self._pending.pop(record.payment_hash, None)

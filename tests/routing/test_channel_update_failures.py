@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
 
+from harness.errors import UnavailableError
+from harness.network import NodeFactory, implementation
 from harness.node import PaymentFailed
 from harness.wait import wait_for
 from node_impl.builtin.codec import REGTEST_CHAIN_HASH
@@ -105,29 +108,31 @@ def policy_at(timestamp: int, fee_base_msat: int = 5_000) -> ChannelPolicy:
 
 def test_newer_update_is_used_once_and_the_same_one_again_avoids_the_channel() -> None:
     plan = RetryPlan()
-    known = policy_at(1_600_000_000, fee_base_msat=1)  # what the graph said when routing
-    assert plan.use_update(SCID, DIRECTION, policy_at(1_650_000_000), known)
+    used = 1_600_000_000  # timestamp of the update routing used
+    assert plan.use_update(SCID, DIRECTION, policy_at(1_650_000_000), used)
     assert plan.policies[(SCID, DIRECTION)].fee_base_msat == 5_000
-    # the retry failed again with the very same update: not newer than the one used
-    assert not plan.use_update(SCID, DIRECTION, policy_at(1_650_000_000), known)
+    # the retry (which used the update taken) failed again with the very same update
+    assert not plan.use_update(SCID, DIRECTION, policy_at(1_650_000_000), 1_650_000_000)
     plan.avoid("channel", SCID)
     assert SCID in plan.exclude_channels
 
 
-def test_update_older_than_the_graphs_is_not_used() -> None:
+def test_update_not_newer_than_the_one_routing_used_is_not_used() -> None:
     plan = RetryPlan()
-    assert not plan.use_update(SCID, DIRECTION, policy_at(1_600_000_000), policy_at(1_650_000_000))
+    assert not plan.use_update(SCID, DIRECTION, policy_at(1_600_000_000), 1_650_000_000)
+    assert not plan.use_update(SCID, DIRECTION, policy_at(1_650_000_000), 1_650_000_000)
     assert plan.policies == {}
 
 
 def test_a_channel_failing_with_ever_newer_updates_is_not_retried_forever() -> None:
     plan = RetryPlan()
-    used = [plan.use_update(SCID, DIRECTION, policy_at(1_600_000_000 + i), None) for i in range(1, 6)]
+    used = [plan.use_update(SCID, DIRECTION, policy_at(1_600_000_000 + i), 1_600_000_000 + i - 1)
+            for i in range(1, 6)]
     assert used == [True] * MAX_UPDATES_PER_CHANNEL + [False] * (5 - MAX_UPDATES_PER_CHANNEL)
 
 
 def test_route_hint_without_update_uses_any_valid_update() -> None:
-    assert RetryPlan().use_update(SCID, DIRECTION, policy_at(1), None)
+    assert RetryPlan().use_update(SCID, DIRECTION, policy_at(1), 0)
 
 
 # ---- routing with the updates of one payment ---------------------------------------------
@@ -290,3 +295,73 @@ def test_fee_raised_beyond_the_payers_limit_fails_after_one_attempt(node_factory
     forwards = [f for f in l2.rpc.listforwards()["forwards"] if f["payment_hash"] == invoice.payment_hash]
     assert [f["status"] for f in forwards] == ["local_failed"]
     wait_for(lambda: no_htlcs(l1), what="l1's failed HTLC to be removed")
+
+
+# ---- against Core Lightning (skipped when lightningd is not available) ------------------------
+
+@pytest.fixture
+def mixed(directory, bitcoind, executor) -> Iterator[NodeFactory]:
+    try:
+        implementation("cln")
+    except UnavailableError as exc:
+        pytest.skip(str(exc))
+    factory = NodeFactory(directory, bitcoind, executor=executor)
+    yield factory
+    problems = factory.teardown()
+    assert not problems, problems
+
+
+def open_private(chain, opener, acceptor, *, announce: bool = False) -> None:
+    address = opener.call("newaddr", {"addresstype": "bech32"})["bech32"]
+    chain.generate_block(1, wait_for_mempool=chain.faucet(address, 3_000_000))
+    wait_for(lambda: any(o.get("status") == "confirmed" for o in opener.call("listfunds")["outputs"]),
+             what=f"{opener.name} funded")
+    opener.connect(acceptor)
+    result = opener.call("fundchannel", {"id": acceptor.node_id, "amount": 1_000_000,
+                                         "announce": announce})
+    chain.generate_block(1, wait_for_mempool=result["txid"])
+    for x, y in ((opener, acceptor), (acceptor, opener)):
+        wait_for(lambda x=x, y=y: any(c["state"] == "CHANNELD_NORMAL" and c["peer_connected"]
+                                      for c in x.call("listpeerchannels", {"id": y.node_id})["channels"]),
+                 what=f"{x.name}'s channel with {y.name} normal")
+
+
+def scid_of(node, peer) -> str:
+    (chan,) = node.call("listpeerchannels", {"id": peer.node_id})["channels"]
+    return chan["short_channel_id"]
+
+
+def scid_int(text: str) -> int:
+    block, tx, out = (int(x) for x in text.split("x"))
+    return block << 40 | tx << 16 | out
+
+
+def test_builtin_payer_retries_with_core_lightnings_failure_update(bitcoind, mixed):
+    # Core Lightning attaches its channel_update (type prefix included) only for announced
+    # channels, so bob -> carol is announced; alice learns it by gossip too, so after bob raises
+    # its fee, alice's payment races bob's gossip (flushed every second): the scenario is
+    # repeated until a payment went through the failure (almost always the first).
+    alice, bob, carol = mixed.get_node("builtin"), mixed.get_node("cln"), mixed.get_node("builtin")
+    open_private(bitcoind, alice, bob)
+    open_private(bitcoind, bob, carol, announce=True)
+    scid_bc = scid_of(bob, carol)
+    bitcoind.generate_block(6)
+    alice.wait_for_route(carol)
+    (old,) = [c for c in bob.call("listchannels", {"short_channel_id": scid_bc})["channels"]
+              if c["source"] == bob.node_id]
+    amount = 10_000_000
+    for attempt in range(1, 4):
+        fee_base = old["base_fee_millisatoshi"] + 1_000 * attempt
+        invoice = carol.call("invoice", {"amount_msat": amount, "label": f"raised-{attempt}", "description": "x"})
+        bob.call("setchannel", {"id": scid_bc, "feebase": fee_base, "enforcedelay": 0})
+        result = alice.call("pay", {"bolt11": invoice["bolt11"]})
+        assert result["status"] == "complete"
+        assert result["amount_sent_msat"] - amount == fee_msat(fee_base, old["fee_per_millionth"], amount)
+        if alice.daemon.is_in_log(f"the failure from {bob.node_id} carried a valid channel_update for {scid_bc} "
+                                  rf"\(fee {fee_base} msat"):
+            break
+    else:
+        pytest.fail("alice heard of bob's new fee by gossip before paying, three times")
+    assert not alice.daemon.is_in_log("ignoring the channel_update in a failure")
+    failed = [f for f in bob.call("listforwards")["forwards"] if f["status"] == "local_failed"]
+    assert [f.get("failcode") for f in failed] == [FEE_INSUFFICIENT]
