@@ -297,6 +297,20 @@ def test_fee_raised_beyond_the_payers_limit_fails_after_one_attempt(node_factory
     wait_for(lambda: no_htlcs(l1), what="l1's failed HTLC to be removed")
 
 
+@pytest.mark.impls("builtin")
+def test_minimum_raised_above_the_amount_fails_with_amount_below_minimum_once(node_factory, impl):
+    l1, l2, l3 = node_factory.line_graph(3, announce_channels=False)
+    invoice = l3.invoice(10_000_000, description="below the new minimum")
+    scid_23 = l2.rpc.listpeerchannels(l3.node_id)["channels"][0]["short_channel_id"]
+    (entry,) = l2.rpc.setchannel(scid_23, htlcmin="20000sat", enforcedelay=0)["channels"]
+    assert entry["minimum_htlc_out_msat"] == 20_000_000
+    with pytest.raises(PaymentFailed) as failed:
+        l1.pay(invoice.bolt11)
+    assert "WIRE_AMOUNT_BELOW_MINIMUM" in str(failed.value)
+    forwards = [f for f in l2.rpc.listforwards()["forwards"] if f["payment_hash"] == invoice.payment_hash]
+    assert [(f["status"], f["failreason"]) for f in forwards] == [("local_failed", "WIRE_AMOUNT_BELOW_MINIMUM")]
+
+
 # ---- against Core Lightning (skipped when lightningd is not available) ------------------------
 
 @pytest.fixture
