@@ -187,10 +187,10 @@ def read_failure_update(raw: bytes, *, short_channel_id: int, erring_node_id: by
             continue
         if isinstance(msg, ChannelUpdate):
             candidates.append(msg)
+    if erring_node_id == next_node_id:
+        raise GossipError(f"no channel from {erring_node_id.hex()} to itself")
     if not candidates:
         raise GossipError(f"failure's channel_update ({len(raw)} bytes) is not a channel_update")
-    if erring_node_id == next_node_id:
-        raise ValueError("erring node and next node are the same")
     direction = 0 if erring_node_id < next_node_id else 1
     problems = []
     for cu in candidates:  # with the type prefix first: the form that verifies wins
