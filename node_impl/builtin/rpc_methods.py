@@ -130,6 +130,11 @@ def channel_counts(node: Node) -> dict[bytes, int]:
     return counts
 
 
+def listed_peer_ids(node: Node) -> set[bytes]:
+    """The peers listpeers shows: connected ones and those we have a channel with."""
+    return {p.node_id for p in node.peers.peers.values() if p.connected} | set(channel_counts(node))
+
+
 def register_daemon_methods(node: Node) -> None:
     """Register this module's handlers on `node.rpc`."""
 
@@ -137,7 +142,7 @@ def register_daemon_methods(node: Node) -> None:
         """Summary of this node."""
         info: dict[str, Any] = {
             "id": node.node_id.hex(), "alias": node.alias, "color": node.color,
-            "num_peers": sum(1 for p in node.peers.peers.values() if p.connected),
+            "num_peers": len(listed_peer_ids(node)),  # as Core Lightning: connected or with channels
             "num_active_channels": node.channels.num_active_channels(),
             "blockheight": node.blockheight, "network": node.network,
             "address": [], "binding": [],

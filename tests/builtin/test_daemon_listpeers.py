@@ -32,6 +32,7 @@ def test_channel_peer_stays_listed_while_disconnected_and_others_are_dropped(cha
     expected = {"id": bob_id, "connected": False, "num_channels": 1}
     assert alice.rpc.listpeers()["peers"] == [expected]
     assert alice.rpc.listpeers(bob_id)["peers"] == [expected]
+    assert alice.rpc.getinfo()["num_peers"] == 1  # Core Lightning: connected or with channels
 
     bob.start()
     alice.connect_to(bob)
