@@ -161,7 +161,8 @@ class LightningNode(ABC):
 
     def open_channel(self, other: LightningNode, amount_sat: int, *, push_msat: int = 0,
                      announce: bool = True, wait_for_active: bool = True) -> Channel:
-        """Connect if needed, fund a channel, confirm it, and wait until it is active."""
+        """Connect if needed, fund a channel, confirm it, and wait until it is active on both
+        ends (so `other` can invoice over it at once); returns our side of it."""
         if amount_sat <= 0:
             raise ValueError(f"amount_sat must be positive, got {amount_sat}")
         if not 0 <= push_msat <= amount_sat * 1000:
@@ -171,7 +172,9 @@ class LightningNode(ABC):
         txid = self._fund_channel(other, amount_sat, push_msat, announce)
         if wait_for_active:
             self.chain.generate_block(1, wait_for_mempool=txid)
-            return self.wait_channel_active(other, funding_txid=txid)
+            channel = self.wait_channel_active(other, funding_txid=txid)
+            other.wait_channel_active(self, funding_txid=txid)
+            return channel
         return wait_for(lambda: self._channel_by_txid(other, txid),
                         what=f"{self.name} to list its channel with funding {txid}")
 
