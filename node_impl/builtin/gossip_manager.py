@@ -338,24 +338,6 @@ class GossipManager:
             if peer is not None:
                 await _send(peer, raw)
 
-    def handle_failure_update(self, update: bytes) -> bool:
-        """Apply a channel_update (with or without its type prefix) to the graph as if it came
-        by gossip; True if it changed the graph. The payer does not use this for BOLT 4
-        failures any more (BOLT 4 forbids putting those in the graph; see
-        failure_update_policy)."""
-        for candidate in (update, b"\x01\x02" + update):
-            try:
-                msg = decode(candidate)
-            except WireError:
-                continue
-            if isinstance(msg, ChannelUpdate):
-                try:
-                    return bool(self.ingest.channel_update(msg))
-                except GossipError as exc:
-                    log.info("ignoring channel_update: %s", exc)
-                    return False
-        return False
-
     def failure_update_policy(self, raw: bytes, *, short_channel_id: int, erring_node_id: bytes,
                               next_node_id: bytes) -> ChannelPolicy | None:
         """The policy stated by the channel_update a BOLT 4 failure from ``erring_node_id``

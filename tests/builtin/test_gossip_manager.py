@@ -10,8 +10,9 @@ import pytest
 from coincurve import PrivateKey
 
 from node_impl.builtin.config import parse_config
-from node_impl.builtin.gossip import make_channel_update
+from node_impl.builtin.gossip import GossipError, make_channel_update
 from node_impl.builtin.graph import format_scid, scid_from_parts
+from node_impl.builtin.messages import decode
 from node_impl.builtin.node import Node
 from node_impl.builtin.routing import NoRouteError
 from node_impl.builtin.rpc_server import RpcError
@@ -59,17 +60,18 @@ def test_local_channel_gets_our_policy_and_the_peers_via_updates(tmp_path: Path)
         assert node.gossip.local_policy(SCID) == (1000, 200, 12)
         update = node.gossip.local_channel_update(SCID)
         assert update[:2] == b"\x01\x02"
-        assert node.gossip.handle_failure_update(update) is False  # ours, already known
+        assert not node.gossip.ingest.channel_update(decode(update))  # ours, already known
         assert node.gossip.local_channel_update(SCID + 1) == b""
 
-        # The peer's update (e.g. from a BOLT 4 failure, with or without its type) applies once.
+        # The peer's update for the private channel (sent to us directly) applies once.
         raw = peer_update(node, 100, 5)
-        assert node.gossip.handle_failure_update(raw[2:])
-        assert not node.gossip.handle_failure_update(raw)  # same timestamp: stale
-        assert node.gossip.handle_failure_update(peer_update(node, 101, 6))
+        assert node.gossip.ingest.channel_update(decode(raw))
+        assert not node.gossip.ingest.channel_update(decode(raw))  # same timestamp: stale
+        assert node.gossip.ingest.channel_update(decode(peer_update(node, 101, 6)))
         forged = bytearray(peer_update(node, 102, 9))
         forged[10] ^= 1  # inside the signature
-        assert not node.gossip.handle_failure_update(bytes(forged))
+        with pytest.raises(GossipError):
+            node.gossip.ingest.channel_update(decode(bytes(forged)))
         (hint,) = node.gossip.private_route_hints()
         assert [(h.pubkey, h.short_channel_id, h.fee_base_msat, h.fee_proportional_millionths,
                  h.cltv_expiry_delta) for h in hint] == [(PEER_ID.hex(), SCID, 6, 7, 40)]
