@@ -47,10 +47,26 @@ ALL_CHANNELS = bytes(32)
 RECONNECT_MIN_PAUSE_S = 0.2
 RECONNECT_MAX_PAUSE_S = 5.0
 RECONNECT_STABLE_S = 10.0
+# Two connections to one peer at once (both sides dialled, or the peer dialled again):
+ALIVE_CHECK_S = 5.0  # how long the connection we prefer has to answer a ping to be kept
+DIAL_WAIT_S = 5.0  # how long an inbound connection waits for our own dial to the same peer
 
 
 class PeerRefused(Exception):
     """The peer was refused at init (no common network, unknown required feature, ...)."""
+
+
+def keeps_new_connection(our_id: bytes, their_id: bytes, new_direction: str, old_direction: str) -> bool:
+    """Whether a new connection to a peer replaces the one we have ("in" or "out" each).
+
+    A peer that dials again (or our own second dial) replaces the old connection, as in Core
+    Lightning. When the two were dialled from opposite ends (both sides dialled at once), both
+    ends keep the one dialled by the node with the lower node id, so they converge on the same
+    connection; the caller keeps the old one only while it still answers (see PeerManager)."""
+    if new_direction == old_direction:
+        return True
+    new_dialled_by_us = new_direction == "out"
+    return (our_id < their_id) == new_dialled_by_us
 
 
 def our_init(features: Features) -> bytes:
@@ -78,6 +94,7 @@ class Peer:
         self.connected = False
         self.last_received = time.monotonic()
         self._ping_sent_at: float | None = None
+        self._pong = asyncio.Event()
         self._closed = asyncio.Event()
 
     @property
@@ -127,7 +144,12 @@ class Peer:
 
 
 class PeerManager:
-    """Listens, dials, keeps one connection per peer and runs each peer's read loop."""
+    """Listens, dials, keeps one connection per peer and runs each peer's read loop.
+
+    One dial per peer at a time: a second `connect` awaits the first one's result. A connection
+    is registered (and the channel and gossip subsystems told) only once it won against the
+    one we may already have (`keeps_new_connection`); the old one is closed, and its
+    disconnect handlers have run, before the new one is announced."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -136,6 +158,8 @@ class PeerManager:
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._keepers: dict[bytes, asyncio.Task[None]] = {}
+        self._dials: dict[bytes, asyncio.Task[Peer]] = {}
+        self._admission_locks: dict[bytes, asyncio.Lock] = {}
         node.db.migrate("peers", [
             "CREATE TABLE peer_addresses (node_id BLOB PRIMARY KEY, host TEXT NOT NULL, "
             "port INTEGER NOT NULL)",
@@ -159,15 +183,31 @@ class PeerManager:
 
     async def connect(self, node_id: bytes, host: str, port: int,
                       timeout: float = HANDSHAKE_TIMEOUT_S) -> Peer:
-        """Dial a peer and exchange init; returns the connected Peer (an existing one if any).
+        """Dial a peer and exchange init; returns the connected Peer (an existing one if any,
+        the result of a dial already in progress, or the peer's own connection if it won).
         Raises transport.ConnectionFailed, transport.HandshakeError or PeerRefused."""
         existing = self.get(node_id)
         if existing is not None:
             return existing
+        dial = self._dials.get(node_id)
+        if dial is None:
+            dial = asyncio.get_running_loop().create_task(
+                self._dial(node_id, host, port, timeout), name=f"dial-{node_id.hex()[:8]}")
+            self._dials[node_id] = dial
+            dial.add_done_callback(lambda task: self._dial_done(node_id, task))
+        return await asyncio.shield(dial)
+
+    def _dial_done(self, node_id: bytes, task: asyncio.Task[Peer]) -> None:
+        if self._dials.get(node_id) is task:
+            del self._dials[node_id]
+        if not task.cancelled():
+            task.exception()  # the callers got it; none may be left to retrieve it
+
+    async def _dial(self, node_id: bytes, host: str, port: int, timeout: float) -> Peer:
         conn = await transport.connect(host, port, self.node.node_privkey, node_id, timeout)
         ready: asyncio.Future[Peer] = asyncio.get_running_loop().create_future()
         self._spawn(self._run(conn, "out", (host, port), ready), f"peer-{node_id.hex()[:8]}")
-        peer = await asyncio.wait_for(ready, INIT_TIMEOUT_S + timeout)
+        peer = await asyncio.wait_for(ready, INIT_TIMEOUT_S + ALIVE_CHECK_S + timeout)
         self.node.db.execute(
             "INSERT INTO peer_addresses (node_id, host, port) VALUES (?, ?, ?) "
             "ON CONFLICT(node_id) DO UPDATE SET host = excluded.host, port = excluded.port",
@@ -227,6 +267,8 @@ class PeerManager:
             self._server.close()
         for node_id in list(self._keepers):
             self.stop_keeping(node_id)
+        for dial in list(self._dials.values()):
+            dial.cancel()
         for peer in list(self.peers.values()):
             peer.disconnect("node stopping")
         if self._tasks:
@@ -263,12 +305,13 @@ class PeerManager:
                 ready.set_exception(PeerRefused(reason))
             peer._closed.set()
             return
-        previous = self.peers.get(peer.node_id)
-        if previous is not None:
-            previous.disconnect("replaced by a new connection")
-            await previous.wait_closed()
-        self.peers[peer.node_id] = peer
-        peer.connected = True
+        kept = await self._admit(peer)
+        if kept is not peer:
+            conn.close()
+            peer._closed.set()
+            if ready is not None and not ready.done():
+                ready.set_result(kept)  # our dial lost against the peer's live connection
+            return
         log.info("peer %s connected (%s, features %s)", peer.id_hex, direction, peer.features)
         if ready is not None and not ready.done():
             ready.set_result(peer)
@@ -285,6 +328,53 @@ class PeerManager:
             log.info("peer %s disconnected", peer.id_hex)
             await self._notify("on_peer_disconnected", peer)
             peer._closed.set()
+
+    async def _admit(self, peer: Peer) -> Peer:
+        """Register a connection that finished init, unless the one we have to the same peer
+        is preferred (`keeps_new_connection`) and still answers a ping; returns the Peer that
+        now stands for the node. A replaced connection is closed and its disconnect handlers
+        have run before the new one is registered."""
+        node_id = peer.node_id
+        dial = self._dials.get(node_id)
+        if peer.direction == "in" and dial is not None and self.node.node_id < node_id:
+            # both sides are dialling: ours is the one both will keep; wait for it to finish
+            await asyncio.wait([dial], timeout=DIAL_WAIT_S)
+        lock = self._admission_locks.setdefault(node_id, asyncio.Lock())
+        async with lock:
+            while True:
+                old = self.peers.get(node_id)
+                if old is None:
+                    self.peers[node_id] = peer
+                    peer.connected = True
+                    return peer
+                if keeps_new_connection(self.node.node_id, node_id, peer.direction, old.direction):
+                    reason = f"replaced by a new connection ({peer.direction})"
+                elif await self._answers_ping(old):
+                    log.info("peer %s: keeping the %s connection dialled by the lower node id, "
+                             "closing the new %s one", peer.id_hex, old.direction, peer.direction)
+                    return old
+                else:
+                    reason = f"no answer to a ping while a new connection ({peer.direction}) came"
+                old.disconnect(reason)
+                await old.wait_closed()
+
+    async def _answers_ping(self, peer: Peer) -> bool:
+        """Whether the connection is alive: a pong comes back in time and it is still open."""
+        if peer.conn.is_closed:
+            return False
+        peer._pong.clear()
+        try:
+            await peer.send(messages.Ping(num_pong_bytes=1, ignored=b"", extra=b"").encode())
+        except (transport.ConnectionClosed, ValueError):
+            return False
+        waits = [asyncio.ensure_future(peer._pong.wait()), asyncio.ensure_future(peer._closed.wait())]
+        try:
+            await asyncio.wait(waits, timeout=min(ALIVE_CHECK_S, self.node.config.ping_idle_s),
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return peer._pong.is_set() and not peer.conn.is_closed
 
     async def _exchange_init(self, peer: Peer) -> None:
         await peer.send(our_init(self.our_features))
@@ -364,6 +454,7 @@ class PeerManager:
                 await peer.send(messages.Pong(ignored=bytes(message.num_pong_bytes), extra=b"").encode())
         elif isinstance(message, messages.Pong):
             peer._ping_sent_at = None
+            peer._pong.set()
         elif isinstance(message, (messages.ErrorMessage, messages.WarningMessage)):
             kind = "error" if isinstance(message, messages.ErrorMessage) else "warning"
             scope = ("all channels" if message.channel_id == ALL_CHANNELS
