@@ -102,6 +102,9 @@ class ChannelManager:
         self.channels: dict[int, Channel] = {}  # by channel index
         self._locks: dict[int, asyncio.Lock] = {}
         self._reestablished: set[int] = set()
+        # channels that became normal (or were re-established) whose gossip registration is not
+        # done yet: listed as still awaiting lock-in / with the peer not connected until it is
+        self._registering: dict[int, bool] = {}  # channel index -> it just became normal
         self._opening: dict[tuple[bytes, bytes], Channel] = {}  # (peer, temporary id) acceptor side
         self._waiters: dict[tuple[bytes, bytes, str], asyncio.Future[dict[str, Any]]] = {}
         self._close_waiters: dict[int, list[asyncio.Future[None]]] = {}
@@ -164,7 +167,14 @@ class ChannelManager:
                 fut.cancel()
 
     def num_active_channels(self) -> int:
-        return sum(1 for c in self.channels.values() if c.state == NORMAL)
+        return sum(1 for c in self.channels.values() if self._shown_state(c) == NORMAL)
+
+    def _shown_state(self, chan: Channel) -> str:
+        """The state RPCs show: a channel that just became normal shows it once it is registered
+        with gossip (our forwarding policy known, usable for route hints)."""
+        if chan.state == NORMAL and self._registering.get(chan.index):
+            return AWAITING_LOCKIN
+        return chan.state
 
     def listfunds_channels(self) -> list[dict[str, Any]]:
         out = []
@@ -175,7 +185,7 @@ class ChannelManager:
             out.append({
                 "peer_id": chan.peer_id.hex(),
                 "connected": self.node.peers.get(chan.peer_id) is not None,
-                "state": chan.state,
+                "state": self._shown_state(chan),
                 "channel_id": _cid(chan),
                 "short_channel_id": _scid_str(chan.short_channel_id),
                 "our_amount_msat": view.local_msat,
@@ -312,7 +322,7 @@ class ChannelManager:
             out = chan.handle_reestablish(m)
             self._reestablished.add(chan.index)
             if chan.state == NORMAL:
-                chan.events.append(("channel_normal", None))  # (re)announce it to gossip
+                chan.events.append(("channel_normal", "reestablished"))  # (re)announce it to gossip
             return out
         if name == "channel_ready":
             return chan.handle_channel_ready(m)
@@ -355,8 +365,12 @@ class ChannelManager:
             if persist or out or also_write is not None or after or self._decided \
                     or chan.state != state_before:
                 self.save(chan)
-        if peer is None:
-            peer = self.node.peers.get(chan.peer_id)
+        current = self.node.peers.get(chan.peer_id)
+        if peer is not current:
+            # no connection given, or it was replaced meanwhile (e.g. while waiting for the lock):
+            # a replaced one must not swallow messages, and a new one carries them only once the
+            # channel is re-established on it (else the reestablish retransmits what is needed)
+            peer = current if peer is None or chan.index in self._reestablished else None
         if chan.index in self._corrupt_next_sig:
             out = [_corrupted(m) if m["type"] == "commitment_signed" else m for m in out]
             if any(m.get("corrupted") for m in out):
@@ -387,7 +401,11 @@ class ChannelManager:
                     after.append(lambda tx_hex=data: self.broadcast(tx_hex, f"channel {_cid(chan)}"))
                 elif kind == "channel_normal":
                     log.info("channel %s with %s is normal", _cid(chan), chan.peer_id.hex())
-                    after.append(lambda: self._register_gossip(chan))
+                    # hidden from RPCs until registered; the registration (which sends our
+                    # channel_update) runs after our channel_ready left
+                    self._registering[chan.index] = self._registering.get(chan.index, False) \
+                        or data != "reestablished"
+                    after.append(lambda: self._register_normal(chan))
                 elif kind == "data_loss":
                     log.error("channel %s: %s", _cid(chan), data)
             out += chan.sign_if_needed()
@@ -477,6 +495,13 @@ class ChannelManager:
             except Exception as exc:  # connection gone: the reestablish will retransmit
                 log.info("could not send %s to %s: %r", m["type"], peer.id_hex, exc)
                 return
+
+    async def _register_normal(self, chan: Channel) -> None:
+        """Register a channel that became normal or was re-established, then show it as such."""
+        try:
+            await self._register_gossip(chan)
+        finally:
+            self._registering.pop(chan.index, None)
 
     async def _register_gossip(self, chan: Channel) -> None:
         """Tell the gossip subsystem about a normal channel (idempotent)."""
@@ -960,11 +985,12 @@ class ChannelManager:
         return {"channels": out}
 
     def describe(self, chan: Channel) -> dict[str, Any]:
-        connected = self.node.peers.get(chan.peer_id) is not None and chan.index in self._reestablished
+        connected = self.node.peers.get(chan.peer_id) is not None and chan.index in self._reestablished \
+            and chan.index not in self._registering
         entry: dict[str, Any] = {
             "peer_id": chan.peer_id.hex(),
             "peer_connected": connected,
-            "state": chan.state,
+            "state": self._shown_state(chan),
             "opener": "local" if chan.opener == LOCAL else "remote",
             "private": not bool(chan.channel_flags & 1),
             "channel_id": _cid(chan),
