@@ -211,15 +211,18 @@ class Onchain:
                         if entry["resolved"] or lx(entry["txid"]) != txin.prevout.hash \
                                 or entry["vout"] != txin.prevout.n:
                             continue
-                        self._resolved(chan, entry, tx, input_index, height)
+                        await self._resolved(chan, entry, tx, input_index, height)
                         changed = True
             if changed:
                 chan.onchain["resolved"] = all(e["resolved"] for e in outputs)
                 self.manager.save(chan)
             await self._sweep_ready(chan, height)
 
-    def _resolved(self, chan: Channel, entry: dict[str, Any], tx: CTransaction, input_index: int,
-                  height: int) -> None:
+    async def _resolved(self, chan: Channel, entry: dict[str, Any], tx: CTransaction, input_index: int,
+                        height: int) -> None:
+        """An output we track was spent in the block at ``height``. An invoice paid by our claim
+        is marked paid here, within the block's processing: once the node's blockheight covers
+        the block, the invoice shows paid."""
         spender = b2lx(tx.GetTxid())
         entry["resolved"] = True
         entry["resolved_by"] = spender
@@ -242,8 +245,7 @@ class Onchain:
                 self.manager.on_outgoing_failed(chan, htlc)
         invoiced = self.node.invoices.lookup(payment_hash) is not None  # else a forward: no invoice to mark
         if entry["kind"] == "remote_htlc_preimage" and spender == entry.get("sweep_txid") and invoiced:
-            self.node.spawn(self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0),
-                            "mark-paid-onchain")
+            await self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0)
         if entry["kind"] in ("local_htlc_timeout", "local_htlc_success") and spender == entry.get("sweep_txid"):
             # the second-stage tx's output is ours after to_self_delay
             out = tx.vout[0]
@@ -251,8 +253,7 @@ class Onchain:
                 "htlc_delayed", spender, 0, out.nValue, height, csv=entry["delay"], ctn=entry["ctn"],
                 witness_script=entry["second_stage_script"]))
             if entry["kind"] == "local_htlc_success" and invoiced:
-                self.node.spawn(self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0),
-                                "mark-paid-onchain")
+                await self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0)
 
     async def _sweep_ready(self, chan: Channel, height: int) -> None:
         for entry in list(chan.onchain.get("outputs", [])):
