@@ -13,12 +13,14 @@ from pathlib import Path
 
 from coincurve import PrivateKey
 
+from harness.wait import wait_for
 from node_impl.builtin import messages, transport
 from node_impl.builtin.codec import REGTEST_CHAIN_HASH
 from node_impl.builtin.config import parse_config
 from node_impl.builtin.features import DEFAULT_NODE_FEATURES
 from node_impl.builtin.node import Node
 from node_impl.builtin.peer import Peer, keeps_new_connection
+from tests.builtin.test_channels_e2e import channel_of, open_channel, pay
 
 TIMEOUT_S = 10
 A_ID, B_ID = bytes([2]) + bytes(32), bytes([3]) + bytes(32)
@@ -222,3 +224,26 @@ def test_peer_dialling_again_while_our_connection_answers_is_closed(tmp_path):
             await stop_nodes((node,), runs)
 
     asyncio.run(scenario())
+
+
+def test_after_a_restart_of_both_peers_the_channel_is_usable_as_soon_as_it_shows_connected(
+        chain, chained_builtin_nodes):
+    """Both know the other's address, so after both restart each reconnects automatically while
+    a test also calls connect: whatever dials, the first connection both list as re-established
+    carries a payment at once (no replacement afterwards)."""
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
+    open_channel(chain, alice, bob, push_msat=100_000_000)
+    alice.rpc.disconnect(id=bob.node_id, force=True)
+    wait_for(lambda: not channel_of(bob, alice.node_id)["peer_connected"], what="bob to see the disconnect")
+    bob.connect_to(alice)  # bob learns alice's address too
+    for round_number in range(3):
+        alice.stop()
+        bob.stop()
+        alice.start()
+        bob.start()
+        alice.connect_to(bob)
+        wait_for(lambda: channel_of(alice, bob.node_id)["peer_connected"]
+                 and channel_of(bob, alice.node_id)["peer_connected"],
+                 what=f"the channel re-established (round {round_number})")
+        pay(alice, bob, 1_000_000, f"alice-{round_number}")
+        pay(bob, alice, 1_000_000, f"bob-{round_number}")
