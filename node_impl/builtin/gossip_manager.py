@@ -331,12 +331,7 @@ class GossipManager:
             return
         self._set_local(lc, closed=True)
         raw = self._issue_update(lc, disabled=True)
-        if lc.announced:
-            await self._broadcast_own([raw])
-        else:
-            peer = self.node.peers.get(lc.remote_node_id)
-            if peer is not None:
-                await _send(peer, raw)
+        await self._publish_own_update(lc, raw)
 
     def failure_update_policy(self, raw: bytes, *, short_channel_id: int, erring_node_id: bytes,
                               next_node_id: bytes) -> ChannelPolicy | None:
@@ -527,12 +522,7 @@ class GossipManager:
         log.info("channel %s: fee_base_msat=%d fee_ppm=%d htlc %d..%d msat (old policy accepted %d s more)",
                  format_scid(lc.short_channel_id), *self._fees(lc), lc.htlc_minimum_msat,
                  lc.htlc_maximum_msat, enforce_delay_s)
-        if lc.announced:
-            await self._broadcast_own([raw])
-        else:
-            peer = self.node.peers.get(lc.remote_node_id)
-            if peer is not None:
-                await _send(peer, raw)
+        await self._publish_own_update(lc, raw)
 
     def _fees(self, lc: LocalChannel) -> tuple[int, int]:
         """(fee_base_msat, fee_proportional_millionths) we charge on lc."""
@@ -786,6 +776,16 @@ class GossipManager:
         update = self._issue_update(lc)
         node_ann = self._refresh_own_node_announcement()
         await self._broadcast_own([ann.encode(), update, node_ann])
+
+    async def _publish_own_update(self, lc: LocalChannel, raw: bytes) -> None:
+        """Send our new channel_update: to everyone if the channel is announced, else only to
+        the peer (a private channel's update is for its route hints)."""
+        if lc.announced:
+            await self._broadcast_own([raw])
+        else:
+            peer = self.node.peers.get(lc.remote_node_id)
+            if peer is not None:
+                await _send(peer, raw)
 
     def _issue_update(self, lc: LocalChannel, *, disabled: bool | None = None) -> bytes:
         """Sign a fresh channel_update for our direction, store it in the graph, return it."""
