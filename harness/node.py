@@ -51,8 +51,9 @@ class LightningNode(ABC):
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):
         self.name = name
-        #: whether the node may reconnect by itself after a disconnect (implementations that
-        #: can turn automatic reconnection off do so unless this is set)
+        #: whether the node may redial its channel peers by itself (at start and after a drop);
+        #: off by default, as in pyln-testing: implementations that can turn automatic
+        #: reconnection off do so unless this is set, so a test reconnects with `connect`
         self.may_reconnect = may_reconnect
         self.lightning_dir = Path(directory)
         self.chain = chain

@@ -85,6 +85,8 @@ class BuiltinNode(ClnShapedNode):
                 f"--bitcoin-rpcurl={url}",
                 "--log-file=-",
                 f"--alias={self.name}",
+                # as the cln adapter's --dev-no-reconnect (pyln-testing): redial only if allowed
+                *([] if self.may_reconnect else ["--no-reconnect"]),
                 *self._extra_args]
 
     # -- lifecycle --------------------------------------------------------------------

@@ -60,7 +60,8 @@ FUNDING_ERROR = 300
 LIGHTNINGD = -1
 OPEN_TIMEOUT_S = 30.0
 REESTABLISH_WAIT_S = 10.0
-RECONNECT_ATTEMPTS = 20
+# the states that need the peer (Core Lightning's channel_state_wants_peercomms): we reestablish
+# them on every connection and keep their peer connected
 REESTABLISH_STATES = (AWAITING_LOCKIN, NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE)
 DEFAULT_COMMITMENT_FEERATE = 2000  # inside Core Lightning's accepted range without fee estimates (253..2530)
 DEFAULT_CLOSE_TIMEOUT_S = 172800
@@ -102,6 +103,7 @@ class ChannelManager:
         self.channels: dict[int, Channel] = {}  # by channel index
         self._locks: dict[int, asyncio.Lock] = {}
         self._reestablished: set[int] = set()
+        self._kept_peers: set[bytes] = set()  # peers a channel needs: PeerManager.keep_connected
         # channels that became normal (or were re-established) whose gossip registration is not
         # done yet: listed as still awaiting lock-in / with the peer not connected until it is
         self._registering: dict[int, bool] = {}  # channel index -> it just became normal
@@ -137,29 +139,19 @@ class ChannelManager:
             chan.on_disconnect()  # a restart is a disconnection
             self.channels[index] = chan
             log.info("loaded channel %s with %s in state %s", _cid(chan), chan.peer_id.hex(), chan.state)
-        self.start_reconnects()
+        for peer_id in {c.peer_id for c in self.channels.values()}:
+            self._keep_peer_if_needed(peer_id)
 
-    def start_reconnects(self) -> None:
-        """Dial again, in the background, every peer we have a live channel with and an address for."""
-        peers = {c.peer_id for c in self.channels.values() if c.state in REESTABLISH_STATES}
-        for peer_id in peers:
-            address = self.node.peers.known_address(peer_id)
-            if address is not None:
-                self.node.spawn(self._reconnect(peer_id, *address), f"reconnect-{peer_id.hex()[:8]}")
-
-    async def _reconnect(self, peer_id: bytes, host: str, port: int) -> None:
-        delay = 0.2
-        for _attempt in range(RECONNECT_ATTEMPTS):
-            if self.node.peers.get(peer_id) is not None:
-                return
-            try:
-                await self.node.peers.connect(peer_id, host, port)
-                log.info("reconnected to %s at %s:%d", peer_id.hex(), host, port)
-                return
-            except Exception as exc:  # peer still down: try again later
-                log.debug("reconnecting to %s failed: %r", peer_id.hex(), exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    def _keep_peer_if_needed(self, peer_id: bytes) -> None:
+        """Keep the peer connected (PeerManager.keep_connected: dialled now and after every
+        drop) while a channel with it is in a state that needs it, release it once none is."""
+        needed = any(c.peer_id == peer_id and c.state in REESTABLISH_STATES for c in self.channels.values())
+        if needed and peer_id not in self._kept_peers:
+            self._kept_peers.add(peer_id)
+            self.node.peers.keep_connected(peer_id)
+        elif not needed and peer_id in self._kept_peers:
+            self._kept_peers.discard(peer_id)
+            self.node.peers.stop_keeping(peer_id)
 
     async def stop(self) -> None:
         for fut in self._waiters.values():
@@ -219,7 +211,10 @@ class ChannelManager:
         return lock
 
     def save(self, chan: Channel) -> None:
+        """Persist the channel; every state change passes here, so its peer is kept connected
+        (or released) here too."""
         self.store.save_channel(chan.index, chan.channel_id, chan.peer_id, chan.state, chan.to_json())
+        self._keep_peer_if_needed(chan.peer_id)
 
     # ------------------------------------------------------------------ seam: peers
     async def on_peer_connected(self, peer: Peer) -> None:

@@ -52,6 +52,7 @@ class Config:
     max_accepted_htlcs: int
     ping_idle_s: float
     chain_poll_s: float
+    no_reconnect: bool = False
 
 
 def _host_port(text: str) -> HostPort:
@@ -95,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addr", type=_host_port, default=None, metavar="HOST:PORT",
                    help="listen for peers (BOLT 8) on HOST:PORT; port 0 picks a free one; "
                         "default: do not listen")
+    p.add_argument("--no-reconnect", action="store_true",
+                   help="never dial a peer by ourselves: channel peers are not redialled at startup "
+                        "nor after a drop (like Core Lightning's --dev-no-reconnect); `connect` "
+                        "still dials and incoming connections are accepted")
     p.add_argument("--rpc-port", type=_non_negative_int, default=0, metavar="PORT",
                    help="JSON-RPC port on 127.0.0.1; 0 picks a free one (written to DIR/rpc_port)")
     p.add_argument("--alias", default=None, help="node alias (default derived from the node id)")
@@ -168,4 +173,5 @@ def parse_config(argv: list[str] | None = None) -> Config:
         max_accepted_htlcs=ns.max_accepted_htlcs,
         ping_idle_s=ns.ping_idle_s,
         chain_poll_s=ns.chain_poll_s,
+        no_reconnect=ns.no_reconnect,
     )

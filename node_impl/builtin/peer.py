@@ -11,6 +11,7 @@ answer within as long again disconnects it.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +45,12 @@ GOSSIP_MESSAGE_TYPES = frozenset(range(256, 266))
 HANDSHAKE_TIMEOUT_S = 10.0
 INIT_TIMEOUT_S = 10.0
 ALL_CHANNELS = bytes(32)
-RECONNECT_MIN_PAUSE_S = 0.2
+# Redialling a kept peer (Core Lightning: first after 1 s plus up to 1 s of fuzz, doubling;
+# at most 300 s, 3 s with --dev-fast-reconnect; regtest tests want the short cap)
+RECONNECT_MIN_PAUSE_S = 1.0
 RECONNECT_MAX_PAUSE_S = 5.0
-RECONNECT_STABLE_S = 10.0
+RECONNECT_FUZZ_S = 0.5  # random extra pause: two peers redialling each other rarely cross
+RECONNECT_STABLE_S = 10.0  # a connection that lasted this long resets the pause
 # Two connections to one peer at once (both sides dialled, or the peer dialled again):
 ALIVE_CHECK_S = 5.0  # how long the connection we prefer has to answer a ping to be kept
 DIAL_WAIT_S = 5.0  # how long an inbound connection waits for our own dial to the same peer
@@ -215,17 +219,28 @@ class PeerManager:
         return peer
 
     def keep_connected(self, node_id: bytes) -> None:
-        """Reconnect to this peer (at its last known address) whenever it is not connected,
-        with growing pauses, until `stop_keeping(node_id)`. Used for peers we have channels with."""
+        """Keep this peer connected until `stop_keeping(node_id)`: dial it at once if it is not
+        connected, and again after every drop (first after RECONNECT_MIN_PAUSE_S, pauses
+        doubling up to RECONNECT_MAX_PAUSE_S while dials fail), at its last known address.
+        The channel subsystem keeps every peer a live channel needs. With --no-reconnect this
+        does nothing: the node never dials by itself (like Core Lightning's --dev-no-reconnect)."""
         if node_id in self._keepers or node_id == self.node.node_id:
+            return
+        if self.node.config.no_reconnect:
+            log.info("not dialling %s by ourselves (--no-reconnect)", node_id.hex())
             return
         self._keepers[node_id] = asyncio.get_running_loop().create_task(
             self._keep(node_id), name=f"keep-{node_id.hex()[:8]}")
 
     def stop_keeping(self, node_id: bytes) -> None:
+        """Stop redialling this peer (a connection it has stays open)."""
         task = self._keepers.pop(node_id, None)
         if task is not None:
             task.cancel()
+
+    def is_kept(self, node_id: bytes) -> bool:
+        """Whether we redial this peer by ourselves (`keep_connected`)."""
+        return node_id in self._keepers
 
     async def _keep(self, node_id: bytes) -> None:
         pause_s = RECONNECT_MIN_PAUSE_S
@@ -236,21 +251,20 @@ class PeerManager:
                 await peer.wait_closed()
                 if time.monotonic() - connected_at > RECONNECT_STABLE_S:
                     pause_s = RECONNECT_MIN_PAUSE_S
-                await asyncio.sleep(pause_s)
-                pause_s = min(pause_s * 2, RECONNECT_MAX_PAUSE_S)
+                pause_s = await _pause(pause_s)
                 continue
             address = self.known_address(node_id)
             if address is None:
                 await asyncio.sleep(RECONNECT_MAX_PAUSE_S)  # it may connect to us meanwhile
                 continue
+            log.info("reconnecting to %s at %s:%d", node_id.hex(), *address)
             try:
                 await self.connect(node_id, *address)
                 continue
             except (transport.ConnectionFailed, transport.HandshakeError, PeerRefused,
                     asyncio.TimeoutError) as exc:
-                log.debug("reconnecting to %s failed: %s", node_id.hex(), exc)
-            await asyncio.sleep(pause_s)
-            pause_s = min(pause_s * 2, RECONNECT_MAX_PAUSE_S)
+                log.info("reconnecting to %s failed: %s", node_id.hex(), _describe(exc))
+            pause_s = await _pause(pause_s)
 
     async def disconnect(self, node_id: bytes, reason: str = "disconnect requested") -> bool:
         """Disconnect a peer and wait until its handlers ran; returns whether it was connected."""
@@ -489,6 +503,12 @@ class PeerManager:
             except Exception as exc:
                 log.error("%s.%s failed for %s: %r", type(subsystem).__name__, hook, peer.id_hex,
                           exc, exc_info=True)
+
+
+async def _pause(pause_s: float) -> float:
+    """Sleep before redialling (with a little random fuzz); returns the next, doubled pause."""
+    await asyncio.sleep(pause_s + random.uniform(0, RECONNECT_FUZZ_S))
+    return min(pause_s * 2, RECONNECT_MAX_PAUSE_S)
 
 
 def _describe(exc: BaseException) -> str:

@@ -231,7 +231,12 @@ def register_daemon_methods(node: Node) -> None:
                 "address": address}
 
     async def disconnect(id: Any, force: Any = False) -> dict[str, Any]:
-        """Disconnect a connected peer (always forced: channels reconnect later)."""
+        """Disconnect a connected peer (always forced, whatever `force` says).
+
+        As in Core Lightning, this does not release a peer a channel needs: the node dials it
+        again on its own (about a second later, then with growing pauses) unless it runs with
+        --no-reconnect (Core Lightning's --dev-no-reconnect). Only the side that dialled knows
+        the peer's address, so the peer may be the one that reconnects."""
         node_id = parse_node_id(id)
         if not await node.peers.disconnect(node_id, "disconnect requested over RPC"):
             raise RpcError(LIGHTNINGD, f"Peer not connected: {id}")

@@ -80,3 +80,27 @@ def test_invoice_lookup_and_decode(node_factory):
     assert decoded["payment_hash"] == invoice.payment_hash
     assert decoded["amount_msat"] == 42_000
     assert decoded["payee"] == node.node_id
+
+
+def test_builtin_node_redials_its_channel_peer_only_with_may_reconnect(node_factory):
+    """As the cln adapter with --dev-no-reconnect: a built-in node gets --no-reconnect unless
+    may_reconnect=True, so after a restart only the one that may reconnect dials its peer."""
+    from harness.wait import wait_for
+
+    redialling = node_factory.get_node(impl="builtin", may_reconnect=True)
+    plain = node_factory.get_node(impl="builtin")
+    peer = node_factory.get_node(impl="builtin")
+    assert "--no-reconnect" in plain.daemon.cmd and "--no-reconnect" not in redialling.daemon.cmd
+    for node in (redialling, plain):  # each dials peer, so each knows its address
+        node.fund_wallet(2_000_000)
+        node.open_channel(peer, 1_000_000)
+    for node in (redialling, plain):
+        node.restart()
+    wait_for(lambda: redialling.is_connected(peer) and peer.is_connected(redialling),
+             what=f"{redialling.name} to redial {peer.name}")
+    # the channel manager asked to keep peer connected and the node refused (before its ready line)
+    assert plain.daemon.is_in_log(f"not dialling {peer.node_id} by ourselves")
+    assert not plain.daemon.is_in_log("reconnecting to")
+    assert not plain.is_connected(peer)
+    plain.connect(peer)  # as a pyln user would
+    assert plain.is_connected(peer)
