@@ -325,3 +325,48 @@ def test_concurrent_payments_both_ways_with_cln(bitcoind, mixed):
     sent = sum(1_000_000 + i for i in range(10)) - sum(2_000_000 + i for i in range(10))
     assert channel(ours, cln)["to_us_msat"] == 700_000_000 - sent
     assert channel(cln, ours)["to_us_msat"] == 300_000_000 + sent
+
+
+@pytest.mark.parametrize("drop", ["cln-disconnects", "cln-restarts"])
+def test_builtin_redials_cln_after_a_drop(bitcoind, mixed, drop):
+    """A built-in node that may reconnect redials its channel peer after any drop, as Core
+    Lightning does (which runs with --dev-no-reconnect here, so only we dial)."""
+    ours = mixed.get_node("builtin", may_reconnect=True)
+    cln = mixed.get_node("cln")
+    open_between(bitcoind, ours, cln, push_msat=100_000_000)
+    pay(ours, cln, 1_000_000, "before")
+    if drop == "cln-disconnects":
+        cln.call("disconnect", {"id": ours.node_id, "force": True})
+    else:
+        cln.restart()
+    ours.daemon.wait_for_log(f"reconnecting to {cln.node_id}")
+    wait_normal(ours, cln)
+    pay(ours, cln, 2_000_000, "after")
+    pay(cln, ours, 3_000_000, "after-back")
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
+
+
+def test_builtin_and_cln_both_redialling_converge(bitcoind, mixed):
+    """Both know the other's address and may reconnect: after each drop both redial (each
+    after its own pause with some fuzz), crossing dials included; the channel comes back."""
+    ours = mixed.get_node("builtin", may_reconnect=True)
+    cln = mixed.get_node("cln", may_reconnect=True)
+    fund(bitcoind, cln)
+    cln.connect(ours)  # Core Lightning learns our address
+    result = cln.call("fundchannel", {"id": ours.node_id, "amount": FUNDING_SAT, "push_msat": 300_000_000,
+                                      "announce": False})
+    bitcoind.generate_block(1, wait_for_mempool=result["txid"])
+    wait_normal(ours, cln)
+    ours.call("disconnect", {"id": cln.node_id, "force": True})
+    ours.connect(cln)  # and we learn Core Lightning's (dialling before its own redial)
+    for round_number in range(3):
+        wait_normal(ours, cln)
+        pay(cln, ours, 1_000_000 + round_number, f"to-us-{round_number}")
+        pay(ours, cln, 500_000 + round_number, f"to-cln-{round_number}")
+        dropped_at = ours.daemon.log_path.stat().st_size
+        cln.call("disconnect", {"id": ours.node_id, "force": True})
+        wait_for(lambda at=dropped_at: ours.daemon.is_in_log(f"peer {cln.node_id} disconnected", start=at),
+                 what="us to see the drop")  # then whoever redials first, the channel comes back
+    wait_normal(ours, cln)
+    pay(ours, cln, 700_000, "last")
+    wait_for(lambda: settled(ours, cln) and settled(cln, ours), what="HTLCs settled")
