@@ -236,6 +236,7 @@ class PeerManager:
         """Stop redialling this peer (a connection it has stays open)."""
         task = self._keepers.pop(node_id, None)
         if task is not None:
+            log.info("no longer redialling %s", node_id.hex())
             task.cancel()
 
     def is_kept(self, node_id: bytes) -> bool:

@@ -89,3 +89,20 @@ def test_no_reconnect_still_accepts_the_peer_redialling(chain, chained_builtin_n
     wait_reestablished(alice, bob)
     pay(alice, bob, 1_000_000, "after-restart")
     assert not alice.daemon.is_in_log("reconnecting to")
+
+
+def test_peer_is_released_once_the_channel_is_closed(chain, chained_builtin_nodes):
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
+    open_channel(chain, alice, bob)
+    bob_id = bob.node_id
+    closed = alice.rpc.close(id=bob_id)
+    assert closed["type"] == "mutual"
+    alice.daemon.wait_for_log(f"no longer redialling {bob_id}")  # CLOSINGD_COMPLETE needs no peer
+    dropped_at = alice.daemon.log_path.stat().st_size
+    bob.rpc.disconnect(id=alice.node_id, force=True)
+    wait_for(lambda: not alice.rpc.listpeers(bob_id)["peers"][0]["connected"], what="alice to see the drop")
+    chain.mine(1)  # the close confirms; both process the block
+    alice.wait_synced(chain)
+    bob.wait_synced(chain)
+    assert not alice.daemon.is_in_log("reconnecting to", start=dropped_at)
+    assert alice.rpc.listpeers(bob_id)["peers"][0]["connected"] is False
