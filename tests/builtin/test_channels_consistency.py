@@ -10,34 +10,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from bitcoin.core import CBlock
 
 from harness.wait import wait_for
 from node_impl.builtin.channel import AWAITING_LOCKIN, NORMAL
-from node_impl.builtin.config import parse_config
-from node_impl.builtin.node import Node
+from tests.builtin.in_process import make_node, until
 from tests.builtin.test_channels_e2e import channel_of, open_channel
 from tests.builtin.test_channels_onchain import onchain_outputs, stuck_payment
 
 TIMEOUT_S = 20
 FUNDING_SAT = 1_000_000
-
-
-async def until(predicate, what: str) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-    try:
-        await asyncio.wait_for(poll(), TIMEOUT_S)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
-def make_node(tmp_path: Path, name: str, *extra: str) -> Node:
-    return Node(parse_config([f"--lightning-dir={tmp_path / name}", "--addr=127.0.0.1:0",
-                              "--log-file=" + str(tmp_path / name / "log"), "--log-level=debug", *extra]))
 
 
 def test_channel_is_listed_normal_only_once_registered_with_gossip(tmp_path, chain):

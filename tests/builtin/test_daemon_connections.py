@@ -9,36 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
 from coincurve import PrivateKey
 
 from harness.wait import wait_for
 from node_impl.builtin import messages, transport
 from node_impl.builtin.codec import REGTEST_CHAIN_HASH
-from node_impl.builtin.config import parse_config
 from node_impl.builtin.features import DEFAULT_NODE_FEATURES
 from node_impl.builtin.node import Node
 from node_impl.builtin.peer import Peer, keeps_new_connection
+from tests.builtin.in_process import make_node, until
 from tests.builtin.test_channels_e2e import channel_of, open_channel, pay
 
 TIMEOUT_S = 10
 A_ID, B_ID = bytes([2]) + bytes(32), bytes([3]) + bytes(32)
-
-
-async def until(predicate, what: str) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-    try:
-        await asyncio.wait_for(poll(), TIMEOUT_S)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
-def make_node(tmp_path: Path, name: str, *extra: str) -> Node:
-    return Node(parse_config([f"--lightning-dir={tmp_path / name}", "--addr=127.0.0.1:0",
-                              "--log-file=" + str(tmp_path / name / "log"), "--log-level=debug", *extra]))
 
 
 async def run_nodes(*nodes: Node) -> list[asyncio.Task[None]]:

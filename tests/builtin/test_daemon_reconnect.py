@@ -4,27 +4,10 @@ reconnected after the other side drops the connection, and no longer once releas
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-from node_impl.builtin.config import parse_config
-from node_impl.builtin.node import Node
+from tests.builtin.in_process import make_node, until
 
 TIMEOUT_S = 10
-
-
-async def until(predicate, what: str) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.01)
-    try:
-        await asyncio.wait_for(poll(), TIMEOUT_S)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-
-
-def make_node(tmp_path: Path, name: str) -> Node:
-    return Node(parse_config([f"--lightning-dir={tmp_path / name}", "--addr=127.0.0.1:0",
-                              "--log-file=" + str(tmp_path / name / "log"), "--log-level=debug"]))
 
 
 def test_kept_peer_is_reconnected_until_released(tmp_path):
