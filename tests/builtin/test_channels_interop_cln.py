@@ -3,27 +3,11 @@ opened by either side, payments both ways, a restart, mutual and unilateral clos
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from harness.errors import UnavailableError
-from harness.network import NodeFactory, implementation
 from harness.wait import wait_for
 
 FUNDING_SAT = 1_000_000
-
-
-@pytest.fixture
-def mixed(directory, bitcoind, executor) -> Iterator[NodeFactory]:
-    try:
-        implementation("cln")
-    except UnavailableError as exc:
-        pytest.skip(str(exc))
-    factory = NodeFactory(directory, bitcoind, executor=executor)
-    yield factory
-    problems = factory.teardown()
-    assert not problems, problems
 
 
 def fund(chain, node, amount_sat: int = 3_000_000) -> None:

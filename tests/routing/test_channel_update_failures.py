@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
 
-from harness.errors import UnavailableError
-from harness.network import NodeFactory, implementation
 from harness.node import PaymentFailed
 from harness.wait import wait_for
 from node_impl.builtin.codec import REGTEST_CHAIN_HASH
@@ -312,18 +309,6 @@ def test_minimum_raised_above_the_amount_fails_with_amount_below_minimum_once(no
 
 
 # ---- against Core Lightning (skipped when lightningd is not available) ------------------------
-
-@pytest.fixture
-def mixed(directory, bitcoind, executor) -> Iterator[NodeFactory]:
-    try:
-        implementation("cln")
-    except UnavailableError as exc:
-        pytest.skip(str(exc))
-    factory = NodeFactory(directory, bitcoind, executor=executor)
-    yield factory
-    problems = factory.teardown()
-    assert not problems, problems
-
 
 def open_private(chain, opener, acceptor, *, announce: bool = False) -> None:
     address = opener.call("newaddr", {"addresstype": "bech32"})["bech32"]
