@@ -120,15 +120,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", default="regtest",
                    help="only 'regtest' is supported")
     pol = p.add_argument_group("channel policy")
-    pol.add_argument("--min-depth", type=_non_negative_int, default=1)
-    pol.add_argument("--to-self-delay", type=_non_negative_int, default=6)
-    pol.add_argument("--cltv-delta", type=_non_negative_int, default=6)
-    pol.add_argument("--cltv-final", type=_non_negative_int, default=10)
-    pol.add_argument("--fee-base-msat", type=_non_negative_int, default=1)
-    pol.add_argument("--fee-ppm", type=_non_negative_int, default=10)
-    pol.add_argument("--dust-limit-sat", type=_non_negative_int, default=546)
-    pol.add_argument("--htlc-minimum-msat", type=_non_negative_int, default=0)
-    pol.add_argument("--max-accepted-htlcs", type=_non_negative_int, default=483)
+    pol.add_argument("--min-depth", type=_non_negative_int, default=1,
+                     help="confirmations before a channel we accept is usable (default 1)")
+    pol.add_argument("--to-self-delay", type=_non_negative_int, default=6,
+                     help="CSV delay, in blocks, we ask of the peer's to_local output (default 6)")
+    pol.add_argument("--cltv-delta", type=_non_negative_int, default=6,
+                     help="cltv_expiry_delta we announce for forwarding (default 6)")
+    pol.add_argument("--cltv-final", type=_non_negative_int, default=10,
+                     help="min_final_cltv_expiry of our invoices (default 10)")
+    pol.add_argument("--fee-base-msat", type=_non_negative_int, default=1,
+                     help="base forwarding fee, msat (default 1)")
+    pol.add_argument("--fee-ppm", type=_non_negative_int, default=10,
+                     help="proportional forwarding fee, millionths (default 10)")
+    pol.add_argument("--dust-limit-sat", type=_non_negative_int, default=546,
+                     help="our dust limit, sat (default 546)")
+    pol.add_argument("--htlc-minimum-msat", type=_non_negative_int, default=0,
+                     help="smallest HTLC we accept, msat (default 0)")
+    pol.add_argument("--max-accepted-htlcs", type=_non_negative_int, default=483,
+                     help="most HTLCs we accept at once per channel (default 483)")
     dev = p.add_argument_group("timing (tests)")
     dev.add_argument("--ping-idle", dest="ping_idle_s", type=float, default=60.0, metavar="SECONDS",
                      help="send a ping after this many seconds without traffic (default 60)")
