@@ -49,6 +49,25 @@ def implementation(name: str) -> type[LightningNode]:
     return cls
 
 
+NODE_FLAGS = ("may_fail", "may_reconnect", "allow_broken_log")
+
+
+def split_node_flags(options: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, bool]]:
+    """Split one node's `opts` into implementation options and `get_node`'s flags
+    (`may_fail`, `may_reconnect`, `allow_broken_log`), as pyln-testing's `get_nodes(opts=...)`
+    does; a flag must be a bool."""
+    if options is None:
+        return None, {}
+    flags: dict[str, bool] = {}
+    for key in NODE_FLAGS:
+        if key in options:
+            value = options[key]
+            if not isinstance(value, bool):
+                raise TypeError(f"{key} must be True or False, got {value!r}")
+            flags[key] = value
+    return {k: v for k, v in options.items() if k not in NODE_FLAGS}, flags
+
+
 class NodeFactory:
     """Makes nodes of any registered implementation on one chain, under one directory."""
 
@@ -87,9 +106,15 @@ class NodeFactory:
         self.managed.append(ManagedNode(node, may_fail, allow_broken_log))
         return node
 
+    def _make_from_opts(self, impl: str | None, opts: dict[str, Any] | None,
+                        name: str | None = None) -> LightningNode:
+        options, flags = split_node_flags(opts)
+        return self._make(impl, options, name=name, **flags)
+
     def get_nodes(self, n: int, impls: Sequence[str | None] | None = None,
                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
-        """Create `n` nodes and start them in parallel; `opts` is one dict for all or one per node."""
+        """Create `n` nodes and start them in parallel; `opts` is one dict for all or one per node
+        (implementation options, plus `get_node`'s flags, see `split_node_flags`)."""
         kinds = topology.impls_for(n, impls)
         if opts is None or isinstance(opts, dict):
             per_node: list[dict[str, Any] | None] = [opts] * n
@@ -97,7 +122,7 @@ class NodeFactory:
             per_node = list(opts)
             if len(per_node) != n:
                 raise ValueError(f"opts has {len(per_node)} entries for {n} nodes")
-        nodes = [self._make(kinds[i], per_node[i]) for i in range(n)]
+        nodes = [self._make_from_opts(kinds[i], per_node[i]) for i in range(n)]
         for future in [self._executor.submit(node.start) for node in nodes]:
             future.result()
         return nodes
@@ -219,7 +244,7 @@ class NodeFactory:
 
     def start_nodes(self, specs: Sequence[NodeSpec]) -> list[LightningNode]:
         """Create the nodes `specs` describe (names, implementations, options); start them in parallel."""
-        nodes = [self._make(spec.impl, spec.options, name=spec.name) for spec in specs]
+        nodes = [self._make_from_opts(spec.impl, spec.options, name=spec.name) for spec in specs]
         for future in [self._executor.submit(node.start) for node in nodes]:
             future.result()
         return nodes

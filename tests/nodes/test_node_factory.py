@@ -104,3 +104,15 @@ def test_builtin_node_redials_its_channel_peer_only_with_may_reconnect(node_fact
     assert not plain.is_connected(peer)
     plain.connect(peer)  # as a pyln user would
     assert plain.is_connected(peer)
+
+
+def test_get_node_flags_may_be_given_in_opts_like_pyln(node_factory):
+    """get_nodes/line_graph `opts` carry get_node's flags next to the implementation's options."""
+    l1, l2 = node_factory.get_nodes(2, opts=[{"may_reconnect": True, "allow_broken_log": True}, {"may_fail": True}])
+    assert l1.may_reconnect and "--no-reconnect" not in l1.daemon.cmd
+    assert not l2.may_reconnect and "--no-reconnect" in l2.daemon.cmd
+    managed = {m.node.name: m for m in node_factory.managed}
+    assert (managed[l1.name].allow_broken_log, managed[l1.name].may_fail) == (True, False)
+    assert (managed[l2.name].allow_broken_log, managed[l2.name].may_fail) == (False, True)
+    with pytest.raises(TypeError, match="may_reconnect must be True or False"):
+        node_factory.get_nodes(1, opts={"may_reconnect": "yes"})
