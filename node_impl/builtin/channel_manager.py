@@ -142,10 +142,14 @@ class ChannelManager:
         for peer_id in {c.peer_id for c in self.channels.values()}:
             self._keep_peer_if_needed(peer_id)
 
+    def states_needing_peer(self, peer_id: bytes) -> list[str]:
+        """The states of our channels with this peer that need it connected (REESTABLISH_STATES)."""
+        return [c.state for c in self.channels.values() if c.peer_id == peer_id and c.state in REESTABLISH_STATES]
+
     def _keep_peer_if_needed(self, peer_id: bytes) -> None:
         """Keep the peer connected (PeerManager.keep_connected: dialled now and after every
         drop) while a channel with it is in a state that needs it, release it once none is."""
-        needed = any(c.peer_id == peer_id and c.state in REESTABLISH_STATES for c in self.channels.values())
+        needed = bool(self.states_needing_peer(peer_id))
         if needed and peer_id not in self._kept_peers:
             self._kept_peers.add(peer_id)
             self.node.peers.keep_connected(peer_id)

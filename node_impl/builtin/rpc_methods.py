@@ -231,13 +231,19 @@ def register_daemon_methods(node: Node) -> None:
                 "address": address}
 
     async def disconnect(id: Any, force: Any = False) -> dict[str, Any]:
-        """Disconnect a connected peer (always forced, whatever `force` says).
+        """Disconnect a connected peer; as Core Lightning, refused while a channel needs the
+        peer unless `force`.
 
-        As in Core Lightning, this does not release a peer a channel needs: the node dials it
-        again on its own (about a second later, then with growing pauses) unless it runs with
-        --no-reconnect (Core Lightning's --dev-no-reconnect). Only the side that dialled knows
-        the peer's address, so the peer may be the one that reconnects."""
+        A forced disconnect does not release such a peer: the node dials it again on its own
+        (about a second later, then with growing pauses) unless it runs with --no-reconnect
+        (Core Lightning's --dev-no-reconnect). Only the side that dialled knows the peer's
+        address, so the peer may be the one that reconnects."""
         node_id = parse_node_id(id)
+        if not isinstance(force, bool):
+            raise param_error("force", "expected true or false")
+        busy = node.channels.states_needing_peer(node_id)
+        if busy and not force and node.peers.get(node_id) is not None:
+            raise RpcError(LIGHTNINGD, f"Peer has (at least one) channel in state {busy[0]}")
         if not await node.peers.disconnect(node_id, "disconnect requested over RPC"):
             raise RpcError(LIGHTNINGD, f"Peer not connected: {id}")
         return {}

@@ -4,8 +4,11 @@ disconnects (real built-in daemons on the embedded chain)."""
 
 from __future__ import annotations
 
+import pytest
+
 from harness.wait import wait_for
-from tests.builtin.test_channels_e2e import open_channel
+from node_impl.builtin.rpc_client import BuiltinRpcError
+from tests.builtin.test_channels_e2e import channel_of, open_channel
 
 
 def peers_by_id(node) -> dict[str, dict]:
@@ -43,3 +46,20 @@ def test_channel_peer_stays_listed_while_disconnected_and_others_are_dropped(cha
     (entry_at_bob,) = wait_for(lambda: (peers := bob.rpc.listpeers()["peers"]) and peers[0]["connected"] and peers,
                                what="bob to list alice connected again")
     assert entry_at_bob["id"] == alice.node_id and entry_at_bob["connected"] is True
+
+
+def test_disconnect_of_a_channel_peer_needs_force(chain, chained_builtin_nodes):
+    """Like Core Lightning: disconnecting a peer a channel needs is refused (naming the channel's
+    state) unless `force`; a bad `force` value is a parameter error."""
+    alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
+    open_channel(chain, alice, bob)
+    with pytest.raises(BuiltinRpcError) as refused:
+        alice.rpc.disconnect(id=bob.node_id)
+    assert refused.value.code == -1
+    assert "channel in state CHANNELD_NORMAL" in refused.value.message
+    assert peers_by_id(alice)[bob.node_id]["connected"] is True
+    with pytest.raises(BuiltinRpcError) as bad:
+        alice.rpc.disconnect(id=bob.node_id, force="yes")
+    assert bad.value.code == -32602 and "force" in bad.value.message
+    assert alice.rpc.disconnect(id=bob.node_id, force=True) == {}
+    wait_for(lambda: not channel_of(bob, alice.node_id)["peer_connected"], what="bob to see the disconnect")
