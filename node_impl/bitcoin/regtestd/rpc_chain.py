@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .address import AddressError, address_to_script, decode_segwit
@@ -182,6 +183,14 @@ def gettxoutsetinfo(ctx: RequestContext, hash_type: Any = "hash_serialized_3") -
     }
 
 
+def _wait_for_tip(node: Any, reached: Callable[[], bool], timeout_ms: int) -> dict:
+    """With node.lock held: wait until `reached()`, shutdown or `timeout_ms` (0: no limit);
+    returns the tip then, as the wait* RPCs answer."""
+    node.tip_changed.wait_for(lambda: reached() or node.shutdown_requested.is_set(),
+                              timeout=timeout_ms / 1000 if timeout_ms else None)
+    return {"hash": node.tip_hash()[::-1].hex(), "height": node.tip_height()}
+
+
 @rpc("Blockchain", lock=False)
 def waitfornewblock(ctx: RequestContext, timeout: Any = 0, current_tip: Any = None) -> dict:
     """Long poll: returns as soon as the tip differs from current_tip (default: the tip at call time)."""
@@ -191,11 +200,7 @@ def waitfornewblock(ctx: RequestContext, timeout: Any = 0, current_tip: Any = No
         raise RpcError(RPC_INVALID_PARAMETER, "Negative timeout")
     with node.lock:
         start_tip = as_hash(current_tip, "current_tip") if current_tip is not None else node.tip_hash()
-        node.tip_changed.wait_for(
-            lambda: node.tip_hash() != start_tip or node.shutdown_requested.is_set(),
-            timeout=timeout_ms / 1000 if timeout_ms else None,
-        )
-        return {"hash": node.tip_hash()[::-1].hex(), "height": node.tip_height()}
+        return _wait_for_tip(node, lambda: node.tip_hash() != start_tip, timeout_ms)
 
 
 @rpc("Blockchain", lock=False)
@@ -204,11 +209,7 @@ def waitforblock(ctx: RequestContext, blockhash: Any, timeout: Any = 0) -> dict:
     wanted = as_hash(blockhash, "blockhash")
     timeout_ms = as_int(timeout, "timeout")
     with node.lock:
-        node.tip_changed.wait_for(
-            lambda: node.tip_hash() == wanted or node.shutdown_requested.is_set(),
-            timeout=timeout_ms / 1000 if timeout_ms else None,
-        )
-        return {"hash": node.tip_hash()[::-1].hex(), "height": node.tip_height()}
+        return _wait_for_tip(node, lambda: node.tip_hash() == wanted, timeout_ms)
 
 
 @rpc("Blockchain", lock=False)
@@ -217,11 +218,7 @@ def waitforblockheight(ctx: RequestContext, height: Any, timeout: Any = 0) -> di
     target = as_int(height, "height")
     timeout_ms = as_int(timeout, "timeout")
     with node.lock:
-        node.tip_changed.wait_for(
-            lambda: node.tip_height() >= target or node.shutdown_requested.is_set(),
-            timeout=timeout_ms / 1000 if timeout_ms else None,
-        )
-        return {"hash": node.tip_hash()[::-1].hex(), "height": node.tip_height()}
+        return _wait_for_tip(node, lambda: node.tip_height() >= target, timeout_ms)
 
 
 # -- mining ------------------------------------------------------------------------------

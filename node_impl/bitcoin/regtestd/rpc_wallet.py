@@ -443,6 +443,19 @@ def _change_kind(ctx: RequestContext, outputs: list[TxOut]) -> str:
     return config.addresstype
 
 
+def _add_to_mempool(node: Any, wallet: Wallet, tx: Tx) -> int:
+    """Put a transaction the wallet signed into the mempool (RPC_WALLET_ERROR naming the
+    rejection), note it in the wallet's history and wake waiters; returns its fee in sat."""
+    try:
+        fee, spent, conflicts, _, _ = node.mempool.check(tx)
+    except TxRejected as exc:
+        raise RpcError(RPC_WALLET_ERROR, f"Transaction rejected by mempool: {exc}") from None
+    node.mempool.add(tx, fee, spent, conflicts)
+    wallet.store.note_tx_seen(tx.txid, node.mempool.entries[tx.txid].time, node.tip_height())
+    node.tip_changed.notify_all()
+    return fee
+
+
 def _send(ctx: RequestContext, wallet: Wallet, outputs: list[TxOut], subtract: list[int], rate: int,
           replaceable: bool = True) -> Tx:
     node = ctx.node
@@ -460,13 +473,7 @@ def _send(ctx: RequestContext, wallet: Wallet, outputs: list[TxOut], subtract: l
     errors = wallet.sign(tx, _spent_outputs(ctx, tx))
     if errors:
         raise RpcError(RPC_WALLET_ERROR, f"Signing transaction failed: {errors[0]['error']}")
-    try:
-        fee, spent, conflicts, _, _ = node.mempool.check(tx)
-    except TxRejected as exc:
-        raise RpcError(RPC_WALLET_ERROR, f"Transaction rejected by mempool: {exc}") from None
-    node.mempool.add(tx, fee, spent, conflicts)
-    wallet.store.note_tx_seen(tx.txid, node.mempool.entries[tx.txid].time, node.tip_height())
-    node.tip_changed.notify_all()
+    _add_to_mempool(node, wallet, tx)
     return tx
 
 
@@ -572,13 +579,7 @@ def bumpfee(ctx: RequestContext, txid: Any, options: Any = None) -> dict:
     errors = wallet.sign(replacement, list(spent))
     if errors:
         raise RpcError(RPC_WALLET_ERROR, f"Can't sign transaction: {errors[0]['error']}")
-    try:
-        fee, spent_outs, conflicts, _, _ = node.mempool.check(replacement)
-    except TxRejected as exc:
-        raise RpcError(RPC_WALLET_ERROR, f"Transaction rejected by mempool: {exc}") from None
-    node.mempool.add(replacement, fee, spent_outs, conflicts)
-    wallet.store.note_tx_seen(replacement.txid, node.mempool.entries[replacement.txid].time, node.tip_height())
-    node.tip_changed.notify_all()
+    fee = _add_to_mempool(node, wallet, replacement)
     return {"txid": replacement.txid_hex, "origfee": sat_to_btc(entry.fee_sat), "fee": sat_to_btc(fee), "errors": []}
 
 
