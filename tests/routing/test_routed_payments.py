@@ -172,12 +172,18 @@ def wait_htlc_committed(node, peer):
              what=f"an HTLC from {peer.name} to be committed at {node.name}")
 
 
+def pay_held(payer, payee, amount_msat: int, description: str):
+    """`payee` holds incoming HTLCs; `payer` pays a new invoice of it in the background.
+    Returns the pending `pay` (a Future)."""
+    payee.rpc.call("dev-hold-htlcs", {"hold": True})
+    invoice = payee.invoice(amount_msat, description=description)
+    return ThreadPoolExecutor(max_workers=1).submit(payer.pay, invoice.bolt11)
+
+
 def test_forward_trimmed_on_the_closed_outgoing_channel_is_failed_back(node_factory, impl):
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
-    l3.rpc.call("dev-hold-htlcs", {"hold": True})
-    invoice = l3.invoice(100_000, description="dust")  # 100 sat: trimmed from every commitment
     before = to_us_msat(l1)
-    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    paying = pay_held(l1, l3, 100_000, "dust")  # 100 sat: trimmed from every commitment
     wait_for(lambda: l2.rpc.listforwards()["forwards"], what="l2 to forward the HTLC")
     wait_htlc_committed(l3, l2)
     closing = l2.rpc.close(id=l3.node_id, force=True)
@@ -200,10 +206,8 @@ def test_forward_stuck_downstream_is_timed_out_on_chain_and_failed_back_in_time(
     # l3 takes the HTLC and goes away: at the outgoing expiry l2 closes l2-l3, takes the HTLC back
     # on chain and fails the incoming HTLC before l1's own expiry (cltv_expiry_delta blocks later)
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
-    l3.rpc.call("dev-hold-htlcs", {"hold": True})
-    invoice = l3.invoice(50_000_000, description="held forever")
     before = to_us_msat(l1)
-    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    paying = pay_held(l1, l3, 50_000_000, "held forever")
     wait_htlc_committed(l3, l2)
     (incoming,) = l2.rpc.listpeerchannels(l1.node_id)["channels"][0]["htlcs"]
     l3.stop()  # (l3 knows the preimage: left running it would claim the HTLC on chain)
@@ -254,9 +258,7 @@ def test_preimage_learnt_on_chain_downstream_settles_the_forward_upstream(node_f
     # l3 closes l2-l3 with the HTLC on its commitment and claims it with the preimage on chain:
     # l2 reads the preimage from the witness and fulfills l1's HTLC off chain
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
-    l3.rpc.call("dev-hold-htlcs", {"hold": True})
-    invoice = l3.invoice(50_000_000, description="claimed on chain")
-    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    paying = pay_held(l1, l3, 50_000_000, "claimed on chain")
     wait_htlc_committed(l3, l2)
     closing = l3.rpc.close(id=l2.node_id, force=True)
     node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
@@ -278,9 +280,7 @@ def test_forward_fulfilled_downstream_is_claimed_on_the_closed_incoming_channel(
     # l1 closes l1-l2 with the HTLC on its commitment; l3 then fulfills it to l2, which must take
     # the incoming HTLC on chain with the preimage it learnt downstream
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
-    l3.rpc.call("dev-hold-htlcs", {"hold": True})
-    invoice = l3.invoice(50_000_000, description="incoming side closed")
-    paying = ThreadPoolExecutor(max_workers=1).submit(l1.pay, invoice.bolt11)
+    paying = pay_held(l1, l3, 50_000_000, "incoming side closed")
     wait_htlc_committed(l3, l2)
     closing = l1.rpc.close(id=l2.node_id, force=True)
     node_factory.chain.generate_block(1, wait_for_mempool=closing["txid"])
