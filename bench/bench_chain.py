@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import header, write_section  # noqa: E402
 
-from harness.backend import ChainBackend, chain_availability, chain_backend_class  # noqa: E402
-from harness.chain import Chain  # noqa: E402
-from harness.p2wpkh import P2wpkhKey, Utxo  # noqa: E402
+from lnharness.backend import ChainBackend, chain_availability, chain_backend_class  # noqa: E402
+from lnharness.chain import Chain  # noqa: E402
+from lnharness.p2wpkh import P2wpkhKey, Utxo  # noqa: E402
 
 SECTION = "## Chain backends"
 FEE_SAT = 1_000
@@ -120,7 +120,7 @@ def render(results: list[Result], skipped: dict[str, str], command: str) -> str:
         lines.append(f"| {name} | not measured: {reason} | | | | | | |")
     lines.append("")
     lines.append("Each spend: 1 P2WPKH input, 1 P2WPKH output, signed before timing; every call "
-                 "is one HTTP connection through harness.bitcoin_rpc.BitcoinRpc. The cli call is "
+                 "is one HTTP connection through lnharness.bitcoin_rpc.BitcoinRpc. The cli call is "
                  "the median of 20 `getblockcount` runs of the shim as a process, as Core "
                  "Lightning's bcli runs it.")
     return "\n".join(lines) + "\n"

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from results import header, write_section  # noqa: E402
 
-from harness.backend import select_chain_backend  # noqa: E402
-from harness.chain import Chain  # noqa: E402
-from harness.network import NodeFactory  # noqa: E402
+from lnharness.backend import select_chain_backend  # noqa: E402
+from lnharness.chain import Chain  # noqa: E402
+from lnharness.network import NodeFactory  # noqa: E402
 
 SECTION = "## Lightning networks on the {chain} chain"
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from harness import registry
-from harness.bitcoin_rpc import BitcoinRpc, rpc_url
-from harness.errors import LnhError, RpcError, UnavailableError
-from harness.ports import release_port, reserve_port
-from harness.proc import Daemon
-from harness.wait import wait_for
+from lnharness import registry
+from lnharness.bitcoin_rpc import BitcoinRpc, rpc_url
+from lnharness.errors import LnhError, RpcError, UnavailableError
+from lnharness.ports import release_port, reserve_port
+from lnharness.proc import Daemon
+from lnharness.wait import wait_for
 
 CHAINS_GROUP = registry.CHAINS_GROUP
 AUTO = "auto"

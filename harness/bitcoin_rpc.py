@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
-from harness.errors import RpcError
+from lnharness.errors import RpcError
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 3

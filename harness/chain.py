@@ -14,15 +14,15 @@ from typing import Any
 
 from bitcoin.core import CBlock
 
-from harness.backend import (
+from lnharness.backend import (
     FEATURE_SET_FEERATE,
     ChainBackend,
     UnsupportedFeature,
     select_chain_backend,
 )
-from harness.bitcoin_rpc import BitcoinRpc
-from harness.errors import LnhError, RpcError
-from harness.wait import wait_for
+from lnharness.bitcoin_rpc import BitcoinRpc
+from lnharness.errors import LnhError, RpcError
+from lnharness.wait import wait_for
 
 COIN_SAT = 100_000_000
 RPC_VERIFY_ALREADY_IN_CHAIN = -27

@@ -6,10 +6,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness import registry
-from harness.dirs import base_dir
-from harness.errors import LnhError
-from harness.results import Availability
+from lnharness import registry
+from lnharness.dirs import base_dir
+from lnharness.errors import LnhError
+from lnharness.results import Availability
 
 
 def implementation_availability() -> list[Availability]:
@@ -24,7 +24,7 @@ def implementation_availability() -> list[Availability]:
 
 
 def _cmd_impls(args: argparse.Namespace) -> int:
-    from harness.backend import chain_availability
+    from lnharness.backend import chain_availability
 
     print("Lightning implementations (--lnh-impl / LNH_IMPL):")
     for item in implementation_availability():
@@ -37,7 +37,7 @@ def _cmd_impls(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from examples.catshop.demo import main as demo_main
+    from lnharness.examples.catshop.demo import main as demo_main
 
     return demo_main(chain_name=args.chain, impl=args.impl)
 
@@ -47,7 +47,7 @@ def _default_up_dir() -> Path:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from harness.session import UpConfig, run_until_signalled
+    from lnharness.session import UpConfig, run_until_signalled
 
     config = UpConfig(directory=Path(args.dir) if args.dir else _default_up_dir(), nodes=args.nodes,
                       topology=args.topology, impl=args.impl, chain=args.chain,
@@ -56,7 +56,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_down(args: argparse.Namespace) -> int:
-    from harness.session import bring_down
+    from lnharness.session import bring_down
 
     return bring_down(Path(args.dir) if args.dir else _default_up_dir(), sys.stdout)
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import registry, topology
-from harness.chain import Chain
-from harness.errors import LnhError, UnavailableError
-from harness.node import LightningNode
-from harness.topology import ChannelSpec, NodeSpec
+from lnharness import registry, topology
+from lnharness.chain import Chain
+from lnharness.errors import LnhError, UnavailableError
+from lnharness.node import LightningNode
+from lnharness.topology import ChannelSpec, NodeSpec
 
 ANNOUNCE_DEPTH = 6
 #: on-chain margin added to what a node must fund, for the funding transaction's fee

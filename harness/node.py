@@ -12,13 +12,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.errors import LnhError
-from harness.proc import Daemon
-from harness.results import Availability, Balance, Channel, Invoice, Payment
-from harness.wait import wait_for
+from lnharness.errors import LnhError
+from lnharness.proc import Daemon
+from lnharness.results import Availability, Balance, Channel, Invoice, Payment
+from lnharness.wait import wait_for
 
 if TYPE_CHECKING:
-    from harness.chain import Chain
+    from lnharness.chain import Chain
 
 
 class PaymentFailed(LnhError):

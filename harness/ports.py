@@ -17,7 +17,7 @@ from pathlib import Path
 
 import ephemeral_port_reserve
 
-from harness.errors import PortError
+from lnharness.errors import PortError
 
 _MAX_ATTEMPTS = 200
 _held: dict[int, int] = {}  # port -> fd of its lock file

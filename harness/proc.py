@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from harness.errors import ProcessError, WaitTimeout
-from harness.wait import default_timeout, wait_for
+from lnharness.errors import ProcessError, WaitTimeout
+from lnharness.wait import default_timeout, wait_for
 
 TAIL_LINES = 20
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from harness import topology
-from harness.backend import select_chain_backend
-from harness.chain import Chain
-from harness.errors import LnhError
-from harness.network import NodeFactory
-from harness.node import LightningNode
-from harness.wait import wait_for
+from lnharness import topology
+from lnharness.backend import select_chain_backend
+from lnharness.chain import Chain
+from lnharness.errors import LnhError
+from lnharness.network import NodeFactory
+from lnharness.node import LightningNode
+from lnharness.wait import wait_for
 
 STATE_FILE = "lnharness-up.json"
 SHAPES = ("line", "star", "ring")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from harness.errors import WaitTimeout
+from lnharness.errors import WaitTimeout
 
 T = TypeVar("T")
 

@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ProcessError, RpcError
-from harness.node import LightningNode
-from harness.ports import release_port, reserve_port
-from harness.proc import Daemon
-from harness.results import Availability, Channel
-from node_impl.cln_rpc import ClnRpc
-from node_impl.cln_shapes import ClnShapedNode
+from lnharness.errors import ProcessError, RpcError
+from lnharness.node import LightningNode
+from lnharness.ports import release_port, reserve_port
+from lnharness.proc import Daemon
+from lnharness.results import Availability, Channel
+from lnharness.node_impl.cln_rpc import ClnRpc
+from lnharness.node_impl.cln_shapes import ClnShapedNode
 
 if TYPE_CHECKING:
-    from harness.chain import Chain
+    from lnharness.chain import Chain
 
 READY_REGEX = r"Server started with public key"
 SHIM = "lnharness-bitcoin-cli"

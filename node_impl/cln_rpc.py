@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from harness.errors import RpcError
+from lnharness.errors import RpcError
 
 _MAX_REPLY = 256 * 1024 * 1024
 

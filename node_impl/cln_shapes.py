@@ -9,11 +9,11 @@ import secrets
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-from harness.errors import RpcError
-from harness.node import LightningNode, PaymentFailed
-from harness.proc import Daemon
-from harness.results import Balance, Channel, Invoice, Payment
-from harness.wait import wait_for
+from lnharness.errors import RpcError
+from lnharness.node import LightningNode, PaymentFailed
+from lnharness.proc import Daemon
+from lnharness.results import Balance, Channel, Invoice, Payment
+from lnharness.wait import wait_for
 
 #: getinfo fields Core Lightning (and the built-in node) add while not caught up with the chain
 SYNC_WARNINGS = ("warning_bitcoind_sync", "warning_lightningd_sync")

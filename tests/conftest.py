@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.errors import UnavailableError
-from harness.network import NodeFactory, implementation
+from lnharness.errors import UnavailableError
+from lnharness.network import NodeFactory, implementation
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ import urllib.request
 
 import pytest
 
-from examples.catshop import CatShop
-from examples.catshop.cats import cat_for
-from harness.wait import wait_for
+from lnharness.examples.catshop import CatShop
+from lnharness.examples.catshop.cats import cat_for
+from lnharness.wait import wait_for
 
 pytestmark = pytest.mark.impls("builtin", "cln")
 

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.wait import wait_for
+from lnharness.wait import wait_for
 
 LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
 

@@ -5,6 +5,6 @@ creates an invoice per order, answers `402 Payment Required` until it is paid, t
 the cat. It talks to its node only through the `LightningNode` interface, so it runs on
 every implementation lnharness supports.
 """
-from examples.catshop.shop import CatShop, Order
+from lnharness.examples.catshop.shop import CatShop, Order
 
 __all__ = ["CatShop", "Order"]

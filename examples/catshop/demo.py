@@ -18,12 +18,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from examples.catshop.shop import CatShop
-from harness.backend import select_chain_backend
-from harness.chain import Chain
-from harness.network import NodeFactory
-from harness.node import LightningNode
-from harness.topology import NodeSpec
+from lnharness.examples.catshop.shop import CatShop
+from lnharness.backend import select_chain_backend
+from lnharness.chain import Chain
+from lnharness.network import NodeFactory
+from lnharness.node import LightningNode
+from lnharness.topology import NodeSpec
 
 T = TypeVar("T")
 CHANNEL_SAT = 500_000

@@ -16,8 +16,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from examples.catshop.cats import cat_for
-from harness.node import LightningNode
+from lnharness.examples.catshop.cats import cat_for
+from lnharness.node import LightningNode
 
 PRICE_MSAT = 100_000
 INVOICE_EXPIRY_S = 600

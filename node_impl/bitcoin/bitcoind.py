@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.backend import (
+from lnharness.backend import (
     FALLBACK_FEE_BTC_PER_KVB,
     FEATURE_INVALIDATEBLOCK,
     FEATURE_PERSISTENT,

@@ -19,9 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.bitcoin_rpc import BitcoinRpc, RpcConnectionError
-from harness.errors import RpcError, WaitTimeout
-from harness.wait import wait_for
+from lnharness.bitcoin_rpc import BitcoinRpc, RpcConnectionError
+from lnharness.errors import RpcError, WaitTimeout
+from lnharness.wait import wait_for
 
 PROG = "lnharness-bitcoin-cli"
 DEFAULT_RPC_PORT = 18443

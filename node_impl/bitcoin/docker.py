@@ -7,8 +7,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from harness.backend import ChainBackend
-from harness.errors import UnavailableError
+from lnharness.backend import ChainBackend
+from lnharness.errors import UnavailableError
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 NOT_IMPLEMENTED = "docker backend: starting bitcoind in a container is not implemented yet"

@@ -1,10 +1,10 @@
-"""The embedded chain backend: `python -m node_impl.bitcoin.regtestd` under the test's directory."""
+"""The embedded chain backend: `python -m lnharness.node_impl.bitcoin.regtestd` under the test's directory."""
 from __future__ import annotations
 
 import importlib.util
 import sys
 
-from harness.backend import (
+from lnharness.backend import (
     FALLBACK_FEE_BTC_PER_KVB,
     FEATURE_GENERATEBLOCKFROM,
     FEATURE_KILL_DURABLE,
@@ -14,7 +14,7 @@ from harness.backend import (
     ChainBackend,
 )
 
-DAEMON_MODULE = "node_impl.bitcoin.regtestd"
+DAEMON_MODULE = "lnharness.node_impl.bitcoin.regtestd"
 
 
 class EmbeddedBackend(ChainBackend):

@@ -1,4 +1,4 @@
-"""`python -m node_impl.builtin --lightning-dir=DIR ...`: run the built-in Lightning node."""
+"""`python -m lnharness.node_impl.builtin --lightning-dir=DIR ...`: run the built-in Lightning node."""
 
 from __future__ import annotations
 

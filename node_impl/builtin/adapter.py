@@ -1,4 +1,4 @@
-"""`LightningNode` adapter for the built-in node (`python -m node_impl.builtin`)."""
+"""`LightningNode` adapter for the built-in node (`python -m lnharness.node_impl.builtin`)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,16 +6,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import RpcError
-from harness.ports import release_port, reserve_port
-from harness.proc import Daemon
-from harness.results import Availability, Channel
-from node_impl.builtin.config import build_parser
-from node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
-from node_impl.cln_shapes import ClnShapedNode
+from lnharness.errors import RpcError
+from lnharness.ports import release_port, reserve_port
+from lnharness.proc import Daemon
+from lnharness.results import Availability, Channel
+from lnharness.node_impl.builtin.config import build_parser
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
+from lnharness.node_impl.cln_shapes import ClnShapedNode
 
 if TYPE_CHECKING:
-    from harness.chain import Chain
+    from lnharness.chain import Chain
 
 READY_REGEX = r"Server started with public key [0-9a-f]{66}"
 #: options the adapter sets itself; a test cannot override them through `options`
@@ -78,7 +78,7 @@ class BuiltinNode(ClnShapedNode):
     def _command(self) -> list[str]:
         chain = self.chain
         url = f"http://{chain.rpcuser}:{chain.rpcpassword}@{chain.rpchost}:{chain.rpc_port}"
-        return [sys.executable, "-m", "node_impl.builtin",
+        return [sys.executable, "-m", "lnharness.node_impl.builtin",
                 f"--lightning-dir={self.lightning_dir}",
                 f"--addr={self.host}:{self.port}",
                 f"--rpc-port={self.rpc_port}",

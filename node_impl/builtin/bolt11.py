@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import coincurve
 
-from node_impl.builtin.bech32 import Bech32Error, bech32_decode, bech32_encode, convert_bits
+from lnharness.node_impl.builtin.bech32 import Bech32Error, bech32_decode, bech32_encode, convert_bits
 
 # Network name -> BIP-173 currency prefix (the HRP is "ln" + prefix + amount).
 NETWORK_PREFIXES: dict[str, str] = {

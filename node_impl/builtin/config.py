@@ -1,4 +1,4 @@
-"""Command line of the built-in node (`python -m node_impl.builtin --help`)."""
+"""Command line of the built-in node (`python -m lnharness.node_impl.builtin --help`)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _seed_hex(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; its --help is the documented command line."""
     p = argparse.ArgumentParser(
-        prog="python -m node_impl.builtin",
+        prog="python -m lnharness.node_impl.builtin",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

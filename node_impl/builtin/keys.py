@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from coincurve import PrivateKey, PublicKey
 
-from node_impl.builtin.shachain import generate_from_seed, index_of_commitment
+from lnharness.node_impl.builtin.shachain import generate_from_seed, index_of_commitment
 
 CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from node_impl.builtin.codec import (
+from lnharness.node_impl.builtin.codec import (
     CHAIN_HASH_SIZE,
     SIGNATURE_SIZE,
     Reader,
@@ -35,7 +35,7 @@ from node_impl.builtin.codec import (
     encode_u64,
     validate_point,
 )
-from node_impl.builtin.tlv import TlvError, TlvRecord, TlvStreamCodec
+from lnharness.node_impl.builtin.tlv import TlvError, TlvRecord, TlvStreamCodec
 
 ONION_PACKET_SIZE = 1366
 ATTRIBUTION_DATA_SIZE = 20 * 4 + 210 * 4

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from node_impl.builtin.codec import Reader, WireError, encode_u8, encode_u16
+from lnharness.node_impl.builtin.codec import Reader, WireError, encode_u8, encode_u16
 
 IPV4 = 1
 IPV6 = 2

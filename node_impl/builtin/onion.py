@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import coincurve
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-from node_impl.builtin.codec import (
+from lnharness.node_impl.builtin.codec import (
     Reader,
     WireError,
     decode_tu,
@@ -35,7 +35,7 @@ from node_impl.builtin.codec import (
     encode_u32,
     encode_u64,
 )
-from node_impl.builtin.tlv import (
+from lnharness.node_impl.builtin.tlv import (
     TlvError,
     TlvRecord,
     TlvStreamCodec,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node_impl.builtin.codec import (
+from lnharness.node_impl.builtin.codec import (
     Reader,
     ShortChannelId,
     WireError,

@@ -9,7 +9,7 @@ Conventions:
 - A commitment transaction is described from its owner's view: "local" is
   the side that holds (and can broadcast) it. To build the peer's
   commitment, pass the peer as local (its balance as ``to_local_msat``, its
-  keys in :class:`~node_impl.builtin.keys.CommitmentKeys`, HTLCs with the
+  keys in :class:`~lnharness.node_impl.builtin.keys.CommitmentKeys`, HTLCs with the
   direction seen by the peer).
 - Signatures are DER-encoded *without* the sighash byte (what BOLT 3 vectors
   show); the 64-byte wire form of BOLT 2 messages converts with
@@ -46,8 +46,8 @@ from bitcoin.core.script import (
 from coincurve import PrivateKey, PublicKey
 from coincurve.ecdsa import cdata_to_der, der_to_cdata, deserialize_compact, serialize_compact
 
-from node_impl.builtin.keys import CommitmentKeys, pubkey_of
-from node_impl.builtin.scripts import (
+from lnharness.node_impl.builtin.keys import CommitmentKeys, pubkey_of
+from lnharness.node_impl.builtin.scripts import (
     funding_script,
     offered_htlc_script,
     p2pkh,

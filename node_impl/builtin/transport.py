@@ -12,7 +12,7 @@ import asyncio
 
 from coincurve import PrivateKey
 
-from node_impl.builtin.noise import (
+from lnharness.node_impl.builtin.noise import (
     ACT_ONE_SIZE,
     ACT_THREE_SIZE,
     ACT_TWO_SIZE,

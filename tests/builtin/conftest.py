@@ -1,5 +1,5 @@
 """Fixtures for the built-in node's tests: the embedded regtest chain and built-in nodes, each a
-real process on real sockets (started through harness.proc.Daemon)."""
+real process on real sockets (started through lnharness.proc.Daemon)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from harness.bitcoin_rpc import BitcoinRpc, rpc_url
-from harness.ports import release_port, reserve_port
-from harness.proc import Daemon
-from harness.wait import wait_for
-from node_impl.builtin.rpc_client import BuiltinRpc
+from lnharness.bitcoin_rpc import BitcoinRpc, rpc_url
+from lnharness.ports import release_port, reserve_port
+from lnharness.proc import Daemon
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpc
 
 READY_NODE = r"Server started with public key [0-9a-f]{66}"
 READY_CHAIN = r"init message: Done loading"
@@ -87,7 +87,7 @@ class BuiltinNodes:
         lightning_dir.mkdir(parents=True)
         rpc_port, peer_port = reserve_port(), reserve_port()
         self.ports += [rpc_port, peer_port]
-        cmd = [sys.executable, "-m", "node_impl.builtin", f"--lightning-dir={lightning_dir}",
+        cmd = [sys.executable, "-m", "lnharness.node_impl.builtin", f"--lightning-dir={lightning_dir}",
                f"--addr=127.0.0.1:{peer_port}", f"--rpc-port={rpc_port}", "--log-file=-",
                "--log-level=debug", f"--alias={name}"]
         if self.chain_url:
@@ -119,11 +119,11 @@ class BuiltinNodes:
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Iterator[Chain]:
-    """The embedded regtest chain (node_impl.bitcoin.regtestd), 101 blocks mined."""
+    """The embedded regtest chain (lnharness.node_impl.bitcoin.regtestd), 101 blocks mined."""
     datadir = tmp_path / "chain"
     datadir.mkdir()
     port = reserve_port()
-    cmd = [sys.executable, "-m", "node_impl.bitcoin.regtestd", f"-datadir={datadir}",
+    cmd = [sys.executable, "-m", "lnharness.node_impl.bitcoin.regtestd", f"-datadir={datadir}",
            f"-rpcport={port}", "-rpcuser=u", "-rpcpassword=p", "-printtoconsole",
            "-fallbackfee=0.0002"]
     daemon = Daemon("regtestd", cmd, log_path=datadir / "regtestd.log", ready_regex=READY_CHAIN)

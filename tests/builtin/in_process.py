@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from node_impl.builtin.config import parse_config
-from node_impl.builtin.node import Node
+from lnharness.node_impl.builtin.config import parse_config
+from lnharness.node_impl.builtin.node import Node
 
 
 async def until(predicate: Callable[[], Any], what: str, timeout_s: float = 20.0) -> None:

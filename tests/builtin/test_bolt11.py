@@ -12,8 +12,8 @@ import hashlib
 import coincurve
 import pytest
 
-from node_impl.builtin.bech32 import CHARSET, bech32_encode
-from node_impl.builtin.bolt11 import (
+from lnharness.node_impl.builtin.bech32 import CHARSET, bech32_encode
+from lnharness.node_impl.builtin.bolt11 import (
     Bolt11Error,
     Fallback,
     RouteHintHop,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from node_impl.builtin.shachain import (
+from lnharness.node_impl.builtin.shachain import (
     START_INDEX,
     SecretStore,
     ShachainError,

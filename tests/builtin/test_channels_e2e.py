@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.wait import wait_for
-from node_impl.builtin.rpc_client import BuiltinRpcError
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 FUNDING_SAT = 1_000_000
 WALLET_SAT = 5_000_000

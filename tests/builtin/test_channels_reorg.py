@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.network import NodeFactory
-from harness.wait import wait_for
+from lnharness.network import NodeFactory
+from lnharness.wait import wait_for
 from tests.builtin.test_channels_interop_cln import channel, open_between, pay, settled
 
 

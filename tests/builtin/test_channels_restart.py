@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.wait import wait_for
-from node_impl.builtin.rpc_client import BuiltinRpcError
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 from tests.builtin.test_channels_e2e import channel_of, open_channel
 
 

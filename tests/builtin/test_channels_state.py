@@ -8,8 +8,8 @@ import hashlib
 import pytest
 from bitcoin.core import CTransaction, x
 
-from node_impl.builtin import keys
-from node_impl.builtin.channel import (
+from lnharness.node_impl.builtin import keys
+from lnharness.node_impl.builtin.channel import (
     AWAITING_LOCKIN,
     CLOSING_COMPLETE,
     NORMAL,
@@ -18,7 +18,7 @@ from node_impl.builtin.channel import (
     LocalRequestError,
     SideConfig,
 )
-from node_impl.builtin.channel_updates import LOCAL, REMOTE
+from lnharness.node_impl.builtin.channel_updates import LOCAL, REMOTE
 
 CHAIN = bytes(32)
 CONFIG = SideConfig(dust_limit_sat=546, max_htlc_value_in_flight_msat=2**63, channel_reserve_sat=1_000,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from node_impl.builtin.channel_updates import LOCAL, REMOTE, UpdateError, UpdateLog
+from lnharness.node_impl.builtin.channel_updates import LOCAL, REMOTE, UpdateError, UpdateLog
 
 HASH = bytes(range(32))
 

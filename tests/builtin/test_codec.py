@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node_impl.builtin.codec import (
+from lnharness.node_impl.builtin.codec import (
     REGTEST_CHAIN_HASH,
     Reader,
     ShortChannelId,

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from harness.wait import wait_for
-from node_impl.builtin import bolt11
-from node_impl.builtin.rpc_client import BuiltinRpcError
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin import bolt11
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 
 def test_invoice_listinvoices_decodepay_roundtrip(builtin_nodes):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.wait import wait_for
+from lnharness.wait import wait_for
 from tests.builtin.test_channels_e2e import channel_of, open_channel, pay
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
 
 
 def post(node, body: bytes, auth: str | None) -> tuple[int, bytes]:
@@ -97,7 +97,7 @@ def test_stop_is_graceful_exit_0(builtin_nodes):
 
 
 def test_help_lists_the_command_line():
-    out = subprocess.run([sys.executable, "-m", "node_impl.builtin", "--help"],
+    out = subprocess.run([sys.executable, "-m", "lnharness.node_impl.builtin", "--help"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
     for option in ("--lightning-dir", "--addr", "--rpc-port", "--bitcoin-rpcurl", "--seed",
@@ -111,7 +111,7 @@ def test_help_lists_the_command_line():
     (["--lightning-dir=/tmp/x", "--seed=abcd"], "--seed must be 32 bytes"),
 ])
 def test_bad_command_line_exits_2_naming_the_option(args, complaint):
-    out = subprocess.run([sys.executable, "-m", "node_impl.builtin", *args],
+    out = subprocess.run([sys.executable, "-m", "lnharness.node_impl.builtin", *args],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
     assert complaint in out.stderr
@@ -119,7 +119,7 @@ def test_bad_command_line_exits_2_naming_the_option(args, complaint):
 
 def test_port_in_use_exits_1_with_clear_error(builtin_nodes, tmp_path):
     busy = builtin_nodes.get_node()
-    out = subprocess.run([sys.executable, "-m", "node_impl.builtin", f"--lightning-dir={tmp_path / 'x'}",
+    out = subprocess.run([sys.executable, "-m", "lnharness.node_impl.builtin", f"--lightning-dir={tmp_path / 'x'}",
                           f"--rpc-port={busy.rpc_port}", "--log-file=-"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from bitcoin.core import CTransaction
 
-from harness.wait import wait_for
-from node_impl.builtin.rpc_client import BuiltinRpcError
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 
 def fund(chain, node, btc: str) -> tuple[str, str]:

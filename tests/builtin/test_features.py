@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node_impl.builtin.features import (
+from lnharness.node_impl.builtin.features import (
     CHANNEL_TYPE_STATIC_REMOTEKEY,
     DEFAULT_KNOWN_FEATURES,
     DEFAULT_NODE_FEATURES,

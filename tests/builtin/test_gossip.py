@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from coincurve import PrivateKey
 
-from node_impl.builtin.codec import REGTEST_CHAIN_HASH, ShortChannelId
-from node_impl.builtin.gossip import (
+from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH, ShortChannelId
+from lnharness.node_impl.builtin.gossip import (
     GossipError,
     alias_text,
     announced_addresses,
@@ -29,9 +29,9 @@ from node_impl.builtin.gossip import (
     verify_node_announcement,
     with_signatures,
 )
-from node_impl.builtin.gossip_ingest import GossipIngest
-from node_impl.builtin.graph import Graph, NodeAddress, scid_from_parts
-from node_impl.builtin.messages import (
+from lnharness.node_impl.builtin.gossip_ingest import GossipIngest
+from lnharness.node_impl.builtin.graph import Graph, NodeAddress, scid_from_parts
+from lnharness.node_impl.builtin.messages import (
     ChannelAnnouncement,
     ChannelUpdate,
     NodeAnnouncement,
@@ -447,7 +447,7 @@ def test_ingest_gives_up_retrying_after_some_blocks() -> None:
 
 
 def test_channel_range_replies_split_in_order_and_cover_the_query() -> None:
-    from node_impl.builtin.gossip_manager import channel_range_replies
+    from lnharness.node_impl.builtin.gossip_manager import channel_range_replies
 
     found = [scid_from_parts(h, t, 0) for h, t in ((110, 1), (110, 2), (120, 1), (130, 5))]
     stamps = [(1, 2), (3, 4), (5, 6), (7, 8)]

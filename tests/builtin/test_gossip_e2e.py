@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.wait import wait_for
+from lnharness.wait import wait_for
 
 FUNDING_SAT = 1_000_000
 WALLET_SAT = 3_000_000

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from coincurve import PrivateKey
 
-from node_impl.builtin.graph import (
+from lnharness.node_impl.builtin.graph import (
     ChannelPolicy,
     Graph,
     GraphNode,
@@ -17,7 +17,7 @@ from node_impl.builtin.graph import (
     scid_from_parts,
     scid_parts,
 )
-from node_impl.builtin.storage import Storage
+from lnharness.node_impl.builtin.storage import Storage
 
 
 def node_key(n: int) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from node_impl.builtin.noise import (
+from lnharness.node_impl.builtin.noise import (
     HandshakeError,
     InitiatorHandshake,
     NoiseTransport,

@@ -12,8 +12,8 @@ from pathlib import Path
 import coincurve
 import pytest
 
-from node_impl.builtin.codec import Reader
-from node_impl.builtin.onion import (
+from lnharness.node_impl.builtin.codec import Reader
+from lnharness.node_impl.builtin.onion import (
     BADONION,
     FEE_INSUFFICIENT,
     INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
@@ -44,7 +44,7 @@ from node_impl.builtin.onion import (
     process_onion,
     pseudo_random_stream,
 )
-from node_impl.builtin.tlv import write_records
+from lnharness.node_impl.builtin.tlv import write_records
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "bolt04_onion.json").read_text())
 CONSTRUCTION = VECTORS["onion_construction"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from node_impl.builtin.codec import Reader, ShortChannelId, encode_u64
-from node_impl.builtin.tlv import (
+from lnharness.node_impl.builtin.codec import Reader, ShortChannelId, encode_u64
+from lnharness.node_impl.builtin.tlv import (
     TlvError,
     TlvRecord,
     TlvStreamCodec,

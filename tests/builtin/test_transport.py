@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from coincurve import PrivateKey
 
-from node_impl.builtin.noise import InitiatorHandshake
-from node_impl.builtin.transport import (
+from lnharness.node_impl.builtin.noise import InitiatorHandshake
+from lnharness.node_impl.builtin.transport import (
     ConnectionClosed,
     ConnectionFailed,
     HandshakeError,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.chain import run_chain
-from fixtures.teardown import TeardownChecks
-from harness.backend import chain_backend_class, chain_backend_names
-from harness.chain import Chain
+from lnharness.fixtures.chain import run_chain
+from lnharness.fixtures.teardown import TeardownChecks
+from lnharness.backend import chain_backend_class, chain_backend_names
+from lnharness.chain import Chain
 
 ALWAYS_AVAILABLE = {"embedded"}  # these must run everywhere: unavailable is a failure
 

@@ -30,7 +30,7 @@ class RegtestdProcess:
 
     @property
     def cmd(self) -> list[str]:
-        return [sys.executable, "-m", "node_impl.bitcoin.regtestd", "-regtest", f"-datadir={self.datadir}",
+        return [sys.executable, "-m", "lnharness.node_impl.bitcoin.regtestd", "-regtest", f"-datadir={self.datadir}",
                 f"-rpcport={self.port}", "-fallbackfee=0.0002", *self.extra_args]
 
     def start(self, timeout: float = 30.0) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backend import (
+from lnharness.backend import (
     AUTO,
     ChainBackend,
     UnknownChainBackend,
@@ -14,7 +14,7 @@ from harness.backend import (
     chain_backend_names,
     select_chain_backend,
 )
-from harness.errors import UnavailableError
+from lnharness.errors import UnavailableError
 
 
 def test_the_three_backends_are_registered():

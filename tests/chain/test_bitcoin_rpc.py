@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from harness.bitcoin_rpc import BitcoinRpc, RpcConnectionError, rpc_url
-from harness.chain import Chain
-from harness.errors import RpcError
-from harness.ports import release_port, reserve_port
+from lnharness.bitcoin_rpc import BitcoinRpc, RpcConnectionError, rpc_url
+from lnharness.chain import Chain
+from lnharness.errors import RpcError
+from lnharness.ports import release_port, reserve_port
 from tests.chain.chain_fixture import chain_fixture  # noqa: F401  (the `chain` fixture)
 
 

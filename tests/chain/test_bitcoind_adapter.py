@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.chain import start_chain
-from node_impl.bitcoin.bitcoind import BitcoindBackend, _probe
+from lnharness.chain import start_chain
+from lnharness.node_impl.bitcoin.bitcoind import BitcoindBackend, _probe
 
 
 @pytest.fixture
 def stand_in_bitcoind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = tmp_path / "stand-in-bitcoind"
-    script.write_text(f"#!/bin/sh\nexec {sys.executable} -m node_impl.bitcoin.regtestd \"$@\"\n")
+    script.write_text(f"#!/bin/sh\nexec {sys.executable} -m lnharness.node_impl.bitcoin.regtestd \"$@\"\n")
     script.chmod(0o755)
     monkeypatch.setenv("LNH_BITCOIND", str(script))
     return script

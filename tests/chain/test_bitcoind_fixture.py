@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from harness.chain import Chain
+from lnharness.chain import Chain
 
 
 def test_bitcoind_fixture_is_a_started_funded_chain(bitcoind: Chain, directory):

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.backend import FEATURE_SET_FEERATE, chain_backend_class
-from harness.chain import Chain
-from harness.p2wpkh import P2wpkhKey, Utxo
-from harness.ports import release_port, reserve_port
+from lnharness.backend import FEATURE_SET_FEERATE, chain_backend_class
+from lnharness.chain import Chain
+from lnharness.p2wpkh import P2wpkhKey, Utxo
+from lnharness.ports import release_port, reserve_port
 from tests.chain.chain_fixture import chain_fixture  # noqa: F401  (the `chain` fixture)
 
 SHIM = Path(sys.executable).parent / "lnharness-bitcoin-cli"

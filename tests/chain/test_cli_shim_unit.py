@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import RpcError
-from node_impl.bitcoin.cli_shim import (
+from lnharness.errors import RpcError
+from lnharness.node_impl.bitcoin.cli_shim import (
     CliError,
     convert_params,
     format_result,

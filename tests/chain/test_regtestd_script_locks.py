@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from bitcoinrpc.authproxy import JSONRPCException
 
-from node_impl.bitcoin.regtestd.address import address_to_script, encode_segwit
-from node_impl.bitcoin.regtestd.primitives import Tx, TxIn, TxOut
-from node_impl.bitcoin.regtestd.script import push_int
+from lnharness.node_impl.bitcoin.regtestd.address import address_to_script, encode_segwit
+from lnharness.node_impl.bitcoin.regtestd.primitives import Tx, TxIn, TxOut
+from lnharness.node_impl.bitcoin.regtestd.script import push_int
 
 
 def rejection(fn, *args):

@@ -8,21 +8,21 @@ from decimal import Decimal
 import coincurve
 import pytest
 
-from node_impl.bitcoin.regtestd import amounts
-from node_impl.bitcoin.regtestd.address import (
+from lnharness.node_impl.bitcoin.regtestd import amounts
+from lnharness.node_impl.bitcoin.regtestd.address import (
     AddressError,
     address_to_script,
     decode_segwit,
     encode_segwit,
     script_to_address,
 )
-from node_impl.bitcoin.regtestd.config import ConfigError, parse_args
-from node_impl.bitcoin.regtestd.descriptor import DescriptorError, add_checksum, split_checksum
-from node_impl.bitcoin.regtestd.keys import WalletKey, derive_key
-from node_impl.bitcoin.regtestd.policy import format_money
-from node_impl.bitcoin.regtestd.primitives import Tx, TxOut, tagged_hash
-from node_impl.bitcoin.regtestd.script import dust_threshold_sat, push_int, script_asm
-from node_impl.bitcoin.regtestd.sighash import (
+from lnharness.node_impl.bitcoin.regtestd.config import ConfigError, parse_args
+from lnharness.node_impl.bitcoin.regtestd.descriptor import DescriptorError, add_checksum, split_checksum
+from lnharness.node_impl.bitcoin.regtestd.keys import WalletKey, derive_key
+from lnharness.node_impl.bitcoin.regtestd.policy import format_money
+from lnharness.node_impl.bitcoin.regtestd.primitives import Tx, TxOut, tagged_hash
+from lnharness.node_impl.bitcoin.regtestd.script import dust_threshold_sat, push_int, script_asm
+from lnharness.node_impl.bitcoin.regtestd.sighash import (
     bip143_sighash,
     bip341_keypath_sighash,
     p2wpkh_script_code,

@@ -174,8 +174,8 @@ def test_getreceivedbyaddress_scantxoutset_setmocktime(chain):
 def test_signrawtransactionwithkey(chain, kind):
     import os
 
-    from node_impl.bitcoin.regtestd.address import b58encode_check, script_to_address
-    from node_impl.bitcoin.regtestd.keys import WalletKey
+    from lnharness.node_impl.bitcoin.regtestd.address import b58encode_check, script_to_address
+    from lnharness.node_impl.bitcoin.regtestd.keys import WalletKey
 
     rpc, miner = chain
     secret = os.urandom(32)

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from harness.errors import RpcError
-from node_impl.cln_rpc import ClnRpc
+from lnharness.errors import RpcError
+from lnharness.node_impl.cln_rpc import ClnRpc
 
 
 def serve_once(path, replies):

@@ -1,4 +1,4 @@
-from harness.dirs import base_dir, make_test_dir, safe_name
+from lnharness.dirs import base_dir, make_test_dir, safe_name
 
 
 def test_name_keeps_parametrize_id():

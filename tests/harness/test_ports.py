@@ -3,8 +3,8 @@ import socket
 
 import pytest
 
-from harness.errors import PortError
-from harness.ports import ensure_port_free, held_ports, release_port, reserve_port
+from lnharness.errors import PortError
+from lnharness.ports import ensure_port_free, held_ports, release_port, reserve_port
 
 WORKERS = 8
 PORTS_EACH = 200

@@ -4,9 +4,9 @@ import sys
 
 import pytest
 
-from harness.errors import ProcessError, WaitTimeout
-from harness.proc import Daemon
-from harness.wait import wait_for
+from lnharness.errors import ProcessError, WaitTimeout
+from lnharness.proc import Daemon
+from lnharness.wait import wait_for
 
 PY = sys.executable
 SERVE = "import signal; print('ready', flush=True); signal.pause()"

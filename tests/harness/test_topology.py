@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from harness.topology import ChannelSpec, NodeSpec, impls_for, line, load_graph_spec, ring, star
+from lnharness.topology import ChannelSpec, NodeSpec, impls_for, line, load_graph_spec, ring, star
 
 
 def test_line_star_ring_shapes():

@@ -2,8 +2,8 @@ import time
 
 import pytest
 
-from harness.errors import WaitTimeout
-from harness.wait import default_timeout, wait_for
+from lnharness.errors import WaitTimeout
+from lnharness.wait import default_timeout, wait_for
 
 
 def test_wait_for_returns_the_truthy_value():

@@ -1,9 +1,9 @@
 """Channels and payments through the LightningNode interface, on any implementation."""
 import pytest
 
-from harness.node import PaymentFailed
-from harness.topology import ChannelSpec
-from harness.wait import wait_for
+from lnharness.node import PaymentFailed
+from lnharness.topology import ChannelSpec
+from lnharness.wait import wait_for
 
 pytestmark = pytest.mark.impls("builtin", "cln")
 

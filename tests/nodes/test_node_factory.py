@@ -1,7 +1,7 @@
 """node_factory and the LightningNode interface on the default implementation."""
 import pytest
 
-from harness.network import UnknownImplementation
+from lnharness.network import UnknownImplementation
 
 
 def test_get_node_is_ready_and_reproducible(node_factory):
@@ -58,7 +58,7 @@ def test_connect_and_disconnect(node_factory):
     l1.connect(l2)
     assert l1.is_connected(l2) and l2.is_connected(l1)
     l1.disconnect(l2)
-    from harness.wait import wait_for
+    from lnharness.wait import wait_for
     wait_for(lambda: not l2.is_connected(l1), what="l2 to see l1 gone")
     assert not l1.is_connected(l2)
 
@@ -85,7 +85,7 @@ def test_invoice_lookup_and_decode(node_factory):
 def test_builtin_node_redials_its_channel_peer_only_with_may_reconnect(node_factory):
     """As the cln adapter with --dev-no-reconnect: a built-in node gets --no-reconnect unless
     may_reconnect=True, so after a restart only the one that may reconnect dials its peer."""
-    from harness.wait import wait_for
+    from lnharness.wait import wait_for
 
     redialling = node_factory.get_node(impl="builtin", may_reconnect=True)
     plain = node_factory.get_node(impl="builtin")

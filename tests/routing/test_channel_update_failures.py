@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 from coincurve import PrivateKey
 
-from harness.node import PaymentFailed
-from harness.wait import wait_for
-from node_impl.builtin.codec import REGTEST_CHAIN_HASH
-from node_impl.builtin.config import parse_config
-from node_impl.builtin.gossip import GossipError, make_channel_update, policy_from_update
-from node_impl.builtin.gossip_ingest import read_failure_update
-from node_impl.builtin.graph import ChannelPolicy, Graph, format_scid, scid_from_parts
-from node_impl.builtin.node import Node
-from node_impl.builtin.payments import MAX_UPDATES_PER_CHANNEL, RetryPlan
-from node_impl.builtin.routing import NoRouteError, RouteHintHop, find_route
-from node_impl.builtin.rpc_server import RpcError
+from lnharness.node import PaymentFailed
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH
+from lnharness.node_impl.builtin.config import parse_config
+from lnharness.node_impl.builtin.gossip import GossipError, make_channel_update, policy_from_update
+from lnharness.node_impl.builtin.gossip_ingest import read_failure_update
+from lnharness.node_impl.builtin.graph import ChannelPolicy, Graph, format_scid, scid_from_parts
+from lnharness.node_impl.builtin.node import Node
+from lnharness.node_impl.builtin.payments import MAX_UPDATES_PER_CHANNEL, RetryPlan
+from lnharness.node_impl.builtin.routing import NoRouteError, RouteHintHop, find_route
+from lnharness.node_impl.builtin.rpc_server import RpcError
 
 ERRING_KEY = (11).to_bytes(32, "big")
 NEXT_KEY = (12).to_bytes(32, "big")

@@ -7,9 +7,9 @@ import os
 import coincurve
 import pytest
 
-from harness.wait import wait_for
-from node_impl.builtin import onion
-from node_impl.builtin.rpc_client import BuiltinRpcError
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin import onion
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 pytestmark = pytest.mark.impls("builtin")
 

@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness.node import PaymentFailed
-from harness.wait import wait_for
-from node_impl.builtin.forwarding import FAIL_BACK_DEPTH
-from node_impl.builtin.rpc_client import BuiltinRpcError
+from lnharness.node import PaymentFailed
+from lnharness.wait import wait_for
+from lnharness.node_impl.builtin.forwarding import FAIL_BACK_DEPTH
+from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 pytestmark = pytest.mark.impls("builtin")
 

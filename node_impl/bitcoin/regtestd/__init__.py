@@ -2,7 +2,7 @@
 
 Run it like bitcoind::
 
-    python -m node_impl.bitcoin.regtestd -regtest -datadir=DIR -rpcport=PORT
+    python -m lnharness.node_impl.bitcoin.regtestd -regtest -datadir=DIR -rpcport=PORT
         [-rpcuser=U -rpcpassword=P] [-fallbackfee=0.0002] [-minrelaytxfee=0.00001] [-printtoconsole]
 
 Blocks are validated and connected by libbitcoinkernel (py-bitcoinkernel); the mempool, UTXO and

@@ -1,4 +1,4 @@
-"""Entry point: python -m node_impl.bitcoin.regtestd [bitcoind options]."""
+"""Entry point: python -m lnharness.node_impl.bitcoin.regtestd [bitcoind options]."""
 
 from __future__ import annotations
 
