@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
-
 from lnharness.errors import RpcError
 
 DEFAULT_TIMEOUT_S = 60.0

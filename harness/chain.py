@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from bitcoin.core import CBlock
-
 from lnharness.backend import (
     FEATURE_SET_FEERATE,
     ChainBackend,

@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 
 import ephemeral_port_reserve
-
 from lnharness.errors import PortError
 
 _MAX_ATTEMPTS = 200

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from lnharness.errors import ProcessError, RpcError
 from lnharness.node import LightningNode
+from lnharness.node_impl.cln_rpc import ClnRpc
+from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
 from lnharness.proc import Daemon
 from lnharness.results import Availability, Channel
-from lnharness.node_impl.cln_rpc import ClnRpc
-from lnharness.node_impl.cln_shapes import ClnShapedNode
 
 if TYPE_CHECKING:
     from lnharness.chain import Chain

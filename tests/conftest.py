@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from lnharness.errors import UnavailableError
 from lnharness.network import NodeFactory, implementation
 

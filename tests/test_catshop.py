@@ -4,7 +4,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from lnharness.examples.catshop import CatShop
 from lnharness.examples.catshop.cats import cat_for
 from lnharness.wait import wait_for

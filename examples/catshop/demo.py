@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from lnharness.examples.catshop.shop import CatShop
 from lnharness.backend import select_chain_backend
 from lnharness.chain import Chain
+from lnharness.examples.catshop.shop import CatShop
 from lnharness.network import NodeFactory
 from lnharness.node import LightningNode
 from lnharness.topology import NodeSpec

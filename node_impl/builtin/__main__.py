@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from .config import parse_config
-from .log import get_logger, setup_logging
+from .core.config import parse_config
+from .core.log import get_logger, setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:

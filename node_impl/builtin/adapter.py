@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lnharness.errors import RpcError
+from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
 from lnharness.proc import Daemon
 from lnharness.results import Availability, Channel
-from lnharness.node_impl.builtin.config import build_parser
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
-from lnharness.node_impl.cln_shapes import ClnShapedNode
+
+from .core.config import build_parser
+from .core.jsonrpc_client import BuiltinRpc, BuiltinRpcError
 
 if TYPE_CHECKING:
     from lnharness.chain import Chain

@@ -18,17 +18,17 @@ from typing import Any, Protocol
 
 from bitcoin.core import CBlock
 
-from . import keys
-from .chain import REGTEST_GENESIS_HASH, ChainClient, ChainWatcher
-from .channel_manager import ChannelManager
-from .config import Config
-from .gossip_manager import GossipManager
-from .invoices import InvoiceStore
-from .log import flush_logs, get_logger
-from .peer import Peer, PeerManager
-from .rpc_server import RpcRegistry, RpcServer
-from .storage import DB_FILENAME, Storage
-from .wallet import Wallet
+from .chain.wallet import Wallet
+from .chain.watcher import REGTEST_GENESIS_HASH, ChainClient, ChainWatcher
+from .channel.manager import ChannelManager
+from .core.config import Config
+from .core.jsonrpc import RpcRegistry, RpcServer
+from .core.log import flush_logs, get_logger
+from .core.storage import DB_FILENAME, Storage
+from .gossip.manager import GossipManager
+from .keys import derivation as keys
+from .net.peer import Peer, PeerManager
+from .payments.invoices import InvoiceStore
 
 log = get_logger("node")
 
@@ -84,7 +84,7 @@ class Node:
         self.watcher.subscribe(self.wallet.on_block, self.wallet.on_reorg)
         self.watcher.subscribe(self.channels.on_block, self.channels.on_reorg)
         self.watcher.subscribe(self.gossip.on_block, self.gossip.on_reorg)
-        from .rpc_methods import register_daemon_methods
+        from .rpc.methods import register_daemon_methods
         register_daemon_methods(self)
         self._server = RpcServer(self.rpc, _load_rpc_secret(config.lightning_dir))
         self._stopping = asyncio.Event()

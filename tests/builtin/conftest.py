@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lnharness.bitcoin_rpc import BitcoinRpc, rpc_url
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpc
 from lnharness.ports import release_port, reserve_port
 from lnharness.proc import Daemon
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpc
 
 READY_NODE = r"Server started with public key [0-9a-f]{66}"
 READY_CHAIN = r"init message: Done loading"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lnharness.node_impl.builtin.config import parse_config
+from lnharness.node_impl.builtin.core.config import parse_config
 from lnharness.node_impl.builtin.node import Node
 
 

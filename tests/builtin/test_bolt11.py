@@ -11,9 +11,8 @@ import hashlib
 
 import coincurve
 import pytest
-
-from lnharness.node_impl.builtin.bech32 import CHARSET, bech32_encode
-from lnharness.node_impl.builtin.bolt11 import (
+from lnharness.node_impl.builtin.wire.bech32 import CHARSET, bech32_encode
+from lnharness.node_impl.builtin.wire.bolt11 import (
     Bolt11Error,
     Fallback,
     RouteHintHop,

@@ -1,8 +1,7 @@
 """BOLT 3 Appendix E key derivation vectors, and our seed-based key derivation."""
 
 import pytest
-
-from lnharness.node_impl.builtin.keys import (
+from lnharness.node_impl.builtin.keys.derivation import (
     Basepoints,
     channel_keys,
     derive_commitment_keys,
@@ -17,7 +16,7 @@ from lnharness.node_impl.builtin.keys import (
     wallet_privkey,
     wallet_pubkey,
 )
-from lnharness.node_impl.builtin.shachain import START_INDEX, generate_from_seed
+from lnharness.node_impl.builtin.keys.shachain import START_INDEX, generate_from_seed
 
 # Appendix E
 BASE_SECRET = bytes.fromhex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")

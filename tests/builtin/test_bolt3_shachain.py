@@ -1,8 +1,7 @@
 """BOLT 3 Appendix D: per-commitment secret generation and compact storage."""
 
 import pytest
-
-from lnharness.node_impl.builtin.shachain import (
+from lnharness.node_impl.builtin.keys.shachain import (
     START_INDEX,
     SecretStore,
     ShachainError,

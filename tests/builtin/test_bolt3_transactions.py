@@ -9,8 +9,7 @@ import pytest
 from bitcoin.core import COutPoint, CTransaction, CTxIn, CTxOut, lx
 from bitcoin.core.script import SIGHASH_ALL, CScript, SignatureHash
 from coincurve import PrivateKey
-
-from lnharness.node_impl.builtin.keys import (
+from lnharness.node_impl.builtin.keys.derivation import (
     CommitmentKeys,
     derive_privkey,
     derive_revocation_privkey,
@@ -18,7 +17,7 @@ from lnharness.node_impl.builtin.keys import (
     per_commitment_point,
     pubkey_of,
 )
-from lnharness.node_impl.builtin.scripts import (
+from lnharness.node_impl.builtin.tx.scripts import (
     funding_script,
     is_valid_shutdown_script,
     p2pkh,
@@ -26,7 +25,7 @@ from lnharness.node_impl.builtin.scripts import (
     p2wsh,
     to_local_script,
 )
-from lnharness.node_impl.builtin.transactions import (
+from lnharness.node_impl.builtin.tx.transactions import (
     CommitmentParams,
     CommitmentTx,
     Funding,
@@ -1026,7 +1025,7 @@ def test_sweep_refuses_dust_output():
 def test_both_sides_build_and_sign_each_others_commitment_from_seed_keys():
     """The flow of commitment_signed: the peer signs our commitment, we verify and can
     broadcast it; its HTLC tx is countersigned the same way."""
-    from lnharness.node_impl.builtin.keys import channel_keys, derive_commitment_keys
+    from lnharness.node_impl.builtin.keys.derivation import channel_keys, derive_commitment_keys
 
     alice = channel_keys(b"\x0a" * 32, 0)  # opener
     bob = channel_keys(b"\x0b" * 32, 0)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 
 from bitcoin.core import CBlock
-
+from lnharness.node_impl.builtin.channel.machine import AWAITING_LOCKIN, NORMAL
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.channel import AWAITING_LOCKIN, NORMAL
+
 from tests.builtin.in_process import make_node, until
 from tests.builtin.test_channels_e2e import channel_of, open_channel
 from tests.builtin.test_channels_onchain import onchain_outputs, stuck_payment

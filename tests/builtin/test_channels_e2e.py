@@ -5,9 +5,8 @@ accounted for on chain afterwards."""
 from __future__ import annotations
 
 import pytest
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 FUNDING_SAT = 1_000_000
 WALLET_SAT = 5_000_000

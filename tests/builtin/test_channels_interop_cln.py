@@ -4,7 +4,6 @@ opened by either side, payments both ways, a restart, mutual and unilateral clos
 from __future__ import annotations
 
 import pytest
-
 from lnharness.wait import wait_for
 
 FUNDING_SAT = 1_000_000

@@ -4,9 +4,9 @@ by the payee claiming it with the preimage or by the payer taking it back after 
 from __future__ import annotations
 
 import pytest
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
+
 from tests.builtin.test_channels_e2e import FUNDING_SAT, channel_of, open_channel, pay, wallet_sat
 
 HTLC_MSAT = 40_000_000

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
 from lnharness.network import NodeFactory
 from lnharness.wait import wait_for
+
 from tests.builtin.test_channels_interop_cln import channel, open_between, pay, settled
 
 

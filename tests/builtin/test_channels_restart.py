@@ -4,9 +4,9 @@ with kill -9) complete once the peers reconnect (channel_reestablish)."""
 from __future__ import annotations
 
 import pytest
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
+
 from tests.builtin.test_channels_e2e import channel_of, open_channel
 
 

@@ -7,9 +7,7 @@ import hashlib
 
 import pytest
 from bitcoin.core import CTransaction, x
-
-from lnharness.node_impl.builtin import keys
-from lnharness.node_impl.builtin.channel import (
+from lnharness.node_impl.builtin.channel.machine import (
     AWAITING_LOCKIN,
     CLOSING_COMPLETE,
     NORMAL,
@@ -18,7 +16,8 @@ from lnharness.node_impl.builtin.channel import (
     LocalRequestError,
     SideConfig,
 )
-from lnharness.node_impl.builtin.channel_updates import LOCAL, REMOTE
+from lnharness.node_impl.builtin.channel.updates import LOCAL, REMOTE
+from lnharness.node_impl.builtin.keys import derivation as keys
 
 CHAIN = bytes(32)
 CONFIG = SideConfig(dust_limit_sat=546, max_htlc_value_in_flight_msat=2**63, channel_reserve_sat=1_000,

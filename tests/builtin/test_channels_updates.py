@@ -4,8 +4,7 @@ that mirror each other the way two real peers do."""
 from __future__ import annotations
 
 import pytest
-
-from lnharness.node_impl.builtin.channel_updates import LOCAL, REMOTE, UpdateError, UpdateLog
+from lnharness.node_impl.builtin.channel.updates import LOCAL, REMOTE, UpdateError, UpdateLog
 
 HASH = bytes(range(32))
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from lnharness.node_impl.builtin.codec import (
+from lnharness.node_impl.builtin.wire.codec import (
     REGTEST_CHAIN_HASH,
     Reader,
     ShortChannelId,

@@ -3,7 +3,7 @@ at once) converge on the connection dialled by the lower node id, and a peer tha
 wins over an old connection that no longer answers (Core Lightning reconnects that way).
 
 Nodes run in the test's event loop over real sockets; the scripted peer speaks BOLT 8 through
-lnharness.node_impl.builtin.transport."""
+lnharness.node_impl.builtin.net.transport."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import asyncio
 import os
 
 from coincurve import PrivateKey
-
-from lnharness.wait import wait_for
-from lnharness.node_impl.builtin import messages, transport
-from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH
-from lnharness.node_impl.builtin.features import DEFAULT_NODE_FEATURES
+from lnharness.node_impl.builtin.net import transport
+from lnharness.node_impl.builtin.net.peer import Peer, keeps_new_connection
 from lnharness.node_impl.builtin.node import Node
-from lnharness.node_impl.builtin.peer import Peer, keeps_new_connection
+from lnharness.node_impl.builtin.wire import messages
+from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH
+from lnharness.node_impl.builtin.wire.features import DEFAULT_NODE_FEATURES
+from lnharness.wait import wait_for
+
 from tests.builtin.in_process import make_node, until
 from tests.builtin.test_channels_e2e import channel_of, open_channel, pay
 

@@ -8,10 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
+from lnharness.node_impl.builtin.wire import bolt11
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin import bolt11
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 
 def test_invoice_listinvoices_decodepay_roundtrip(builtin_nodes):

@@ -1,7 +1,7 @@
 """Built-in node peers: BOLT 8 + BOLT 1 init, ping/pong, errors, odd/even rule, bad input.
 
 Two real node processes, and a scripted peer in the test process that speaks BOLT 8 through
-lnharness.node_impl.builtin.transport.
+lnharness.node_impl.builtin.net.transport.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import struct
 
 import pytest
 from coincurve import PrivateKey
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
+from lnharness.node_impl.builtin.net import transport
+from lnharness.node_impl.builtin.wire import messages
+from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH
+from lnharness.node_impl.builtin.wire.features import Features
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin import messages, transport
-from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH
-from lnharness.node_impl.builtin.features import Features
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 MAINNET_CHAIN_HASH = bytes.fromhex("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000")
 TIMEOUT_S = 10

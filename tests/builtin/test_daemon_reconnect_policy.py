@@ -9,8 +9,8 @@ the one that can redial."""
 from __future__ import annotations
 
 import pytest
-
 from lnharness.wait import wait_for
+
 from tests.builtin.test_channels_e2e import channel_of, open_channel, pay
 
 

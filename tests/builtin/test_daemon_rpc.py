@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 import pytest
-
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpc, BuiltinRpcError
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpc, BuiltinRpcError
 
 
 def post(node, body: bytes, auth: str | None) -> tuple[int, bytes]:

@@ -7,9 +7,8 @@ from decimal import Decimal
 
 import pytest
 from bitcoin.core import CTransaction
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 
 def fund(chain, node, btc: str) -> tuple[str, str]:

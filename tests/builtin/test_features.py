@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from lnharness.node_impl.builtin.features import (
+from lnharness.node_impl.builtin.wire.features import (
     CHANNEL_TYPE_STATIC_REMOTEKEY,
     DEFAULT_KNOWN_FEATURES,
     DEFAULT_NODE_FEATURES,

@@ -8,9 +8,7 @@ from dataclasses import replace
 
 import pytest
 from coincurve import PrivateKey
-
-from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH, ShortChannelId
-from lnharness.node_impl.builtin.gossip import (
+from lnharness.node_impl.builtin.gossip.announce import (
     GossipError,
     alias_text,
     announced_addresses,
@@ -29,9 +27,10 @@ from lnharness.node_impl.builtin.gossip import (
     verify_node_announcement,
     with_signatures,
 )
-from lnharness.node_impl.builtin.gossip_ingest import GossipIngest
-from lnharness.node_impl.builtin.graph import Graph, NodeAddress, scid_from_parts
-from lnharness.node_impl.builtin.messages import (
+from lnharness.node_impl.builtin.gossip.graph import Graph, NodeAddress, scid_from_parts
+from lnharness.node_impl.builtin.gossip.ingest import GossipIngest
+from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH, ShortChannelId
+from lnharness.node_impl.builtin.wire.messages import (
     ChannelAnnouncement,
     ChannelUpdate,
     NodeAnnouncement,
@@ -447,7 +446,7 @@ def test_ingest_gives_up_retrying_after_some_blocks() -> None:
 
 
 def test_channel_range_replies_split_in_order_and_cover_the_query() -> None:
-    from lnharness.node_impl.builtin.gossip_manager import channel_range_replies
+    from lnharness.node_impl.builtin.gossip.manager import channel_range_replies
 
     found = [scid_from_parts(h, t, 0) for h, t in ((110, 1), (110, 2), (120, 1), (130, 5))]
     stamps = [(1, 2), (3, 4), (5, 6), (7, 8)]

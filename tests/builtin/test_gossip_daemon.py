@@ -10,11 +10,8 @@ from dataclasses import replace
 
 import pytest
 from coincurve import PrivateKey
-
-from lnharness.wait import wait_for
-from lnharness.node_impl.builtin import messages, transport
-from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH, ShortChannelId
-from lnharness.node_impl.builtin.gossip import (
+from lnharness.node_impl.builtin.chain.wallet import script_to_address
+from lnharness.node_impl.builtin.gossip.announce import (
     funding_script_pubkey,
     make_announcement_signatures,
     make_channel_update,
@@ -22,15 +19,18 @@ from lnharness.node_impl.builtin.gossip import (
     unsigned_channel_announcement,
     with_signatures,
 )
-from lnharness.node_impl.builtin.graph import NodeAddress, format_scid, scid_from_parts
-from lnharness.node_impl.builtin.transactions import (
+from lnharness.node_impl.builtin.gossip.graph import NodeAddress, format_scid, scid_from_parts
+from lnharness.node_impl.builtin.net import transport
+from lnharness.node_impl.builtin.tx.transactions import (
     Funding,
     Outpoint,
     build_closing_tx,
     finalize_closing_tx,
     sign_tx,
 )
-from lnharness.node_impl.builtin.wallet import script_to_address
+from lnharness.node_impl.builtin.wire import messages
+from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH, ShortChannelId
+from lnharness.wait import wait_for
 
 TIMEOUT_S = 15
 FUNDING_SAT = 500_000

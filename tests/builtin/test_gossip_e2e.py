@@ -5,7 +5,6 @@ are found, and a closed channel disappears from every node's view."""
 from __future__ import annotations
 
 import pytest
-
 from lnharness.wait import wait_for
 
 FUNDING_SAT = 1_000_000

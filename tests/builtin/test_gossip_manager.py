@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
-
-from lnharness.node_impl.builtin.config import parse_config
-from lnharness.node_impl.builtin.gossip import GossipError, make_channel_update
-from lnharness.node_impl.builtin.graph import format_scid, scid_from_parts
-from lnharness.node_impl.builtin.messages import decode
+from lnharness.node_impl.builtin.core.config import parse_config
+from lnharness.node_impl.builtin.core.jsonrpc import RpcError
+from lnharness.node_impl.builtin.gossip.announce import GossipError, make_channel_update
+from lnharness.node_impl.builtin.gossip.graph import format_scid, scid_from_parts
+from lnharness.node_impl.builtin.gossip.pathfind import NoRouteError
 from lnharness.node_impl.builtin.node import Node
-from lnharness.node_impl.builtin.routing import NoRouteError
-from lnharness.node_impl.builtin.rpc_server import RpcError
+from lnharness.node_impl.builtin.wire.messages import decode
 
 PEER_KEY = (77).to_bytes(32, "big")
 PEER_ID = PrivateKey(PEER_KEY).public_key.format()

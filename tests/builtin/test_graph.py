@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
-
-from lnharness.node_impl.builtin.graph import (
+from lnharness.node_impl.builtin.core.storage import Storage
+from lnharness.node_impl.builtin.gossip.graph import (
     ChannelPolicy,
     Graph,
     GraphNode,
@@ -17,7 +17,6 @@ from lnharness.node_impl.builtin.graph import (
     scid_from_parts,
     scid_parts,
 )
-from lnharness.node_impl.builtin.storage import Storage
 
 
 def node_key(n: int) -> bytes:

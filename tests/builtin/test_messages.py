@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 from coincurve import PrivateKey
-
-from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH, ShortChannelId, WireError
-from lnharness.node_impl.builtin.messages import (
+from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH, ShortChannelId, WireError
+from lnharness.node_impl.builtin.wire.messages import (
     MESSAGE_TYPES,
     AcceptChannel,
     ChannelAnnouncement,
@@ -40,7 +39,7 @@ from lnharness.node_impl.builtin.messages import (
     encode_short_channel_ids,
     encode_timestamps,
 )
-from lnharness.node_impl.builtin.netaddress import (
+from lnharness.node_impl.builtin.wire.netaddress import (
     DNS_HOSTNAME,
     IPV4,
     IPV6,
@@ -49,7 +48,7 @@ from lnharness.node_impl.builtin.netaddress import (
     decode_addresses,
     encode_addresses,
 )
-from lnharness.node_impl.builtin.tlv import TlvError
+from lnharness.node_impl.builtin.wire.tlv import TlvError
 
 # Layouts transcribed from the BOLTs: (type, name, [(field, kind)]) where kind is
 # u8/u16/u32/u64, a byte count, "point", "scid", "u16bytes" (u16 length + bytes)

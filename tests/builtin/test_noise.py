@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from lnharness.node_impl.builtin.noise import (
+from lnharness.node_impl.builtin.net.noise import (
     HandshakeError,
     InitiatorHandshake,
     NoiseTransport,

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import coincurve
 import pytest
-
-from lnharness.node_impl.builtin.codec import Reader
-from lnharness.node_impl.builtin.onion import (
+from lnharness.node_impl.builtin.payments.onion import (
     BADONION,
     FEE_INSUFFICIENT,
     INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
@@ -44,7 +42,8 @@ from lnharness.node_impl.builtin.onion import (
     process_onion,
     pseudo_random_stream,
 )
-from lnharness.node_impl.builtin.tlv import write_records
+from lnharness.node_impl.builtin.wire.codec import Reader
+from lnharness.node_impl.builtin.wire.tlv import write_records
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "bolt04_onion.json").read_text())
 CONSTRUCTION = VECTORS["onion_construction"]

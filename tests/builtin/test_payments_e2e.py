@@ -4,9 +4,9 @@ channel balances untouched."""
 from __future__ import annotations
 
 import pytest
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
+
 from tests.builtin.test_channels_e2e import channel_of, open_channel, pay
 
 
@@ -102,7 +102,7 @@ def chan_line(chain, chained_builtin_nodes):
 def test_concurrent_payments_both_ways_keep_both_sides_in_agreement(chain, chained_builtin_nodes):
     from concurrent.futures import ThreadPoolExecutor
 
-    from lnharness.node_impl.builtin.rpc_client import BuiltinRpc
+    from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpc
 
     alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob, push_msat=300_000_000)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from coincurve import PrivateKey
-
-from lnharness.node_impl.builtin.graph import ChannelPolicy, Graph, scid_from_parts
-from lnharness.node_impl.builtin.routing import NoRouteError, RouteHintHop, find_route
+from lnharness.node_impl.builtin.gossip.graph import ChannelPolicy, Graph, scid_from_parts
+from lnharness.node_impl.builtin.gossip.pathfind import NoRouteError, RouteHintHop, find_route
 
 
 def node_key(n: int) -> bytes:
@@ -229,7 +228,7 @@ def test_route_hint_adds_private_edges_to_payee() -> None:
 
 
 def test_multi_hop_route_hint_and_hint_objects_with_hex_pubkey() -> None:
-    from lnharness.node_impl.builtin.bolt11 import RouteHintHop as InvoiceHop
+    from lnharness.node_impl.builtin.wire.bolt11 import RouteHintHop as InvoiceHop
 
     graph = Graph()
     connect(graph, 1, A, B, policy(0, 0, 6), None)
@@ -258,7 +257,7 @@ def test_capacity_limits_our_own_first_hop() -> None:
 
 
 def test_unknown_compulsory_features_block_channels_and_nodes() -> None:
-    from lnharness.node_impl.builtin.graph import GraphNode
+    from lnharness.node_impl.builtin.gossip.graph import GraphNode
 
     graph = Graph()
     free = policy(0, 0, 6)

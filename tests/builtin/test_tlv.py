@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from lnharness.node_impl.builtin.codec import Reader, ShortChannelId, encode_u64
-from lnharness.node_impl.builtin.tlv import (
+from lnharness.node_impl.builtin.wire.codec import Reader, ShortChannelId, encode_u64
+from lnharness.node_impl.builtin.wire.tlv import (
     TlvError,
     TlvRecord,
     TlvStreamCodec,

@@ -7,9 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from coincurve import PrivateKey
-
-from lnharness.node_impl.builtin.noise import InitiatorHandshake
-from lnharness.node_impl.builtin.transport import (
+from lnharness.node_impl.builtin.net.noise import InitiatorHandshake
+from lnharness.node_impl.builtin.net.transport import (
     ConnectionClosed,
     ConnectionFailed,
     HandshakeError,

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from lnharness.fixtures.chain import run_chain
-from lnharness.fixtures.teardown import TeardownChecks
 from lnharness.backend import chain_backend_class, chain_backend_names
 from lnharness.chain import Chain
+from lnharness.fixtures.chain import run_chain
+from lnharness.fixtures.teardown import TeardownChecks
 
 ALWAYS_AVAILABLE = {"embedded"}  # these must run everywhere: unavailable is a failure
 

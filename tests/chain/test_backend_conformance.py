@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 from bitcoin.core import CBlock, b2lx
-
 from lnharness.backend import FEATURE_KILL_DURABLE, FEATURE_SET_FEERATE, UnsupportedFeature
 from lnharness.chain import Chain
 from lnharness.errors import RpcError, WaitTimeout
 from lnharness.p2wpkh import P2wpkhKey, Utxo
+
 from tests.chain.chain_fixture import chain_fixture  # noqa: F401  (the `chain` fixture)
 
 REGTEST_GENESIS = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"

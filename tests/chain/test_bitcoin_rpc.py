@@ -5,11 +5,11 @@ import socket
 import threading
 
 import pytest
-
 from lnharness.bitcoin_rpc import BitcoinRpc, RpcConnectionError, rpc_url
 from lnharness.chain import Chain
 from lnharness.errors import RpcError
 from lnharness.ports import release_port, reserve_port
+
 from tests.chain.chain_fixture import chain_fixture  # noqa: F401  (the `chain` fixture)
 
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lnharness.chain import start_chain
 from lnharness.node_impl.bitcoin.bitcoind import BitcoindBackend, _probe
 

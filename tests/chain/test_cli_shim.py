@@ -14,11 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from lnharness.backend import FEATURE_SET_FEERATE, chain_backend_class
 from lnharness.chain import Chain
 from lnharness.p2wpkh import P2wpkhKey, Utxo
 from lnharness.ports import release_port, reserve_port
+
 from tests.chain.chain_fixture import chain_fixture  # noqa: F401  (the `chain` fixture)
 
 SHIM = Path(sys.executable).parent / "lnharness-bitcoin-cli"

@@ -6,7 +6,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from lnharness.errors import RpcError
 from lnharness.node_impl.bitcoin.cli_shim import (
     CliError,

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from bitcoinrpc.authproxy import JSONRPCException
-
 from lnharness.node_impl.bitcoin.regtestd.address import address_to_script, encode_segwit
 from lnharness.node_impl.bitcoin.regtestd.primitives import Tx, TxIn, TxOut
 from lnharness.node_impl.bitcoin.regtestd.script import push_int

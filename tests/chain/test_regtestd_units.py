@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import coincurve
 import pytest
-
 from lnharness.node_impl.bitcoin.regtestd import amounts
 from lnharness.node_impl.bitcoin.regtestd.address import (
     AddressError,
@@ -17,7 +16,11 @@ from lnharness.node_impl.bitcoin.regtestd.address import (
     script_to_address,
 )
 from lnharness.node_impl.bitcoin.regtestd.config import ConfigError, parse_args
-from lnharness.node_impl.bitcoin.regtestd.descriptor import DescriptorError, add_checksum, split_checksum
+from lnharness.node_impl.bitcoin.regtestd.descriptor import (
+    DescriptorError,
+    add_checksum,
+    split_checksum,
+)
 from lnharness.node_impl.bitcoin.regtestd.keys import WalletKey, derive_key
 from lnharness.node_impl.bitcoin.regtestd.policy import format_money
 from lnharness.node_impl.bitcoin.regtestd.primitives import Tx, TxOut, tagged_hash

@@ -5,7 +5,6 @@ import socket
 import threading
 
 import pytest
-
 from lnharness.errors import RpcError
 from lnharness.node_impl.cln_rpc import ClnRpc
 

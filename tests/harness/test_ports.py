@@ -2,7 +2,6 @@ import multiprocessing
 import socket
 
 import pytest
-
 from lnharness.errors import PortError
 from lnharness.ports import ensure_port_free, held_ports, release_port, reserve_port
 

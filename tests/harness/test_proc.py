@@ -3,7 +3,6 @@ import signal
 import sys
 
 import pytest
-
 from lnharness.errors import ProcessError, WaitTimeout
 from lnharness.proc import Daemon
 from lnharness.wait import wait_for

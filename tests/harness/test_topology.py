@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from lnharness.topology import ChannelSpec, NodeSpec, impls_for, line, load_graph_spec, ring, star
 
 

@@ -1,7 +1,6 @@
 import time
 
 import pytest
-
 from lnharness.errors import WaitTimeout
 from lnharness.wait import default_timeout, wait_for
 

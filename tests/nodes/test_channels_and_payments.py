@@ -1,6 +1,5 @@
 """Channels and payments through the LightningNode interface, on any implementation."""
 import pytest
-
 from lnharness.node import PaymentFailed
 from lnharness.topology import ChannelSpec
 from lnharness.wait import wait_for

@@ -1,6 +1,5 @@
 """node_factory and the LightningNode interface on the default implementation."""
 import pytest
-
 from lnharness.network import UnknownImplementation
 
 

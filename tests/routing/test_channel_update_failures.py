@@ -13,18 +13,26 @@ from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
-
 from lnharness.node import PaymentFailed
-from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.codec import REGTEST_CHAIN_HASH
-from lnharness.node_impl.builtin.config import parse_config
-from lnharness.node_impl.builtin.gossip import GossipError, make_channel_update, policy_from_update
-from lnharness.node_impl.builtin.gossip_ingest import read_failure_update
-from lnharness.node_impl.builtin.graph import ChannelPolicy, Graph, format_scid, scid_from_parts
+from lnharness.node_impl.builtin.core.config import parse_config
+from lnharness.node_impl.builtin.core.jsonrpc import RpcError
+from lnharness.node_impl.builtin.gossip.announce import (
+    GossipError,
+    make_channel_update,
+    policy_from_update,
+)
+from lnharness.node_impl.builtin.gossip.graph import (
+    ChannelPolicy,
+    Graph,
+    format_scid,
+    scid_from_parts,
+)
+from lnharness.node_impl.builtin.gossip.ingest import read_failure_update
+from lnharness.node_impl.builtin.gossip.pathfind import NoRouteError, RouteHintHop, find_route
 from lnharness.node_impl.builtin.node import Node
-from lnharness.node_impl.builtin.payments import MAX_UPDATES_PER_CHANNEL, RetryPlan
-from lnharness.node_impl.builtin.routing import NoRouteError, RouteHintHop, find_route
-from lnharness.node_impl.builtin.rpc_server import RpcError
+from lnharness.node_impl.builtin.payments.pay import MAX_UPDATES_PER_CHANNEL, RetryPlan
+from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH
+from lnharness.wait import wait_for
 
 ERRING_KEY = (11).to_bytes(32, "big")
 NEXT_KEY = (12).to_bytes(32, "big")

@@ -1,8 +1,13 @@
 """BOLT 4 checks a forwarding node makes before offering an HTLC onwards (forwarding.check_forward)."""
 from __future__ import annotations
 
-from lnharness.node_impl.builtin import onion
-from lnharness.node_impl.builtin.forwarding import MAX_EXPIRY_BLOCKS, OutgoingView, Policy, check_forward
+from lnharness.node_impl.builtin.payments import onion
+from lnharness.node_impl.builtin.payments.forward import (
+    MAX_EXPIRY_BLOCKS,
+    OutgoingView,
+    Policy,
+    check_forward,
+)
 
 HEIGHT = 500
 POLICY = Policy(fee_base_msat=1_000, fee_ppm=100, cltv_expiry_delta=40)

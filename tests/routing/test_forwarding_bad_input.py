@@ -6,10 +6,9 @@ import os
 
 import coincurve
 import pytest
-
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
+from lnharness.node_impl.builtin.payments import onion
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin import onion
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 pytestmark = pytest.mark.impls("builtin")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from lnharness.node import PaymentFailed
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
+from lnharness.node_impl.builtin.payments.forward import FAIL_BACK_DEPTH
 from lnharness.wait import wait_for
-from lnharness.node_impl.builtin.forwarding import FAIL_BACK_DEPTH
-from lnharness.node_impl.builtin.rpc_client import BuiltinRpcError
 
 pytestmark = pytest.mark.impls("builtin")
 

@@ -1,0 +1,331 @@
+"""On-chain wallet: P2WPKH keys from the node seed, UTXOs tracked from connected blocks.
+
+Keys are `keys.wallet_privkey(seed, i)`; every issued address plus a look-ahead window is
+watched. `fund_tx` selects inputs, adds change, signs, and reserves the inputs (marks them spent
+by the new tx) so concurrent fundings never pick the same coins; `release` undoes a reservation
+for a tx that was never broadcast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bitcoin.base58 import Base58Error, CBase58Data
+from bitcoin.core import (
+    CBlock,
+    CMutableTransaction,
+    COutPoint,
+    CTransaction,
+    CTxIn,
+    CTxInWitness,
+    CTxOut,
+    CTxWitness,
+    b2lx,
+    lx,
+)
+from bitcoin.core.script import (
+    SIGHASH_ALL,
+    SIGVERSION_WITNESS_V0,
+    CScript,
+    CScriptWitness,
+    SignatureHash,
+)
+from coincurve import PrivateKey
+
+from ..core.log import get_logger
+from ..keys import derivation as keys
+from ..tx.scripts import p2pkh, p2wpkh
+from ..wire.bech32 import Bech32Error, bech32_decode, bech32_encode, convert_bits
+
+if TYPE_CHECKING:
+    from ..node import Node
+
+log = get_logger("wallet")
+
+LOOKAHEAD = 20
+DUST_LIMIT_SAT = 546
+# Weights (BOLT 3 Appendix A style upper bounds): P2WPKH input with a 72-byte signature.
+TX_BASE_WEIGHT = 4 * 10 + 2  # version, locktime, counts; segwit marker and flag
+P2WPKH_INPUT_WEIGHT = 4 * 41 + 1 + 1 + 72 + 1 + 33
+NETWORK_HRP = {"regtest": "bcrt"}
+BASE58_PREFIXES = {"regtest": {111: "p2pkh", 196: "p2sh"}}
+
+
+class WalletError(Exception):
+    """A wallet operation cannot be done (insufficient funds, bad address, ...)."""
+
+
+@dataclass(frozen=True)
+class Utxo:
+    txid: str
+    vout: int
+    amount_sat: int
+    script: bytes
+    key_index: int
+    blockheight: int | None
+
+
+def output_weight(script: bytes) -> int:
+    return 4 * (8 + 1 + len(script))
+
+
+def fee_for_weight(weight: int, feerate_per_kw: int) -> int:
+    """Fee in sat for `weight` at `feerate_per_kw` (sat per 1000 weight units), rounded up."""
+    return (weight * feerate_per_kw + 999) // 1000
+
+
+def address_to_script(address: str, network: str) -> bytes:
+    """scriptPubKey of a segwit v0 (bech32) or base58 (P2PKH/P2SH) address of `network`."""
+    hrp = NETWORK_HRP[network]
+    if address.lower().startswith(hrp + "1"):
+        try:
+            got_hrp, words = bech32_decode(address)
+        except Bech32Error as exc:
+            raise WalletError(f"address {address!r}: {exc} (only segwit v0 bech32 is supported)") from None
+        if got_hrp != hrp or not words or words[0] != 0:
+            raise WalletError(f"address {address!r}: only segwit v0 addresses are supported")
+        program = bytes(convert_bits(words[1:], 5, 8, pad=False))
+        if len(program) not in (20, 32):
+            raise WalletError(f"address {address!r}: bad witness program length {len(program)}")
+        return bytes([0, len(program)]) + program
+    try:
+        data = CBase58Data(address)
+    except (Base58Error, ValueError) as exc:
+        raise WalletError(f"address {address!r} is not a {network} address: {exc}") from None
+    kind = BASE58_PREFIXES[network].get(data.nVersion)
+    if kind == "p2pkh" and len(data) == 20:
+        return b"\x76\xa9\x14" + bytes(data) + b"\x88\xac"
+    if kind == "p2sh" and len(data) == 20:
+        return b"\xa9\x14" + bytes(data) + b"\x87"
+    raise WalletError(f"address {address!r} is not a {network} address")
+
+
+def script_to_address(script: bytes, network: str) -> str | None:
+    """bech32 address of a segwit v0 script, else None."""
+    if len(script) in (22, 34) and script[0] == 0 and script[1] == len(script) - 2:
+        return bech32_encode(NETWORK_HRP[network], [0] + convert_bits(script[2:], 8, 5, pad=True))
+    return None
+
+
+class Wallet:
+    """The node's on-chain wallet (tables wallet_utxos; var wallet_next_index)."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.db = node.db
+        self.network = node.network
+        self.db.migrate("wallet", [
+            "CREATE TABLE wallet_utxos (txid TEXT NOT NULL, vout INTEGER NOT NULL, "
+            "amount_sat INTEGER NOT NULL, script BLOB NOT NULL, key_index INTEGER NOT NULL, "
+            "blockheight INTEGER, spent_by TEXT, spent_height INTEGER, PRIMARY KEY (txid, vout))",
+        ])
+        self._scripts: dict[bytes, int] = {}
+        self._watched_up_to = 0
+        self._watch_through(self.next_index + LOOKAHEAD)
+
+    @property
+    def next_index(self) -> int:
+        return int(self.db.get_var("wallet_next_index") or 0)
+
+    def _watch_through(self, end_index: int) -> None:
+        for index in range(self._watched_up_to, end_index):
+            self._scripts[bytes(p2wpkh(keys.wallet_pubkey(self.node.seed, index)))] = index
+        self._watched_up_to = max(self._watched_up_to, end_index)
+
+    def new_address(self) -> tuple[str, bytes]:
+        """A fresh P2WPKH address and its scriptPubKey."""
+        index = self.next_index
+        self.db.set_var("wallet_next_index", str(index + 1))
+        self._watch_through(index + 1 + LOOKAHEAD)
+        script = bytes(p2wpkh(keys.wallet_pubkey(self.node.seed, index)))
+        address = script_to_address(script, self.network)
+        if address is None:
+            raise WalletError("internal: wallet script is not segwit v0")
+        log.debug("new address %d: %s", index, address)
+        return address, script
+
+    def change_script(self) -> bytes:
+        return self.new_address()[1]
+
+    def is_ours(self, script: bytes) -> bool:
+        return script in self._scripts
+
+    # --- chain events -----------------------------------------------------------------------
+
+    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
+        found = 0
+        with self.db.transaction():
+            for tx in block.vtx:
+                txid = b2lx(tx.GetTxid())
+                for txin in tx.vin:
+                    prev = (b2lx(txin.prevout.hash), txin.prevout.n)
+                    cur = self.db.execute(
+                        "UPDATE wallet_utxos SET spent_by = ?, spent_height = ? "
+                        "WHERE txid = ? AND vout = ?", (txid, height, *prev))
+                    if cur.rowcount:
+                        log.info("output %s:%d spent by %s in block %d", *prev, txid, height)
+                for vout, txout in enumerate(tx.vout):
+                    script = bytes(txout.scriptPubKey)
+                    index = self._scripts.get(script)
+                    if index is None:
+                        continue
+                    found += 1
+                    self.db.execute(
+                        "INSERT INTO wallet_utxos (txid, vout, amount_sat, script, key_index, blockheight) "
+                        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(txid, vout) DO UPDATE SET "
+                        "blockheight = excluded.blockheight",
+                        (txid, vout, txout.nValue, script, index, height))
+                    log.info("received %d sat in %s:%d (block %d)", txout.nValue, txid, vout, height)
+                    if index + LOOKAHEAD > self._watched_up_to:
+                        self._watch_through(index + 1 + LOOKAHEAD)
+                    if index >= self.next_index:
+                        self.db.set_var("wallet_next_index", str(index + 1))
+        if found:
+            log.debug("block %d: %d wallet outputs", height, found)
+
+    async def on_reorg(self, fork_height: int) -> None:
+        with self.db.transaction():
+            self.db.execute("UPDATE wallet_utxos SET blockheight = NULL WHERE blockheight > ?",
+                            (fork_height,))
+            self.db.execute("UPDATE wallet_utxos SET spent_height = NULL WHERE spent_height > ?",
+                            (fork_height,))
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def _utxos(self, where: str) -> list[Utxo]:
+        rows = self.db.query(
+            "SELECT txid, vout, amount_sat, script, key_index, blockheight FROM wallet_utxos "
+            f"WHERE {where} ORDER BY amount_sat DESC, txid, vout")
+        return [Utxo(r["txid"], r["vout"], r["amount_sat"], bytes(r["script"]), r["key_index"],
+                     r["blockheight"]) for r in rows]
+
+    def _spent(self) -> list[Utxo]:
+        return self._utxos("spent_by IS NOT NULL")
+
+    def unspent(self, *, minconf: int = 0) -> list[Utxo]:
+        """Unspent, unreserved outputs with at least `minconf` confirmations."""
+        utxos = self._utxos("spent_by IS NULL")
+        tip = self.node.blockheight
+        if minconf <= 0:
+            return utxos
+        return [u for u in utxos if u.blockheight is not None and tip - u.blockheight + 1 >= minconf]
+
+    def listfunds_outputs(self, *, include_spent: bool = False) -> list[dict[str, Any]]:
+        """listfunds `outputs` (Core Lightning's field names); spent outputs only on request."""
+        outputs = []
+        spent = self._spent() if include_spent else []
+        for u, is_spent in [(u, False) for u in self.unspent()] + [(u, True) for u in spent]:
+            status = "confirmed" if u.blockheight is not None else "unconfirmed"
+            entry: dict[str, Any] = {
+                "txid": u.txid, "output": u.vout, "amount_msat": u.amount_sat * 1000,
+                "scriptpubkey": u.script.hex(), "address": script_to_address(u.script, self.network),
+                "status": "spent" if is_spent else status, "reserved": False,
+            }
+            if u.blockheight is not None:
+                entry["blockheight"] = u.blockheight
+            outputs.append(entry)
+        return outputs
+
+    def balance_sat(self, *, minconf: int = 1) -> int:
+        return sum(u.amount_sat for u in self.unspent(minconf=minconf))
+
+    # --- spending ---------------------------------------------------------------------------
+
+    def fund_tx(self, outputs: list[tuple[bytes, int]], feerate_per_kw: int, *, minconf: int = 1,
+                send_all: bool = False) -> CTransaction:
+        """Signed tx paying `outputs` [(scriptPubKey, amount_sat)] from our UTXOs, change to us.
+
+        With `send_all` there must be exactly one output; its amount becomes everything minus
+        the fee. The inputs are reserved at once (see `release`).
+        """
+        if send_all and len(outputs) != 1:
+            raise WalletError("sending everything needs exactly one output")
+        available = self.unspent(minconf=minconf)
+        weight = TX_BASE_WEIGHT + sum(output_weight(script) for script, _ in outputs)
+        target = sum(amount for _, amount in outputs)
+        chosen: list[Utxo] = []
+        total = 0
+        change_sat = 0
+        if send_all:
+            chosen = available
+            total = sum(u.amount_sat for u in chosen)
+            weight += P2WPKH_INPUT_WEIGHT * len(chosen)
+            amount = total - fee_for_weight(weight, feerate_per_kw)
+            if not chosen or amount < DUST_LIMIT_SAT:
+                raise WalletError(f"cannot afford to send all: {total} sat available in "
+                                  f"{len(chosen)} confirmed outputs")
+            outputs = [(outputs[0][0], amount)]
+        else:
+            change_weight = output_weight(bytes(22))
+            available = _selection_order(available, target + fee_for_weight(
+                weight + P2WPKH_INPUT_WEIGHT + change_weight, feerate_per_kw))
+            for utxo in available:
+                chosen.append(utxo)
+                total += utxo.amount_sat
+                weight += P2WPKH_INPUT_WEIGHT
+                fee_without_change = fee_for_weight(weight, feerate_per_kw)
+                if total < target + fee_without_change:
+                    continue
+                change_sat = total - target - fee_for_weight(weight + change_weight, feerate_per_kw)
+                if change_sat < DUST_LIMIT_SAT:
+                    change_sat = 0
+                break
+            else:
+                raise WalletError(
+                    f"insufficient funds: need {target} sat plus fee at {feerate_per_kw} sat/kw, "
+                    f"have {total} sat in {len(available)} outputs with {minconf}+ confirmations")
+        tx_outputs = [CTxOut(amount, CScript(script)) for script, amount in outputs]
+        if change_sat:
+            tx_outputs.append(CTxOut(change_sat, CScript(self.change_script())))
+        tx = CMutableTransaction(
+            [CTxIn(COutPoint(lx(u.txid), u.vout), nSequence=0xFFFFFFFD) for u in chosen],
+            tx_outputs, nLockTime=self.node.blockheight, nVersion=2)
+        witnesses = []
+        for i, utxo in enumerate(chosen):
+            privkey = keys.wallet_privkey(self.node.seed, utxo.key_index)
+            pubkey = keys.pubkey_of(privkey)
+            sighash = SignatureHash(CScript(p2pkh(pubkey)), tx, i, SIGHASH_ALL,
+                                    amount=utxo.amount_sat, sigversion=SIGVERSION_WITNESS_V0)
+            signature = PrivateKey(privkey).sign(sighash, hasher=None) + bytes([SIGHASH_ALL])
+            witnesses.append(CTxInWitness(CScriptWitness([signature, pubkey])))
+        tx.wit = CTxWitness(witnesses)
+        final = CTransaction.from_tx(tx)
+        txid = b2lx(final.GetTxid())
+        with self.db.transaction():
+            for utxo in chosen:
+                self.db.execute("UPDATE wallet_utxos SET spent_by = ? WHERE txid = ? AND vout = ?",
+                                (txid, utxo.txid, utxo.vout))
+        return final
+
+    def note_broadcast(self, tx: CTransaction) -> None:
+        """Track our outputs of a tx we broadcast (change) as unconfirmed until mined."""
+        txid = b2lx(tx.GetTxid())
+        with self.db.transaction():
+            for vout, txout in enumerate(tx.vout):
+                script = bytes(txout.scriptPubKey)
+                index = self._scripts.get(script)
+                if index is not None:
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO wallet_utxos (txid, vout, amount_sat, script, key_index) "
+                        "VALUES (?, ?, ?, ?, ?)", (txid, vout, txout.nValue, script, index))
+
+    def release(self, tx: CTransaction) -> None:
+        """Give back the inputs `fund_tx` reserved for a tx that will not be broadcast."""
+        txid = b2lx(tx.GetTxid())
+        self.db.execute("UPDATE wallet_utxos SET spent_by = NULL "
+                        "WHERE spent_by = ? AND spent_height IS NULL", (txid,))
+
+
+def _selection_order(utxos: list[Utxo], single_input_need_sat: int) -> list[Utxo]:
+    """Coins in the order to spend them: the smallest that pays alone first, then largest first.
+
+    Spending the smallest sufficient coin keeps the big ones for later spends, so a node can
+    fund several transactions at once from coins confirmed for exactly that.
+    """
+    by_size = sorted(utxos, key=lambda u: u.amount_sat, reverse=True)
+    alone = [u for u in by_size if u.amount_sat >= single_input_need_sat]
+    if not alone:
+        return by_size
+    best = alone[-1]
+    return [best, *(u for u in by_size if u is not best)]

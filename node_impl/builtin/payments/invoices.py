@@ -1,0 +1,197 @@
+"""Invoices this node issued: creation (BOLT 11 via bolt11.py), lookup, paid state, waiters.
+
+The channel code calls `check_payment(...)` when an HTLC for us arrives and `mark_paid(...)`
+once it is irrevocably ours; `mark_paid` persists before waking `waitinvoice` callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..core.log import get_logger
+from ..wire import bolt11
+
+if TYPE_CHECKING:
+    from ..node import Node
+
+log = get_logger("invoices")
+
+DEFAULT_EXPIRY_S = 7 * 24 * 3600  # Core Lightning's default
+
+
+class InvoiceError(Exception):
+    """An invoice cannot be created or found."""
+
+
+class PaymentRejected(Exception):
+    """An incoming payment does not match an invoice of ours (BOLT 4:
+    incorrect_or_unknown_payment_details)."""
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    label: str
+    bolt11: str
+    payment_hash: bytes
+    payment_preimage: bytes
+    payment_secret: bytes
+    amount_msat: int | None
+    description: str
+    created_at: int
+    expires_at: int
+    created_index: int
+    paid_at: int | None
+    amount_received_msat: int | None
+    min_final_cltv_expiry: int
+
+    def status(self, now: float | None = None) -> str:
+        if self.paid_at is not None:
+            return "paid"
+        return "expired" if (time.time() if now is None else now) > self.expires_at else "unpaid"
+
+    def to_rpc(self) -> dict[str, Any]:
+        """listinvoices entry (Core Lightning's field names)."""
+        entry: dict[str, Any] = {
+            "label": self.label, "bolt11": self.bolt11, "payment_hash": self.payment_hash.hex(),
+            "status": self.status(), "description": self.description,
+            "expires_at": self.expires_at, "created_index": self.created_index,
+        }
+        if self.amount_msat is not None:
+            entry["amount_msat"] = self.amount_msat
+        if self.paid_at is not None:
+            entry.update(paid_at=self.paid_at, payment_preimage=self.payment_preimage.hex(),
+                         amount_received_msat=self.amount_received_msat)
+        return entry
+
+
+_COLUMNS = ("label, bolt11, payment_hash, payment_preimage, payment_secret, amount_msat, description, "
+            "created_at, expires_at, created_index, paid_at, amount_received_msat, min_final_cltv_expiry")
+
+
+class InvoiceStore:
+    """Table `invoices`; status changes wake `wait_paid` callers."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.db = node.db
+        self.db.migrate("invoices", [
+            "CREATE TABLE invoices (created_index INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "label TEXT NOT NULL UNIQUE, bolt11 TEXT NOT NULL, payment_hash BLOB NOT NULL UNIQUE, "
+            "payment_preimage BLOB NOT NULL, payment_secret BLOB NOT NULL, amount_msat INTEGER, "
+            "description TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, "
+            "paid_at INTEGER, amount_received_msat INTEGER, min_final_cltv_expiry INTEGER NOT NULL)",
+        ])
+        self._changed = asyncio.Condition()
+
+    def create(self, *, amount_msat: int | None, label: str, description: str,
+               expiry_s: int = DEFAULT_EXPIRY_S, preimage: bytes | None = None) -> InvoiceRecord:
+        """Create, sign and store an invoice. Raises InvoiceError (duplicate label/preimage)."""
+        if self.by_label(label) is not None:
+            raise InvoiceError(f"Duplicate label '{label}'")
+        preimage = preimage if preimage is not None else secrets.token_bytes(32)
+        payment_hash = hashlib.sha256(preimage).digest()
+        if self.lookup(payment_hash) is not None:
+            raise InvoiceError("preimage already used by another invoice")
+        payment_secret = secrets.token_bytes(32)
+        created_at = int(time.time())
+        min_final = self.node.config.cltv_final
+        route_hints = self._route_hints(amount_msat)
+        invoice = bolt11.create_invoice(
+            private_key=self.node.node_privkey, network=self.node.network,
+            payment_hash=payment_hash, payment_secret=payment_secret, amount_msat=amount_msat,
+            description=description, expiry=expiry_s, min_final_cltv_expiry=min_final,
+            route_hints=route_hints, timestamp=created_at)
+        self.db.execute(
+            "INSERT INTO invoices (label, bolt11, payment_hash, payment_preimage, payment_secret, "
+            "amount_msat, description, created_at, expires_at, min_final_cltv_expiry) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (label, invoice, payment_hash, preimage, payment_secret, amount_msat, description,
+             created_at, created_at + expiry_s, min_final))
+        log.info("invoice %r created: %s msat, hash %s", label,
+                 "any" if amount_msat is None else amount_msat, payment_hash.hex())
+        record = self.lookup(payment_hash)
+        if record is None:
+            raise InvoiceError(f"invoice {label!r} vanished after insert")
+        return record
+
+    def _route_hints(self, amount_msat: int | None) -> list[list[bolt11.RouteHintHop]]:
+        provider = getattr(self.node.channels, "invoice_route_hints", None)
+        return list(provider(amount_msat)) if provider is not None else []
+
+    def _one(self, where: str, params: tuple[Any, ...]) -> InvoiceRecord | None:
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM invoices WHERE {where}", params)
+        return _record(rows[0]) if rows else None
+
+    def lookup(self, payment_hash: bytes) -> InvoiceRecord | None:
+        return self._one("payment_hash = ?", (payment_hash,))
+
+    def by_label(self, label: str) -> InvoiceRecord | None:
+        return self._one("label = ?", (label,))
+
+    def list(self) -> list[InvoiceRecord]:
+        rows = self.db.query(f"SELECT {_COLUMNS} FROM invoices ORDER BY created_index")
+        return [_record(row) for row in rows]
+
+    def check_payment(self, payment_hash: bytes, payment_secret: bytes | None, amount_msat: int,
+                      cltv_expiry: int, blockheight: int) -> InvoiceRecord:
+        """The invoice an incoming HTLC pays, or PaymentRejected saying why not (BOLT 4 rules:
+        known hash, matching secret, amount >= invoice amount and <= twice it, final CLTV
+        far enough, not expired)."""
+        record = self.lookup(payment_hash)
+        if record is None:
+            raise PaymentRejected(f"unknown payment hash {payment_hash.hex()}")
+        if payment_secret != record.payment_secret:
+            raise PaymentRejected(f"wrong payment_secret for invoice {record.label!r}")
+        if record.amount_msat is not None and not record.amount_msat <= amount_msat <= 2 * record.amount_msat:
+            raise PaymentRejected(f"amount {amount_msat} msat does not match invoice "
+                                  f"{record.label!r} ({record.amount_msat} msat)")
+        if cltv_expiry < blockheight + record.min_final_cltv_expiry:
+            raise PaymentRejected(f"cltv_expiry {cltv_expiry} below height {blockheight} + "
+                                  f"min_final_cltv_expiry {record.min_final_cltv_expiry}")
+        if record.status() == "expired":
+            raise PaymentRejected(f"invoice {record.label!r} expired")
+        return record
+
+    async def mark_paid(self, payment_hash: bytes, amount_received_msat: int) -> InvoiceRecord:
+        """Persist the invoice as paid (once), then wake waiters."""
+        self.db.execute(
+            "UPDATE invoices SET paid_at = ?, amount_received_msat = ? "
+            "WHERE payment_hash = ? AND paid_at IS NULL",
+            (int(time.time()), amount_received_msat, payment_hash))
+        record = self.lookup(payment_hash)
+        if record is None:
+            raise InvoiceError(f"no invoice with payment hash {payment_hash.hex()}")
+        log.info("invoice %r paid: %d msat", record.label, amount_received_msat)
+        async with self._changed:
+            self._changed.notify_all()
+        return record
+
+    async def wait_settled(self, label: str) -> InvoiceRecord:
+        """Wait until the invoice is paid or expired; returns it (check `status()`)."""
+        async with self._changed:
+            while True:
+                record = self.by_label(label)
+                if record is None:
+                    raise InvoiceError(f"Unknown invoice '{label}'")
+                if record.status() != "unpaid":
+                    return record
+                remaining = record.expires_at - time.time() + 0.01
+                try:
+                    await asyncio.wait_for(self._changed.wait(), max(remaining, 0.01))
+                except asyncio.TimeoutError:
+                    pass
+
+def _record(row: Any) -> InvoiceRecord:
+    return InvoiceRecord(
+        label=row["label"], bolt11=row["bolt11"], payment_hash=bytes(row["payment_hash"]),
+        payment_preimage=bytes(row["payment_preimage"]), payment_secret=bytes(row["payment_secret"]),
+        amount_msat=row["amount_msat"], description=row["description"], created_at=row["created_at"],
+        expires_at=row["expires_at"], created_index=row["created_index"], paid_at=row["paid_at"],
+        amount_received_msat=row["amount_received_msat"],
+        min_final_cltv_expiry=row["min_final_cltv_expiry"],
+    )

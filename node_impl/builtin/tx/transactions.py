@@ -1,0 +1,834 @@
+"""BOLT 3 transactions for static_remotekey (non-anchor) channels.
+
+Builds the funding output, commitment transactions, HTLC-timeout/success
+transactions, legacy closing transactions and our own sweeps/penalties;
+signs and verifies their inputs (SIGHASH_ALL, BIP143) and assembles final
+witnesses.
+
+Conventions:
+- A commitment transaction is described from its owner's view: "local" is
+  the side that holds (and can broadcast) it. To build the peer's
+  commitment, pass the peer as local (its balance as ``to_local_msat``, its
+  keys in :class:`~lnharness.node_impl.builtin.keys.derivation.CommitmentKeys`, HTLCs with the
+  direction seen by the peer).
+- Signatures are DER-encoded *without* the sighash byte (what BOLT 3 vectors
+  show); the 64-byte wire form of BOLT 2 messages converts with
+  :func:`der_to_compact` / :func:`compact_to_der`.
+- Transaction ids are ``bytes`` in internal order (as in ``COutPoint.hash``
+  and in BOLT 2 ``funding_txid``); :class:`Outpoint` converts from display hex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from bitcoin.core import (
+    COutPoint,
+    CTransaction,
+    CTxIn,
+    CTxInWitness,
+    CTxOut,
+    CTxWitness,
+    b2lx,
+    lx,
+)
+from bitcoin.core.script import (
+    SIGHASH_ALL,
+    SIGVERSION_WITNESS_V0,
+    CScript,
+    CScriptWitness,
+    SignatureHash,
+)
+from coincurve import PrivateKey, PublicKey
+from coincurve.ecdsa import cdata_to_der, der_to_cdata, deserialize_compact, serialize_compact
+
+from ..keys.derivation import CommitmentKeys, pubkey_of
+from .scripts import (
+    funding_script,
+    offered_htlc_script,
+    p2pkh,
+    p2wsh,
+    received_htlc_script,
+    to_local_script,
+    to_remote_script,
+)
+
+COMMITMENT_BASE_WEIGHT = 724
+HTLC_OUTPUT_WEIGHT = 172
+HTLC_TIMEOUT_WEIGHT = 663
+HTLC_SUCCESS_WEIGHT = 703
+# Witness of a 2-of-2 funding input with 73-byte signatures, and marker/flag.
+_FUNDING_WITNESS_WEIGHT = 224
+_MAX_SIG_LEN = 73  # DER plus sighash byte, the size fees are estimated with
+_MAX_48_BITS = (1 << 48) - 1
+
+
+class TxError(ValueError):
+    """Inputs that cannot make a valid transaction (bad balances, dust sweep...)."""
+
+
+# --- small types ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outpoint:
+    """A transaction output: ``txid`` in internal byte order, and its index."""
+
+    txid: bytes
+    index: int
+
+    def __post_init__(self) -> None:
+        if len(self.txid) != 32:
+            raise ValueError(f"txid must be 32 bytes, got {len(self.txid)}")
+        if not 0 <= self.index <= 0xFFFFFFFF:
+            raise ValueError(f"output index {self.index} out of range")
+
+    @classmethod
+    def from_hex(cls, txid_hex: str, index: int) -> Outpoint:
+        """From a txid as shown by bitcoind (display order hex)."""
+        return cls(lx(txid_hex), index)
+
+    @property
+    def txid_hex(self) -> str:
+        """The txid as shown by bitcoind."""
+        return b2lx(self.txid)
+
+    def to_coutpoint(self) -> COutPoint:
+        return COutPoint(self.txid, self.index)
+
+
+def txid_of(tx: CTransaction) -> bytes:
+    """The txid of ``tx`` in internal byte order."""
+    return tx.GetTxid()
+
+
+def tx_weight(tx: CTransaction) -> int:
+    """BIP141 weight of ``tx`` as serialized (with its current witness)."""
+    base = len(tx.serialize(params={"include_witness": False}))
+    total = len(tx.serialize())
+    return base * 3 + total
+
+
+class HtlcDirection(Enum):
+    """Seen from the commitment owner: it OFFERED the HTLC or RECEIVED it."""
+
+    OFFERED = "offered"
+    RECEIVED = "received"
+
+
+@dataclass(frozen=True)
+class Htlc:
+    """An HTLC committed to a commitment transaction."""
+
+    direction: HtlcDirection
+    amount_msat: int
+    payment_hash: bytes
+    cltv_expiry: int
+
+    def flipped(self) -> Htlc:
+        """The same HTLC seen from the other side's commitment."""
+        other = (
+            HtlcDirection.RECEIVED
+            if self.direction is HtlcDirection.OFFERED
+            else HtlcDirection.OFFERED
+        )
+        return Htlc(other, self.amount_msat, self.payment_hash, self.cltv_expiry)
+
+    def __post_init__(self) -> None:
+        if len(self.payment_hash) != 32:
+            raise ValueError(f"payment_hash must be 32 bytes, got {len(self.payment_hash)}")
+        if self.amount_msat <= 0:
+            raise ValueError(f"HTLC amount_msat must be positive, got {self.amount_msat}")
+
+
+@dataclass(frozen=True)
+class Funding:
+    """The channel's funding output. "local" is the owner of the tx being built."""
+
+    outpoint: Outpoint
+    amount_sat: int
+    local_funding_pubkey: bytes
+    remote_funding_pubkey: bytes
+
+    @property
+    def witness_script(self) -> CScript:
+        return funding_script(self.local_funding_pubkey, self.remote_funding_pubkey)
+
+    @property
+    def script_pubkey(self) -> CScript:
+        return p2wsh(self.witness_script)
+
+    def swapped(self) -> Funding:
+        """The same funding seen from the other side."""
+        return Funding(
+            self.outpoint, self.amount_sat, self.remote_funding_pubkey, self.local_funding_pubkey
+        )
+
+
+def funding_output(
+    local_funding_pubkey: bytes, remote_funding_pubkey: bytes, amount_sat: int
+) -> CTxOut:
+    """The P2WSH 2-of-2 funding output."""
+    script = p2wsh(funding_script(local_funding_pubkey, remote_funding_pubkey))
+    return CTxOut(amount_sat, script)
+
+
+def sort_outputs(outputs: Sequence[CTxOut]) -> list[CTxOut]:
+    """BIP69 order: amount, then scriptPubKey bytes."""
+    return sorted(outputs, key=lambda out: (out.nValue, bytes(out.scriptPubKey)))
+
+
+def obscuring_factor(opener_payment_basepoint: bytes, accepter_payment_basepoint: bytes) -> int:
+    """Lower 48 bits of SHA256(opener payment_basepoint || accepter payment_basepoint)."""
+    digest = hashlib.sha256(opener_payment_basepoint + accepter_payment_basepoint).digest()
+    return int.from_bytes(digest[-6:], "big")
+
+
+# --- fees and trimming ----------------------------------------------------------
+
+
+def commitment_fee_sat(feerate_per_kw: int, num_untrimmed_htlcs: int) -> int:
+    """Base commitment fee (Appendix A weights, no anchors)."""
+    weight = COMMITMENT_BASE_WEIGHT + HTLC_OUTPUT_WEIGHT * num_untrimmed_htlcs
+    return feerate_per_kw * weight // 1000
+
+
+def htlc_timeout_fee_sat(feerate_per_kw: int) -> int:
+    """Fee of an HTLC-timeout transaction (no anchors)."""
+    return feerate_per_kw * HTLC_TIMEOUT_WEIGHT // 1000
+
+
+def htlc_success_fee_sat(feerate_per_kw: int) -> int:
+    """Fee of an HTLC-success transaction (no anchors)."""
+    return feerate_per_kw * HTLC_SUCCESS_WEIGHT // 1000
+
+
+def htlc_tx_fee_sat(direction: HtlcDirection, feerate_per_kw: int) -> int:
+    """Fee of the second-stage transaction of an HTLC in ``direction``."""
+    if direction is HtlcDirection.OFFERED:
+        return htlc_timeout_fee_sat(feerate_per_kw)
+    return htlc_success_fee_sat(feerate_per_kw)
+
+
+def is_htlc_trimmed(htlc: Htlc, dust_limit_sat: int, feerate_per_kw: int) -> bool:
+    """Whether ``htlc`` gets no output: its amount minus its HTLC tx fee is below dust."""
+    return (
+        htlc.amount_msat // 1000 - htlc_tx_fee_sat(htlc.direction, feerate_per_kw) < dust_limit_sat
+    )
+
+
+def commitment_fee_for_htlcs_sat(
+    feerate_per_kw: int, htlcs: Sequence[Htlc], dust_limit_sat: int
+) -> int:
+    """Base commitment fee with ``htlcs`` committed (trimmed ones do not count)."""
+    untrimmed = sum(1 for h in htlcs if not is_htlc_trimmed(h, dust_limit_sat, feerate_per_kw))
+    return commitment_fee_sat(feerate_per_kw, untrimmed)
+
+
+def opener_fee_shortfall_msat(
+    *, opener_balance_msat: int, channel_reserve_sat: int, base_fee_sat: int
+) -> int:
+    """How much the opener lacks to pay ``base_fee_sat`` and keep its reserve (0 if enough)."""
+    needed_msat = (base_fee_sat + channel_reserve_sat) * 1000
+    return max(0, needed_msat - opener_balance_msat)
+
+
+# --- commitment transaction -------------------------------------------------------
+
+
+class OutputKind(Enum):
+    TO_LOCAL = "to_local"
+    TO_REMOTE = "to_remote"
+    OFFERED_HTLC = "offered_htlc"
+    RECEIVED_HTLC = "received_htlc"
+
+
+@dataclass(frozen=True)
+class CommitmentParams:
+    """What stays fixed for one side's commitment transactions.
+
+    ``to_self_delay`` is the delay imposed on the owner (the value the *other*
+    side asked for); ``dust_limit_sat`` is the owner's.
+    """
+
+    funding: Funding
+    obscuring_factor: int
+    to_self_delay: int
+    dust_limit_sat: int
+    local_is_opener: bool
+
+
+@dataclass(frozen=True)
+class CommitmentOutput:
+    """One output of a commitment tx; ``htlc_index`` points into the ``htlcs`` given."""
+
+    index: int
+    kind: OutputKind
+    amount_sat: int
+    script_pubkey: bytes
+    witness_script: bytes | None
+    htlc: Htlc | None = None
+    htlc_index: int | None = None
+
+
+@dataclass(frozen=True)
+class CommitmentTx:
+    """An unsigned commitment transaction and what is needed to spend from it."""
+
+    tx: CTransaction
+    params: CommitmentParams
+    keys: CommitmentKeys
+    commitment_number: int
+    feerate_per_kw: int
+    outputs: tuple[CommitmentOutput, ...]
+    base_fee_sat: int
+    fee_sat: int
+    trimmed_htlc_indexes: tuple[int, ...]
+
+    @property
+    def witness_script(self) -> bytes:
+        """Script of the spent output (the funding 2-of-2)."""
+        return self.params.funding.witness_script
+
+    @property
+    def amount_sat(self) -> int:
+        """Value of the spent output (the funding amount)."""
+        return self.params.funding.amount_sat
+
+    @property
+    def txid(self) -> bytes:
+        return txid_of(self.tx)
+
+    @property
+    def htlc_outputs(self) -> tuple[CommitmentOutput, ...]:
+        """HTLC outputs in output order: the order of ``htlc_signatures``."""
+        return tuple(out for out in self.outputs if out.htlc is not None)
+
+    def output_of(self, kind: OutputKind) -> CommitmentOutput | None:
+        """The to_local or to_remote output, or None if trimmed."""
+        for out in self.outputs:
+            if out.kind is kind:
+                return out
+        return None
+
+
+def build_commitment_tx(
+    params: CommitmentParams,
+    keys: CommitmentKeys,
+    *,
+    commitment_number: int,
+    to_local_msat: int,
+    to_remote_msat: int,
+    feerate_per_kw: int,
+    htlcs: Sequence[Htlc] = (),
+) -> CommitmentTx:
+    """Build the owner's commitment tx (BOLT 3 "Commitment Transaction Construction").
+
+    ``to_local_msat + to_remote_msat + sum(htlc amounts)`` must equal the funding amount.
+    """
+    funding = params.funding
+    if not 0 <= commitment_number <= _MAX_48_BITS:
+        raise TxError(f"commitment number {commitment_number} outside 48 bits")
+    if to_local_msat < 0 or to_remote_msat < 0:
+        raise TxError(f"negative balance: to_local {to_local_msat} to_remote {to_remote_msat} msat")
+    total_msat = to_local_msat + to_remote_msat + sum(h.amount_msat for h in htlcs)
+    if total_msat != funding.amount_sat * 1000:
+        raise TxError(
+            f"balances and HTLCs add up to {total_msat} msat, "
+            f"funding is {funding.amount_sat * 1000} msat"
+        )
+
+    candidates: list[tuple[int, bytes, int, CommitmentOutput]] = []
+    trimmed: list[int] = []
+    for position, htlc in enumerate(htlcs):
+        if is_htlc_trimmed(htlc, params.dust_limit_sat, feerate_per_kw):
+            trimmed.append(position)
+            continue
+        if htlc.direction is HtlcDirection.OFFERED:
+            kind = OutputKind.OFFERED_HTLC
+            script = offered_htlc_script(
+                keys.revocation_pubkey,
+                keys.local_htlc_pubkey,
+                keys.remote_htlc_pubkey,
+                htlc.payment_hash,
+            )
+        else:
+            kind = OutputKind.RECEIVED_HTLC
+            script = received_htlc_script(
+                keys.revocation_pubkey,
+                keys.local_htlc_pubkey,
+                keys.remote_htlc_pubkey,
+                htlc.payment_hash,
+                htlc.cltv_expiry,
+            )
+        amount_sat = htlc.amount_msat // 1000
+        out = CommitmentOutput(-1, kind, amount_sat, p2wsh(script), script, htlc, position)
+        candidates.append((amount_sat, out.script_pubkey, htlc.cltv_expiry, out))
+
+    base_fee_sat = commitment_fee_sat(feerate_per_kw, len(candidates))
+    to_local_sat = to_local_msat // 1000
+    to_remote_sat = to_remote_msat // 1000
+    if params.local_is_opener:
+        to_local_sat = max(0, to_local_sat - base_fee_sat)
+    else:
+        to_remote_sat = max(0, to_remote_sat - base_fee_sat)
+
+    if to_local_sat >= params.dust_limit_sat:
+        script = to_local_script(
+            keys.revocation_pubkey, params.to_self_delay, keys.local_delayed_pubkey
+        )
+        out = CommitmentOutput(-1, OutputKind.TO_LOCAL, to_local_sat, p2wsh(script), script)
+        candidates.append((to_local_sat, out.script_pubkey, 0, out))
+    if to_remote_sat >= params.dust_limit_sat:
+        spk = to_remote_script(keys.remote_payment_pubkey)
+        out = CommitmentOutput(-1, OutputKind.TO_REMOTE, to_remote_sat, spk, None)
+        candidates.append((to_remote_sat, spk, 0, out))
+
+    candidates.sort(key=lambda c: (c[0], bytes(c[1]), c[2]))
+    outputs = tuple(
+        CommitmentOutput(
+            i,
+            c[3].kind,
+            c[3].amount_sat,
+            c[3].script_pubkey,
+            c[3].witness_script,
+            c[3].htlc,
+            c[3].htlc_index,
+        )
+        for i, c in enumerate(candidates)
+    )
+
+    obscured = commitment_number ^ params.obscuring_factor
+    txin = CTxIn(
+        funding.outpoint.to_coutpoint(),
+        nSequence=(0x80 << 24) | (obscured >> 24),
+    )
+    tx = CTransaction(
+        [txin],
+        [CTxOut(o.amount_sat, CScript(o.script_pubkey)) for o in outputs],
+        nLockTime=(0x20 << 24) | (obscured & 0xFFFFFF),
+        nVersion=2,
+    )
+    fee_sat = funding.amount_sat - sum(o.amount_sat for o in outputs)
+    return CommitmentTx(
+        tx=tx,
+        params=params,
+        keys=keys,
+        commitment_number=commitment_number,
+        feerate_per_kw=feerate_per_kw,
+        outputs=outputs,
+        base_fee_sat=base_fee_sat,
+        fee_sat=fee_sat,
+        trimmed_htlc_indexes=tuple(trimmed),
+    )
+
+
+def commitment_number_of(tx: CTransaction, obscuring_factor: int) -> int | None:
+    """The commitment number a broadcast commitment tx carries, or None if ``tx`` does
+    not have the shape of a commitment tx (one input, 0x80/0x20 markers)."""
+    if len(tx.vin) != 1 or tx.nLockTime >> 24 != 0x20 or tx.vin[0].nSequence >> 24 != 0x80:
+        return None
+    obscured = ((tx.vin[0].nSequence & 0xFFFFFF) << 24) | (tx.nLockTime & 0xFFFFFF)
+    return obscured ^ obscuring_factor
+
+
+# --- HTLC-timeout / HTLC-success ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HtlcTx:
+    """An unsigned HTLC-timeout (offered HTLC) or HTLC-success (received HTLC) tx."""
+
+    tx: CTransaction
+    htlc: Htlc
+    htlc_index: int
+    commitment_output_index: int
+    witness_script: bytes
+    amount_sat: int
+    output_witness_script: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return self.htlc.direction is HtlcDirection.RECEIVED
+
+
+def build_htlc_tx(commitment: CommitmentTx, output: CommitmentOutput) -> HtlcTx:
+    """The second-stage tx spending HTLC ``output`` of ``commitment``."""
+    htlc = output.htlc
+    if htlc is None or output.witness_script is None or output.htlc_index is None:
+        raise TxError(f"commitment output {output.index} ({output.kind.value}) is not an HTLC")
+    keys = commitment.keys
+    out_script = to_local_script(
+        keys.revocation_pubkey, commitment.params.to_self_delay, keys.local_delayed_pubkey
+    )
+    fee_sat = htlc_tx_fee_sat(htlc.direction, commitment.feerate_per_kw)
+    if output.amount_sat - fee_sat <= 0:
+        raise TxError(
+            f"HTLC output {output.index} of {output.amount_sat} sat cannot pay {fee_sat} sat fee"
+        )
+    locktime = htlc.cltv_expiry if htlc.direction is HtlcDirection.OFFERED else 0
+    tx = CTransaction(
+        [CTxIn(COutPoint(commitment.txid, output.index), nSequence=0)],
+        [CTxOut(output.amount_sat - fee_sat, p2wsh(out_script))],
+        nLockTime=locktime,
+        nVersion=2,
+    )
+    return HtlcTx(
+        tx=tx,
+        htlc=htlc,
+        htlc_index=output.htlc_index,
+        commitment_output_index=output.index,
+        witness_script=output.witness_script,
+        amount_sat=output.amount_sat,
+        output_witness_script=out_script,
+    )
+
+
+def build_htlc_txs(commitment: CommitmentTx) -> list[HtlcTx]:
+    """HTLC txs of every HTLC output, in output order (the ``htlc_signatures`` order)."""
+    return [build_htlc_tx(commitment, out) for out in commitment.htlc_outputs]
+
+
+# --- legacy closing transaction -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClosingTx:
+    """An unsigned legacy (closing_signed) closing tx."""
+
+    tx: CTransaction
+    funding: Funding
+    fee_sat: int
+    local_output_index: int | None
+    remote_output_index: int | None
+
+    @property
+    def witness_script(self) -> bytes:
+        return self.funding.witness_script
+
+    @property
+    def amount_sat(self) -> int:
+        return self.funding.amount_sat
+
+
+def closing_tx_weight(local_script: bytes, remote_script: bytes) -> int:
+    """Expected weight of a closing tx with both outputs and 73-byte signatures."""
+    outputs_size = sum(8 + 1 + len(s) for s in (local_script, remote_script))
+    base_size = 4 + 1 + 41 + 1 + outputs_size + 4
+    return 4 * base_size + _FUNDING_WITNESS_WEIGHT
+
+
+def build_closing_tx(
+    funding: Funding,
+    *,
+    local_script: bytes,
+    remote_script: bytes,
+    to_local_msat: int,
+    to_remote_msat: int,
+    fee_sat: int,
+    local_is_opener: bool,
+    dust_limit_sat: int,
+) -> ClosingTx:
+    """Legacy closing tx: the opener pays ``fee_sat``; outputs below ``dust_limit_sat``
+    (the signer's) are left out; BIP69 order."""
+    to_local_sat = to_local_msat // 1000
+    to_remote_sat = to_remote_msat // 1000
+    if local_is_opener:
+        to_local_sat -= fee_sat
+    else:
+        to_remote_sat -= fee_sat
+    if fee_sat < 0:
+        raise TxError(f"closing fee must not be negative, got {fee_sat} sat")
+    if min(to_local_sat, to_remote_sat) < 0:
+        raise TxError(f"closing fee {fee_sat} sat exceeds the opener's balance")
+    entries = []
+    if to_local_sat >= dust_limit_sat:
+        entries.append(("local", CTxOut(to_local_sat, CScript(local_script))))
+    if to_remote_sat >= dust_limit_sat:
+        entries.append(("remote", CTxOut(to_remote_sat, CScript(remote_script))))
+    if not entries:
+        raise TxError("closing tx would have no output above the dust limit")
+    entries.sort(key=lambda e: (e[1].nValue, bytes(e[1].scriptPubKey)))
+    tx = CTransaction(
+        [CTxIn(funding.outpoint.to_coutpoint(), nSequence=0xFFFFFFFF)],
+        [e[1] for e in entries],
+        nLockTime=0,
+        nVersion=2,
+    )
+    index = {side: i for i, (side, _) in enumerate(entries)}
+    return ClosingTx(
+        tx=tx,
+        funding=funding,
+        fee_sat=funding.amount_sat - sum(e[1].nValue for e in entries),
+        local_output_index=index.get("local"),
+        remote_output_index=index.get("remote"),
+    )
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+class SingleInputSpend(Protocol):
+    """A built tx whose input 0 spends ``witness_script`` holding ``amount_sat``."""
+
+    @property
+    def tx(self) -> CTransaction: ...
+
+    @property
+    def witness_script(self) -> bytes: ...
+
+    @property
+    def amount_sat(self) -> int: ...
+
+
+def sighash(tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int) -> bytes:
+    """BIP143 (segwit v0) SIGHASH_ALL digest of input ``input_index``."""
+    return SignatureHash(
+        CScript(script_code), tx, input_index, SIGHASH_ALL, amount_sat, SIGVERSION_WITNESS_V0
+    )
+
+
+def sign_input(
+    tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int, privkey: bytes
+) -> bytes:
+    """DER signature (RFC6979, low-S, no sighash byte) of a segwit v0 input."""
+    digest = sighash(tx, input_index, script_code, amount_sat)
+    return PrivateKey(privkey).sign(digest, hasher=None)
+
+
+def verify_sig(
+    tx: CTransaction,
+    input_index: int,
+    script_code: bytes,
+    amount_sat: int,
+    pubkey: bytes,
+    signature: bytes,
+) -> bool:
+    """Whether DER ``signature`` (no sighash byte) by ``pubkey`` signs the input."""
+    digest = sighash(tx, input_index, script_code, amount_sat)
+    try:
+        return PublicKey(pubkey).verify(signature, digest, hasher=None)
+    except (ValueError, TypeError):
+        return False
+
+
+def sign_tx(spend: SingleInputSpend, privkey: bytes) -> bytes:
+    """Sign input 0 of a commitment, HTLC or closing tx."""
+    return sign_input(spend.tx, 0, spend.witness_script, spend.amount_sat, privkey)
+
+
+def verify_tx_sig(spend: SingleInputSpend, pubkey: bytes, signature: bytes) -> bool:
+    """Check a signature on input 0 of a commitment, HTLC or closing tx."""
+    return verify_sig(spend.tx, 0, spend.witness_script, spend.amount_sat, pubkey, signature)
+
+
+def der_to_compact(signature: bytes) -> bytes:
+    """DER signature -> the 64-byte ``signature`` of BOLT messages."""
+    return serialize_compact(der_to_cdata(signature))
+
+
+def compact_to_der(signature: bytes) -> bytes:
+    """64-byte BOLT ``signature`` -> DER."""
+    if len(signature) != 64:
+        raise ValueError(f"compact signature must be 64 bytes, got {len(signature)}")
+    return cdata_to_der(deserialize_compact(signature))
+
+
+def _with_sighash(signature: bytes) -> bytes:
+    return signature + bytes([SIGHASH_ALL])
+
+
+def _with_witness(tx: CTransaction, stacks: Sequence[Sequence[bytes]]) -> CTransaction:
+    witness = CTxWitness([CTxInWitness(CScriptWitness(list(stack))) for stack in stacks])
+    return CTransaction(
+        tx.vin, tx.vout, nLockTime=tx.nLockTime, nVersion=tx.nVersion, witness=witness
+    )
+
+
+def funding_witness(funding: Funding, local_sig: bytes, remote_sig: bytes) -> list[bytes]:
+    """Witness stack ``0 <sig for pubkey1> <sig for pubkey2> <script>``."""
+    sigs = sorted(
+        [(funding.local_funding_pubkey, local_sig), (funding.remote_funding_pubkey, remote_sig)]
+    )
+    return [b"", _with_sighash(sigs[0][1]), _with_sighash(sigs[1][1]), funding.witness_script]
+
+
+def finalize_commitment_tx(
+    commitment: CommitmentTx, local_sig: bytes, remote_sig: bytes
+) -> CTransaction:
+    """The commitment tx with its funding witness, ready to broadcast."""
+    return _with_witness(
+        commitment.tx, [funding_witness(commitment.params.funding, local_sig, remote_sig)]
+    )
+
+
+def finalize_closing_tx(closing: ClosingTx, local_sig: bytes, remote_sig: bytes) -> CTransaction:
+    """The closing tx with its funding witness, ready to broadcast."""
+    return _with_witness(closing.tx, [funding_witness(closing.funding, local_sig, remote_sig)])
+
+
+def finalize_htlc_tx(
+    htlc_tx: HtlcTx, local_sig: bytes, remote_sig: bytes, payment_preimage: bytes | None = None
+) -> CTransaction:
+    """The HTLC tx with its witness; HTLC-success needs the ``payment_preimage``."""
+    if htlc_tx.is_success:
+        if payment_preimage is None:
+            raise TxError("HTLC-success transaction needs the payment preimage")
+        if hashlib.sha256(payment_preimage).digest() != htlc_tx.htlc.payment_hash:
+            raise TxError("payment preimage does not match the HTLC's payment_hash")
+        last = payment_preimage
+    else:
+        if payment_preimage is not None:
+            raise TxError("HTLC-timeout transaction takes no payment preimage")
+        last = b""
+    stack = [b"", _with_sighash(remote_sig), _with_sighash(local_sig), last, htlc_tx.witness_script]
+    return _with_witness(htlc_tx.tx, [stack])
+
+
+# --- sweeps and penalties --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpendInput:
+    """An output we can spend alone with one signature.
+
+    The witness is ``<sig> *witness_after_sig <witness_script>``, or
+    ``<sig> <pubkey>`` for P2WPKH (``witness_script`` None). ``locktime`` is the
+    minimum nLockTime the spending tx needs.
+    """
+
+    outpoint: Outpoint
+    amount_sat: int
+    privkey: bytes
+    witness_script: bytes | None
+    witness_after_sig: tuple[bytes, ...] = ()
+    sequence: int = 0xFFFFFFFD
+    locktime: int = 0
+
+    @property
+    def script_code(self) -> bytes:
+        if self.witness_script is None:
+            return p2pkh(pubkey_of(self.privkey))
+        return self.witness_script
+
+    def witness(self, signature: bytes) -> list[bytes]:
+        if self.witness_script is None:
+            return [_with_sighash(signature), pubkey_of(self.privkey)]
+        return [_with_sighash(signature), *self.witness_after_sig, self.witness_script]
+
+
+def p2wpkh_spend(outpoint: Outpoint, amount_sat: int, privkey: bytes) -> SpendInput:
+    """Spend a P2WPKH output, e.g. our to_remote output on the peer's commitment
+    (``privkey`` = our payment_basepoint secret) or a wallet coin."""
+    return SpendInput(outpoint, amount_sat, privkey, None)
+
+
+def to_local_spend(
+    outpoint: Outpoint,
+    amount_sat: int,
+    witness_script: bytes,
+    delayed_privkey: bytes,
+    to_self_delay: int,
+) -> SpendInput:
+    """Spend our to_local (or HTLC tx) output after ``to_self_delay`` blocks (CSV)."""
+    return SpendInput(
+        outpoint, amount_sat, delayed_privkey, witness_script, (b"",), sequence=to_self_delay
+    )
+
+
+def revoked_to_local_spend(
+    outpoint: Outpoint, amount_sat: int, witness_script: bytes, revocation_privkey: bytes
+) -> SpendInput:
+    """Penalty: take a revoked to_local (or HTLC tx) output with the revocation key."""
+    return SpendInput(outpoint, amount_sat, revocation_privkey, witness_script, (b"\x01",))
+
+
+def revoked_htlc_spend(
+    outpoint: Outpoint, amount_sat: int, witness_script: bytes, revocation_privkey: bytes
+) -> SpendInput:
+    """Penalty: take an HTLC output of a revoked commitment with the revocation key."""
+    return SpendInput(
+        outpoint, amount_sat, revocation_privkey, witness_script, (pubkey_of(revocation_privkey),)
+    )
+
+
+def htlc_preimage_spend(
+    outpoint: Outpoint,
+    amount_sat: int,
+    witness_script: bytes,
+    htlc_privkey: bytes,
+    payment_preimage: bytes,
+) -> SpendInput:
+    """Claim, with the preimage, an HTLC the peer offered us on its own commitment."""
+    return SpendInput(outpoint, amount_sat, htlc_privkey, witness_script, (payment_preimage,))
+
+
+def htlc_timeout_spend(
+    outpoint: Outpoint,
+    amount_sat: int,
+    witness_script: bytes,
+    htlc_privkey: bytes,
+    cltv_expiry: int,
+) -> SpendInput:
+    """Take back, after ``cltv_expiry``, an HTLC we offered, from the peer's commitment."""
+    return SpendInput(
+        outpoint, amount_sat, htlc_privkey, witness_script, (b"",), locktime=cltv_expiry
+    )
+
+
+def dust_threshold_sat(script_pubkey: bytes) -> int:
+    """Bitcoin Core's dust threshold for an output paying ``script_pubkey`` (BOLT 3 table)."""
+    s = bytes(script_pubkey)
+    if len(s) == 22 and s[:2] == b"\x00\x14":
+        return 294
+    if len(s) == 34 and s[:2] == b"\x00\x20":
+        return 330
+    if len(s) == 25 and s[:3] == b"\x76\xa9\x14":
+        return 546
+    if len(s) == 23 and s[:2] == b"\xa9\x14":
+        return 540
+    if s[:1] == b"\x6a":
+        return 0
+    return 354
+
+
+def _sweep_tx(spends: Sequence[SpendInput], dest_script: bytes, amount_sat: int) -> CTransaction:
+    return CTransaction(
+        [CTxIn(s.outpoint.to_coutpoint(), nSequence=s.sequence) for s in spends],
+        [CTxOut(amount_sat, CScript(dest_script))],
+        nLockTime=max(s.locktime for s in spends),
+        nVersion=2,
+    )
+
+
+def sweep_weight(spends: Sequence[SpendInput], dest_script: bytes) -> int:
+    """Weight of the sweep tx, counting 73-byte signatures."""
+    tx = _sweep_tx(spends, dest_script, 0)
+    dummy = b"\x30" * (_MAX_SIG_LEN - 1)
+    return tx_weight(_with_witness(tx, [s.witness(dummy) for s in spends]))
+
+
+def build_sweep_tx(
+    spends: Sequence[SpendInput], dest_script: bytes, feerate_per_kw: int
+) -> CTransaction:
+    """A signed tx moving every ``spends`` output to ``dest_script``, paying
+    ``feerate_per_kw``; raises TxError if what is left is dust."""
+    if not spends:
+        raise TxError("sweep needs at least one input")
+    fee_sat = feerate_per_kw * sweep_weight(spends, dest_script) // 1000
+    amount_sat = sum(s.amount_sat for s in spends) - fee_sat
+    if amount_sat < dust_threshold_sat(dest_script):
+        raise TxError(
+            f"sweep of {sum(s.amount_sat for s in spends)} sat at {feerate_per_kw} sat/kw "
+            f"leaves {amount_sat} sat, below dust"
+        )
+    tx = _sweep_tx(spends, dest_script, amount_sat)
+    stacks = [
+        s.witness(sign_input(tx, i, s.script_code, s.amount_sat, s.privkey))
+        for i, s in enumerate(spends)
+    ]
+    return _with_witness(tx, stacks)
