@@ -25,6 +25,26 @@ from lnharness.node_impl.builtin.tx.scripts import (
     p2wsh,
     to_local_script,
 )
+from lnharness.node_impl.builtin.tx.signing import (
+    compact_to_der,
+    der_to_compact,
+    finalize_closing_tx,
+    finalize_commitment_tx,
+    finalize_htlc_tx,
+    sign_tx,
+    verify_sig,
+    verify_tx_sig,
+)
+from lnharness.node_impl.builtin.tx.sweeps import (
+    build_sweep_tx,
+    htlc_preimage_spend,
+    htlc_timeout_spend,
+    p2wpkh_spend,
+    revoked_htlc_spend,
+    revoked_to_local_spend,
+    sweep_weight,
+    to_local_spend,
+)
 from lnharness.node_impl.builtin.tx.transactions import (
     CommitmentParams,
     CommitmentTx,
@@ -37,28 +57,12 @@ from lnharness.node_impl.builtin.tx.transactions import (
     build_closing_tx,
     build_commitment_tx,
     build_htlc_txs,
-    build_sweep_tx,
     closing_tx_weight,
     commitment_number_of,
-    compact_to_der,
-    der_to_compact,
-    finalize_closing_tx,
-    finalize_commitment_tx,
-    finalize_htlc_tx,
     funding_output,
-    htlc_preimage_spend,
-    htlc_timeout_spend,
     obscuring_factor,
-    p2wpkh_spend,
-    revoked_htlc_spend,
-    revoked_to_local_spend,
-    sign_tx,
     sort_outputs,
-    sweep_weight,
-    to_local_spend,
     tx_weight,
-    verify_sig,
-    verify_tx_sig,
 )
 
 # --- Appendix B -------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ..keys.derivation import (
     pubkey_of,
 )
 from ..keys.shachain import ShachainError
+from ..tx import signing, sweeps
 from ..tx import transactions as txs
 from ..tx.scripts import p2wpkh, p2wsh, to_local_script
 from . import txs as channel_tx
@@ -284,31 +285,31 @@ class Onchain:
         keys = chan.keys
         if kind in ("to_local", "htlc_delayed"):
             privkey = derive_privkey(keys.delayed_payment_basepoint_secret, chan._our_point(entry["ctn"]))
-            spend = txs.to_local_spend(outpoint, entry["amount_sat"], bytes.fromhex(entry["witness_script"]),
+            spend = sweeps.to_local_spend(outpoint, entry["amount_sat"], bytes.fromhex(entry["witness_script"]),
                                        privkey, entry["csv"])
         elif kind == "to_remote":
-            spend = txs.p2wpkh_spend(outpoint, entry["amount_sat"], keys.payment_basepoint_secret)
+            spend = sweeps.p2wpkh_spend(outpoint, entry["amount_sat"], keys.payment_basepoint_secret)
         elif kind == "revoked_to_local":
             secret = chan.remote_secrets.get_for_commitment(entry["ctn"])
             privkey = derive_revocation_privkey(keys.revocation_basepoint_secret, secret)
-            spend = txs.revoked_to_local_spend(outpoint, entry["amount_sat"], bytes.fromhex(entry["witness_script"]),
+            spend = sweeps.revoked_to_local_spend(outpoint, entry["amount_sat"], bytes.fromhex(entry["witness_script"]),
                                                privkey)
         elif kind in ("remote_htlc_timeout", "remote_htlc_preimage"):
             privkey = derive_privkey(keys.htlc_basepoint_secret, bytes.fromhex(entry["point"]))
             script = bytes.fromhex(entry["witness_script"])
             if kind == "remote_htlc_timeout":
-                spend = txs.htlc_timeout_spend(outpoint, entry["amount_sat"], script, privkey, entry["cltv"])
+                spend = sweeps.htlc_timeout_spend(outpoint, entry["amount_sat"], script, privkey, entry["cltv"])
             else:
                 htlc = self._htlc_of(chan, entry["htlc"])
                 preimage = self._preimage_for(htlc) if htlc is not None else None
                 if preimage is None:
                     return None
-                spend = txs.htlc_preimage_spend(outpoint, entry["amount_sat"], script, privkey, preimage)
+                spend = sweeps.htlc_preimage_spend(outpoint, entry["amount_sat"], script, privkey, preimage)
         else:
             return None
         feerate = await self.node.chain.estimate_feerate_perkw(6, SWEEP_FALLBACK_FEERATE)
         try:
-            tx = txs.build_sweep_tx([spend], await self._dest_script(chan, entry), feerate)
+            tx = sweeps.build_sweep_tx([spend], await self._dest_script(chan, entry), feerate)
         except txs.TxError as exc:
             log.warning("channel %s: cannot spend %s: %s", _cid(chan), kind, exc)
             return None
@@ -324,15 +325,15 @@ class Onchain:
         htlc_tx = txs.build_htlc_tx(commitment.built, out)
         entry["second_stage_script"] = bytes(htlc_tx.output_witness_script).hex()
         privkey = derive_privkey(chan.keys.htlc_basepoint_secret, chan._our_point(entry["ctn"]))
-        local_sig = txs.sign_tx(htlc_tx, privkey)
-        remote_sig = txs.compact_to_der(chan.local_htlc_sigs[position])
+        local_sig = signing.sign_tx(htlc_tx, privkey)
+        remote_sig = signing.compact_to_der(chan.local_htlc_sigs[position])
         preimage = None
         if entry["kind"] == "local_htlc_success":
             htlc = self._htlc_of(chan, entry["htlc"])
             preimage = self._preimage_for(htlc) if htlc is not None else None
             if preimage is None:
                 return None
-        final = txs.finalize_htlc_tx(htlc_tx, local_sig, remote_sig, preimage)
+        final = signing.finalize_htlc_tx(htlc_tx, local_sig, remote_sig, preimage)
         return b2x(final.serialize())
 
 

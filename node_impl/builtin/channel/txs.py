@@ -14,6 +14,7 @@ from typing import Any
 from bitcoin.core import b2lx, b2x
 
 from ..keys.derivation import Basepoints, derive_commitment_keys, derive_privkey, derive_pubkey
+from ..tx import signing
 from ..tx import transactions as tx
 from ..tx.scripts import funding_script as _funding_script
 from ..tx.scripts import is_valid_shutdown_script as _is_valid_shutdown_script
@@ -105,13 +106,13 @@ def build_commitment(
     return Commitment(built, htlc_keys)
 
 
-def _spend_of(item: Commitment | tx.ClosingTx) -> tx.SingleInputSpend:
+def _spend_of(item: Commitment | tx.ClosingTx) -> signing.SingleInputSpend:
     return item.built if isinstance(item, Commitment) else item
 
 
 def sign_funding_input(item: Commitment | tx.ClosingTx, funding_privkey: bytes) -> bytes:
     """64-byte signature of the funding input of a commitment or closing tx."""
-    return tx.der_to_compact(tx.sign_tx(_spend_of(item), funding_privkey))
+    return signing.der_to_compact(signing.sign_tx(_spend_of(item), funding_privkey))
 
 
 def verify_funding_input(item: Commitment | tx.ClosingTx, pubkey: bytes, signature: bytes) -> bool:
@@ -121,10 +122,10 @@ def verify_funding_input(item: Commitment | tx.ClosingTx, pubkey: bytes, signatu
     if int.from_bytes(signature[32:], "big") > tx_half_order():
         return False
     try:
-        der = tx.compact_to_der(signature)
+        der = signing.compact_to_der(signature)
     except (ValueError, TypeError):
         return False
-    return tx.verify_tx_sig(_spend_of(item), pubkey, der)
+    return signing.verify_tx_sig(_spend_of(item), pubkey, der)
 
 
 def tx_half_order() -> int:
@@ -134,7 +135,7 @@ def tx_half_order() -> int:
 def sign_htlc_txs(commitment: Commitment, htlc_basepoint_secret: bytes, per_commitment_point: bytes) -> list[bytes]:
     """Our signatures of the owner's HTLC txs (we are the owner's "remote"), output order."""
     privkey = derive_privkey(htlc_basepoint_secret, per_commitment_point)
-    return [tx.der_to_compact(tx.sign_tx(h, privkey)) for h in tx.build_htlc_txs(commitment.built)]
+    return [signing.der_to_compact(signing.sign_tx(h, privkey)) for h in tx.build_htlc_txs(commitment.built)]
 
 
 def verify_htlc_sigs(commitment: Commitment, remote_htlc_basepoint: bytes, per_commitment_point: bytes,
@@ -146,7 +147,7 @@ def verify_htlc_sigs(commitment: Commitment, remote_htlc_basepoint: bytes, per_c
     pubkey = derive_pubkey(remote_htlc_basepoint, per_commitment_point)
     for i, (htlc_tx, sig) in enumerate(zip(htlc_txs, signatures, strict=True)):
         try:
-            ok = len(sig) == 64 and tx.verify_tx_sig(htlc_tx, pubkey, tx.compact_to_der(sig))
+            ok = len(sig) == 64 and signing.verify_tx_sig(htlc_tx, pubkey, signing.compact_to_der(sig))
         except (ValueError, TypeError):
             ok = False
         if not ok:
@@ -156,8 +157,8 @@ def verify_htlc_sigs(commitment: Commitment, remote_htlc_basepoint: bytes, per_c
 
 def finalize_commitment(commitment: Commitment, funding_privkey: bytes, remote_sig64: bytes) -> tuple[str, str]:
     """(raw hex, txid) of our commitment with both funding signatures."""
-    local_sig = tx.sign_tx(commitment.built, funding_privkey)
-    final = tx.finalize_commitment_tx(commitment.built, local_sig, tx.compact_to_der(remote_sig64))
+    local_sig = signing.sign_tx(commitment.built, funding_privkey)
+    final = signing.finalize_commitment_tx(commitment.built, local_sig, signing.compact_to_der(remote_sig64))
     return b2x(final.serialize()), b2lx(final.GetTxid())
 
 
@@ -186,8 +187,8 @@ def build_closing(
 
 def finalize_closing(closing: tx.ClosingTx, funding_privkey: bytes, remote_sig64: bytes) -> tuple[str, str]:
     """(raw hex, txid) of the closing tx with both funding signatures."""
-    local_sig = tx.sign_tx(closing, funding_privkey)
-    final = tx.finalize_closing_tx(closing, local_sig, tx.compact_to_der(remote_sig64))
+    local_sig = signing.sign_tx(closing, funding_privkey)
+    final = signing.finalize_closing_tx(closing, local_sig, signing.compact_to_der(remote_sig64))
     return b2x(final.serialize()), b2lx(final.GetTxid())
 
 

@@ -1,9 +1,10 @@
 """BOLT 3 transactions for static_remotekey (non-anchor) channels.
 
+Layer: tx. Imports keys and tx.scripts only.
+
 Builds the funding output, commitment transactions, HTLC-timeout/success
-transactions, legacy closing transactions and our own sweeps/penalties;
-signs and verifies their inputs (SIGHASH_ALL, BIP143) and assembles final
-witnesses.
+transactions and legacy closing transactions. Signing and final witnesses are in
+tx/signing.py, our own sweeps and penalties in tx/sweeps.py.
 
 Conventions:
 - A commitment transaction is described from its owner's view: "local" is
@@ -24,33 +25,23 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
 
 from bitcoin.core import (
     COutPoint,
     CTransaction,
     CTxIn,
-    CTxInWitness,
     CTxOut,
-    CTxWitness,
     b2lx,
     lx,
 )
 from bitcoin.core.script import (
-    SIGHASH_ALL,
-    SIGVERSION_WITNESS_V0,
     CScript,
-    CScriptWitness,
-    SignatureHash,
 )
-from coincurve import PrivateKey, PublicKey
-from coincurve.ecdsa import cdata_to_der, der_to_cdata, deserialize_compact, serialize_compact
 
-from ..keys.derivation import CommitmentKeys, pubkey_of
+from ..keys.derivation import CommitmentKeys
 from .scripts import (
     funding_script,
     offered_htlc_script,
-    p2pkh,
     p2wsh,
     received_htlc_script,
     to_local_script,
@@ -63,7 +54,7 @@ HTLC_TIMEOUT_WEIGHT = 663
 HTLC_SUCCESS_WEIGHT = 703
 # Witness of a 2-of-2 funding input with 73-byte signatures, and marker/flag.
 _FUNDING_WITNESS_WEIGHT = 224
-_MAX_SIG_LEN = 73  # DER plus sighash byte, the size fees are estimated with
+MAX_SIG_LEN = 73  # DER plus sighash byte, the size fees are estimated with
 _MAX_48_BITS = (1 << 48) - 1
 
 
@@ -567,268 +558,3 @@ def build_closing_tx(
         local_output_index=index.get("local"),
         remote_output_index=index.get("remote"),
     )
-
-
-# --- signatures ---------------------------------------------------------------------------
-
-
-class SingleInputSpend(Protocol):
-    """A built tx whose input 0 spends ``witness_script`` holding ``amount_sat``."""
-
-    @property
-    def tx(self) -> CTransaction: ...
-
-    @property
-    def witness_script(self) -> bytes: ...
-
-    @property
-    def amount_sat(self) -> int: ...
-
-
-def sighash(tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int) -> bytes:
-    """BIP143 (segwit v0) SIGHASH_ALL digest of input ``input_index``."""
-    return SignatureHash(
-        CScript(script_code), tx, input_index, SIGHASH_ALL, amount_sat, SIGVERSION_WITNESS_V0
-    )
-
-
-def sign_input(
-    tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int, privkey: bytes
-) -> bytes:
-    """DER signature (RFC6979, low-S, no sighash byte) of a segwit v0 input."""
-    digest = sighash(tx, input_index, script_code, amount_sat)
-    return PrivateKey(privkey).sign(digest, hasher=None)
-
-
-def verify_sig(
-    tx: CTransaction,
-    input_index: int,
-    script_code: bytes,
-    amount_sat: int,
-    pubkey: bytes,
-    signature: bytes,
-) -> bool:
-    """Whether DER ``signature`` (no sighash byte) by ``pubkey`` signs the input."""
-    digest = sighash(tx, input_index, script_code, amount_sat)
-    try:
-        return PublicKey(pubkey).verify(signature, digest, hasher=None)
-    except (ValueError, TypeError):
-        return False
-
-
-def sign_tx(spend: SingleInputSpend, privkey: bytes) -> bytes:
-    """Sign input 0 of a commitment, HTLC or closing tx."""
-    return sign_input(spend.tx, 0, spend.witness_script, spend.amount_sat, privkey)
-
-
-def verify_tx_sig(spend: SingleInputSpend, pubkey: bytes, signature: bytes) -> bool:
-    """Check a signature on input 0 of a commitment, HTLC or closing tx."""
-    return verify_sig(spend.tx, 0, spend.witness_script, spend.amount_sat, pubkey, signature)
-
-
-def der_to_compact(signature: bytes) -> bytes:
-    """DER signature -> the 64-byte ``signature`` of BOLT messages."""
-    return serialize_compact(der_to_cdata(signature))
-
-
-def compact_to_der(signature: bytes) -> bytes:
-    """64-byte BOLT ``signature`` -> DER."""
-    if len(signature) != 64:
-        raise ValueError(f"compact signature must be 64 bytes, got {len(signature)}")
-    return cdata_to_der(deserialize_compact(signature))
-
-
-def _with_sighash(signature: bytes) -> bytes:
-    return signature + bytes([SIGHASH_ALL])
-
-
-def _with_witness(tx: CTransaction, stacks: Sequence[Sequence[bytes]]) -> CTransaction:
-    witness = CTxWitness([CTxInWitness(CScriptWitness(list(stack))) for stack in stacks])
-    return CTransaction(
-        tx.vin, tx.vout, nLockTime=tx.nLockTime, nVersion=tx.nVersion, witness=witness
-    )
-
-
-def funding_witness(funding: Funding, local_sig: bytes, remote_sig: bytes) -> list[bytes]:
-    """Witness stack ``0 <sig for pubkey1> <sig for pubkey2> <script>``."""
-    sigs = sorted(
-        [(funding.local_funding_pubkey, local_sig), (funding.remote_funding_pubkey, remote_sig)]
-    )
-    return [b"", _with_sighash(sigs[0][1]), _with_sighash(sigs[1][1]), funding.witness_script]
-
-
-def finalize_commitment_tx(
-    commitment: CommitmentTx, local_sig: bytes, remote_sig: bytes
-) -> CTransaction:
-    """The commitment tx with its funding witness, ready to broadcast."""
-    return _with_witness(
-        commitment.tx, [funding_witness(commitment.params.funding, local_sig, remote_sig)]
-    )
-
-
-def finalize_closing_tx(closing: ClosingTx, local_sig: bytes, remote_sig: bytes) -> CTransaction:
-    """The closing tx with its funding witness, ready to broadcast."""
-    return _with_witness(closing.tx, [funding_witness(closing.funding, local_sig, remote_sig)])
-
-
-def finalize_htlc_tx(
-    htlc_tx: HtlcTx, local_sig: bytes, remote_sig: bytes, payment_preimage: bytes | None = None
-) -> CTransaction:
-    """The HTLC tx with its witness; HTLC-success needs the ``payment_preimage``."""
-    if htlc_tx.is_success:
-        if payment_preimage is None:
-            raise TxError("HTLC-success transaction needs the payment preimage")
-        if hashlib.sha256(payment_preimage).digest() != htlc_tx.htlc.payment_hash:
-            raise TxError("payment preimage does not match the HTLC's payment_hash")
-        last = payment_preimage
-    else:
-        if payment_preimage is not None:
-            raise TxError("HTLC-timeout transaction takes no payment preimage")
-        last = b""
-    stack = [b"", _with_sighash(remote_sig), _with_sighash(local_sig), last, htlc_tx.witness_script]
-    return _with_witness(htlc_tx.tx, [stack])
-
-
-# --- sweeps and penalties --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpendInput:
-    """An output we can spend alone with one signature.
-
-    The witness is ``<sig> *witness_after_sig <witness_script>``, or
-    ``<sig> <pubkey>`` for P2WPKH (``witness_script`` None). ``locktime`` is the
-    minimum nLockTime the spending tx needs.
-    """
-
-    outpoint: Outpoint
-    amount_sat: int
-    privkey: bytes
-    witness_script: bytes | None
-    witness_after_sig: tuple[bytes, ...] = ()
-    sequence: int = 0xFFFFFFFD
-    locktime: int = 0
-
-    @property
-    def script_code(self) -> bytes:
-        if self.witness_script is None:
-            return p2pkh(pubkey_of(self.privkey))
-        return self.witness_script
-
-    def witness(self, signature: bytes) -> list[bytes]:
-        if self.witness_script is None:
-            return [_with_sighash(signature), pubkey_of(self.privkey)]
-        return [_with_sighash(signature), *self.witness_after_sig, self.witness_script]
-
-
-def p2wpkh_spend(outpoint: Outpoint, amount_sat: int, privkey: bytes) -> SpendInput:
-    """Spend a P2WPKH output, e.g. our to_remote output on the peer's commitment
-    (``privkey`` = our payment_basepoint secret) or a wallet coin."""
-    return SpendInput(outpoint, amount_sat, privkey, None)
-
-
-def to_local_spend(
-    outpoint: Outpoint,
-    amount_sat: int,
-    witness_script: bytes,
-    delayed_privkey: bytes,
-    to_self_delay: int,
-) -> SpendInput:
-    """Spend our to_local (or HTLC tx) output after ``to_self_delay`` blocks (CSV)."""
-    return SpendInput(
-        outpoint, amount_sat, delayed_privkey, witness_script, (b"",), sequence=to_self_delay
-    )
-
-
-def revoked_to_local_spend(
-    outpoint: Outpoint, amount_sat: int, witness_script: bytes, revocation_privkey: bytes
-) -> SpendInput:
-    """Penalty: take a revoked to_local (or HTLC tx) output with the revocation key."""
-    return SpendInput(outpoint, amount_sat, revocation_privkey, witness_script, (b"\x01",))
-
-
-def revoked_htlc_spend(
-    outpoint: Outpoint, amount_sat: int, witness_script: bytes, revocation_privkey: bytes
-) -> SpendInput:
-    """Penalty: take an HTLC output of a revoked commitment with the revocation key."""
-    return SpendInput(
-        outpoint, amount_sat, revocation_privkey, witness_script, (pubkey_of(revocation_privkey),)
-    )
-
-
-def htlc_preimage_spend(
-    outpoint: Outpoint,
-    amount_sat: int,
-    witness_script: bytes,
-    htlc_privkey: bytes,
-    payment_preimage: bytes,
-) -> SpendInput:
-    """Claim, with the preimage, an HTLC the peer offered us on its own commitment."""
-    return SpendInput(outpoint, amount_sat, htlc_privkey, witness_script, (payment_preimage,))
-
-
-def htlc_timeout_spend(
-    outpoint: Outpoint,
-    amount_sat: int,
-    witness_script: bytes,
-    htlc_privkey: bytes,
-    cltv_expiry: int,
-) -> SpendInput:
-    """Take back, after ``cltv_expiry``, an HTLC we offered, from the peer's commitment."""
-    return SpendInput(
-        outpoint, amount_sat, htlc_privkey, witness_script, (b"",), locktime=cltv_expiry
-    )
-
-
-def dust_threshold_sat(script_pubkey: bytes) -> int:
-    """Bitcoin Core's dust threshold for an output paying ``script_pubkey`` (BOLT 3 table)."""
-    s = bytes(script_pubkey)
-    if len(s) == 22 and s[:2] == b"\x00\x14":
-        return 294
-    if len(s) == 34 and s[:2] == b"\x00\x20":
-        return 330
-    if len(s) == 25 and s[:3] == b"\x76\xa9\x14":
-        return 546
-    if len(s) == 23 and s[:2] == b"\xa9\x14":
-        return 540
-    if s[:1] == b"\x6a":
-        return 0
-    return 354
-
-
-def _sweep_tx(spends: Sequence[SpendInput], dest_script: bytes, amount_sat: int) -> CTransaction:
-    return CTransaction(
-        [CTxIn(s.outpoint.to_coutpoint(), nSequence=s.sequence) for s in spends],
-        [CTxOut(amount_sat, CScript(dest_script))],
-        nLockTime=max(s.locktime for s in spends),
-        nVersion=2,
-    )
-
-
-def sweep_weight(spends: Sequence[SpendInput], dest_script: bytes) -> int:
-    """Weight of the sweep tx, counting 73-byte signatures."""
-    tx = _sweep_tx(spends, dest_script, 0)
-    dummy = b"\x30" * (_MAX_SIG_LEN - 1)
-    return tx_weight(_with_witness(tx, [s.witness(dummy) for s in spends]))
-
-
-def build_sweep_tx(
-    spends: Sequence[SpendInput], dest_script: bytes, feerate_per_kw: int
-) -> CTransaction:
-    """A signed tx moving every ``spends`` output to ``dest_script``, paying
-    ``feerate_per_kw``; raises TxError if what is left is dust."""
-    if not spends:
-        raise TxError("sweep needs at least one input")
-    fee_sat = feerate_per_kw * sweep_weight(spends, dest_script) // 1000
-    amount_sat = sum(s.amount_sat for s in spends) - fee_sat
-    if amount_sat < dust_threshold_sat(dest_script):
-        raise TxError(
-            f"sweep of {sum(s.amount_sat for s in spends)} sat at {feerate_per_kw} sat/kw "
-            f"leaves {amount_sat} sat, below dust"
-        )
-    tx = _sweep_tx(spends, dest_script, amount_sat)
-    stacks = [
-        s.witness(sign_input(tx, i, s.script_code, s.amount_sat, s.privkey))
-        for i, s in enumerate(spends)
-    ]
-    return _with_witness(tx, stacks)

@@ -1,0 +1,167 @@
+"""Our own sweeps and penalty spends: outputs we spend alone with one signature.
+
+Layer: tx. Imports keys, tx.scripts, tx.transactions and tx.signing only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bitcoin.core import (
+    CTransaction,
+    CTxIn,
+    CTxOut,
+)
+from bitcoin.core.script import (
+    CScript,
+)
+
+from ..keys.derivation import pubkey_of
+from .scripts import (
+    p2pkh,
+)
+from .signing import sign_input, with_sighash_byte, with_witnesses
+from .transactions import MAX_SIG_LEN, Outpoint, TxError, tx_weight
+
+
+@dataclass(frozen=True)
+class SpendInput:
+    """An output we can spend alone with one signature.
+
+    The witness is ``<sig> *witness_after_sig <witness_script>``, or
+    ``<sig> <pubkey>`` for P2WPKH (``witness_script`` None). ``locktime`` is the
+    minimum nLockTime the spending tx needs.
+    """
+
+    outpoint: Outpoint
+    amount_sat: int
+    privkey: bytes
+    witness_script: bytes | None
+    witness_after_sig: tuple[bytes, ...] = ()
+    sequence: int = 0xFFFFFFFD
+    locktime: int = 0
+
+    @property
+    def script_code(self) -> bytes:
+        if self.witness_script is None:
+            return p2pkh(pubkey_of(self.privkey))
+        return self.witness_script
+
+    def witness(self, signature: bytes) -> list[bytes]:
+        if self.witness_script is None:
+            return [with_sighash_byte(signature), pubkey_of(self.privkey)]
+        return [with_sighash_byte(signature), *self.witness_after_sig, self.witness_script]
+
+
+def p2wpkh_spend(outpoint: Outpoint, amount_sat: int, privkey: bytes) -> SpendInput:
+    """Spend a P2WPKH output, e.g. our to_remote output on the peer's commitment
+    (``privkey`` = our payment_basepoint secret) or a wallet coin."""
+    return SpendInput(outpoint, amount_sat, privkey, None)
+
+
+def to_local_spend(
+    outpoint: Outpoint,
+    amount_sat: int,
+    witness_script: bytes,
+    delayed_privkey: bytes,
+    to_self_delay: int,
+) -> SpendInput:
+    """Spend our to_local (or HTLC tx) output after ``to_self_delay`` blocks (CSV)."""
+    return SpendInput(
+        outpoint, amount_sat, delayed_privkey, witness_script, (b"",), sequence=to_self_delay
+    )
+
+
+def revoked_to_local_spend(
+    outpoint: Outpoint, amount_sat: int, witness_script: bytes, revocation_privkey: bytes
+) -> SpendInput:
+    """Penalty: take a revoked to_local (or HTLC tx) output with the revocation key."""
+    return SpendInput(outpoint, amount_sat, revocation_privkey, witness_script, (b"\x01",))
+
+
+def revoked_htlc_spend(
+    outpoint: Outpoint, amount_sat: int, witness_script: bytes, revocation_privkey: bytes
+) -> SpendInput:
+    """Penalty: take an HTLC output of a revoked commitment with the revocation key."""
+    return SpendInput(
+        outpoint, amount_sat, revocation_privkey, witness_script, (pubkey_of(revocation_privkey),)
+    )
+
+
+def htlc_preimage_spend(
+    outpoint: Outpoint,
+    amount_sat: int,
+    witness_script: bytes,
+    htlc_privkey: bytes,
+    payment_preimage: bytes,
+) -> SpendInput:
+    """Claim, with the preimage, an HTLC the peer offered us on its own commitment."""
+    return SpendInput(outpoint, amount_sat, htlc_privkey, witness_script, (payment_preimage,))
+
+
+def htlc_timeout_spend(
+    outpoint: Outpoint,
+    amount_sat: int,
+    witness_script: bytes,
+    htlc_privkey: bytes,
+    cltv_expiry: int,
+) -> SpendInput:
+    """Take back, after ``cltv_expiry``, an HTLC we offered, from the peer's commitment."""
+    return SpendInput(
+        outpoint, amount_sat, htlc_privkey, witness_script, (b"",), locktime=cltv_expiry
+    )
+
+
+def dust_threshold_sat(script_pubkey: bytes) -> int:
+    """Bitcoin Core's dust threshold for an output paying ``script_pubkey`` (BOLT 3 table)."""
+    s = bytes(script_pubkey)
+    if len(s) == 22 and s[:2] == b"\x00\x14":
+        return 294
+    if len(s) == 34 and s[:2] == b"\x00\x20":
+        return 330
+    if len(s) == 25 and s[:3] == b"\x76\xa9\x14":
+        return 546
+    if len(s) == 23 and s[:2] == b"\xa9\x14":
+        return 540
+    if s[:1] == b"\x6a":
+        return 0
+    return 354
+
+
+def _sweep_tx(spends: Sequence[SpendInput], dest_script: bytes, amount_sat: int) -> CTransaction:
+    return CTransaction(
+        [CTxIn(s.outpoint.to_coutpoint(), nSequence=s.sequence) for s in spends],
+        [CTxOut(amount_sat, CScript(dest_script))],
+        nLockTime=max(s.locktime for s in spends),
+        nVersion=2,
+    )
+
+
+def sweep_weight(spends: Sequence[SpendInput], dest_script: bytes) -> int:
+    """Weight of the sweep tx, counting 73-byte signatures."""
+    tx = _sweep_tx(spends, dest_script, 0)
+    dummy = b"\x30" * (MAX_SIG_LEN - 1)
+    return tx_weight(with_witnesses(tx, [s.witness(dummy) for s in spends]))
+
+
+def build_sweep_tx(
+    spends: Sequence[SpendInput], dest_script: bytes, feerate_per_kw: int
+) -> CTransaction:
+    """A signed tx moving every ``spends`` output to ``dest_script``, paying
+    ``feerate_per_kw``; raises TxError if what is left is dust."""
+    if not spends:
+        raise TxError("sweep needs at least one input")
+    fee_sat = feerate_per_kw * sweep_weight(spends, dest_script) // 1000
+    amount_sat = sum(s.amount_sat for s in spends) - fee_sat
+    if amount_sat < dust_threshold_sat(dest_script):
+        raise TxError(
+            f"sweep of {sum(s.amount_sat for s in spends)} sat at {feerate_per_kw} sat/kw "
+            f"leaves {amount_sat} sat, below dust"
+        )
+    tx = _sweep_tx(spends, dest_script, amount_sat)
+    stacks = [
+        s.witness(sign_input(tx, i, s.script_code, s.amount_sat, s.privkey))
+        for i, s in enumerate(spends)
+    ]
+    return with_witnesses(tx, stacks)
