@@ -1,1 +1,1 @@
-"""channel"""
+"""Layer channel: the channel state machine, its storage, the manager, on-chain resolution, the events it publishes and the operations payments may ask for. Imports services and the layers below only."""
