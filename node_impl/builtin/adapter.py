@@ -1,4 +1,8 @@
-"""`LightningNode` adapter for the built-in node (`python -m lnharness.node_impl.builtin`)."""
+"""`LightningNode` adapter for the built-in node (`python -m lnharness.node_impl.builtin`).
+
+Layer: adapter, outside the daemon (the harness side). Imports lnharness's engine,
+core.config (the daemon's options) and core.jsonrpc_client.
+"""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,7 @@
-"""Command line of the built-in node (`python -m lnharness.node_impl.builtin --help`)."""
+"""Command line of the built-in node (`python -m lnharness.node_impl.builtin --help`).
+
+Layer: core. Imports nothing of the node.
+"""
 
 from __future__ import annotations
 

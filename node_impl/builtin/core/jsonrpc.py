@@ -1,5 +1,7 @@
 """JSON-RPC 2.0 over HTTP on 127.0.0.1 with HTTP Basic auth (user 'rpc', the node's secret).
 
+Layer: core. Imports core.log only.
+
 Handlers are coroutine functions registered by name; their parameters are bound from the
 request's `params` (a dict by name or a list by position) with the handler's own signature,
 so a missing or unknown parameter becomes a -32602 error naming it.

@@ -1,5 +1,7 @@
 """Small, dependency-free client of the built-in node's JSON-RPC.
 
+Layer: core (the client side, used by the harness's adapter). Imports nothing of the node.
+
     rpc = BuiltinRpc("http://127.0.0.1:PORT/", secret)
     rpc.getinfo(); rpc.invoice(amount_msat=1000, label="a", description="d")
     rpc.call("listpeers", {"id": node_id})

@@ -1,4 +1,7 @@
-"""Logging for the built-in node: one line per event, `TIME LEVEL subsystem: message`."""
+"""Logging for the built-in node: one line per event, `TIME LEVEL subsystem: message`.
+
+Layer: core. Imports nothing of the node.
+"""
 
 from __future__ import annotations
 

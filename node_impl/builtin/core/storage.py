@@ -1,5 +1,7 @@
 """The node's sqlite database (DIR/node.sqlite3): WAL, synchronous=NORMAL, per-component schemas.
 
+Layer: core. Imports nothing of the node.
+
 In WAL mode synchronous=NORMAL makes every commit durable against the node's process dying
 (kill -9 included: the written pages are the OS's); only an OS crash or power loss could
 drop the last commits. That is the failure model of a test harness, and it takes the

@@ -1,5 +1,7 @@
 """Keys of the built-in node: derivation from a node seed, and BOLT 3 key derivation.
 
+Layer: keys. Imports keys.shachain only.
+
 Seed derivation (our own scheme, reproducible: same seed, same keys)::
 
     seed_secret(seed, label) = HMAC-SHA256(key=seed, msg=label)

@@ -1,5 +1,7 @@
 """BOLT 3 per-commitment secrets: generation from a seed and compact storage.
 
+Layer: keys. Imports nothing of the node.
+
 Secrets are indexed by a 48-bit number that starts at ``2**48 - 1`` for the
 first commitment and counts down; commitment number ``n`` uses index
 ``START_INDEX - n`` (see :func:`index_of_commitment`).

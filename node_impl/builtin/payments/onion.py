@@ -1,5 +1,7 @@
 """BOLT 4 onion routing: Sphinx packets, hop payloads and failure onions.
 
+Layer: payments. Imports wire only (the Sphinx construction has no node state).
+
 Sender: `construct_onion(session_key, hops, associated_data)` builds the
 1366-byte packet for a route of `OnionHop(pubkey, payload)`;
 `hop_shared_secrets(session_key, pubkeys)` gives the per-hop secrets needed to

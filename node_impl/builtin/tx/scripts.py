@@ -1,5 +1,7 @@
 """BOLT 3 scripts: funding 2-of-2, to_local, to_remote, HTLC outputs; script checks.
 
+Layer: tx. Imports nothing of the node.
+
 Every function returns the raw script bytes (python-bitcoinlib ``CScript``,
 a ``bytes`` subclass). Witness scripts are wrapped into output scripts with
 :func:`p2wsh`; keys are 33-byte compressed public keys.

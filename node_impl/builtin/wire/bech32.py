@@ -1,5 +1,7 @@
 """Bech32 (BIP-173) without the 90-character limit, as BOLT 11 invoices use it.
 
+Layer: wire. Imports nothing of the node.
+
 Works on 5-bit words; `convert_bits` regroups between 8-bit bytes and 5-bit words.
 """
 

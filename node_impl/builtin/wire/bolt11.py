@@ -1,5 +1,7 @@
 """BOLT 11 payment invoices: create, sign, decode and validate.
 
+Layer: wire. Imports wire.bech32 only.
+
 `create_invoice` builds and signs an invoice for this node; `decode_invoice`
 parses one, checks it against the expected network and verifies its
 signature. `encode_invoice` is the low-level signer over an explicit list of

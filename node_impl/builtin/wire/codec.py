@@ -1,4 +1,7 @@
 """BOLT 1 fundamental types: big-endian integers, truncated integers, BigSize,
+
+Layer: wire. Imports nothing of the node.
+
 points, signatures and short channel ids.
 
 `Reader` consumes a byte string field by field and raises `WireError` on

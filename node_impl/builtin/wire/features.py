@@ -1,5 +1,7 @@
 """BOLT 9 feature bits: named features, bit vectors, and the checks BOLT 1 asks for on `init`.
 
+Layer: wire. Imports nothing of the node.
+
 Bits are numbered from the least significant bit of the big-endian byte string;
 each feature is a pair (even = compulsory, odd = optional).
 """

@@ -1,5 +1,7 @@
 """Lightning wire messages (BOLT 1, 2 and 7): typed, table-driven encode/decode.
 
+Layer: wire. Imports wire.codec and wire.tlv only.
+
 Every message is a frozen dataclass whose fields are declared in wire order
 with their wire kind (`wire(U64)`), followed by its TLV records (`tlv(1, KIND)`,
 None when absent).  Messages with a TLV stream keep unknown odd records in

@@ -1,4 +1,7 @@
-"""BOLT 7 address descriptors, as used in node_announcement `addresses` and init `remote_addr`."""
+"""BOLT 7 address descriptors, as used in node_announcement `addresses` and init `remote_addr`.
+
+Layer: wire. Imports wire.codec only.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """BOLT 1 TLV streams.
 
+Layer: wire. Imports wire.codec only.
+
 A `TlvStreamCodec` knows the records of one namespace (`TlvRecord`: type,
 name, how to read and write its value).  Decoding enforces BOLT 1: minimal
 BigSize type and length, strictly increasing types, the exact length of every
