@@ -200,3 +200,30 @@ def test_the_checker_sees_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
     assert graph["rpc.high"] == {"core.low"}
     assert _cycles(graph) == [["core.low", "rpc.high"]]
     assert _builtin_layer("rpc.high") > _builtin_layer("core.low")
+
+
+def _absolute_imports(folder: Path) -> list[tuple[str, str]]:
+    """(file, imported module) for every absolute import under `folder`."""
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found += [(path.relative_to(REPO).as_posix(), a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                found.append((path.relative_to(REPO).as_posix(), node.module))
+    return found
+
+
+def test_the_engine_imports_no_implementation_no_plugin_and_no_pytest() -> None:
+    """harness/ (`lnharness`) is the ground floor: it finds implementations through entry
+    points and knows nothing of pytest."""
+    bad = [(f, m) for f, m in _absolute_imports(REPO / "harness")
+           if m.split(".")[0] in ("pytest", "_pytest")
+           or m.startswith(("lnharness.node_impl", "lnharness.fixtures", "lnharness.examples"))]
+    assert bad == []
+
+
+def test_the_plugin_reaches_implementations_only_through_the_registry() -> None:
+    bad = [(f, m) for f, m in _absolute_imports(REPO / "fixtures")
+           if m.startswith("lnharness.node_impl")]
+    assert bad == []
