@@ -36,10 +36,14 @@ def _cmd_impls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from lnharness.examples.catshop.demo import main as demo_main
+DEMO_GROUP = "lnharness.demos"
 
-    return demo_main(chain_name=args.chain, impl=args.impl)
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    # the demo is an example built on the engine: found through its entry point, as
+    # implementations are, so the engine never imports what stands on it
+    demo_main = registry.load(DEMO_GROUP, "catshop")
+    return int(demo_main(chain_name=args.chain, impl=args.impl))
 
 
 def _default_up_dir() -> Path:
