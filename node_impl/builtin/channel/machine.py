@@ -1,7 +1,7 @@
 """One Lightning channel: the BOLT 2 state machine, without I/O.
 
-A :class:`Channel` consumes peer messages (``dict`` with a ``type`` key and the
-BOLT field names) and returns the messages to send, in order.  Things the
+A :class:`Channel` consumes peer messages (the typed dataclasses of
+wire/messages.py) and returns the messages to send, in order.  Things the
 manager must act on (funding to broadcast, an incoming HTLC to decide on, a
 payment resolved, a closing transaction to broadcast) are queued in
 ``channel.events``.  The manager persists :meth:`Channel.to_json` before it sends
@@ -20,6 +20,7 @@ from typing import Any
 
 from ..keys.derivation import Basepoints, ChannelKeys, per_commitment_point
 from ..keys.shachain import SecretStore, ShachainError, index_of_commitment
+from ..wire import messages
 from . import txs as channel_tx
 from .updates import LOCAL, REMOTE, Htlc, UpdateError, UpdateLog
 
@@ -117,11 +118,6 @@ def is_trimmed(offered_by_owner: bool, amount_msat: int, dust_limit_sat: int, fe
     return amount_msat // 1000 < dust_limit_sat + fee
 
 
-def msg(type_: str, **fields: Any) -> dict[str, Any]:
-    """A message to send: its BOLT name and fields."""
-    return {"type": type_, **fields}
-
-
 def _hex(value: bytes | None) -> str | None:
     return value.hex() if value is not None else None
 
@@ -130,28 +126,16 @@ def _unhex(value: str | None) -> bytes | None:
     return bytes.fromhex(value) if value is not None else None
 
 
-def _msg_to_json(message: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in message.items():
-        if isinstance(value, bytes):
-            out[key] = {"hex": value.hex()}
-        elif isinstance(value, list):
-            out[key] = [{"hex": v.hex()} if isinstance(v, bytes) else v for v in value]
-        else:
-            out[key] = value
-    return out
+def _msg_to_json(message: messages.Message) -> str:
+    """A message to persist (for retransmission): its wire bytes, hex."""
+    return message.encode().hex()
 
 
-def _msg_from_json(data: dict[str, Any]) -> dict[str, Any]:
-    def conv(value: Any) -> Any:
-        if isinstance(value, dict) and set(value) == {"hex"}:
-            return bytes.fromhex(value["hex"])
-        return value
-
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        out[key] = [conv(v) for v in value] if isinstance(value, list) else conv(value)
-    return out
+def _msg_from_json(data: str) -> messages.Message:
+    decoded = messages.decode(bytes.fromhex(data))
+    if isinstance(decoded, messages.UnknownMessage):
+        raise ValueError(f"persisted message of unknown type {decoded.type}")
+    return decoded
 
 
 class Channel:
@@ -199,8 +183,8 @@ class Channel:
         self.local_commit_sig: bytes | None = None
         self.local_htlc_sigs: list[bytes] = []
         # retransmission
-        self.last_commit_batch: list[dict[str, Any]] = []
-        self.last_revoke: dict[str, Any] | None = None
+        self.last_commit_batch: list[messages.Message] = []
+        self.last_revoke: messages.RevokeAndAck | None = None
         self.revoke_sent_after_commit = False
         # shutdown / closing
         self.local_upfront_script = b""
@@ -248,6 +232,12 @@ class Channel:
     def is_opener(self) -> bool:
         return self.opener == LOCAL
 
+    def _cid(self) -> bytes:
+        """The channel_id, for a message that needs it (only known once funded)."""
+        if self.channel_id is None:
+            raise ChannelError("channel has no channel_id yet")
+        return self.channel_id
+
     def _require_log(self) -> UpdateLog:
         if self.log is None:
             raise ChannelError("channel is not funded yet")
@@ -264,15 +254,14 @@ class Channel:
     def make_open_channel(
         self, *, funding_sat: int, push_msat: int, feerate_per_kw: int, announce: bool,
         upfront_shutdown_script: bytes = b"",
-    ) -> dict[str, Any]:
+    ) -> messages.OpenChannel:
         """The open_channel message for a channel we fund."""
         self.funding_sat = funding_sat
         self.push_msat = push_msat
         self.initial_feerate_per_kw = feerate_per_kw
         self.channel_flags = 1 if announce else 0
         self.local_upfront_script = upfront_shutdown_script
-        return msg(
-            "open_channel",
+        return messages.OpenChannel(
             chain_hash=self.chain_hash,
             temporary_channel_id=self.temporary_channel_id,
             funding_satoshis=funding_sat,
@@ -302,14 +291,14 @@ class Channel:
             "channel_type": encode_channel_type(self.channel_type),
         }
 
-    def _take_remote_params(self, m: dict[str, Any]) -> None:
+    def _take_remote_params(self, m: messages.OpenChannel | messages.AcceptChannel) -> None:
         cfg = SideConfig(
-            dust_limit_sat=m["dust_limit_satoshis"],
-            max_htlc_value_in_flight_msat=m["max_htlc_value_in_flight_msat"],
-            channel_reserve_sat=m["channel_reserve_satoshis"],
-            htlc_minimum_msat=m["htlc_minimum_msat"],
-            to_self_delay=m["to_self_delay"],
-            max_accepted_htlcs=m["max_accepted_htlcs"],
+            dust_limit_sat=m.dust_limit_satoshis,
+            max_htlc_value_in_flight_msat=m.max_htlc_value_in_flight_msat,
+            channel_reserve_sat=m.channel_reserve_satoshis,
+            htlc_minimum_msat=m.htlc_minimum_msat,
+            to_self_delay=m.to_self_delay,
+            max_accepted_htlcs=m.max_accepted_htlcs,
         )
         if cfg.to_self_delay > MAX_TO_SELF_DELAY:
             raise ChannelError(f"to_self_delay {cfg.to_self_delay} is unreasonably large (max {MAX_TO_SELF_DELAY})")
@@ -331,102 +320,101 @@ class Channel:
                 f"dust_limit_satoshis {cfg.dust_limit_sat}")
         try:
             self.remote_basepoints = Basepoints(
-                funding_pubkey=m["funding_pubkey"],
-                revocation_basepoint=m["revocation_basepoint"],
-                payment_basepoint=m["payment_basepoint"],
-                delayed_payment_basepoint=m["delayed_payment_basepoint"],
-                htlc_basepoint=m["htlc_basepoint"],
+                funding_pubkey=m.funding_pubkey,
+                revocation_basepoint=m.revocation_basepoint,
+                payment_basepoint=m.payment_basepoint,
+                delayed_payment_basepoint=m.delayed_payment_basepoint,
+                htlc_basepoint=m.htlc_basepoint,
             )
         except ValueError as exc:
             raise ChannelError(f"invalid basepoint: {exc}") from None
         self.remote_config = cfg
-        self.remote_points = {0: m["first_per_commitment_point"]}
-        channel_type = m.get("channel_type")
+        self.remote_points = {0: m.first_per_commitment_point}
+        channel_type = m.channel_type
         if channel_type is None:
             raise ChannelError("Did not set channel_type")
         if decode_channel_type(channel_type) != self.channel_type:
             raise ChannelError(
                 f"channel_type {channel_type.hex()} is not supported (only static_remotekey, bit 12)")
-        self.remote_upfront_script = m.get("upfront_shutdown_script") or b""
+        self.remote_upfront_script = m.upfront_shutdown_script or b""
 
-    def handle_accept_channel(self, m: dict[str, Any]) -> None:
+    def handle_accept_channel(self, m: messages.AcceptChannel) -> None:
         """Validate accept_channel (opener); next the manager builds the funding tx."""
         if self.state != OPENING or not self.is_opener():
             raise ChannelError("unexpected accept_channel")
         self._take_remote_params(m)
-        self.min_depth = max(1, m["minimum_depth"])
+        self.min_depth = max(1, m.minimum_depth)
         self._check_initial_balances()
 
-    def make_funding_created(self, funding_txid: bytes, funding_outnum: int, funding_tx_hex: str) -> dict[str, Any]:
+    def make_funding_created(self, funding_txid: bytes, funding_outnum: int,
+                             funding_tx_hex: str) -> messages.FundingCreated:
         """funding_created with our signature of the peer's first commitment (opener)."""
         self.funding_txid = funding_txid
         self.funding_outnum = funding_outnum
         self.funding_tx_hex = funding_tx_hex
         self._init_log()
         sig, _htlc_sigs = self._sign_remote_commitment(0)
-        return msg(
-            "funding_created",
+        return messages.FundingCreated(
             temporary_channel_id=self.temporary_channel_id,
             funding_txid=funding_txid,
             funding_output_index=funding_outnum,
             signature=sig,
         )
 
-    def handle_funding_signed(self, m: dict[str, Any]) -> None:
+    def handle_funding_signed(self, m: messages.FundingSigned) -> None:
         """Verify the peer's signature of our first commitment (opener): then broadcast."""
         if self.state != OPENING or not self.is_opener() or self.log is None:
             raise ChannelError("unexpected funding_signed")
         expected = channel_id_from_funding(self.funding_txid or b"", self.funding_outnum)
-        if m["channel_id"] != expected:
-            raise ChannelError(f"funding_signed channel_id {m['channel_id'].hex()} != {expected.hex()}")
-        self._verify_local_commitment(0, m["signature"], [])
+        if m.channel_id != expected:
+            raise ChannelError(f"funding_signed channel_id {m.channel_id.hex()} != {expected.hex()}")
+        self._verify_local_commitment(0, m.signature, [])
         self.channel_id = expected
         self.state = AWAITING_LOCKIN
         self._emit("funding_ready_to_broadcast", self.funding_tx_hex)
 
     # ------------------------------------------------------------------ opening (acceptor)
-    def handle_open_channel(self, m: dict[str, Any], *, min_depth: int) -> dict[str, Any]:
+    def handle_open_channel(self, m: messages.OpenChannel, *, min_depth: int) -> messages.AcceptChannel:
         """Validate open_channel and answer accept_channel (acceptor)."""
-        if m["chain_hash"] != self.chain_hash:
-            raise ChannelError(f"unknown chain_hash {m['chain_hash'].hex()}")
-        self.temporary_channel_id = m["temporary_channel_id"]
-        funding_sat = m["funding_satoshis"]
+        if m.chain_hash != self.chain_hash:
+            raise ChannelError(f"unknown chain_hash {m.chain_hash.hex()}")
+        self.temporary_channel_id = m.temporary_channel_id
+        funding_sat = m.funding_satoshis
         if funding_sat > MAX_FUNDING_SAT:
             raise ChannelError(f"funding_satoshis {funding_sat} too large without large channels")
         if funding_sat < MIN_FUNDING_SAT:
             raise ChannelError(f"funding_satoshis {funding_sat} too small (minimum {MIN_FUNDING_SAT})")
-        if m["push_msat"] > funding_sat * 1000:
-            raise ChannelError(f"push_msat {m['push_msat']} greater than funding_satoshis * 1000")
-        feerate = m["feerate_per_kw"]
+        if m.push_msat > funding_sat * 1000:
+            raise ChannelError(f"push_msat {m.push_msat} greater than funding_satoshis * 1000")
+        feerate = m.feerate_per_kw
         if feerate < 253 or feerate > 100_000:
             raise ChannelError(f"feerate_per_kw {feerate} outside 253..100000")
         self.funding_sat = funding_sat
-        self.push_msat = m["push_msat"]
+        self.push_msat = m.push_msat
         self.initial_feerate_per_kw = feerate
-        self.channel_flags = m["channel_flags"] & 1
+        self.channel_flags = m.channel_flags & 1
         self._take_remote_params(m)
         self.min_depth = min_depth
         self._check_initial_balances()
-        return msg(
-            "accept_channel",
+        return messages.AcceptChannel(
             temporary_channel_id=self.temporary_channel_id,
             minimum_depth=min_depth,
             upfront_shutdown_script=self.local_upfront_script,
             **self._our_channel_parameters(),
         )
 
-    def handle_funding_created(self, m: dict[str, Any]) -> dict[str, Any]:
+    def handle_funding_created(self, m: messages.FundingCreated) -> messages.FundingSigned:
         """Verify the opener's signature of our first commitment and sign theirs (acceptor)."""
         if self.state != OPENING or self.is_opener() or self.remote_config is None:
             raise ChannelError("unexpected funding_created")
-        self.funding_txid = m["funding_txid"]
-        self.funding_outnum = m["funding_output_index"]
+        self.funding_txid = m.funding_txid
+        self.funding_outnum = m.funding_output_index
         self._init_log()
-        self._verify_local_commitment(0, m["signature"], [])
+        self._verify_local_commitment(0, m.signature, [])
         sig, _htlc_sigs = self._sign_remote_commitment(0)
         self.channel_id = channel_id_from_funding(self.funding_txid, self.funding_outnum)
         self.state = AWAITING_LOCKIN
-        return msg("funding_signed", channel_id=self.channel_id, signature=sig)
+        return messages.FundingSigned(channel_id=self._cid(), signature=sig)
 
     def _funder_msat(self) -> tuple[int, int]:
         opener_msat = self.funding_sat * 1000 - self.push_msat
@@ -454,7 +442,7 @@ class Channel:
                              feerate_per_kw=self.initial_feerate_per_kw)
 
     # ------------------------------------------------------------------ lock-in
-    def funding_confirmed(self, height: int, tx_index: int, depth: int) -> list[dict[str, Any]]:
+    def funding_confirmed(self, height: int, tx_index: int, depth: int) -> list[messages.Message]:
         """The funding tx has ``depth`` confirmations: maybe send channel_ready."""
         self.funding_height = height
         self.funding_tx_index = tx_index
@@ -465,10 +453,9 @@ class Channel:
         self._maybe_normal()
         return out
 
-    def _channel_ready_msg(self) -> dict[str, Any]:
-        return msg("channel_ready", channel_id=self.channel_id,
-                   second_per_commitment_point=self._our_point(1),
-                   short_channel_id=self.short_channel_id)
+    def _channel_ready_msg(self) -> messages.ChannelReady:
+        # no short_channel_id (alias) TLV: peers learn the real scid from the funding tx
+        return messages.ChannelReady(channel_id=self._cid(), second_per_commitment_point=self._our_point(1))
 
     @property
     def short_channel_id(self) -> int | None:
@@ -476,13 +463,13 @@ class Channel:
             return None
         return (self.funding_height << 40) | (self.funding_tx_index << 16) | self.funding_outnum
 
-    def handle_channel_ready(self, m: dict[str, Any]) -> list[dict[str, Any]]:
+    def handle_channel_ready(self, m: messages.ChannelReady) -> list[messages.Message]:
         if self.state not in (AWAITING_LOCKIN, NORMAL, SHUTTING_DOWN):
             return []
         if self.channel_ready_received:
             return []  # redundant after reconnection
         self.channel_ready_received = True
-        self.remote_points[1] = m["second_per_commitment_point"]
+        self.remote_points[1] = m.second_per_commitment_point
         self._maybe_normal()
         return []
 
@@ -641,34 +628,34 @@ class Channel:
         self._require_log().remove_htlc(LOCAL, htlc_id, "fail_malformed",
                                         sha256_of_onion=sha256_of_onion, failure_code=failure_code)
 
-    def _update_messages(self) -> list[dict[str, Any]]:
+    def _update_messages(self) -> list[messages.Message]:
         """update_* messages for our not-yet-sent proposals, in proposal order."""
         log = self._require_log()
-        out = []
+        cid = self._cid()
+        out: list[messages.Message] = []
         for kind, ident in log.local_update_order:
             if kind == "add":
                 h = log.htlcs[(LOCAL, ident)]
-                out.append(msg("update_add_htlc", channel_id=self.channel_id, id=h.htlc_id,
-                               amount_msat=h.amount_msat, payment_hash=h.payment_hash,
-                               cltv_expiry=h.cltv_expiry, onion_routing_packet=h.onion))
+                out.append(messages.UpdateAddHtlc(channel_id=cid, id=h.htlc_id, amount_msat=h.amount_msat,
+                                                  payment_hash=h.payment_hash, cltv_expiry=h.cltv_expiry,
+                                                  onion_routing_packet=h.onion))
             elif kind == "remove":
                 h = log.htlcs[(REMOTE, ident)]
                 if h.removal == "fulfill":
-                    out.append(msg("update_fulfill_htlc", channel_id=self.channel_id, id=ident,
-                                   payment_preimage=h.removal_data["preimage"]))
+                    out.append(messages.UpdateFulfillHtlc(channel_id=cid, id=ident,
+                                                          payment_preimage=h.removal_data["preimage"]))
                 elif h.removal == "fail":
-                    out.append(msg("update_fail_htlc", channel_id=self.channel_id, id=ident,
-                                   reason=h.removal_data["reason"]))
+                    out.append(messages.UpdateFailHtlc(channel_id=cid, id=ident, reason=h.removal_data["reason"]))
                 else:
-                    out.append(msg("update_fail_malformed_htlc", channel_id=self.channel_id, id=ident,
-                                   sha256_of_onion=h.removal_data["sha256_of_onion"],
-                                   failure_code=h.removal_data["failure_code"]))
+                    out.append(messages.UpdateFailMalformedHtlc(
+                        channel_id=cid, id=ident, sha256_of_onion=h.removal_data["sha256_of_onion"],
+                        failure_code=h.removal_data["failure_code"]))
             elif kind == "fee":
                 fee = next(f for f in log.fee_updates if f.seq == ident)
-                out.append(msg("update_fee", channel_id=self.channel_id, feerate_per_kw=fee.feerate_per_kw))
+                out.append(messages.UpdateFee(channel_id=cid, feerate_per_kw=fee.feerate_per_kw))
         return out
 
-    def sign_if_needed(self) -> list[dict[str, Any]]:
+    def sign_if_needed(self) -> list[messages.Message]:
         """Our pending updates and a commitment_signed, if anything is pending and allowed."""
         if self.log is None or self.state not in (NORMAL, SHUTTING_DOWN):
             return []
@@ -678,8 +665,8 @@ class Channel:
         updates = self._update_messages()
         ctn = log.sign_remote()
         sig, htlc_sigs = self._sign_remote_commitment(ctn)
-        commit = msg("commitment_signed", channel_id=self.channel_id, signature=sig, htlc_signatures=htlc_sigs,
-                     funding_txid=self.funding_txid)
+        commit = messages.CommitmentSigned(channel_id=self._cid(), signature=sig,
+                                           htlc_signatures=tuple(htlc_sigs), funding_txid=self.funding_txid)
         self.last_commit_batch = updates + [commit]
         self.revoke_sent_after_commit = False
         if self.local_shutdown_script is not None and not self.shutdown_sent:
@@ -687,18 +674,18 @@ class Channel:
         return updates + [commit]
 
     # ------------------------------------------------------------------ normal operation: peer messages
-    def handle_update_add_htlc(self, m: dict[str, Any]) -> None:
+    def handle_update_add_htlc(self, m: messages.UpdateAddHtlc) -> None:
         if self.state not in (NORMAL, SHUTTING_DOWN):
             raise ChannelError(f"update_add_htlc in state {self.state}")
         if self.shutdown_received:
             raise ChannelError("update_add_htlc after shutdown")
         log = self._require_log()
-        amount = m["amount_msat"]
+        amount = m.amount_msat
         if amount == 0 or amount < self.local_config.htlc_minimum_msat:
             raise ChannelError(f"update_add_htlc amount {amount} msat below htlc_minimum_msat "
                                f"{self.local_config.htlc_minimum_msat}")
-        if m["cltv_expiry"] >= CLTV_EXPIRY_LIMIT:
-            raise ChannelError(f"update_add_htlc cltv_expiry {m['cltv_expiry']} not a block height")
+        if m.cltv_expiry >= CLTV_EXPIRY_LIMIT:
+            raise ChannelError(f"update_add_htlc cltv_expiry {m.cltv_expiry} not a block height")
         theirs = [h for h in log.htlcs.values() if h.offerer == REMOTE and h.removal is None]
         if len(theirs) + 1 > self.local_config.max_accepted_htlcs:
             raise ChannelError(f"more than max_accepted_htlcs {self.local_config.max_accepted_htlcs} HTLCs")
@@ -710,49 +697,49 @@ class Channel:
             raise ChannelError(f"update_add_htlc of {amount} msat: peer cannot afford it "
                                f"(balance {view.remote_msat} msat)")
         try:
-            log.add_htlc(REMOTE, amount, m["payment_hash"], m["cltv_expiry"], m["onion_routing_packet"],
-                         htlc_id=m["id"])
+            log.add_htlc(REMOTE, amount, m.payment_hash, m.cltv_expiry, m.onion_routing_packet, htlc_id=m.id)
         except UpdateError as exc:
             raise ChannelError(str(exc)) from None
 
-    def _remove(self, m: dict[str, Any], kind: str, **data: Any) -> Htlc:
+    def _remove(self, m: messages.UpdateFulfillHtlc | messages.UpdateFailHtlc | messages.UpdateFailMalformedHtlc,
+                kind: str, **data: Any) -> Htlc:
         if self.state not in (NORMAL, SHUTTING_DOWN):
-            raise ChannelError(f"{m['type']} in state {self.state}")
+            raise ChannelError(f"{m.NAME} in state {self.state}")
         try:
-            return self._require_log().remove_htlc(REMOTE, m["id"], kind, **data)
+            return self._require_log().remove_htlc(REMOTE, m.id, kind, **data)
         except UpdateError as exc:
             raise ChannelError(str(exc)) from None
 
-    def handle_update_fulfill_htlc(self, m: dict[str, Any]) -> None:
+    def handle_update_fulfill_htlc(self, m: messages.UpdateFulfillHtlc) -> None:
         log = self._require_log()
-        htlc = log.htlcs.get((LOCAL, m["id"]))
-        preimage = m["payment_preimage"]
+        htlc = log.htlcs.get((LOCAL, m.id))
+        preimage = m.payment_preimage
         if htlc is None:
-            raise ChannelError(f"update_fulfill_htlc of unknown HTLC id {m['id']}")
+            raise ChannelError(f"update_fulfill_htlc of unknown HTLC id {m.id}")
         if hashlib.sha256(preimage).digest() != htlc.payment_hash:
-            raise ChannelError(f"update_fulfill_htlc id {m['id']}: preimage does not match payment_hash")
+            raise ChannelError(f"update_fulfill_htlc id {m.id}: preimage does not match payment_hash")
         self._remove(m, "fulfill", preimage=preimage)
         self._emit("htlc_fulfilled", htlc)
 
-    def handle_update_fail_htlc(self, m: dict[str, Any]) -> None:
-        self._remove(m, "fail", reason=m["reason"])
+    def handle_update_fail_htlc(self, m: messages.UpdateFailHtlc) -> None:
+        self._remove(m, "fail", reason=m.reason)
 
-    def handle_update_fail_malformed_htlc(self, m: dict[str, Any]) -> None:
-        if not m["failure_code"] & 0x8000:
-            raise ChannelError(f"update_fail_malformed_htlc failure_code {m['failure_code']} lacks BADONION")
-        self._remove(m, "fail_malformed", sha256_of_onion=m["sha256_of_onion"], failure_code=m["failure_code"])
+    def handle_update_fail_malformed_htlc(self, m: messages.UpdateFailMalformedHtlc) -> None:
+        if not m.failure_code & 0x8000:
+            raise ChannelError(f"update_fail_malformed_htlc failure_code {m.failure_code} lacks BADONION")
+        self._remove(m, "fail_malformed", sha256_of_onion=m.sha256_of_onion, failure_code=m.failure_code)
 
-    def handle_update_fee(self, m: dict[str, Any]) -> None:
+    def handle_update_fee(self, m: messages.UpdateFee) -> None:
         if self.is_opener():
             raise ChannelError("update_fee from the non-opener")
         if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN):
             raise ChannelError(f"update_fee in state {self.state}")
-        rate = m["feerate_per_kw"]
+        rate = m.feerate_per_kw
         if rate < 253 or rate > 1_000_000:
             raise ChannelWarning(f"update_fee feerate_per_kw {rate} outside 253..1000000")
         self._require_log().update_fee(REMOTE, rate)
 
-    def handle_commitment_signed(self, m: dict[str, Any]) -> list[dict[str, Any]]:
+    def handle_commitment_signed(self, m: messages.CommitmentSigned) -> list[messages.Message]:
         """Verify the new local commitment and answer revoke_and_ack (then maybe our own signature)."""
         if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN):
             raise ChannelError(f"commitment_signed in state {self.state}")
@@ -762,32 +749,31 @@ class Channel:
         snapshot = log.to_json()
         new_ctn = log.receive_commitment()
         try:
-            self._verify_local_commitment(new_ctn, m["signature"], list(m["htlc_signatures"]))
+            self._verify_local_commitment(new_ctn, m.signature, list(m.htlc_signatures))
         except Exception:
             self.log = UpdateLog.from_json(snapshot)
             raise
-        revoke = msg(
-            "revoke_and_ack",
-            channel_id=self.channel_id,
+        revoke = messages.RevokeAndAck(
+            channel_id=self._cid(),
             per_commitment_secret=self.keys.per_commitment_secret(new_ctn - 1),
             next_per_commitment_point=self._our_point(new_ctn + 1),
         )
         self.last_revoke = revoke
         self.revoke_sent_after_commit = bool(self.last_commit_batch)
         self._after_state_change()
-        out = [revoke]
+        out: list[messages.Message] = [revoke]
         out += self.sign_if_needed()
         self._check_shutdown_progress(out)
         return out
 
-    def handle_revoke_and_ack(self, m: dict[str, Any]) -> list[dict[str, Any]]:
+    def handle_revoke_and_ack(self, m: messages.RevokeAndAck) -> list[messages.Message]:
         if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN):
             raise ChannelError(f"revoke_and_ack in state {self.state}")
         log = self._require_log()
         if not log.awaiting_revoke:
             raise ChannelError("revoke_and_ack without a pending commitment_signed")
         revoked = log.ctn[REMOTE] - 1
-        secret = m["per_commitment_secret"]
+        secret = m.per_commitment_secret
         expected_point = self.remote_points.get(revoked)
         try:
             if expected_point is None or per_commitment_point(secret) != expected_point:
@@ -796,7 +782,7 @@ class Channel:
         except (ShachainError, ValueError) as exc:
             raise ChannelError(f"bad per_commitment_secret for commitment {revoked}: {exc}") from None
         log.receive_revocation()
-        self.remote_points[log.ctn[REMOTE] + 1] = m["next_per_commitment_point"]
+        self.remote_points[log.ctn[REMOTE] + 1] = m.next_per_commitment_point
         for old in [k for k in self.remote_points if k < log.ctn[REMOTE]]:
             del self.remote_points[old]
         self.last_commit_batch = []
@@ -819,15 +805,14 @@ class Channel:
                 self._emit("htlc_failed", htlc)
 
     # ------------------------------------------------------------------ reestablish
-    def make_reestablish(self) -> dict[str, Any]:
+    def make_reestablish(self) -> messages.ChannelReestablish:
         log = self._require_log()
         next_revocation = log.oldest_unrevoked(REMOTE)
         last_secret = bytes(32)
         if next_revocation > 0:
             last_secret = self.remote_secrets.get_for_commitment(next_revocation - 1)
-        return msg(
-            "channel_reestablish",
-            channel_id=self.channel_id,
+        return messages.ChannelReestablish(
+            channel_id=self._cid(),
             next_commitment_number=log.ctn[LOCAL] + 1,
             next_revocation_number=next_revocation,
             your_last_per_commitment_secret=last_secret,
@@ -843,15 +828,15 @@ class Channel:
             self.shutdown_received = False
             self.closing_last_sent_fee = None
 
-    def handle_reestablish(self, m: dict[str, Any]) -> list[dict[str, Any]]:
+    def handle_reestablish(self, m: messages.ChannelReestablish) -> list[messages.Message]:
         """Retransmit what the peer missed (BOLT 2 "Message Retransmission")."""
         log = self._require_log()
-        their_next_commit = m["next_commitment_number"]
-        their_next_revoke = m["next_revocation_number"]
-        out: list[dict[str, Any]] = []
+        their_next_commit = m.next_commitment_number
+        their_next_revoke = m.next_revocation_number
+        out: list[messages.Message] = []
         local_ctn = log.ctn[LOCAL]
         if their_next_revoke > local_ctn:
-            secret = m["your_last_per_commitment_secret"]
+            secret = m.your_last_per_commitment_secret
             if secret == self.keys.per_commitment_secret(their_next_revoke - 1):
                 raise DataLossError(
                     f"we lost channel state: the peer proved we revoked commitment {their_next_revoke - 1}, "
@@ -860,7 +845,7 @@ class Channel:
                                f"(we revoked {local_ctn})")
         if their_next_revoke > 0:
             expected = self.keys.per_commitment_secret(their_next_revoke - 1)
-            if m["your_last_per_commitment_secret"] != expected:
+            if m.your_last_per_commitment_secret != expected:
                 raise ChannelError("your_last_per_commitment_secret does not match")
         if their_next_commit == 0:
             raise ChannelError("next_commitment_number is 0")
@@ -881,15 +866,15 @@ class Channel:
                 f"next_commitment_number {their_next_commit}, expected {log.ctn[REMOTE] + 1}")
         if self.channel_ready_sent and their_next_commit == 1 and local_ctn == 0:
             out.append(self._channel_ready_msg())
-        if resend_revoke and resend_commit and self.revoke_sent_after_commit:
-            out += self.last_commit_batch + [self.last_revoke]  # type: ignore[list-item]
+        if resend_revoke and resend_commit and self.revoke_sent_after_commit and self.last_revoke is not None:
+            out += [*self.last_commit_batch, self.last_revoke]
         else:
             if resend_revoke and self.last_revoke is not None:
                 out.append(self.last_revoke)
             if resend_commit:
                 out += self.last_commit_batch
         if self.shutdown_sent and self.local_shutdown_script is not None:
-            out.append(msg("shutdown", channel_id=self.channel_id, scriptpubkey=self.local_shutdown_script))
+            out.append(messages.Shutdown(channel_id=self._cid(), scriptpubkey=self.local_shutdown_script))
         out += self.sign_if_needed()
         self._check_shutdown_progress(out)
         # HTLCs that are committed but were waiting for our decision
@@ -897,7 +882,7 @@ class Channel:
         return out
 
     # ------------------------------------------------------------------ shutdown / mutual close
-    def start_shutdown(self, scriptpubkey: bytes) -> list[dict[str, Any]]:
+    def start_shutdown(self, scriptpubkey: bytes) -> list[messages.Message]:
         """Begin a mutual close: send shutdown (after committing our pending updates)."""
         if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN):
             raise LocalRequestError(f"cannot close a channel in state {self.state}")
@@ -917,21 +902,23 @@ class Channel:
         self._check_shutdown_progress(out)
         return out
 
-    def _shutdown_msg(self) -> dict[str, Any]:
+    def _shutdown_msg(self) -> messages.Shutdown:
+        if self.local_shutdown_script is None:
+            raise LocalRequestError("shutdown needs our closing script")
         self.shutdown_sent = True
-        return msg("shutdown", channel_id=self.channel_id, scriptpubkey=self.local_shutdown_script)
+        return messages.Shutdown(channel_id=self._cid(), scriptpubkey=self.local_shutdown_script)
 
-    def handle_shutdown(self, m: dict[str, Any], our_script: bytes) -> list[dict[str, Any]]:
+    def handle_shutdown(self, m: messages.Shutdown, our_script: bytes) -> list[messages.Message]:
         if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN, CLOSING_SIGEXCHANGE):
             raise ChannelError(f"shutdown in state {self.state}")
-        script = m["scriptpubkey"]
+        script = m.scriptpubkey
         if not channel_tx.is_valid_shutdown_script(script):
             raise ChannelWarning(f"shutdown scriptpubkey {script.hex()} is not a valid form")
         if self.remote_upfront_script and script != self.remote_upfront_script:
             raise ChannelWarning("shutdown scriptpubkey differs from upfront_shutdown_script")
         self.remote_shutdown_script = script
         self.shutdown_received = True
-        out: list[dict[str, Any]] = []
+        out: list[messages.Message] = []
         if not self.shutdown_sent:
             out += self.start_shutdown(our_script)
         elif self.state in (NORMAL, AWAITING_LOCKIN):
@@ -944,7 +931,7 @@ class Channel:
         return log is not None and not log.htlcs and not log.has_unsettled_updates() \
             and not log.local_update_order
 
-    def _check_shutdown_progress(self, out: list[dict[str, Any]]) -> None:
+    def _check_shutdown_progress(self, out: list[messages.Message]) -> None:
         """Once both shutdowns are exchanged and nothing is pending, start fee negotiation."""
         if not (self.shutdown_sent and self.shutdown_received) or self.state != SHUTTING_DOWN:
             return
@@ -985,16 +972,17 @@ class Channel:
         except channel_tx.TxError as exc:
             raise ChannelError(f"closing transaction with fee {fee_sat} sat: {exc}") from None
 
-    def _closing_signed(self, fee_sat: int, *, with_range: bool) -> dict[str, Any]:
+    def _closing_signed(self, fee_sat: int, *, with_range: bool) -> messages.ClosingSigned:
         closing = self._closing_tx(fee_sat, self.local_config.dust_limit_sat)
         sig = channel_tx.sign_funding_input(closing, self.keys.funding_privkey)
         self.closing_last_sent_fee = fee_sat
-        fields: dict[str, Any] = {"channel_id": self.channel_id, "fee_satoshis": fee_sat, "signature": sig}
+        fee_range = None
         if with_range and self.closing_fee_range is not None:
-            fields["fee_range"] = self.closing_fee_range
-        return msg("closing_signed", **fields)
+            fee_range = messages.FeeRange(*self.closing_fee_range)
+        return messages.ClosingSigned(channel_id=self._cid(), fee_satoshis=fee_sat, signature=sig,
+                                      fee_range=fee_range)
 
-    def handle_closing_signed(self, m: dict[str, Any]) -> list[dict[str, Any]]:
+    def handle_closing_signed(self, m: messages.ClosingSigned) -> list[messages.Message]:
         if self.state == SHUTTING_DOWN and self.shutdown_sent and self.shutdown_received \
                 and self.log is not None and not self.log.htlcs and not self.log.local_update_order:
             # Only a commitment fee change may still be settling (Core Lightning starts closing
@@ -1006,12 +994,12 @@ class Channel:
             raise ChannelError("channel parameters incomplete")
         if self.remote_config is None:
             raise ChannelError("channel parameters incomplete")
-        fee = m["fee_satoshis"]
+        fee = m.fee_satoshis
         closing = self._closing_tx(fee, self.remote_config.dust_limit_sat)
-        if not channel_tx.verify_funding_input(closing, self.remote_basepoints.funding_pubkey, m["signature"]):
+        if not channel_tx.verify_funding_input(closing, self.remote_basepoints.funding_pubkey, m.signature):
             raise ChannelError(f"bad closing_signed signature for fee {fee} sat")
-        out: list[dict[str, Any]] = []
-        their_range = m.get("fee_range")
+        out: list[messages.Message] = []
+        their_range = m.fee_range
         agreed = fee == self.closing_last_sent_fee
         if not agreed:
             if self.closing_fee_range is None:
@@ -1020,8 +1008,8 @@ class Channel:
             if not self.is_opener():
                 # the non-opener does not pay: accept the opener's fee if the peer's range allows it
                 if their_range is not None:
-                    lo = min(lo, their_range[0])
-                    hi = max(hi, their_range[1])
+                    lo = min(lo, their_range.min_fee_satoshis)
+                    hi = max(hi, their_range.max_fee_satoshis)
                 if fee >= self.funding_sat:
                     raise ChannelError(f"closing fee {fee} sat is absurd")
                 self.closing_fee_range = (lo, hi)
@@ -1030,11 +1018,12 @@ class Channel:
                 ours, _ = self._closing_amounts()
                 if fee > ours:
                     raise ChannelError(f"closing fee {fee} sat exceeds our balance {ours} sat")
-                if their_range is not None and not (max(lo, their_range[0]) <= fee <= min(hi, their_range[1])):
-                    raise ChannelError(f"closing fee {fee} sat outside the overlap of our fee_range "
-                                       f"{lo}..{hi} and the peer's {their_range[0]}..{their_range[1]}")
+                if their_range is not None and not (
+                        max(lo, their_range.min_fee_satoshis) <= fee <= min(hi, their_range.max_fee_satoshis)):
+                    raise ChannelError(f"closing fee {fee} sat outside the overlap of our fee_range {lo}..{hi} "
+                                       f"and the peer's {their_range.min_fee_satoshis}..{their_range.max_fee_satoshis}")
                 out.append(self._closing_signed(fee, with_range=False))
-        tx_hex, txid = channel_tx.finalize_closing(closing, self.keys.funding_privkey, m["signature"])
+        tx_hex, txid = channel_tx.finalize_closing(closing, self.keys.funding_privkey, m.signature)
         self.closing_tx_hex = tx_hex
         self.closing_txid = txid
         self.close_type = "mutual"
@@ -1144,7 +1133,10 @@ class Channel:
         chan.local_commit_sig = _unhex(data["local_commit_sig"])
         chan.local_htlc_sigs = [bytes.fromhex(s) for s in data["local_htlc_sigs"]]
         chan.last_commit_batch = [_msg_from_json(x) for x in data["last_commit_batch"]]
-        chan.last_revoke = _msg_from_json(data["last_revoke"]) if data["last_revoke"] else None
+        last_revoke = _msg_from_json(data["last_revoke"]) if data["last_revoke"] else None
+        if last_revoke is not None and not isinstance(last_revoke, messages.RevokeAndAck):
+            raise ValueError(f"persisted last_revoke is a {last_revoke.NAME}")
+        chan.last_revoke = last_revoke
         chan.local_upfront_script = bytes.fromhex(data["local_upfront_script"])
         chan.remote_upfront_script = bytes.fromhex(data["remote_upfront_script"])
         chan.local_shutdown_script = _unhex(data["local_shutdown_script"])
