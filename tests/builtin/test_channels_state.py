@@ -3,6 +3,7 @@ ways (real BOLT 3 commitments and signatures), bad signatures, reestablish, mutu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import pytest
@@ -18,6 +19,7 @@ from lnharness.node_impl.builtin.channel.machine import (
 )
 from lnharness.node_impl.builtin.channel.updates import LOCAL, REMOTE
 from lnharness.node_impl.builtin.keys import derivation as keys
+from lnharness.node_impl.builtin.wire import messages
 
 CHAIN = bytes(32)
 CONFIG = SideConfig(dust_limit_sat=546, max_htlc_value_in_flight_msat=2**63, channel_reserve_sat=1_000,
@@ -33,17 +35,18 @@ def make(index_seed: bytes, opener: str) -> Channel:
                    opener=opener, local_config=CONFIG, chain_hash=CHAIN)
 
 
-def deliver(receiver: Channel, messages: list[dict], other: Channel) -> None:
+def deliver(receiver: Channel, batch: list[messages.Message], other: Channel) -> None:
     """Feed messages to `receiver`, and whatever it answers back to `other`, until quiet."""
-    queue = [(receiver, m, other) for m in messages]
+    queue = [(receiver, m, other) for m in batch]
     while queue:
         target, m, peer = queue.pop(0)
         out = dispatch(target, m)
         queue += [(peer, reply, target) for reply in out]
 
 
-def dispatch(chan: Channel, m: dict) -> list[dict]:
-    kind = m["type"]
+def dispatch(chan: Channel, m: messages.Message) -> list[messages.Message]:
+    m = messages.decode(m.encode())  # through the wire, as between two nodes
+    kind = m.NAME
     if kind in ("update_add_htlc", "update_fulfill_htlc", "update_fail_htlc", "update_fee",
                 "update_fail_malformed_htlc"):
         getattr(chan, f"handle_{kind}")(m)
@@ -113,7 +116,7 @@ def test_htlc_outputs_above_dust_carry_htlc_signatures(pair):
     alice.add_htlc(50_000_000, hashlib.sha256(b"p" * 32).digest(), 500, bytes(1366))
     batch = alice.sign_if_needed()
     commit = batch[-1]
-    assert commit["type"] == "commitment_signed" and len(commit["htlc_signatures"]) == 1
+    assert commit.NAME == "commitment_signed" and len(commit.htlc_signatures) == 1
     deliver(bob, batch, alice)
     assert len(alice.log.view(LOCAL).htlcs) == 1
 
@@ -124,7 +127,7 @@ def test_bad_commitment_signature_is_a_channel_error(pair):
     batch = alice.sign_if_needed()
     for m in batch[:-1]:
         dispatch(bob, m)
-    bad = dict(batch[-1], signature=bytes(64))
+    bad = dataclasses.replace(batch[-1], signature=bytes(64))
     with pytest.raises(ChannelError, match="bad commitment signature"):
         bob.handle_commitment_signed(bad)
     assert bob.log.ctn[LOCAL] == 0  # rolled back
@@ -148,8 +151,8 @@ def test_reestablish_retransmits_a_lost_commitment_signed(pair):
     re_b = bob.make_reestablish()
     resend = restored.handle_reestablish(re_b)
     # no commitment was ever completed, so channel_ready is retransmitted too (BOLT 2)
-    assert [m["type"] for m in resend] == ["channel_ready", "update_add_htlc", "commitment_signed"]
-    assert [m["type"] for m in bob.handle_reestablish(re_a)] == ["channel_ready"]
+    assert [m.NAME for m in resend] == ["channel_ready", "update_add_htlc", "commitment_signed"]
+    assert [m.NAME for m in bob.handle_reestablish(re_a)] == ["channel_ready"]
     deliver(bob, resend, restored)
     assert len(bob.log.view(LOCAL).htlcs) == 1 and len(restored.log.view(LOCAL).htlcs) == 1
 
@@ -164,7 +167,7 @@ def test_reestablish_retransmits_a_lost_revoke_and_ack(pair):
     alice.on_disconnect()
     bob.on_disconnect()
     resend_b = bob.handle_reestablish(alice.make_reestablish())
-    assert [m["type"] for m in resend_b] == ["revoke_and_ack", "commitment_signed"]
+    assert [m.NAME for m in resend_b] == ["revoke_and_ack", "commitment_signed"]
     deliver(alice, resend_b, bob)
     assert not alice.log.awaiting_revoke and not bob.log.awaiting_revoke
     assert len(alice.log.view(LOCAL).htlcs) == 1
@@ -174,7 +177,7 @@ def test_update_fee_from_the_opener_changes_both_commitments(pair):
     alice, bob = pair
     alice.log.update_fee(LOCAL, 5000)
     batch = alice.sign_if_needed()
-    assert [m["type"] for m in batch] == ["update_fee", "commitment_signed"]
+    assert [m.NAME for m in batch] == ["update_fee", "commitment_signed"]
     deliver(bob, batch, alice)
     assert bob.log.view(LOCAL).feerate_per_kw == bob.log.view(REMOTE).feerate_per_kw == 5000
     assert alice.log.view(LOCAL).feerate_per_kw == 5000
@@ -184,7 +187,7 @@ def test_update_fee_from_the_opener_changes_both_commitments(pair):
 def test_update_fee_from_the_non_opener_is_a_channel_error(pair):
     alice, bob = pair
     with pytest.raises(ChannelError, match="non-opener"):
-        alice.handle_update_fee({"type": "update_fee", "channel_id": alice.channel_id, "feerate_per_kw": 1000})
+        alice.handle_update_fee(messages.UpdateFee(channel_id=alice.channel_id, feerate_per_kw=1000))
 
 
 def test_wrong_revocation_secret_is_a_channel_error(pair):
@@ -195,7 +198,7 @@ def test_wrong_revocation_secret_is_a_channel_error(pair):
         dispatch(bob, m)
     revoke = bob.handle_commitment_signed(batch[-1])[0]
     with pytest.raises(ChannelError, match="secret does not match"):
-        alice.handle_revoke_and_ack(dict(revoke, per_commitment_secret=b"\x01" * 32))
+        alice.handle_revoke_and_ack(dataclasses.replace(revoke, per_commitment_secret=b"\x01" * 32))
 
 
 def test_shutdown_waits_for_htlcs_then_closes(pair):
@@ -221,12 +224,12 @@ def test_non_opener_choosing_another_fee_in_range_is_echoed_by_the_opener(pair):
     bob_out = bob.handle_shutdown(out[0], P2WPKH_B)
     alice_out = alice.handle_shutdown(bob_out[0], P2WPKH_A)
     (proposal,) = alice_out
-    lo, hi = proposal["fee_range"]
+    lo, hi = proposal.fee_range.min_fee_satoshis, proposal.fee_range.max_fee_satoshis
     bob.closing_fee_range = (lo, hi)
     counter = bob._closing_signed(lo + 1, with_range=True)
     bob.closing_last_sent_fee = lo + 1
     echo = alice.handle_closing_signed(counter)
-    assert echo[0]["fee_satoshis"] == lo + 1
+    assert echo[0].fee_satoshis == lo + 1
     bob.handle_closing_signed(echo[0])
     assert alice.closing_txid == bob.closing_txid
 
@@ -247,7 +250,7 @@ def test_bad_open_channel_is_refused(change, error):
     bob = make(b"b" * 32, REMOTE)
     open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=0, feerate_per_kw=253, announce=False)
     with pytest.raises(ChannelError, match=error):
-        bob.handle_open_channel(dict(open_msg, **change), min_depth=1)
+        bob.handle_open_channel(dataclasses.replace(open_msg, **change), min_depth=1)
 
 
 def test_state_survives_json_round_trip_mid_payment(pair):
@@ -272,7 +275,7 @@ def test_fail_malformed_returns_the_htlc_and_reports_its_code(pair):
     (htlc,) = [h for kind, h in bob.drain_events() if kind == "incoming_htlc"]
     bob.fail_malformed_htlc(htlc.htlc_id, hashlib.sha256(bytes(1366)).digest(), 0x8000 | 0x4000 | 5)
     batch = bob.sign_if_needed()
-    assert batch[0]["type"] == "update_fail_malformed_htlc" and batch[0]["failure_code"] == 0xC005
+    assert batch[0].NAME == "update_fail_malformed_htlc" and batch[0].failure_code == 0xC005
     deliver(alice, batch, bob)
     (resolved,) = [h for kind, h in alice.drain_events() if kind == "htlc_resolved"]
     assert resolved.removal == "fail_malformed" and resolved.removal_data["failure_code"] == 0xC005
@@ -284,16 +287,16 @@ def test_fail_malformed_without_badonion_bit_is_a_channel_error(pair):
     alice.add_htlc(3_000_000, bytes(32), 500, bytes(1366))
     deliver(bob, alice.sign_if_needed(), alice)
     with pytest.raises(ChannelError, match="BADONION"):
-        alice.handle_update_fail_malformed_htlc({"type": "update_fail_malformed_htlc", "id": 0,
-                                                 "sha256_of_onion": bytes(32), "failure_code": 0x4005})
+        alice.handle_update_fail_malformed_htlc(messages.UpdateFailMalformedHtlc(
+            channel_id=alice.channel_id, id=0, sha256_of_onion=bytes(32), failure_code=0x4005))
 
 
 def test_update_add_above_the_peers_balance_is_a_channel_error(pair):
     alice, bob = pair
     with pytest.raises(ChannelError, match="cannot afford"):
-        alice.handle_update_add_htlc({"type": "update_add_htlc", "id": 0, "amount_msat": 200_000_000,
-                                      "payment_hash": bytes(32), "cltv_expiry": 500,
-                                      "onion_routing_packet": bytes(1366)})
+        alice.handle_update_add_htlc(messages.UpdateAddHtlc(
+            channel_id=alice.channel_id, id=0, amount_msat=200_000_000, payment_hash=bytes(32), cltv_expiry=500,
+            onion_routing_packet=bytes(1366)))
 
 
 def test_shutdown_waits_for_an_add_queued_behind_a_revocation(pair):
@@ -306,6 +309,6 @@ def test_shutdown_waits_for_an_add_queued_behind_a_revocation(pair):
         dispatch(bob, m)
     revoke, bob_commit = bob.handle_commitment_signed(first[-1])
     batch = alice.handle_revoke_and_ack(revoke)
-    assert [m["type"] for m in batch] == ["update_add_htlc", "commitment_signed", "shutdown"]
-    assert alice.last_commit_batch[-1]["type"] == "commitment_signed"
-    assert bob_commit["type"] == "commitment_signed"
+    assert [m.NAME for m in batch] == ["update_add_htlc", "commitment_signed", "shutdown"]
+    assert alice.last_commit_batch[-1].NAME == "commitment_signed"
+    assert bob_commit.NAME == "commitment_signed"

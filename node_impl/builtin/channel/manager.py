@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bitcoin.core import CBlock, b2lx, b2x
 
@@ -18,6 +18,7 @@ from ..chain.wallet import WalletError
 from ..core.jsonrpc import RpcError, param_error
 from ..core.log import get_logger
 from ..keys import derivation as keys
+from ..net.transport import ConnectionClosed
 from ..payments.forward import Forwarding
 from ..payments.pay import Payments
 from ..payments.sendonion import OnionSender
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from ..node import Node
 
 log = get_logger("channeld")
+R = TypeVar("R", bound=messages.Message)
 
 MSG_ERROR = 17
 ALL_CHANNELS = bytes(32)
@@ -68,33 +70,6 @@ DEFAULT_COMMITMENT_FEERATE = 2000  # inside Core Lightning's accepted range with
 DEFAULT_CLOSE_TIMEOUT_S = 172800
 FULFILL_SAFETY_BLOCKS = 3
 
-_BY_NAME: dict[str, type[messages.Message]] = {cls.NAME: cls for cls in messages.MESSAGE_TYPES.values()}
-
-
-def to_wire(m: dict[str, Any]) -> bytes:
-    """Encode a channel.py message dict with the codec's dataclass of that name."""
-    cls = _BY_NAME[m["type"]]
-    names = {f.name for f in dataclasses.fields(cls)}
-    fields = {k: v for k, v in m.items() if k in names}
-    if m["type"] == "closing_signed" and m.get("fee_range") is not None:
-        lo, hi = m["fee_range"]
-        fields["fee_range"] = messages.FeeRange(lo, hi)
-    if m["type"] == "commitment_signed":
-        fields["htlc_signatures"] = tuple(m["htlc_signatures"])
-    return cls(**fields).encode()
-
-
-def from_wire(message: messages.Message) -> dict[str, Any]:
-    """A codec dataclass as the dict channel.py reads."""
-    out: dict[str, Any] = {"type": message.NAME}
-    for f in dataclasses.fields(message):
-        out[f.name] = getattr(message, f.name)
-    fee_range = out.get("fee_range")
-    if isinstance(fee_range, messages.FeeRange):
-        out["fee_range"] = (fee_range.min_fee_satoshis, fee_range.max_fee_satoshis)
-    return out
-
-
 class ChannelManager:
     """The channel subsystem of one node (see node.ChannelsSeam)."""
 
@@ -109,7 +84,7 @@ class ChannelManager:
         # done yet: listed as still awaiting lock-in / with the peer not connected until it is
         self._registering: dict[int, bool] = {}  # channel index -> it just became normal
         self._opening: dict[tuple[bytes, bytes], Channel] = {}  # (peer, temporary id) acceptor side
-        self._waiters: dict[tuple[bytes, bytes, str], asyncio.Future[dict[str, Any]]] = {}
+        self._waiters: dict[tuple[bytes, bytes, str], asyncio.Future[messages.Message]] = {}
         self._close_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._decided = False  # an incoming HTLC was settled during the current _commit
         self._corrupt_next_sig: set[int] = set()  # dev-corrupt-next-commitment-sig
@@ -255,26 +230,29 @@ class ChannelManager:
                 await peer.send_warning(ALL_CHANNELS, f"unknown even message type {msg_type}")
                 peer.disconnect(f"unknown even message type {msg_type}")
             return
-        m = from_wire(decoded)
-        name = m["type"]
-        log.debug("%s from %s", name, peer.id_hex)
-        if name == "open_channel":
+        m = decoded
+        log.debug("%s from %s", m.NAME, peer.id_hex)
+        if isinstance(m, messages.OpenChannel):
             await self._on_open_channel(peer, m)
             return
-        if name in ("accept_channel", "funding_signed"):
-            key = m["temporary_channel_id"] if name == "accept_channel" else m["channel_id"]
-            fut = self._waiters.get((peer.node_id, key, name))
+        if isinstance(m, (messages.AcceptChannel, messages.FundingSigned)):
+            key = m.temporary_channel_id if isinstance(m, messages.AcceptChannel) else m.channel_id
+            fut = self._waiters.get((peer.node_id, key, m.NAME))
             if fut is None or fut.done():
-                await peer.send_error(key, f"unexpected {name}")
+                await peer.send_error(key, f"unexpected {m.NAME}")
                 return
             fut.set_result(m)
             return
-        if name == "funding_created":
+        if isinstance(m, messages.FundingCreated):
             await self._on_funding_created(peer, m)
             return
-        chan = self._by_channel_id(peer.node_id, m["channel_id"])
+        channel_id: bytes | None = getattr(m, "channel_id", None)
+        if channel_id is None:  # every other channel message type (32..41, 128..136) has one
+            log.warning("%s from %s has no channel_id: ignored", m.NAME, peer.id_hex)
+            return
+        chan = self._by_channel_id(peer.node_id, channel_id)
         if chan is None:
-            await peer.send_error(m["channel_id"], f"unknown channel {m['channel_id'].hex()}")
+            await peer.send_error(channel_id, f"unknown channel {channel_id.hex()}")
             return
         async with self._lock(chan):
             await self._on_channel_message(peer, chan, m)
@@ -285,18 +263,18 @@ class ChannelManager:
                 return chan
         return None
 
-    async def _on_channel_message(self, peer: Peer, chan: Channel, m: dict[str, Any]) -> None:
-        name = m["type"]
+    async def _on_channel_message(self, peer: Peer, chan: Channel, m: messages.Message) -> None:
+        reestablish = isinstance(m, messages.ChannelReestablish)
         if chan.state in (CLOSING_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED):
-            if name == "channel_reestablish" and chan.state != CLOSING_COMPLETE:
+            if reestablish and chan.state != CLOSING_COMPLETE:
                 await peer.send_error(chan.channel_id or ALL_CHANNELS,
                                       f"channel {_cid(chan)} is closed ({chan.state})")
-            elif name == "channel_reestablish" and chan.closing_tx_hex:
+            elif reestablish and chan.closing_tx_hex:
                 # the peer may have missed our last closing_signed: it can see the tx on chain
                 pass
             return
-        if name != "channel_reestablish" and chan.index not in self._reestablished:
-            await peer.send_warning(chan.channel_id or ALL_CHANNELS, f"{name} before channel_reestablish")
+        if not reestablish and chan.index not in self._reestablished:
+            await peer.send_warning(chan.channel_id or ALL_CHANNELS, f"{m.NAME} before channel_reestablish")
             return
         try:
             out = self._apply(chan, m)
@@ -316,29 +294,36 @@ class ChannelManager:
             return
         await self._commit(chan, out, peer)
 
-    def _apply(self, chan: Channel, m: dict[str, Any]) -> list[dict[str, Any]]:
-        name = m["type"]
-        if name == "channel_reestablish":
-            out = chan.handle_reestablish(m)
-            self._reestablished.add(chan.index)
-            if chan.state == NORMAL:
-                chan.events.append(("channel_normal", "reestablished"))  # (re)announce it to gossip
-            return out
-        if name == "channel_ready":
-            return chan.handle_channel_ready(m)
-        if name in ("update_add_htlc", "update_fulfill_htlc", "update_fail_htlc", "update_fail_malformed_htlc",
-                    "update_fee"):
-            getattr(chan, f"handle_{name}")(m)
-            return []
-        if name == "commitment_signed":
-            return chan.handle_commitment_signed(m)
-        if name == "revoke_and_ack":
-            return chan.handle_revoke_and_ack(m)
-        if name == "shutdown":
-            return chan.handle_shutdown(m, self._close_script(chan))
-        if name == "closing_signed":
-            return chan.handle_closing_signed(m)
-        log.debug("ignoring %s on channel %s", name, _cid(chan))
+    def _apply(self, chan: Channel, m: messages.Message) -> list[messages.Message]:
+        match m:
+            case messages.ChannelReestablish():
+                out = chan.handle_reestablish(m)
+                self._reestablished.add(chan.index)
+                if chan.state == NORMAL:
+                    chan.events.append(("channel_normal", "reestablished"))  # (re)announce it to gossip
+                return out
+            case messages.ChannelReady():
+                return chan.handle_channel_ready(m)
+            case messages.UpdateAddHtlc():
+                chan.handle_update_add_htlc(m)
+            case messages.UpdateFulfillHtlc():
+                chan.handle_update_fulfill_htlc(m)
+            case messages.UpdateFailHtlc():
+                chan.handle_update_fail_htlc(m)
+            case messages.UpdateFailMalformedHtlc():
+                chan.handle_update_fail_malformed_htlc(m)
+            case messages.UpdateFee():
+                chan.handle_update_fee(m)
+            case messages.CommitmentSigned():
+                return chan.handle_commitment_signed(m)
+            case messages.RevokeAndAck():
+                return chan.handle_revoke_and_ack(m)
+            case messages.Shutdown():
+                return chan.handle_shutdown(m, self._close_script(chan))
+            case messages.ClosingSigned():
+                return chan.handle_closing_signed(m)
+            case _:
+                log.debug("ignoring %s on channel %s", m.NAME, _cid(chan))
         return []
 
     def _close_script(self, chan: Channel) -> bytes:
@@ -346,7 +331,7 @@ class ChannelManager:
             return chan.local_shutdown_script
         return self.node.wallet.new_address()[1]
 
-    async def _commit(self, chan: Channel, out: list[dict[str, Any]], peer: Peer | None, *,
+    async def _commit(self, chan: Channel, out: list[messages.Message], peer: Peer | None, *,
                       persist: bool = False, also_write: Callable[[], None] | None = None) -> None:
         """Settle events, persist, send, then do what must follow the send (broadcasts, wakeups).
 
@@ -372,8 +357,8 @@ class ChannelManager:
             # channel is re-established on it (else the reestablish retransmits what is needed)
             peer = current if peer is None or chan.index in self._reestablished else None
         if chan.index in self._corrupt_next_sig:
-            out = [_corrupted(m) if m["type"] == "commitment_signed" else m for m in out]
-            if any(m.get("corrupted") for m in out):
+            out = [_corrupted(m) if isinstance(m, messages.CommitmentSigned) else m for m in out]
+            if any(isinstance(m, messages.CommitmentSigned) for m in out):
                 self._corrupt_next_sig.discard(chan.index)
         if peer is not None and out:
             await self._send(peer, out)
@@ -382,7 +367,7 @@ class ChannelManager:
             if asyncio.iscoroutine(result):
                 await result
 
-    async def _process_events(self, chan: Channel, out: list[dict[str, Any]],
+    async def _process_events(self, chan: Channel, out: list[messages.Message],
                               after: list[Callable[[], Any]]) -> None:
         out += chan.sign_if_needed()
         while True:
@@ -487,13 +472,14 @@ class ChannelManager:
         """HTLCs this node forwarded (Core Lightning's listforwards)."""
         return {"forwards": self.forwarding.listforwards(status, in_channel, out_channel)}
 
-    async def _send(self, peer: Peer, out: list[dict[str, Any]]) -> None:
+    async def _send(self, peer: Peer, out: list[messages.Message]) -> None:
         for m in out:
-            log.debug("sending %s to %s", m["type"], peer.id_hex)
+            log.debug("sending %s to %s", m.NAME, peer.id_hex)
+            data = m.encode()  # an unencodable message is a bug: it raises
             try:
-                await peer.send(to_wire(m))
-            except Exception as exc:  # connection gone: the reestablish will retransmit
-                log.info("could not send %s to %s: %r", m["type"], peer.id_hex, exc)
+                await peer.send(data)
+            except ConnectionClosed as exc:  # connection gone: the reestablish will retransmit
+                log.info("could not send %s to %s: %r", m.NAME, peer.id_hex, exc)
                 return
 
     async def _register_normal(self, chan: Channel) -> None:
@@ -593,26 +579,26 @@ class ChannelManager:
                        opener=opener, local_config=self._local_config(funding_sat),
                        chain_hash=bytes.fromhex(self.node.genesis_hash)[::-1])
 
-    async def _on_open_channel(self, peer: Peer, m: dict[str, Any]) -> None:
-        chan = self._new_channel(peer.node_id, REMOTE, m["funding_satoshis"])
+    async def _on_open_channel(self, peer: Peer, m: messages.OpenChannel) -> None:
+        chan = self._new_channel(peer.node_id, REMOTE, m.funding_satoshis)
         try:
             accept = chan.handle_open_channel(m, min_depth=self.node.config.min_depth)
         except ChannelError as exc:
             log.info("refusing open_channel from %s: %s", peer.id_hex, exc)
-            await peer.send_error(m["temporary_channel_id"], str(exc))
+            await peer.send_error(m.temporary_channel_id, str(exc))
             return
         self._opening[(peer.node_id, chan.temporary_channel_id)] = chan
         await self._send(peer, [accept])
 
-    async def _on_funding_created(self, peer: Peer, m: dict[str, Any]) -> None:
-        chan = self._opening.pop((peer.node_id, m["temporary_channel_id"]), None)
+    async def _on_funding_created(self, peer: Peer, m: messages.FundingCreated) -> None:
+        chan = self._opening.pop((peer.node_id, m.temporary_channel_id), None)
         if chan is None:
-            await peer.send_error(m["temporary_channel_id"], "funding_created for an unknown channel")
+            await peer.send_error(m.temporary_channel_id, "funding_created for an unknown channel")
             return
         try:
             signed = chan.handle_funding_created(m)
         except ChannelError as exc:
-            await peer.send_error(m["temporary_channel_id"], str(exc))
+            await peer.send_error(m.temporary_channel_id, str(exc))
             return
         self.channels[chan.index] = chan
         self._reestablished.add(chan.index)
@@ -663,7 +649,7 @@ class ChannelManager:
         open_msg = chan.make_open_channel(funding_sat=funding_sat, push_msat=push,
                                           feerate_per_kw=commitment_feerate, announce=bool(announce),
                                           upfront_shutdown_script=upfront_script)
-        accept = await self._request(peer, open_msg, chan.temporary_channel_id, "accept_channel")
+        accept = await self._request(peer, open_msg, chan.temporary_channel_id, messages.AcceptChannel)
         try:
             chan.handle_accept_channel(accept)
         except ChannelError as exc:
@@ -681,7 +667,7 @@ class ChannelManager:
         try:
             created = chan.make_funding_created(tx.GetTxid(), outnum, tx_hex)
             channel_id = channel_id_from_funding(tx.GetTxid(), outnum)
-            signed = await self._request(peer, created, channel_id, "funding_signed")
+            signed = await self._request(peer, created, channel_id, messages.FundingSigned)
             chan.handle_funding_signed(signed)
         except ChannelError as exc:
             self.node.wallet.release(tx)
@@ -702,19 +688,21 @@ class ChannelManager:
         return {"tx": tx_hex, "txid": b2lx(tx.GetTxid()), "outnum": outnum, "channel_id": _cid(chan),
                 "channel_type": {"bits": [12], "names": ["static_remotekey/even"]}}
 
-    async def _request(self, peer: Peer, m: dict[str, Any], key: bytes, reply: str) -> dict[str, Any]:
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters[(peer.node_id, key, reply)] = fut
+    async def _request(self, peer: Peer, m: messages.Message, key: bytes, reply: type[R]) -> R:
+        fut: asyncio.Future[messages.Message] = asyncio.get_running_loop().create_future()
+        self._waiters[(peer.node_id, key, reply.NAME)] = fut
         try:
             await self._send(peer, [m])
-            return await asyncio.wait_for(fut, OPEN_TIMEOUT_S)
+            answer = await asyncio.wait_for(fut, OPEN_TIMEOUT_S)
         except asyncio.TimeoutError:
-            raise RpcError(FUNDING_ERROR, f"peer did not answer {m['type']} with {reply} "
+            raise RpcError(FUNDING_ERROR, f"peer did not answer {m.NAME} with {reply.NAME} "
                                           f"within {OPEN_TIMEOUT_S:g}s") from None
         except ConnectionError as exc:
             raise RpcError(FUNDING_ERROR, f"{exc} during channel open") from None
         finally:
-            self._waiters.pop((peer.node_id, key, reply), None)
+            self._waiters.pop((peer.node_id, key, reply.NAME), None)
+        assert isinstance(answer, reply)  # handle_message resolves a waiter with its own type only
+        return answer
 
     # ------------------------------------------------------------------ chain
     async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
@@ -1069,11 +1057,11 @@ class ChannelManager:
         return {"state": chan.state, "data": chan.to_json()}
 
 
-def _corrupted(m: dict[str, Any]) -> dict[str, Any]:
+def _corrupted(m: messages.CommitmentSigned) -> messages.CommitmentSigned:
     """A copy of a commitment_signed whose signature is wrong (dev-corrupt-next-commitment-sig)."""
-    signature = bytearray(m["signature"])
+    signature = bytearray(m.signature)
     signature[10] ^= 0x01
-    return {**m, "signature": bytes(signature), "corrupted": True}
+    return dataclasses.replace(m, signature=bytes(signature))
 
 
 def _cid(chan: Channel) -> str:

@@ -11,6 +11,8 @@ A preimage seen in any spend of an HTLC we offered completes the payment; a time
 A revoked commitment of the peer: its to_local output is taken at once with the revocation
 key (its HTLC outputs are not claimed yet).
 Plans live in ``channel.onchain`` (persisted with the channel).
+
+Layer: channel. Imports wire, keys, tx, core only.
 """
 
 from __future__ import annotations

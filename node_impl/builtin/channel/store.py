@@ -2,6 +2,8 @@
 
 A channel row is rewritten in one statement before any message that depends on the new state
 is sent (persist before you send); the storage runs with synchronous=FULL.
+
+Layer: channel. Imports wire, keys, tx, core only.
 """
 
 from __future__ import annotations

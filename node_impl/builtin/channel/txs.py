@@ -3,6 +3,8 @@
 Builds a side's commitment from balances and HTLCs, signs and verifies the
 funding input and HTLC transactions in the 64-byte wire form, and finishes
 closing and commitment transactions for broadcast.
+
+Layer: channel. Imports wire, keys, tx, core only.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ the remote signs it after acknowledging them (revoke_and_ack); updates the
 remote proposes enter our commitment when it signs it and the remote one when we
 sign after acknowledging them.  Nothing here does cryptography or I/O, so the
 two-party protocol can be unit-tested in isolation.
+
+Layer: channel. Imports wire, keys, tx, core only.
 """
 
 from __future__ import annotations
