@@ -2,7 +2,8 @@
 
 Subsystems written by others plug in here:
 - channels: `channel_manager.ChannelManager(node)` — see `ChannelsSeam` for what it offers.
-- gossip: `gossip_manager.GossipManager(node)` — see `GossipSeam`.
+- gossip: `gossip.manager.GossipManager(services, ...)` — see `GossipSeam`; its RPC methods
+  come from rpc/gossip.py.
 When their module is not in the tree yet, a stand-in answers (channel messages get an error,
 their RPC methods are absent and answer -32601).
 """
@@ -22,6 +23,7 @@ from .chain.wallet import Wallet
 from .chain.watcher import REGTEST_GENESIS_HASH, ChainClient, ChainWatcher
 from .channel.manager import ChannelManager
 from .core.config import Config
+from .core.events import EventBus
 from .core.jsonrpc import RpcRegistry, RpcServer
 from .core.log import flush_logs, get_logger
 from .core.storage import DB_FILENAME, Storage
@@ -29,6 +31,8 @@ from .gossip.manager import GossipManager
 from .keys import derivation as keys
 from .net.peer import Peer, PeerManager
 from .payments.invoices import InvoiceStore
+from .rpc import gossip as rpc_gossip
+from .services import Identity, Services
 
 log = get_logger("node")
 
@@ -79,13 +83,25 @@ class Node:
         self.wallet = Wallet(self)
         self.invoices = InvoiceStore(self)
         self.peers = PeerManager(self)
-        self.channels: ChannelsSeam = ChannelManager(self)
-        self.gossip: GossipSeam = GossipManager(self)
+        self.events = EventBus()
+        self.services = Services(
+            identity=Identity(seed=self.seed, node_privkey=self.node_privkey, node_id=self.node_id,
+                              alias=self.alias, color=self.color, network=self.network,
+                              genesis_hash=self.genesis_hash),
+            config=config, db=self.db, chain=self.chain, wallet=self.wallet, peers=self.peers,
+            rpc=self.rpc, events=self.events, _blockheight=lambda: self.blockheight,
+            _spawn=self.spawn)
+        channels = ChannelManager(self)
+        self.channels: ChannelsSeam = channels
+        gossip = GossipManager(self.services, listen_address=lambda: self.listen_address,
+                               peer_htlc_minimum_msat=lambda scid: _peer_htlc_minimum_msat(channels, scid))
+        self.gossip: GossipSeam = gossip
         self.watcher.subscribe(self.wallet.on_block, self.wallet.on_reorg)
         self.watcher.subscribe(self.channels.on_block, self.channels.on_reorg)
         self.watcher.subscribe(self.gossip.on_block, self.gossip.on_reorg)
         from .rpc.methods import register_daemon_methods
         register_daemon_methods(self)
+        rpc_gossip.register(self.rpc, gossip)
         self._server = RpcServer(self.rpc, _load_rpc_secret(config.lightning_dir))
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -149,6 +165,14 @@ class Node:
         self.db.close()
         log.info("stopped")
         flush_logs()
+
+
+def _peer_htlc_minimum_msat(channels: ChannelManager, scid: int) -> int | None:
+    """The smallest HTLC the peer accepts on our channel scid, None if there is none."""
+    chan = channels.channel_by_scid_any(scid)
+    if chan is None or chan.remote_config is None:
+        return None
+    return chan.remote_config.htlc_minimum_msat
 
 
 def _load_seed(config: Config) -> bytes:

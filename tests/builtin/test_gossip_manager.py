@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
+from lnharness.node_impl.builtin.channel.events import ChannelNormal, ChannelStoppedForwarding
 from lnharness.node_impl.builtin.core.config import parse_config
 from lnharness.node_impl.builtin.core.jsonrpc import RpcError
 from lnharness.node_impl.builtin.gossip.announce import GossipError, make_channel_update
@@ -124,5 +125,31 @@ def test_closing_disables_and_state_survives_a_new_node(tmp_path: Path) -> None:
         assert (await again.rpc.dispatch("listchannels", {}))["channels"] == [ours]
         again.chain.close()
         again.db.close()
+
+    asyncio.run(scenario())
+
+
+def test_channel_events_register_and_disable_our_channel(tmp_path: Path) -> None:
+    """The channel layer's events on the node's bus do what add_local_channel and
+    local_channel_closed do; the gossip manager is the handler of the BOLT 7 messages."""
+    async def scenario() -> None:
+        node = make_node(tmp_path)
+        assert node.gossip.message_types == frozenset(range(256, 266))
+        await node.events.publish(ChannelNormal(
+            channel_id=bytes(32), short_channel_id=SCID, remote_node_id=PEER_ID,
+            capacity_sat=CAPACITY_SAT, local_funding_privkey=(5).to_bytes(32, "big"),
+            remote_funding_pubkey=PrivateKey((6).to_bytes(32, "big")).public_key.format(),
+            funding_txid=FUNDING_TXID, funding_outnum=1, announce=False,
+            htlc_minimum_msat=10, htlc_maximum_msat=150_000_000))
+        assert node.gossip.local_policy(SCID) == (1000, 200, 12)
+        (ours,) = (await node.rpc.dispatch("listchannels", {}))["channels"]
+        assert ours["active"] is True and ours["htlc_minimum_msat"] == 10
+        await node.events.publish(ChannelStoppedForwarding(short_channel_id=SCID))
+        (ours,) = (await node.rpc.dispatch("listchannels", {}))["channels"]
+        assert ours["active"] is False
+        (local,) = node.gossip.local_channels()
+        assert local.closed
+        node.chain.close()
+        node.db.close()
 
     asyncio.run(scenario())

@@ -1,1 +1,6 @@
-"""Layer gossip: BOLT 7 announcements, ingest, the graph, pathfinding, our own channels' gossip and queries. Imports channel (events, ops) and the layers below only."""
+"""The gossip layer (BOLT 7): graph, announcements, ingest, sync with peers, our own
+channels' gossip, pathfinding.
+
+Layer: gossip, above channel and below payments. Modules here import channel (events),
+services, chain, net, tx, wire and core, never payments or rpc.
+"""

@@ -6,6 +6,9 @@ signature(s) to the end, unknown trailing fields included (messages.py keeps the
 `extra`, so a decoded message re-encodes to the bytes that were signed).
 Verification raises GossipError naming what was wrong; the funding output is checked
 against a txout the caller looked up on chain (`check_funding_output`).
+
+Layer: gossip. Imports tx (funding script), wire and the gossip graph records (coincurve
+for the signatures).
 """
 
 from __future__ import annotations

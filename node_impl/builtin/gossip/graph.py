@@ -3,7 +3,10 @@
 Kept in memory for pathfinding and persisted in sqlite tables owned by this module
 (`gossip_channels`, `gossip_policies`, `gossip_nodes`). Public channels come from verified
 `channel_announcement`s; private channels are added locally by the channel manager.
-Verification of the messages is not done here (see gossip.py): the graph stores facts.
+Verification of the messages is not done here (see announce.py and ingest.py): the graph
+stores facts.
+
+Layer: gossip. Imports core (the Storage type) only.
 """
 
 from __future__ import annotations

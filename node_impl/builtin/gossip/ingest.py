@@ -5,6 +5,8 @@ applies them to a Graph; it decides nothing about peers or relaying, it only say
 accepted. Updates and node announcements that arrive before their channel are held (a few)
 and applied when it does. The funding output is looked up through a coroutine the daemon
 provides: `lookup_txout(short_channel_id) -> (value_sat, script_pubkey) | None`.
+
+Layer: gossip. Imports wire and the gossip modules announce and graph.
 """
 
 from __future__ import annotations

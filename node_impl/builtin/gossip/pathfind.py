@@ -3,6 +3,8 @@
 Dijkstra runs from the payee back to the payer so that each hop's amount (what must
 arrive at that node, its own forwarding fee included) and CLTV are known exactly when an
 edge is relaxed. Route hints from an invoice add private edges for that search only.
+
+Layer: gossip. Imports wire (features) and the gossip graph.
 """
 
 from __future__ import annotations
