@@ -46,6 +46,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return int(demo_main(chain_name=args.chain, impl=args.impl))
 
 
+INSTALLERS_GROUP = "lnharness.installers"
+
+
+def _cmd_install(args: argparse.Namespace) -> int:
+    # each implementation registers its installer, as it registers its adapter
+    try:
+        installer = registry.load(INSTALLERS_GROUP, args.name)
+    except KeyError:
+        known = ", ".join(registry.names(INSTALLERS_GROUP)) or "none"
+        raise LnhError(f"nothing to install named {args.name!r}; installable: {known}") from None
+    installer(args.version, bin_dir=Path(args.bin_dir) if args.bin_dir else None, out=sys.stdout)
+    return 0
+
+
 def _default_up_dir() -> Path:
     return base_dir() / "up"
 
@@ -90,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="replay the cat shop story on a fresh regtest network")
     _add_network_options(demo)
     demo.set_defaults(run=_cmd_demo)
+
+    install = sub.add_parser(
+        "install", help="build an implementation into the tool directory (lnd: with Go, from "
+                        "the Go module proxy)")
+    install.add_argument("name", help="what to install, e.g. lnd")
+    install.add_argument("--version", help="release to build (default: the pinned one)")
+    install.add_argument("--bin-dir", help="where the binaries go (default $LNH_BIN_DIR, else "
+                                           "~/.cache/lnharness/bin)")
+    install.set_defaults(run=_cmd_install)
 
     up = sub.add_parser("up", help="start a network and keep it running for interactive work")
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")

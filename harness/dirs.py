@@ -19,6 +19,16 @@ def base_dir() -> Path:
     return path
 
 
+def tool_dir() -> Path:
+    """Where `lnharness install` puts the binaries it builds: `LNH_BIN_DIR`, else
+    `$XDG_CACHE_HOME/lnharness/bin` (default `~/.cache/lnharness/bin`). Read when called."""
+    configured = os.environ.get("LNH_BIN_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "lnharness" / "bin"
+
+
 def safe_name(name: str) -> str:
     """`name` made safe for a directory name; a parametrize id like `[cln-2]` is kept."""
     cleaned = _UNSAFE.sub("_", name).strip("._") or "test"

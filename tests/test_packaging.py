@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -47,10 +48,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel pip builds from this checkout (offline when setuptools and wheel are at hand,
     else in pip's isolated build environment)."""
     out = tmp_path_factory.mktemp("wheel")
+    # a copy of the source: setuptools writes build/ and *.egg-info beside the sources, and
+    # two xdist workers building from the checkout at once would trip over each other
+    source = out / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".tox", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
     offline = all(importlib.util.find_spec(m) for m in ("setuptools", "wheel"))
     isolation = ["--no-build-isolation"] if offline else []
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", *isolation,
-                    "--wheel-dir", str(out), str(REPO)], check=True, cwd=out)
+                    "--wheel-dir", str(out), str(source)], check=True, cwd=out)
     (built,) = out.glob("lnharness-*.whl")
     return built
 

@@ -1,0 +1,1 @@
+"""LND (lnd and lncli, built from the Go module proxy by `lnharness install lnd`)."""
