@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lnharness.node_impl.lnd.install import PINNED_VERSION, installed_binary
 
 LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
