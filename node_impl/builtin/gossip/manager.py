@@ -32,7 +32,8 @@ from ..core.jsonrpc import param_error
 from ..core.log import get_logger
 from ..net import transport
 from ..rpc import gossip as gossip_rpc
-from ..rpc.methods import parse_int, parse_msat
+from ..rpc.params import integer as parse_int
+from ..rpc.params import msat as parse_msat
 from ..wire import bolt11
 from ..wire.codec import REGTEST_CHAIN_HASH, ShortChannelId, WireError
 from ..wire.messages import (
@@ -76,8 +77,8 @@ from .ingest import Accepted, GossipIngest, read_failure_update
 from .pathfind import RouteHop, describe_route, find_route
 
 if TYPE_CHECKING:
+    from ..host import SubsystemHost
     from ..net.peer import Peer
-    from ..node import Node
 
 log = get_logger("gossipd")
 
@@ -166,7 +167,11 @@ class _PeerState:
 class GossipManager:
     """BOLT 7 for the daemon; see the module docstring."""
 
-    def __init__(self, node: Node) -> None:
+    # what the PeerManager dispatches here (net.handlers.MessageHandler):
+    # channel_announcement .. gossip_timestamp_filter
+    message_types = frozenset(range(256, 266))
+
+    def __init__(self, node: SubsystemHost) -> None:
         self.node = node
         node.db.migrate("gossip_manager", _SCHEMA)
         self.graph = Graph(node.db)

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from ..core.jsonrpc import RpcError, param_error
 from ..gossip.graph import GraphChannel, format_scid, parse_scid
 from ..gossip.pathfind import DEFAULT_MAX_HOPS, NoRouteError, find_route
-from .methods import parse_int, parse_msat, parse_node_id
+from .params import integer as parse_int
+from .params import msat as parse_msat
+from .params import node_id as parse_node_id
 
 if TYPE_CHECKING:
     from ..gossip.manager import GossipManager
