@@ -3,9 +3,10 @@
 Layer: node (top). The only module that knows every subsystem. It builds the identity and
 the `Services` (services.py), the wallet, the peer manager, the chain watcher and the
 subsystems; registers the subsystems that speak to peers as message handlers
-(`PeerManager.add_handler`), the chain subscribers with the watcher, the event handlers on the
-event bus and the RPC groups (rpc/info, wallet, peers, invoices; channels and gossip register
-their own). Subsystems get what they need through those, never the `Node`.
+(`PeerManager.add_handler`), the chain subscribers with the watcher and the RPC groups
+(rpc/info, wallet, peers, invoices; channels and gossip register their own). Subscribing to the
+event bus (core/events.py, channel/events.py) is also done here; nothing publishes on it yet in
+this branch. Subsystems get what they need through those, never the `Node`.
 
 Transitional: the channel, gossip and payments subsystems still read node-wide attributes;
 they get a `host.SubsystemHost` (Services plus identity, listen address and each other) until
