@@ -1,11 +1,14 @@
-"""The built-in node: wires storage, keys, chain, wallet, peers, invoices, channels, gossip and RPC.
+"""The built-in node's composition root: builds every part, wires them, runs the node.
 
-Subsystems written by others plug in here:
-- channels: `channel_manager.ChannelManager(node)` — see `ChannelsSeam` for what it offers.
-- gossip: `gossip.manager.GossipManager(services, ...)` — see `GossipSeam`; its RPC methods
-  come from rpc/gossip.py.
-When their module is not in the tree yet, a stand-in answers (channel messages get an error,
-their RPC methods are absent and answer -32601).
+Layer: node (top). The only module that knows every subsystem. It builds the identity and
+the `Services` (services.py), the wallet, the peer manager, the chain watcher and the
+subsystems; registers the subsystems that speak to peers as message handlers
+(`PeerManager.add_handler`), the chain subscribers with the watcher and the RPC groups
+(rpc/info, wallet, peers, invoices, gossip; channels register their own).  Subsystems get what they need through those, never the `Node`.
+
+Transitional: the channel, gossip and payments subsystems still read node-wide attributes;
+they get a `host.SubsystemHost` (Services plus identity, listen address and each other) until
+their own branches move them to `Services`.
 """
 
 from __future__ import annotations
@@ -15,9 +18,7 @@ import os
 import secrets
 import signal
 from pathlib import Path
-from typing import Any, Protocol
-
-from bitcoin.core import CBlock
+from typing import Any
 
 from .chain.wallet import Wallet
 from .chain.watcher import REGTEST_GENESIS_HASH, ChainClient, ChainWatcher
@@ -28,85 +29,84 @@ from .core.jsonrpc import RpcRegistry, RpcServer
 from .core.log import flush_logs, get_logger
 from .core.storage import DB_FILENAME, Storage
 from .gossip.manager import GossipManager
+from .host import SubsystemHost
 from .keys import derivation as keys
-from .net.peer import Peer, PeerManager
+from .net.peers import PeerManager
 from .payments.invoices import InvoiceStore
-from .rpc import gossip as rpc_gossip
+from .rpc import gossip as gossip_rpc
+from .rpc import info as info_rpc
+from .rpc import invoices as invoices_rpc
+from .rpc import peers as peers_rpc
+from .rpc import wallet as wallet_rpc
 from .services import Identity, Services
+from .wire.features import DEFAULT_NODE_FEATURES
 
 log = get_logger("node")
 
 
-class ChannelsSeam(Protocol):
-    """What the node expects from the channel subsystem (ChannelManager(node))."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def handle_message(self, peer: Peer, msg_type: int, payload: bytes) -> None: ...
-    async def on_peer_connected(self, peer: Peer) -> None: ...
-    async def on_peer_disconnected(self, peer: Peer) -> None: ...
-    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None: ...
-    async def on_reorg(self, fork_height: int) -> None: ...
-    def num_active_channels(self) -> int: ...
-    def listfunds_channels(self) -> list[dict[str, Any]]: ...
-
-
-class GossipSeam(Protocol):
-    """What the node expects from the gossip subsystem (GossipManager(node))."""
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def handle_message(self, peer: Peer, msg_type: int, payload: bytes) -> None: ...
-    async def on_peer_connected(self, peer: Peer) -> None: ...
-    async def on_peer_disconnected(self, peer: Peer) -> None: ...
-    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None: ...
-    async def on_reorg(self, fork_height: int) -> None: ...
-
-
 class Node:
-    """One running node. Attributes are the seams other subsystems use."""
+    """One running node. Its attributes are for the daemon's entry point and in-process tests;
+    subsystems never see it."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.network = config.network
-        self.genesis_hash = REGTEST_GENESIS_HASH
         config.lightning_dir.mkdir(parents=True, exist_ok=True)
-        self.seed = _load_seed(config)
-        self.node_privkey = keys.node_privkey(self.seed)
-        self.node_id = keys.node_id(self.seed)
-        self.alias = config.alias or f"builtin-{self.node_id.hex()[:8]}"
-        self.color = self.node_id[:3].hex()
+        seed = _load_seed(config)
+        node_id = keys.node_id(seed)
+        self.identity = Identity(
+            seed=seed, node_privkey=keys.node_privkey(seed), node_id=node_id,
+            alias=config.alias or f"builtin-{node_id.hex()[:8]}", color=node_id[:3].hex(),
+            network=config.network, genesis_hash=REGTEST_GENESIS_HASH)
+        self.node_id = node_id
         self.db = Storage(config.lightning_dir / DB_FILENAME)
         self.rpc = RpcRegistry()
+        self.events = EventBus()
         self.chain = ChainClient(config.bitcoin_rpcurl, config.bitcoin_rpccookie)
         self.watcher = ChainWatcher(self.chain, self.db, poll_s=config.chain_poll_s)
-        self.wallet = Wallet(self)
-        self.invoices = InvoiceStore(self)
-        self.peers = PeerManager(self)
-        self.events = EventBus()
+        self.wallet = Wallet(db=self.db, seed=seed, network=config.network,
+                             blockheight=self._blockheight)
+        self.peers = PeerManager(
+            node_privkey=self.identity.node_privkey, node_id=node_id,
+            our_features=DEFAULT_NODE_FEATURES, db=self.db, ping_idle_s=config.ping_idle_s,
+            no_reconnect=config.no_reconnect)
         self.services = Services(
-            identity=Identity(seed=self.seed, node_privkey=self.node_privkey, node_id=self.node_id,
-                              alias=self.alias, color=self.color, network=self.network,
-                              genesis_hash=self.genesis_hash),
-            config=config, db=self.db, chain=self.chain, wallet=self.wallet, peers=self.peers,
-            rpc=self.rpc, events=self.events, _blockheight=lambda: self.blockheight,
-            _spawn=self.spawn)
-        channels = ChannelManager(self)
-        self.channels: ChannelsSeam = channels
-        gossip = GossipManager(self.services, listen_address=lambda: self.listen_address,
-                               peer_htlc_minimum_msat=lambda scid: _peer_htlc_minimum_msat(channels, scid))
-        self.gossip: GossipSeam = gossip
-        self.watcher.subscribe(self.wallet.on_block, self.wallet.on_reorg)
-        self.watcher.subscribe(self.channels.on_block, self.channels.on_reorg)
-        self.watcher.subscribe(self.gossip.on_block, self.gossip.on_reorg)
-        from .rpc.methods import register_daemon_methods
-        register_daemon_methods(self)
-        rpc_gossip.register(self.rpc, gossip)
-        self._server = RpcServer(self.rpc, _load_rpc_secret(config.lightning_dir))
+            identity=self.identity, config=config, db=self.db, chain=self.chain,
+            wallet=self.wallet, peers=self.peers, rpc=self.rpc, events=self.events,
+            _blockheight=self._blockheight, _spawn=self.spawn)
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self.rpc_port: int | None = None
         self.listen_address: tuple[str, int] | None = None
+
+        host = SubsystemHost(self.services, listen_address=lambda: self.listen_address)
+        self.invoices = host.invoices = InvoiceStore(host)
+        self.channels = host.channels = ChannelManager(host)
+        self.gossip = host.gossip = GossipManager(
+            self.services, listen_address=lambda: self.listen_address,
+            peer_htlc_minimum_msat=lambda scid: _peer_htlc_minimum_msat(self.channels, scid))
+
+        self.peers.add_handler(self.channels)
+        self.peers.add_handler(self.gossip)
+        self.watcher.subscribe(self.wallet.on_block, self.wallet.on_reorg)
+        self.watcher.subscribe(self.channels.on_block, self.channels.on_reorg)
+        self.watcher.subscribe(self.gossip.on_block, self.gossip.on_reorg)
+        self._register_rpc()
+        self._server = RpcServer(self.rpc, _load_rpc_secret(config.lightning_dir))
+
+    def _register_rpc(self) -> None:
+        info_rpc.register(
+            self.rpc, identity=self.identity, lightning_dir=self.config.lightning_dir,
+            peers=self.peers, channels=self.channels, blockheight=self._blockheight,
+            listen_address=lambda: self.listen_address, chain_configured=self.chain.configured,
+            chain_synced=lambda: self.watcher.synced, request_stop=self.request_stop)
+        wallet_rpc.register(self.rpc, wallet=self.wallet, chain=self.chain, channels=self.channels,
+                            network=self.identity.network)
+        peers_rpc.register(self.rpc, node_id=self.node_id, peers=self.peers, channels=self.channels)
+        invoices_rpc.register(self.rpc, invoices=self.invoices, network=self.identity.network)
+        gossip_rpc.register(self.rpc, self.gossip)
+
+    def _blockheight(self) -> int:
+        return self.watcher.processed_height or 0
 
     @property
     def blockheight(self) -> int:
@@ -142,7 +142,7 @@ class Node:
         log.info("JSON-RPC on 127.0.0.1:%d", self.rpc_port)
         if self.listen_address:
             log.info("listening for peers on %s:%d", *self.listen_address)
-        log.info("Server started with public key %s, alias %s", self.node_id.hex(), self.alias)
+        log.info("Server started with public key %s, alias %s", self.node_id.hex(), self.identity.alias)
         await self._stopping.wait()
         await self._shutdown()
 

@@ -22,7 +22,7 @@ from .core.config import Config
 from .core.events import EventBus
 from .core.jsonrpc import RpcRegistry
 from .core.storage import Storage
-from .net.peer import PeerManager
+from .net.peers import PeerManager
 
 
 @dataclass(frozen=True)

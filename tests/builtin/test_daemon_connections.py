@@ -12,7 +12,8 @@ import os
 
 from coincurve import PrivateKey
 from lnharness.node_impl.builtin.net import transport
-from lnharness.node_impl.builtin.net.peer import Peer, keeps_new_connection
+from lnharness.node_impl.builtin.net.peer import Peer
+from lnharness.node_impl.builtin.net.peers import keeps_new_connection
 from lnharness.node_impl.builtin.node import Node
 from lnharness.node_impl.builtin.wire import messages
 from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH

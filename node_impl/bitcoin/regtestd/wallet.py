@@ -1,24 +1,43 @@
-"""Wallet logic: addresses, spendable coins, balances, funding, signing and history."""
+"""Wallet logic: addresses, spendable coins, balances, funding and signing.
+
+Part of regtestd's wallet layer: imports the chain data modules (index, mempool, primitives,
+script) and the wallet's own (keys, store, signer) but never node.py: what it reads of the
+chain comes through `WalletChainView`, which the node implements.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .address import script_to_address
 from .descriptor import add_checksum
+from .index import ChainIndex
 from .keys import WalletKey
+from .mempool import Mempool
 from .primitives import Tx, TxIn, TxOut
 from .script import dust_threshold_sat
 from .signer import sign_inputs
 from .wallet_store import WalletStore
 
-if TYPE_CHECKING:
-    from .node import Node
-
 WALLET_COINBASE_MATURITY = 101  # the wallet spends a coinbase at depth >= 101, like bitcoind
+
+
+class WalletChainView(Protocol):
+    """What the wallet reads of the chain (the node implements it): the tip, the index's
+    outputs to the wallet's scripts, the mempool, and any output's value and script."""
+
+    @property
+    def index(self) -> ChainIndex: ...
+
+    @property
+    def mempool(self) -> Mempool: ...
+
+    def tip_height(self) -> int: ...
+
+    def lookup_output(self, txid: bytes, vout: int) -> TxOut | None: ...
 
 
 class InsufficientFunds(Exception):
@@ -84,12 +103,12 @@ class Wallet:
         return add_checksum(key.descriptor_body()) if key else None
 
     # -- coins -------------------------------------------------------------------
-    def coins(self, node: Node, include_spent_in_mempool: bool = False) -> list[WalletCoin]:
+    def coins(self, chain: WalletChainView, include_spent_in_mempool: bool = False) -> list[WalletCoin]:
         """Wallet outputs of the chain and the mempool not yet spent (by the mempool either)."""
-        tip = node.tip_height()
-        mempool = node.mempool
+        tip = chain.tip_height()
+        mempool = chain.mempool
         out: list[WalletCoin] = []
-        for row in node.index.outputs_for_scripts(list(self.store.keys)):
+        for row in chain.index.outputs_for_scripts(list(self.store.keys)):
             if not include_spent_in_mempool and mempool.spender_of(row.txid, row.vout) is not None:
                 continue
             out.append(WalletCoin(row.txid, row.vout, row.value_sat, row.script_pubkey, row.height,
@@ -104,18 +123,18 @@ class Wallet:
                 out.append(WalletCoin(txid, n, txout.value_sat, txout.script_pubkey, None, 0, False, from_me))
         return out
 
-    def spendable_coins(self, node: Node, minconf: int = 0) -> list[WalletCoin]:
+    def spendable_coins(self, chain: WalletChainView, minconf: int = 0) -> list[WalletCoin]:
         return [
-            c for c in self.coins(node)
+            c for c in self.coins(chain)
             if c.trusted
             and c.confirmations >= minconf
             and not (c.coinbase and c.confirmations < WALLET_COINBASE_MATURITY)
             and c.outpoint not in self.locked
         ]
 
-    def balances(self, node: Node) -> dict[str, int]:
+    def balances(self, chain: WalletChainView) -> dict[str, int]:
         trusted = untrusted = immature = 0
-        for coin in self.coins(node):
+        for coin in self.coins(chain):
             if coin.coinbase and coin.confirmations < WALLET_COINBASE_MATURITY:
                 immature += coin.value_sat
             elif coin.trusted:
@@ -127,7 +146,7 @@ class Wallet:
     # -- funding -------------------------------------------------------------------
     def fund(
         self,
-        node: Node,
+        chain: WalletChainView,
         tx: Tx,
         feerate_sat_per_kvb: int,
         *,
@@ -143,7 +162,7 @@ class Wallet:
         preset_values = []
         preset_keys: list[WalletKey | None] = []
         for txin in tx.vin:
-            spent = node.lookup_output(txin.prev_txid, txin.prev_vout)
+            spent = chain.lookup_output(txin.prev_txid, txin.prev_vout)
             if spent is None:
                 raise InsufficientFunds(
                     f"Unable to find UTXO for external input {txin.prev_txid[::-1].hex()}:{txin.prev_vout}"
@@ -152,7 +171,7 @@ class Wallet:
             preset_keys.append(self.key_for(spent.script_pubkey))
         used = {txin.outpoint for txin in tx.vin}
         candidates = sorted(
-            (c for c in self.spendable_coins(node, min_conf) if c.outpoint not in used),
+            (c for c in self.spendable_coins(chain, min_conf) if c.outpoint not in used),
             key=lambda c: (-c.value_sat, c.txid, c.vout),
         ) if add_inputs else []
         target = sum(out.value_sat for out in tx.vout)

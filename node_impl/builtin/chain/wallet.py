@@ -1,5 +1,9 @@
 """On-chain wallet: P2WPKH keys from the node seed, UTXOs tracked from connected blocks.
 
+Layer: chain. Imports core, wire, keys and tx only; it is given its storage, seed, network
+and a callable for the node's block height, and is told of blocks and reorgs by the
+composition root (node.py subscribes `on_block`/`on_reorg` to the chain watcher).
+
 Keys are `keys.wallet_privkey(seed, i)`; every issued address plus a look-ahead window is
 watched. `fund_tx` selects inputs, adds change, signs, and reserves the inputs (marks them spent
 by the new tx) so concurrent fundings never pick the same coins; `release` undoes a reservation
@@ -8,8 +12,9 @@ for a tx that was never broadcast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bitcoin.base58 import Base58Error, CBase58Data
 from bitcoin.core import (
@@ -34,12 +39,10 @@ from bitcoin.core.script import (
 from coincurve import PrivateKey
 
 from ..core.log import get_logger
+from ..core.storage import Storage
 from ..keys import derivation as keys
 from ..tx.scripts import p2pkh, p2wpkh
 from ..wire.bech32 import Bech32Error, bech32_decode, bech32_encode, convert_bits
-
-if TYPE_CHECKING:
-    from ..node import Node
 
 log = get_logger("wallet")
 
@@ -111,10 +114,13 @@ def script_to_address(script: bytes, network: str) -> str | None:
 class Wallet:
     """The node's on-chain wallet (tables wallet_utxos; var wallet_next_index)."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.db = node.db
-        self.network = node.network
+    def __init__(self, *, db: Storage, seed: bytes, network: str,
+                 blockheight: Callable[[], int]) -> None:
+        """`blockheight()`: height of the last block the node processed (0 before the first)."""
+        self.db = db
+        self.network = network
+        self._seed = seed
+        self._blockheight = blockheight
         self.db.migrate("wallet", [
             "CREATE TABLE wallet_utxos (txid TEXT NOT NULL, vout INTEGER NOT NULL, "
             "amount_sat INTEGER NOT NULL, script BLOB NOT NULL, key_index INTEGER NOT NULL, "
@@ -130,7 +136,7 @@ class Wallet:
 
     def _watch_through(self, end_index: int) -> None:
         for index in range(self._watched_up_to, end_index):
-            self._scripts[bytes(p2wpkh(keys.wallet_pubkey(self.node.seed, index)))] = index
+            self._scripts[bytes(p2wpkh(keys.wallet_pubkey(self._seed, index)))] = index
         self._watched_up_to = max(self._watched_up_to, end_index)
 
     def new_address(self) -> tuple[str, bytes]:
@@ -138,7 +144,7 @@ class Wallet:
         index = self.next_index
         self.db.set_var("wallet_next_index", str(index + 1))
         self._watch_through(index + 1 + LOOKAHEAD)
-        script = bytes(p2wpkh(keys.wallet_pubkey(self.node.seed, index)))
+        script = bytes(p2wpkh(keys.wallet_pubkey(self._seed, index)))
         address = script_to_address(script, self.network)
         if address is None:
             raise WalletError("internal: wallet script is not segwit v0")
@@ -206,7 +212,7 @@ class Wallet:
     def unspent(self, *, minconf: int = 0) -> list[Utxo]:
         """Unspent, unreserved outputs with at least `minconf` confirmations."""
         utxos = self._utxos("spent_by IS NULL")
-        tip = self.node.blockheight
+        tip = self._blockheight()
         if minconf <= 0:
             return utxos
         return [u for u in utxos if u.blockheight is not None and tip - u.blockheight + 1 >= minconf]
@@ -280,10 +286,10 @@ class Wallet:
             tx_outputs.append(CTxOut(change_sat, CScript(self.change_script())))
         tx = CMutableTransaction(
             [CTxIn(COutPoint(lx(u.txid), u.vout), nSequence=0xFFFFFFFD) for u in chosen],
-            tx_outputs, nLockTime=self.node.blockheight, nVersion=2)
+            tx_outputs, nLockTime=self._blockheight(), nVersion=2)
         witnesses = []
         for i, utxo in enumerate(chosen):
-            privkey = keys.wallet_privkey(self.node.seed, utxo.key_index)
+            privkey = keys.wallet_privkey(self._seed, utxo.key_index)
             pubkey = keys.pubkey_of(privkey)
             sighash = SignatureHash(CScript(p2pkh(pubkey)), tx, i, SIGHASH_ALL,
                                     amount=utxo.amount_sat, sigversion=SIGVERSION_WITNESS_V0)

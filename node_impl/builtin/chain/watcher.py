@@ -3,6 +3,9 @@
 Calls run in worker threads (http.client, one connection per call). `ChainWatcher` follows the
 tip with `waitforblockheight` long polls (falling back to polling `getblockcount` when the backend
 lacks it), hands every connected block to its subscribers in height order and reports reorgs.
+
+Layer: chain. Imports core only; its subscribers (wallet, channels, gossip) are registered by
+the composition root (node.py) as plain callbacks, so it knows none of them.
 """
 
 from __future__ import annotations

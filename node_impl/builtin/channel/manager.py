@@ -50,8 +50,8 @@ from .txs import funding_output_script, is_valid_shutdown_script
 from .updates import LOCAL, REMOTE, Htlc
 
 if TYPE_CHECKING:
+    from ..host import SubsystemHost
     from ..net.peer import Peer
-    from ..node import Node
 
 log = get_logger("channeld")
 R = TypeVar("R", bound=messages.Message)
@@ -73,7 +73,12 @@ FULFILL_SAFETY_BLOCKS = 3
 class ChannelManager:
     """The channel subsystem of one node (see node.ChannelsSeam)."""
 
-    def __init__(self, node: Node) -> None:
+    # what the PeerManager dispatches here (net.handlers.MessageHandler): open_channel ..
+    # closing_signed, update_add_htlc .. channel_reestablish, and error
+    message_types = (frozenset(range(32, 42)) | frozenset(range(128, 137))
+                     | frozenset({messages.ErrorMessage.TYPE}))
+
+    def __init__(self, node: SubsystemHost) -> None:
         self.node = node
         self.store = ChannelStore(node.db)
         self.channels: dict[int, Channel] = {}  # by channel index
@@ -612,7 +617,8 @@ class ChannelManager:
     async def rpc_fundchannel(self, id: Any, amount: Any, feerate: Any = None, announce: Any = True,
                               minconf: Any = 1, push_msat: Any = None, close_to: Any = None) -> dict[str, Any]:
         """Open a channel to a connected peer, funded from our wallet."""
-        from ..rpc.methods import parse_feerate_perkw, parse_node_id
+        from ..rpc.params import feerate_perkw
+        from ..rpc.params import node_id as parse_node_id
 
         peer_id = parse_node_id(id)
         funding_sat = _parse_sat(amount, "amount")
@@ -636,7 +642,7 @@ class ChannelManager:
                 raise param_error("close_to", str(exc)) from None
             if not is_valid_shutdown_script(upfront_script):
                 raise param_error("close_to", f"{close_to} is not a segwit address")
-        funding_feerate = await parse_feerate_perkw(self.node, feerate)
+        funding_feerate = await feerate_perkw(feerate, self.node.chain.estimate_feerate_perkw, fallback_perkw=1000)
         commitment_feerate = await self.node.chain.estimate_feerate_perkw(6, DEFAULT_COMMITMENT_FEERATE)
         peer = self.node.peers.get(peer_id)
         if peer is None:

@@ -17,7 +17,7 @@ from ..core.log import get_logger
 from ..wire import bolt11
 
 if TYPE_CHECKING:
-    from ..node import Node
+    from ..host import SubsystemHost
 
 log = get_logger("invoices")
 
@@ -76,7 +76,7 @@ _COLUMNS = ("label, bolt11, payment_hash, payment_preimage, payment_secret, amou
 class InvoiceStore:
     """Table `invoices`; status changes wake `wait_paid` callers."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: SubsystemHost) -> None:
         self.node = node
         self.db = node.db
         self.db.migrate("invoices", [

@@ -1,0 +1,146 @@
+"""RPC methods over invoices (Core Lightning's names and result shapes): invoice,
+listinvoices, waitinvoice, decodepay; and the decoding of a BOLT 11 invoice for RPC results.
+
+Layer: rpc. Imports core, wire, payments (the invoice store) and rpc.params only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ..core.jsonrpc import INVALID_PARAMS, RpcError, RpcRegistry, param_error
+from ..payments.invoices import DEFAULT_EXPIRY_S, InvoiceError, InvoiceStore
+from ..wire import bolt11 as bolt11_codec
+from . import params
+
+# Core Lightning's error codes
+LIGHTNINGD = -1
+INVOICE_LABEL_EXISTS = 900
+INVOICE_EXPIRED_DURING_WAIT = 903
+
+
+def feature_hex(bits: frozenset[int]) -> str:
+    """Feature bits as Core Lightning shows them: big-endian hex, no leading zero bytes."""
+    value = 0
+    for bit in bits:
+        value |= 1 << bit
+    return value.to_bytes((value.bit_length() + 7) // 8, "big").hex()
+
+
+def decode_invoice_for_rpc(text: str, network: str) -> dict[str, Any]:
+    """Core Lightning's decodepay fields for an invoice; -32602 naming what is wrong."""
+    try:
+        inv = bolt11_codec.decode_invoice(text, network=network)
+    except bolt11_codec.Bolt11Error as exc:
+        raise RpcError(INVALID_PARAMS, f"Invalid bolt11: {exc}") from None
+    result: dict[str, Any] = {
+        "currency": bolt11_codec.NETWORK_PREFIXES[inv.network], "created_at": inv.timestamp,
+        "expiry": inv.expiry, "payee": inv.payee, "payment_hash": inv.payment_hash.hex(),
+        "payment_secret": inv.payment_secret.hex(), "min_final_cltv_expiry": inv.min_final_cltv_expiry,
+        "signature": inv.signature[:64].hex(),
+        "features": feature_hex(inv.features),
+    }
+    if inv.amount_msat is not None:
+        result["amount_msat"] = inv.amount_msat
+    if inv.description is not None:
+        result["description"] = inv.description
+    if inv.description_hash is not None:
+        result["description_hash"] = inv.description_hash.hex()
+    if inv.route_hints:
+        result["routes"] = [[{"pubkey": hop.pubkey, "short_channel_id": hop.short_channel_id_str,
+                              "fee_base_msat": hop.fee_base_msat,
+                              "fee_proportional_millionths": hop.fee_proportional_millionths,
+                              "cltv_expiry_delta": hop.cltv_expiry_delta} for hop in route]
+                            for route in inv.route_hints]
+    witness_fallbacks = [f for f in inv.fallbacks if f.version <= 16]
+    if witness_fallbacks:
+        result["fallbacks"] = [
+            {"type": f"witness v{f.version}",
+             "hex": (bytes([0x50 + f.version if f.version else 0, len(f.program)]) + f.program).hex()}
+            for f in witness_fallbacks]
+    if inv.metadata is not None:
+        result["payment_metadata"] = inv.metadata.hex()
+    return result
+
+
+class InvoiceMethods:
+    """invoice, listinvoices, waitinvoice, decodepay."""
+
+    def __init__(self, invoices: InvoiceStore, network: str) -> None:
+        self._invoices = invoices
+        self._network = network
+
+    async def invoice(self, amount_msat: Any, label: Any, description: Any, expiry: Any = None,
+                      fallbacks: Any = None, preimage: Any = None) -> dict[str, Any]:
+        """Create an invoice ('any' for no amount)."""
+        amount = params.msat_or_any(amount_msat, "amount_msat")
+        if amount == 0:
+            raise param_error("amount_msat", "must be positive or 'any'")
+        preimage_bytes = None
+        if preimage is not None:
+            try:
+                preimage_bytes = bytes.fromhex(params.string(preimage, "preimage"))
+            except ValueError:
+                raise param_error("preimage", "expected 64 hex characters") from None
+            if len(preimage_bytes) != 32:
+                raise param_error("preimage", f"must be 32 bytes, got {len(preimage_bytes)}")
+        if fallbacks is not None:
+            raise param_error("fallbacks", "not supported by this node")
+        try:
+            record = self._invoices.create(
+                amount_msat=amount, label=params.string(label, "label"),
+                description=params.string(description, "description"),
+                expiry_s=params.integer(expiry, "expiry", minimum=1) if expiry is not None
+                else DEFAULT_EXPIRY_S,
+                preimage=preimage_bytes)
+        except InvoiceError as exc:
+            code = INVOICE_LABEL_EXISTS if "Duplicate label" in str(exc) else LIGHTNINGD
+            raise RpcError(code, str(exc)) from None
+        except bolt11_codec.Bolt11Error as exc:
+            raise RpcError(INVALID_PARAMS, f"invoice: {exc}") from None
+        return {"payment_hash": record.payment_hash.hex(), "expires_at": record.expires_at,
+                "bolt11": record.bolt11, "payment_secret": record.payment_secret.hex(),
+                "created_index": record.created_index}
+
+    async def listinvoices(self, label: Any = None, invstring: Any = None,
+                           payment_hash: Any = None) -> dict[str, Any]:
+        """Invoices, optionally filtered by label, bolt11 string or payment hash."""
+        records = self._invoices.list()
+        if label is not None:
+            wanted_label = params.string(label, "label")
+            records = [r for r in records if r.label == wanted_label]
+        if invstring is not None:
+            records = [r for r in records if r.bolt11 == invstring]
+        if payment_hash is not None:
+            records = [r for r in records if r.payment_hash.hex() == str(payment_hash).lower()]
+        return {"invoices": [r.to_rpc() for r in records]}
+
+    async def waitinvoice(self, label: Any) -> dict[str, Any]:
+        """Wait until the invoice is paid; error 903 if it expires first."""
+        try:
+            record = await self._invoices.wait_settled(params.string(label, "label"))
+        except InvoiceError as exc:
+            raise RpcError(LIGHTNINGD, str(exc)) from None
+        if record.status() == "expired":
+            raise RpcError(INVOICE_EXPIRED_DURING_WAIT, "invoice expired during wait",
+                           data=record.to_rpc())
+        return record.to_rpc()
+
+    async def decodepay(self, bolt11: Any, description: Any = None) -> dict[str, Any]:
+        """Decode a BOLT 11 invoice (must be for this node's network); `description` is checked
+        against the invoice's description hash."""
+        decoded = decode_invoice_for_rpc(params.string(bolt11, "bolt11"), self._network)
+        if description is not None:
+            digest = hashlib.sha256(params.string(description, "description").encode()).hexdigest()
+            if decoded.get("description_hash") != digest:
+                raise param_error("description", "does not match the invoice's description hash")
+            decoded["description"] = description
+        return decoded
+
+
+def register(registry: RpcRegistry, *, invoices: InvoiceStore, network: str) -> None:
+    """Add invoice, listinvoices, waitinvoice and decodepay to `registry`."""
+    methods = InvoiceMethods(invoices, network)
+    for handler in (methods.invoice, methods.listinvoices, methods.waitinvoice, methods.decodepay):
+        registry.register(handler.__name__, handler)
