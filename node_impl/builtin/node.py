@@ -1,10 +1,14 @@
 """The built-in node: wires storage, keys, chain, wallet, peers, invoices, channels, gossip and RPC.
 
-Subsystems written by others plug in here:
-- channels: `channel_manager.ChannelManager(node)` — see `ChannelsSeam` for what it offers.
-- gossip: `gossip_manager.GossipManager(node)` — see `GossipSeam`.
-When their module is not in the tree yet, a stand-in answers (channel messages get an error,
-their RPC methods are absent and answer -32601).
+Layer: composition root (top): imports every layer and builds the node from them.
+
+Subsystems plug in here:
+- channels: `channel.manager.ChannelManager(services)` — see `ChannelsSeam` for what it offers.
+- gossip: `gossip.manager.GossipManager(node)` — see `GossipSeam`.
+- payments: `payments.*` on the channels' `channel.ops.ChannelOps` and gossip; their
+  `payments.htlcs.HtlcOutcomes` is the channel manager's HTLC handler.
+- RPC methods: `rpc.channels.register`, `rpc.payments.register` (and the daemon's own).
+Channels publish `channel.events` on `services.events`; gossip subscribes here.
 """
 
 from __future__ import annotations
@@ -20,21 +24,30 @@ from bitcoin.core import CBlock
 
 from .chain.wallet import Wallet
 from .chain.watcher import REGTEST_GENESIS_HASH, ChainClient, ChainWatcher
+from .channel.events import ChannelNormal, ChannelStoppedForwarding
 from .channel.manager import ChannelManager
 from .core.config import Config
+from .core.events import EventBus
 from .core.jsonrpc import RpcRegistry, RpcServer
 from .core.log import flush_logs, get_logger
 from .core.storage import DB_FILENAME, Storage
 from .gossip.manager import GossipManager
 from .keys import derivation as keys
 from .net.peer import Peer, PeerManager
+from .payments.forward import Forwarding
+from .payments.htlcs import HtlcOutcomes
 from .payments.invoices import InvoiceStore
+from .payments.pay import Payments
+from .payments.sendonion import OnionSender
+from .rpc import channels as channels_rpc
+from .rpc import payments as payments_rpc
+from .services import Identity, Services
 
 log = get_logger("node")
 
 
 class ChannelsSeam(Protocol):
-    """What the node expects from the channel subsystem (ChannelManager(node))."""
+    """What the node expects from the channel subsystem (ChannelManager(services))."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -77,10 +90,28 @@ class Node:
         self.chain = ChainClient(config.bitcoin_rpcurl, config.bitcoin_rpccookie)
         self.watcher = ChainWatcher(self.chain, self.db, poll_s=config.chain_poll_s)
         self.wallet = Wallet(self)
-        self.invoices = InvoiceStore(self)
         self.peers = PeerManager(self)
-        self.channels: ChannelsSeam = ChannelManager(self)
-        self.gossip: GossipSeam = GossipManager(self)
+        self.events = EventBus()
+        self.services = Services(
+            identity=Identity(seed=self.seed, node_privkey=self.node_privkey, node_id=self.node_id,
+                              alias=self.alias, color=self.color, network=self.network,
+                              genesis_hash=self.genesis_hash),
+            config=config, db=self.db, chain=self.chain, wallet=self.wallet, peers=self.peers, rpc=self.rpc,
+            events=self.events, _blockheight=lambda: self.blockheight, _spawn=self.spawn)
+        channels = ChannelManager(self.services)
+        self.channels: ChannelsSeam = channels
+        gossip = GossipManager(self)
+        self.gossip: GossipSeam = gossip
+        self.events.subscribe(ChannelNormal, gossip.on_channel_normal)
+        self.events.subscribe(ChannelStoppedForwarding, gossip.on_channel_stopped_forwarding)
+        self.invoices = InvoiceStore(self.services, channels, gossip)
+        payments = Payments(self.services, channels, channels.store, gossip)
+        forwarding = Forwarding(self.services, channels, gossip)
+        onion_sender = OnionSender(self.services, channels, channels.store)
+        channels.set_htlc_handler(HtlcOutcomes(self.services, channels, payments, forwarding, self.invoices))
+        channels_rpc.register(self.rpc, channels=channels, services=self.services)
+        payments_rpc.register(self.rpc, payments=payments, forwarding=forwarding, onion_sender=onion_sender,
+                              network=self.network)
         self.watcher.subscribe(self.wallet.on_block, self.wallet.on_reorg)
         self.watcher.subscribe(self.channels.on_block, self.channels.on_reorg)
         self.watcher.subscribe(self.gossip.on_block, self.gossip.on_reorg)

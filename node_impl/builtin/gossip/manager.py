@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from bitcoin.core import CBlock, b2lx
 from coincurve import PrivateKey
 
+from ..channel.events import ChannelNormal, ChannelStoppedForwarding
 from ..core.jsonrpc import param_error
 from ..core.log import get_logger
 from ..net import transport
@@ -273,6 +274,20 @@ class GossipManager:
             log.error("gossip reorg handling failed: %r", exc, exc_info=True)
 
     # ---- API for the channel manager ----------------------------------------------------
+
+    async def on_channel_normal(self, event: ChannelNormal) -> None:
+        """channel/events.ChannelNormal: register the channel (add_local_channel)."""
+        await self.add_local_channel(
+            channel_id=event.channel_id, short_channel_id=event.short_channel_id,
+            remote_node_id=event.remote_node_id, capacity_sat=event.capacity_sat,
+            local_funding_privkey=event.local_funding_privkey,
+            remote_funding_pubkey=event.remote_funding_pubkey, funding_txid=event.funding_txid,
+            funding_outnum=event.funding_outnum, announce=event.announce,
+            htlc_minimum_msat=event.htlc_minimum_msat, htlc_maximum_msat=event.htlc_maximum_msat)
+
+    async def on_channel_stopped_forwarding(self, event: ChannelStoppedForwarding) -> None:
+        """channel/events.ChannelStoppedForwarding: disable the channel (local_channel_closed)."""
+        await self.local_channel_closed(event.short_channel_id)
 
     async def add_local_channel(self, *, channel_id: bytes, short_channel_id: int,
                                 remote_node_id: bytes, capacity_sat: int,
