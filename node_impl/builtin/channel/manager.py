@@ -1,10 +1,15 @@
-"""All channels of the node: message dispatch, persistence, opening, closing, chain events.
+"""All channels of the node: message dispatch, persistence, HTLC settlement, ChannelOps.
 
 Layer: channel. Imports channel, services, chain, net, keys, wire, core; nothing above
 (payments reach the channels through channel/ops.ChannelOps, which this manager implements,
 and the manager calls the payments layer through the ops.HtlcHandler it is given; gossip
 hears of our channels through channel/events on services.events; RPC handlers live in
 rpc/channels.py).
+
+The manager is one class in four modules, cut along the protocol: this one (messages of
+open channels, the commit cycle, HTLCs, events), opening.py (establishment and lock-in),
+closing.py (mutual and unilateral closes, failing a channel), chain_events.py (blocks and
+reorgs; onchain.py follows spent channels).
 
 For each channel, work happens under that channel's lock: the state machine
 (channel.Channel) computes the messages to send, the new state is written to
@@ -18,16 +23,19 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bitcoin.core import CBlock, b2lx, b2x
+from bitcoin.core import b2lx
 
-from ..chain.wallet import WalletError
 from ..chain.watcher import ChainRpcError, ChainUnavailable
-from ..core.jsonrpc import RpcError
 from ..core.log import get_logger
 from ..keys import derivation as keys
 from ..services import Services
 from ..wire import messages
 from ..wire.codec import encode_u16
+from .chain_events import ChainEventsMixin
+from .closing import ClosingMixin
+from .common import ALL_CHANNELS
+from .common import channel_id_text as _cid
+from .common import scid_text as _scid_str
 from .events import ChannelNormal, ChannelStoppedForwarding
 from .machine import (
     AWAITING_LOCKIN,
@@ -44,14 +52,12 @@ from .machine import (
     ChannelWarning,
     DataLossError,
     LocalRequestError,
-    SideConfig,
-    channel_id_from_funding,
 )
 from .onchain import Onchain
+from .opening import OpeningMixin
 from .ops import HtlcHandler
 from .store import ChannelStore, PaymentRecord
-from .txs import funding_output_script
-from .updates import LOCAL, REMOTE, Htlc
+from .updates import LOCAL, Htlc
 
 if TYPE_CHECKING:
     from ..net.peer import Peer
@@ -59,18 +65,10 @@ if TYPE_CHECKING:
 log = get_logger("channeld")
 
 MSG_ERROR = 17
-ALL_CHANNELS = bytes(32)
-# Core Lightning's error codes
-FUNDING_ERROR = 300
-LIGHTNINGD = -1
-OPEN_TIMEOUT_S = 30.0
 REESTABLISH_WAIT_S = 10.0
 # the states that need the peer (Core Lightning's channel_state_wants_peercomms): we reestablish
 # them on every connection and keep their peer connected
 REESTABLISH_STATES = (AWAITING_LOCKIN, NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE)
-DEFAULT_COMMITMENT_FEERATE = 2000  # inside Core Lightning's accepted range without fee estimates (253..2530)
-DEFAULT_CLOSE_TIMEOUT_S = 172800
-FULFILL_SAFETY_BLOCKS = 3
 
 _BY_NAME: dict[str, type[messages.Message]] = {cls.NAME: cls for cls in messages.MESSAGE_TYPES.values()}
 
@@ -99,7 +97,7 @@ def from_wire(message: messages.Message) -> dict[str, Any]:
     return out
 
 
-class ChannelManager:
+class ChannelManager(OpeningMixin, ClosingMixin, ChainEventsMixin):
     """The channel subsystem of one node (see node.ChannelsSeam); implements ops.ChannelOps."""
 
     def __init__(self, services: Services) -> None:
@@ -132,7 +130,7 @@ class ChannelManager:
             raise RuntimeError("ChannelManager has no HTLC handler: node.py must call set_htlc_handler")
         return self._htlc_handler
 
-    # ------------------------------------------------------------------ seam: lifecycle
+    # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         for data in self.store.load_channels():
             index = data["index"]
@@ -204,7 +202,7 @@ class ChannelManager:
         self.store.save_channel(chan.index, chan.channel_id, chan.peer_id, chan.state, chan.to_json())
         self._keep_peer_if_needed(chan.peer_id)
 
-    # ------------------------------------------------------------------ seam: peers
+    # ------------------------------------------------------------------ peers
     async def on_peer_connected(self, peer: Peer) -> None:
         for chan in list(self.channels.values()):
             if chan.peer_id != peer.node_id or chan.log is None:
@@ -227,7 +225,7 @@ class ChannelManager:
             async with self._lock(chan):
                 chan.on_disconnect()
 
-    # ------------------------------------------------------------------ seam: messages
+    # ------------------------------------------------------------------ messages
     async def handle_message(self, peer: Peer, msg_type: int, payload: bytes) -> None:
         if msg_type == MSG_ERROR:
             await self._on_peer_error(peer, payload)
@@ -324,11 +322,7 @@ class ChannelManager:
         log.debug("ignoring %s on channel %s", name, _cid(chan))
         return []
 
-    def _close_script(self, chan: Channel) -> bytes:
-        if chan.local_shutdown_script is not None:
-            return chan.local_shutdown_script
-        return self.services.wallet.new_address()[1]
-
+    # ------------------------------------------------------------------ commit cycle
     async def _commit(self, chan: Channel, out: list[dict[str, Any]], peer: Peer | None, *,
                       persist: bool = False, also_write: Callable[[], None] | None = None) -> None:
         """Settle events, persist, send, then do what must follow the send (broadcasts, wakeups).
@@ -415,35 +409,6 @@ class ChannelManager:
         else:
             chan.fail_htlc(htlc.htlc_id, decision.reason or b"")
 
-    async def resettle(self, chan: Channel) -> None:
-        """Look again at the undecided incoming HTLCs of ``chan`` (a forward resolved)."""
-        async with self._lock(chan):
-            if chan.log is None or chan.state not in (NORMAL, SHUTTING_DOWN):
-                return
-            chan._after_state_change()
-            await self._commit(chan, [], None)
-
-    def channel_by_scid_any(self, scid: int | None) -> Channel | None:
-        """Our channel with short_channel_id ``scid`` (any peer)."""
-        if scid is None:
-            return None
-        return next((c for c in self.channels.values() if c.short_channel_id == scid), None)
-
-    def is_usable(self, chan: Channel) -> bool:
-        return chan.state == NORMAL and chan.index in self._reestablished \
-            and self.services.peers.get(chan.peer_id) is not None
-
-    async def add_forwarded_htlc(self, chan: Channel, amount_msat: int, payment_hash: bytes, cltv_expiry: int,
-                                 onion_packet: bytes, write_link: Callable[[Htlc], None]) -> Htlc:
-        """Offer a forwarded HTLC on ``chan``; ``write_link`` stores the link in the same commit."""
-        peer = self.services.peers.get(chan.peer_id)
-        if peer is None or chan.index not in self._reestablished:
-            raise LocalRequestError(f"peer {chan.peer_id.hex()} is not connected")
-        async with self._lock(chan):
-            htlc = chan.add_htlc(amount_msat, payment_hash, cltv_expiry, onion_packet)
-            await self._commit(chan, [], peer, also_write=lambda: write_link(htlc))
-        return htlc
-
     async def _send(self, peer: Peer, out: list[dict[str, Any]]) -> None:
         for m in out:
             log.debug("sending %s to %s", m["type"], peer.id_hex)
@@ -453,6 +418,7 @@ class ChannelManager:
                 log.info("could not send %s to %s: %r", m["type"], peer.id_hex, exc)
                 return
 
+    # ------------------------------------------------------------------ events for gossip, broadcasts
     async def _register_normal(self, chan: Channel) -> None:
         """Publish a channel that became normal or was re-established, then show it as such."""
         try:
@@ -498,299 +464,7 @@ class ChannelManager:
         log.info("broadcast %s: %s", what, txid)
         return str(txid)
 
-    async def _on_peer_error(self, peer: Peer, payload: bytes) -> None:
-        channel_id = payload[:32]
-        text = payload[34:34 + int.from_bytes(payload[32:34], "big")].decode("utf-8", "replace")
-        for key, fut in list(self._waiters.items()):
-            if key[0] == peer.node_id and not fut.done():  # an open in progress with this peer
-                fut.set_exception(ConnectionError(f"peer {peer.id_hex} sent an error: {text}"))
-        for key in [k for k in self._opening if k[0] == peer.node_id and channel_id in (ALL_CHANNELS, k[1])]:
-            del self._opening[key]
-        for chan in list(self.channels.values()):
-            if chan.peer_id != peer.node_id:
-                continue
-            if channel_id not in (ALL_CHANNELS, chan.channel_id):
-                continue
-            if chan.state in (NORMAL, AWAITING_LOCKIN, SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
-                async with self._lock(chan):
-                    await self._force_close(chan, f"peer sent an error: {text}")
-
-    async def _fail_channel(self, chan: Channel, reason: str, peer: Peer | None) -> None:
-        """Send an error and fail the channel (broadcast our latest commitment)."""
-        log.warning("failing channel %s: %s", _cid(chan), reason)
-        if peer is not None:
-            await peer.send_error(chan.channel_id or chan.temporary_channel_id, reason)
-        await self._force_close(chan, reason)
-
-    async def _force_close(self, chan: Channel, reason: str) -> str | None:
-        tx_hex = chan.force_close(reason)
-        self.save(chan)
-        self._wake_close(chan)
-        await self._publish_stopped_forwarding(chan)
-        if tx_hex is None:
-            return None
-        await self.broadcast(tx_hex, f"our commitment of channel {_cid(chan)}")
-        return tx_hex
-
-    # ------------------------------------------------------------------ opening: acceptor
-    def _local_config(self, funding_sat: int) -> SideConfig:
-        cfg = self.services.config
-        reserve = max(funding_sat // 100, cfg.dust_limit_sat)
-        return SideConfig(
-            dust_limit_sat=cfg.dust_limit_sat,
-            max_htlc_value_in_flight_msat=funding_sat * 1000,
-            channel_reserve_sat=reserve,
-            htlc_minimum_msat=cfg.htlc_minimum_msat,
-            to_self_delay=cfg.to_self_delay,
-            max_accepted_htlcs=cfg.max_accepted_htlcs,
-        )
-
-    def _new_channel(self, peer_id: bytes, opener: str, funding_sat: int) -> Channel:
-        index = self.store.allocate_index()
-        return Channel(index=index, peer_id=peer_id, keys=keys.channel_keys(self.services.identity.seed, index),
-                       opener=opener, local_config=self._local_config(funding_sat),
-                       chain_hash=bytes.fromhex(self.services.identity.genesis_hash)[::-1])
-
-    async def _on_open_channel(self, peer: Peer, m: dict[str, Any]) -> None:
-        chan = self._new_channel(peer.node_id, REMOTE, m["funding_satoshis"])
-        try:
-            accept = chan.handle_open_channel(m, min_depth=self.services.config.min_depth)
-        except ChannelError as exc:
-            log.info("refusing open_channel from %s: %s", peer.id_hex, exc)
-            await peer.send_error(m["temporary_channel_id"], str(exc))
-            return
-        self._opening[(peer.node_id, chan.temporary_channel_id)] = chan
-        await self._send(peer, [accept])
-
-    async def _on_funding_created(self, peer: Peer, m: dict[str, Any]) -> None:
-        chan = self._opening.pop((peer.node_id, m["temporary_channel_id"]), None)
-        if chan is None:
-            await peer.send_error(m["temporary_channel_id"], "funding_created for an unknown channel")
-            return
-        try:
-            signed = chan.handle_funding_created(m)
-        except ChannelError as exc:
-            await peer.send_error(m["temporary_channel_id"], str(exc))
-            return
-        self.channels[chan.index] = chan
-        self._reestablished.add(chan.index)
-        log.info("channel %s opened by %s: %d sat, push %d msat", _cid(chan), peer.id_hex,
-                 chan.funding_sat, chan.push_msat)
-        async with self._lock(chan):
-            await self._commit(chan, [signed], peer)
-        await self._check_funding_now(chan)
-
-    # ------------------------------------------------------------------ opening: opener
-    async def fund_channel(self, peer_id: bytes, funding_sat: int, *, push_msat: int = 0,
-                           funding_feerate_perkw: int, announce: bool = True, minconf: int = 1,
-                           upfront_shutdown_script: bytes = b"") -> dict[str, Any]:
-        """Open a channel to a connected peer, funded from our wallet (amounts checked by the
-        caller against MIN/MAX_FUNDING_SAT). Returns Core Lightning's fundchannel result."""
-        push = push_msat
-        upfront_script = upfront_shutdown_script
-        funding_feerate = funding_feerate_perkw
-        commitment_feerate = await self.services.chain.estimate_feerate_perkw(6, DEFAULT_COMMITMENT_FEERATE)
-        peer = self.services.peers.get(peer_id)
-        if peer is None:
-            raise RpcError(LIGHTNINGD, f"Peer not connected: {peer_id.hex()}")
-        if self.services.wallet.balance_sat(minconf=max(minconf, 0)) < funding_sat:
-            raise RpcError(FUNDING_ERROR, f"Could not afford {funding_sat}sat using all "
-                                          f"{self.services.wallet.balance_sat(minconf=max(minconf, 0))}sat "
-                                          f"confirmed wallet funds")
-        chan = self._new_channel(peer_id, LOCAL, funding_sat)
-        open_msg = chan.make_open_channel(funding_sat=funding_sat, push_msat=push,
-                                          feerate_per_kw=commitment_feerate, announce=bool(announce),
-                                          upfront_shutdown_script=upfront_script)
-        accept = await self._request(peer, open_msg, chan.temporary_channel_id, "accept_channel")
-        try:
-            chan.handle_accept_channel(accept)
-        except ChannelError as exc:
-            await peer.send_error(chan.temporary_channel_id, str(exc))
-            raise RpcError(FUNDING_ERROR, f"peer's accept_channel is unacceptable: {exc}") from None
-        script = funding_output_script(chan.keys.basepoints.funding_pubkey,
-                                       chan.remote_basepoints.funding_pubkey)  # type: ignore[union-attr]
-        try:
-            tx = self.services.wallet.fund_tx([(script, funding_sat)], funding_feerate, minconf=minconf)
-        except WalletError as exc:
-            await peer.send_error(chan.temporary_channel_id, "funding failed")
-            raise RpcError(FUNDING_ERROR, f"cannot fund the channel: {exc}") from None
-        outnum = next(i for i, out in enumerate(tx.vout) if bytes(out.scriptPubKey) == script)
-        tx_hex = b2x(tx.serialize())
-        try:
-            created = chan.make_funding_created(tx.GetTxid(), outnum, tx_hex)
-            channel_id = channel_id_from_funding(tx.GetTxid(), outnum)
-            signed = await self._request(peer, created, channel_id, "funding_signed")
-            chan.handle_funding_signed(signed)
-        except ChannelError as exc:
-            self.services.wallet.release(tx)
-            await peer.send_error(chan.temporary_channel_id, str(exc))
-            raise RpcError(FUNDING_ERROR, f"funding_signed is invalid: {exc}") from None
-        except RpcError:
-            self.services.wallet.release(tx)
-            raise
-        chan.drain_events()
-        self.channels[chan.index] = chan
-        self._reestablished.add(chan.index)
-        self.save(chan)  # persisted before the funding tx leaves
-        txid = await self.broadcast(tx_hex, f"funding of channel {_cid(chan)}")
-        if txid is None:
-            raise RpcError(FUNDING_ERROR, "funding transaction was rejected by the chain backend")
-        self.services.wallet.note_broadcast(tx)
-        log.info("channel %s to %s funded: %d sat, push %d msat", _cid(chan), peer.id_hex, funding_sat, push)
-        return {"tx": tx_hex, "txid": b2lx(tx.GetTxid()), "outnum": outnum, "channel_id": _cid(chan),
-                "channel_type": {"bits": [12], "names": ["static_remotekey/even"]}}
-
-    async def _request(self, peer: Peer, m: dict[str, Any], key: bytes, reply: str) -> dict[str, Any]:
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters[(peer.node_id, key, reply)] = fut
-        try:
-            await self._send(peer, [m])
-            return await asyncio.wait_for(fut, OPEN_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            raise RpcError(FUNDING_ERROR, f"peer did not answer {m['type']} with {reply} "
-                                          f"within {OPEN_TIMEOUT_S:g}s") from None
-        except ConnectionError as exc:
-            raise RpcError(FUNDING_ERROR, f"{exc} during channel open") from None
-        finally:
-            self._waiters.pop((peer.node_id, key, reply), None)
-
-    # ------------------------------------------------------------------ chain
-    async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
-        by_txid = {c.funding_txid: c for c in self.channels.values() if c.funding_txid is not None}
-        by_outpoint = {(c.funding_txid, c.funding_outnum): c for c in by_txid.values()}
-        for tx_index, tx in enumerate(block.vtx):
-            chan = by_txid.get(tx.GetTxid())
-            if chan is not None and chan.funding_height is None:
-                chan.funding_height = height
-                chan.funding_tx_index = tx_index
-                self.save(chan)
-                log.info("funding of channel %s confirmed at %d", _cid(chan), height)
-                if chan.state == NORMAL:  # confirmed again after a reorg: tell gossip its scid
-                    await self._publish_normal(chan)
-            for txin in tx.vin:
-                spent = by_outpoint.get((txin.prevout.hash, txin.prevout.n))
-                if spent is not None:
-                    async with self._lock(spent):
-                        await self.onchain.funding_spent(spent, tx, height)
-        for chan in list(self.channels.values()):
-            await self._rebroadcast(chan)
-            if chan.state == AWAITING_LOCKIN and chan.funding_height is not None:
-                await self._check_lockin(chan, height)
-            elif chan.state in (NORMAL, SHUTTING_DOWN, CLOSING_SIGEXCHANGE):
-                await self._check_htlc_expiry(chan, height)
-            else:
-                self._fail_stranded_payments(chan)
-        await self.onchain.on_block(height, block)
-        await self.htlcs.on_block(height)  # forwards that can no longer resolve fail back
-
-    def _fail_stranded_payments(self, chan: Channel) -> None:
-        """Payments whose HTLC went nowhere on a closed channel fail: the HTLC was never signed, or
-        the commitment confirmed on chain has no output for it (trimmed or not included)."""
-        if chan.log is None:
-            return
-        plan = chan.onchain or {}
-        on_chain = {tuple(e["htlc"]) for e in plan.get("outputs", []) if "htlc" in e}
-        confirmed = plan.get("type") in ("local", "remote", "mutual", "revoked")
-        for htlc in chan.log.htlcs.values():
-            if htlc.offerer != LOCAL or htlc.removal is not None:
-                continue
-            if htlc.added_at[REMOTE] is None:
-                self.htlcs.outgoing_stranded(chan, htlc, f"channel closed ({chan.state}) before the HTLC was signed")
-            elif confirmed and (LOCAL, htlc.htlc_id) not in on_chain:
-                self.htlcs.outgoing_stranded(chan, htlc, "the commitment confirmed on chain holds no output for the HTLC")
-
-    async def _rebroadcast(self, chan: Channel) -> None:
-        """Our unconfirmed funding, closing or commitment tx goes out again each block (it may
-        have been lost with a crash between persisting and broadcasting, or evicted)."""
-        if chan.state == AWAITING_LOCKIN and chan.is_opener() and chan.funding_height is None \
-                and chan.funding_tx_hex:
-            await self.broadcast(chan.funding_tx_hex, f"funding of channel {_cid(chan)} (again)")
-        elif chan.spend_txid is None and chan.state == CLOSING_COMPLETE and chan.closing_tx_hex:
-            await self.broadcast(chan.closing_tx_hex, f"closing tx of channel {_cid(chan)} (again)")
-        elif chan.spend_txid is None and chan.state == AWAITING_UNILATERAL and chan.local_commitment_tx_hex:
-            await self.broadcast(chan.local_commitment_tx_hex, f"our commitment of channel {_cid(chan)} (again)")
-
-    async def _check_htlc_expiry(self, chan: Channel, height: int) -> None:
-        """BOLT 2: an HTLC we offered that timed out, or one we fulfilled that nears its expiry
-        without being removed, means the peer is unresponsive: fail the channel."""
-        if chan.log is None:
-            return
-        for htlc in chan.log.htlcs.values():
-            offered_expired = htlc.offerer == LOCAL and htlc.removal is None and height >= htlc.cltv_expiry
-            fulfilled_stuck = htlc.offerer == REMOTE and htlc.removal == "fulfill" \
-                and height >= htlc.cltv_expiry - FULFILL_SAFETY_BLOCKS
-            if offered_expired or fulfilled_stuck:
-                what = "offered" if offered_expired else "fulfilled"
-                async with self._lock(chan):
-                    await self._fail_channel(
-                        chan, f"HTLC {htlc.htlc_id} we {what} reached its expiry {htlc.cltv_expiry} "
-                              f"at height {height} unresolved", self.services.peers.get(chan.peer_id))
-                return
-
-    async def _check_lockin(self, chan: Channel, height: int) -> None:
-        depth = height - (chan.funding_height or height) + 1
-        async with self._lock(chan):
-            out = chan.funding_confirmed(chan.funding_height or height, chan.funding_tx_index or 0, depth)
-            if out or chan.state == NORMAL:
-                peer = self.services.peers.get(chan.peer_id)
-                if chan.index not in self._reestablished:
-                    out = []  # channel_ready goes out with the reestablish
-                await self._commit(chan, out, peer, persist=True)
-
-    async def _check_funding_now(self, chan: Channel) -> None:
-        """Funding may already be confirmed (acceptor learns the txid late): look it up."""
-        try:
-            info = await self.services.chain.call("gettxout", b2lx(chan.funding_txid or b""), chan.funding_outnum)
-        except (ChainRpcError, ChainUnavailable) as exc:  # the next block's processing finds it
-            log.info("channel %s: cannot look up the funding output now: %s", _cid(chan), exc)
-            return
-        if not info or not info.get("confirmations"):
-            return
-        height = self.services.blockheight - int(info["confirmations"]) + 1
-        try:
-            block_hash = await self.services.chain.call("getblockhash", height)
-            block = await self.services.chain.call("getblock", block_hash, 1)
-        except (ChainRpcError, ChainUnavailable) as exc:  # the next block's processing finds it
-            log.info("channel %s: cannot read the funding block now: %s", _cid(chan), exc)
-            return
-        txids = block.get("tx", [])
-        funding_hex = b2lx(chan.funding_txid or b"")
-        if funding_hex in txids:
-            chan.funding_height = height
-            chan.funding_tx_index = txids.index(funding_hex)
-            await self._check_lockin(chan, self.services.blockheight)
-
-    async def on_reorg(self, fork_height: int) -> None:
-        """Blocks above ``fork_height`` were disconnected: forget what they told us."""
-        for chan in self.channels.values():
-            if chan.funding_height is not None and chan.funding_height > fork_height \
-                    and chan.spend_height is None:
-                chan.funding_height = None  # found again (maybe elsewhere: a new scid) in a block
-                chan.funding_tx_index = None
-                self.save(chan)
-            if chan.spend_height is not None and chan.spend_height > fork_height:
-                # the funding spend is unconfirmed again: back to waiting for it (we rebroadcast ours)
-                log.info("channel %s: funding spend %s reorganised out", _cid(chan), chan.spend_txid)
-                chan.spend_txid = None
-                chan.spend_height = None
-                chan.onchain = {}
-                if chan.closing_tx_hex:
-                    chan.state = CLOSING_COMPLETE
-                elif chan.close_type is not None or chan.error_message:
-                    chan.state = AWAITING_UNILATERAL
-                self.save(chan)
-            elif chan.onchain.get("outputs"):
-                for entry in chan.onchain["outputs"]:
-                    if entry.get("resolved_height") is not None and entry["resolved_height"] > fork_height:
-                        entry["resolved"] = False
-                        entry.pop("resolved_height", None)
-                        entry.pop("resolved_by", None)
-                chan.onchain["outputs"] = [e for e in chan.onchain["outputs"]
-                                           if e["confirm_height"] <= fork_height]
-                chan.onchain["resolved"] = all(e["resolved"] for e in chan.onchain["outputs"])
-                self.save(chan)
-
-    # ------------------------------------------------------------------ payments seam
+    # ------------------------------------------------------------------ ops.ChannelOps
     def channel_to(self, peer_id: bytes, amount_msat: int) -> Channel | None:
         """A normal channel with ``peer_id`` that can send ``amount_msat`` (else the best one)."""
         candidates = [c for c in self.channels.values() if c.peer_id == peer_id and c.state == NORMAL]
@@ -836,78 +510,37 @@ class ChannelManager:
             await self._commit(chan, [], peer, also_write=lambda: self.store.save_payment(record))
         return htlc
 
-    # ------------------------------------------------------------------ closing
-    def find(self, ident: str) -> Channel:
-        """The channel a peer id, channel id or short channel id (text) names; one that is not
-        closed if there are several. RpcError(-1) if none or several match."""
-        matches = []
-        for chan in self.channels.values():
-            if ident in (chan.peer_id.hex(), _cid(chan), _scid_str(chan.short_channel_id)):
-                matches.append(chan)
-        live = [c for c in matches if c.state not in (CLOSED, ONCHAIN, FUNDING_SPEND_SEEN)]
-        if live:
-            matches = live
-        if not matches:
-            raise RpcError(LIGHTNINGD, f"Unknown channel or peer {ident}")
-        if len(matches) > 1:
-            raise RpcError(LIGHTNINGD, f"Peer {ident} has {len(matches)} channels: give a channel id")
-        return matches[0]
+    async def resettle(self, chan: Channel) -> None:
+        """Look again at the undecided incoming HTLCs of ``chan`` (a forward resolved)."""
+        async with self._lock(chan):
+            if chan.log is None or chan.state not in (NORMAL, SHUTTING_DOWN):
+                return
+            chan._after_state_change()
+            await self._commit(chan, [], None)
 
-    async def close(self, chan: Channel, *, unilateral_timeout_s: float | None = None,
-                    destination_script: bytes | None = None, force: bool = False) -> dict[str, Any]:
-        """Close a channel: mutual, or unilateral after `unilateral_timeout_s` seconds (0: wait
-        forever; None: the default) or at once with `force`. Returns {type, tx, txid}."""
-        script = destination_script
-        if chan.state in (CLOSING_COMPLETE,) and chan.closing_tx_hex:
-            return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
-        if chan.state in (AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED):
-            raise RpcError(LIGHTNINGD, f"Channel is in state {chan.state}")
-        if force:
-            return await self._close_unilateral(chan)
-        timeout = DEFAULT_CLOSE_TIMEOUT_S if unilateral_timeout_s is None else float(unilateral_timeout_s)
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._close_waiters.setdefault(chan.index, []).append(waiter)
+    def channel_by_scid_any(self, scid: int | None) -> Channel | None:
+        """Our channel with short_channel_id ``scid`` (any peer)."""
+        if scid is None:
+            return None
+        return next((c for c in self.channels.values() if c.short_channel_id == scid), None)
+
+    def is_usable(self, chan: Channel) -> bool:
+        """Normal, its peer connected and the channel re-established."""
+        return chan.state == NORMAL and chan.index in self._reestablished \
+            and self.services.peers.get(chan.peer_id) is not None
+
+    async def add_forwarded_htlc(self, chan: Channel, amount_msat: int, payment_hash: bytes, cltv_expiry: int,
+                                 onion_packet: bytes, write_link: Callable[[Htlc], None]) -> Htlc:
+        """Offer a forwarded HTLC on ``chan``; ``write_link`` stores the link in the same commit."""
         peer = self.services.peers.get(chan.peer_id)
+        if peer is None or chan.index not in self._reestablished:
+            raise LocalRequestError(f"peer {chan.peer_id.hex()} is not connected")
         async with self._lock(chan):
-            try:
-                out = chan.start_shutdown(script or self._close_script(chan))
-            except LocalRequestError as exc:
-                raise RpcError(LIGHTNINGD, str(exc)) from None
-            if peer is None or chan.index not in self._reestablished:
-                out = []  # shutdown is retransmitted after reestablish
-            await self._commit(chan, out, peer, persist=True)
-        try:
-            if timeout > 0:
-                await asyncio.wait_for(asyncio.shield(waiter), timeout)
-            else:
-                await waiter
-        except asyncio.TimeoutError:
-            return await self._close_unilateral(chan)
-        if chan.state == CLOSING_COMPLETE and chan.closing_tx_hex:
-            return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
-        if chan.local_commitment_tx_hex:
-            return {"type": "unilateral", "tx": chan.local_commitment_tx_hex,
-                    "txid": _txid_of_hex(chan.local_commitment_tx_hex)}
-        raise RpcError(LIGHTNINGD, f"channel {_cid(chan)} ended in state {chan.state}: {chan.error_message}")
+            htlc = chan.add_htlc(amount_msat, payment_hash, cltv_expiry, onion_packet)
+            await self._commit(chan, [], peer, also_write=lambda: write_link(htlc))
+        return htlc
 
-    async def _close_unilateral(self, chan: Channel) -> dict[str, Any]:
-        async with self._lock(chan):
-            if chan.state in (CLOSING_COMPLETE,) and chan.closing_tx_hex:
-                return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
-            tx_hex = await self._force_close(chan, "close: unilateral")
-            peer = self.services.peers.get(chan.peer_id)
-            if peer is not None:  # after our broadcast, so our commitment is the one in the mempool
-                await peer.send_error(chan.channel_id or ALL_CHANNELS, "Forcibly closed by `close` command")
-        if tx_hex is None:
-            raise RpcError(LIGHTNINGD, f"channel {_cid(chan)} has no commitment to broadcast")
-        return {"type": "unilateral", "tx": tx_hex, "txid": _txid_of_hex(tx_hex)}
-
-    def _wake_close(self, chan: Channel) -> None:
-        for fut in self._close_waiters.pop(chan.index, []):
-            if not fut.done():
-                fut.set_result(None)
-
-    # ------------------------------------------------------------------ listing
+    # ------------------------------------------------------------------ listing, dev methods
     def is_connected(self, chan: Channel) -> bool:
         """The peer is connected, the channel re-established on it and (if it just turned
         normal) registered with gossip: what listpeerchannels shows as peer_connected."""
@@ -937,18 +570,3 @@ def _corrupted(m: dict[str, Any]) -> dict[str, Any]:
     signature = bytearray(m["signature"])
     signature[10] ^= 0x01
     return {**m, "signature": bytes(signature), "corrupted": True}
-
-
-def _cid(chan: Channel) -> str:
-    return (chan.channel_id or chan.temporary_channel_id).hex()
-
-
-def _scid_str(scid: int | None) -> str | None:
-    if scid is None:
-        return None
-    return f"{scid >> 40}x{(scid >> 16) & 0xFFFFFF}x{scid & 0xFFFF}"
-
-
-def _txid_of_hex(tx_hex: str) -> str:
-    from bitcoin.core import CTransaction, x
-    return b2lx(CTransaction.deserialize(x(tx_hex)).GetTxid())

@@ -15,8 +15,9 @@ from typing import Any
 from bitcoin.core import b2lx
 
 from ..chain.wallet import WalletError, address_to_script
+from ..channel.common import LIGHTNINGD
 from ..channel.machine import MAX_FUNDING_SAT, MIN_FUNDING_SAT, Channel, ChannelError
-from ..channel.manager import LIGHTNINGD, ChannelManager
+from ..channel.manager import ChannelManager
 from ..channel.txs import is_valid_shutdown_script
 from ..channel.updates import LOCAL, REMOTE, Htlc
 from ..core.jsonrpc import RpcError, RpcRegistry, param_error
