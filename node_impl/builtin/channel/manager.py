@@ -7,8 +7,8 @@ hears of our channels through channel/events on services.events; RPC handlers li
 rpc/channels.py).
 
 The manager is one class in four modules, cut along the protocol: this one (messages of
-open channels, the commit cycle, HTLCs, events), opening.py (establishment and lock-in),
-closing.py (mutual and unilateral closes, failing a channel), chain_events.py (blocks and
+open channels, the commit cycle, HTLCs, events), open_flow.py (establishment and lock-in),
+close_flow.py (mutual and unilateral closes, failing a channel), chain_events.py (blocks and
 reorgs; onchain.py follows spent channels).
 
 For each channel, work happens under that channel's lock: the state machine
@@ -32,7 +32,7 @@ from ..services import Services
 from ..wire import messages
 from ..wire.codec import encode_u16
 from .chain_events import ChainEventsMixin
-from .closing import ClosingMixin
+from .close_flow import ClosingMixin
 from .common import ALL_CHANNELS
 from .common import channel_id_text as _cid
 from .common import scid_text as _scid_str
@@ -54,7 +54,7 @@ from .machine import (
     LocalRequestError,
 )
 from .onchain import Onchain
-from .opening import OpeningMixin
+from .open_flow import OpeningMixin
 from .ops import HtlcHandler
 from .store import ChannelStore, PaymentRecord
 from .updates import LOCAL, Htlc

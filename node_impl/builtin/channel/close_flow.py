@@ -1,4 +1,4 @@
-"""Closing a channel: mutual close (BOLT 2 shutdown / closing_signed, driven by the peer's
+"""The manager's side of closing a channel: mutual close (BOLT 2 shutdown / closing_signed, driven by the peer's
 messages through the manager), unilateral close (our commitment broadcast: `close` with a
 timeout or force, an error from the peer, a channel we fail).
 

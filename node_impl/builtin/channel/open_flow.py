@@ -1,4 +1,4 @@
-"""Opening a channel (BOLT 2 "Channel Establishment" v1), both sides, and its lock-in.
+"""The manager's side of opening a channel (BOLT 2 "Channel Establishment" v1), both sides, and its lock-in.
 
 Layer: channel. Imports channel, services, chain (wallet errors), keys, core.
 
