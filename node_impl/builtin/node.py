@@ -1,14 +1,13 @@
 """The built-in node's composition root: builds every part, wires them, runs the node.
 
 Layer: node (top). The only module that knows every subsystem. It builds the identity and
-the `Services` (services.py), the wallet, the peer manager, the chain watcher and the
-subsystems; registers the subsystems that speak to peers as message handlers
-(`PeerManager.add_handler`), the chain subscribers with the watcher and the RPC groups
-(rpc/info, wallet, peers, invoices, gossip; channels register their own).  Subsystems get what they need through those, never the `Node`.
-
-Transitional: the channel, gossip and payments subsystems still read node-wide attributes;
-they get a `host.SubsystemHost` (Services plus identity, listen address and each other) until
-their own branches move them to `Services`.
+the `Services` (services.py), the wallet, the peer manager and the chain watcher, then the
+subsystems on them: channels (channel/manager.py), gossip (gossip/manager.py, which
+subscribes to the channel events it needs), payments, forwarding, sendonion and invoices
+(payments/, on the channels' `ChannelOps` and the `GossipView`), with `HtlcOutcomes` as the
+channel manager's HTLC handler. It registers the subsystems that speak to peers as message
+handlers (`PeerManager.add_handler`), the chain subscribers with the watcher, and every RPC
+group of rpc/. Subsystems get what they need through those, never the `Node`.
 """
 
 from __future__ import annotations
@@ -29,13 +28,18 @@ from .core.jsonrpc import RpcRegistry, RpcServer
 from .core.log import flush_logs, get_logger
 from .core.storage import DB_FILENAME, Storage
 from .gossip.manager import GossipManager
-from .host import SubsystemHost
 from .keys import derivation as keys
 from .net.peers import PeerManager
+from .payments.forward import Forwarding
+from .payments.htlcs import HtlcOutcomes
 from .payments.invoices import InvoiceStore
+from .payments.pay import Payments
+from .payments.sendonion import OnionSender
+from .rpc import channels as channels_rpc
 from .rpc import gossip as gossip_rpc
 from .rpc import info as info_rpc
 from .rpc import invoices as invoices_rpc
+from .rpc import payments as payments_rpc
 from .rpc import peers as peers_rpc
 from .rpc import wallet as wallet_rpc
 from .services import Identity, Services
@@ -78,12 +82,16 @@ class Node:
         self.rpc_port: int | None = None
         self.listen_address: tuple[str, int] | None = None
 
-        host = SubsystemHost(self.services, listen_address=lambda: self.listen_address)
-        self.invoices = host.invoices = InvoiceStore(host)
-        self.channels = host.channels = ChannelManager(host)
-        self.gossip = host.gossip = GossipManager(
+        self.channels = ChannelManager(self.services)
+        self.gossip = GossipManager(
             self.services, listen_address=lambda: self.listen_address,
             peer_htlc_minimum_msat=lambda scid: _peer_htlc_minimum_msat(self.channels, scid))
+        self.invoices = InvoiceStore(self.services, self.channels, self.gossip)
+        self.payments = Payments(self.services, self.channels, self.channels.store, self.gossip)
+        self.forwarding = Forwarding(self.services, self.channels, self.gossip)
+        self.onion_sender = OnionSender(self.services, self.channels, self.channels.store)
+        self.channels.set_htlc_handler(HtlcOutcomes(
+            self.services, self.channels, self.payments, self.forwarding, self.invoices))
 
         self.peers.add_handler(self.channels)
         self.peers.add_handler(self.gossip)
@@ -104,6 +112,9 @@ class Node:
         peers_rpc.register(self.rpc, node_id=self.node_id, peers=self.peers, channels=self.channels)
         invoices_rpc.register(self.rpc, invoices=self.invoices, network=self.identity.network)
         gossip_rpc.register(self.rpc, self.gossip)
+        channels_rpc.register(self.rpc, channels=self.channels, services=self.services)
+        payments_rpc.register(self.rpc, payments=self.payments, forwarding=self.forwarding,
+                              onion_sender=self.onion_sender, network=self.identity.network)
 
     def _blockheight(self) -> int:
         return self.watcher.processed_height or 0

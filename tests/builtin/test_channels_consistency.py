@@ -40,8 +40,8 @@ def test_channel_is_listed_normal_only_once_registered_with_gossip(tmp_path, cha
             chain.mine(1)
             await until(lambda: opener.wallet.balance_sat() >= 5_000_000, "the opener's wallet funded")
             await opener.peers.connect(acceptor.node_id, *acceptor.listen_address)
-            funded = await opener.channels.rpc_fundchannel(id=acceptor.node_id.hex(), amount=FUNDING_SAT,
-                                                           announce=False)
+            funded = await opener.rpc.dispatch("fundchannel", {"id": acceptor.node_id.hex(),
+                                                               "amount": FUNDING_SAT, "announce": False})
             await until(lambda: funded["txid"] in chain.rpc.getrawmempool(), "funding tx in the mempool")
             (block_hash,) = chain.mine(1)
             (chan,) = acceptor.channels.channels.values()
@@ -53,7 +53,7 @@ def test_channel_is_listed_normal_only_once_registered_with_gossip(tmp_path, cha
             height = chain.rpc.getblockcount()
             processing = asyncio.create_task(acceptor.channels.on_block(height, block_hash, block))
             await until(lambda: chan.state == NORMAL, "the channel to turn normal inside the acceptor")
-            (listed,) = (await acceptor.channels.rpc_listpeerchannels())["channels"]
+            (listed,) = (await acceptor.rpc.dispatch("listpeerchannels", None))["channels"]
             registered = acceptor.gossip.local_policy(chan.short_channel_id) is not None
             assert listed["state"] != "CHANNELD_NORMAL" or registered, \
                 "listed CHANNELD_NORMAL before the channel is registered with gossip"
@@ -61,9 +61,9 @@ def test_channel_is_listed_normal_only_once_registered_with_gossip(tmp_path, cha
             peer.conn._send_lock.release()
             await asyncio.wait_for(processing, TIMEOUT_S)
 
-            await until(lambda: acceptor.channels.describe(chan)["state"] == NORMAL, "the channel listed normal")
+            await until(lambda: acceptor.channels.shown_state(chan) == NORMAL, "the channel listed normal")
             assert acceptor.gossip.local_policy(chan.short_channel_id) is not None
-            hints = acceptor.channels.invoice_route_hints(None)
+            hints = acceptor.invoices.route_hints(None)
             assert [hint[-1].short_channel_id for hint in hints] == [chan.short_channel_id]
         finally:
             for node in nodes:

@@ -12,13 +12,14 @@ A revoked commitment of the peer: its to_local output is taken at once with the 
 key (its HTLC outputs are not claimed yet).
 Plans live in ``channel.onchain`` (persisted with the channel).
 
-Layer: channel. Imports wire, keys, tx, core only.
+Layer: channel. Imports channel, tx, keys, core. What an HTLC outcome means for payments,
+forwards and invoices is the manager's ops.HtlcHandler's business.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bitcoin.core import CBlock, CTransaction, b2lx, b2x, lx
 
@@ -31,27 +32,40 @@ from ..keys.derivation import (
     pubkey_of,
 )
 from ..keys.shachain import ShachainError
+from ..services import Services
 from ..tx import signing, sweeps
 from ..tx import transactions as txs
 from ..tx.scripts import p2wpkh, p2wsh, to_local_script
 from . import txs as channel_tx
-from .machine import FUNDING_SPEND_SEEN, ONCHAIN, Channel
+from .machine import FUNDING_SPEND_SEEN, ONCHAIN, Channel, ChannelError
+from .ops import HtlcHandler
 from .updates import LOCAL, REMOTE, Htlc
-
-if TYPE_CHECKING:
-    from .manager import ChannelManager
 
 log = get_logger("onchain")
 
 SWEEP_FALLBACK_FEERATE = 1000
 
 
+class OnchainHost(Protocol):
+    """What on-chain resolution needs of the channel manager (which implements it)."""
+
+    services: Services
+    channels: dict[int, Channel]
+    htlcs: HtlcHandler
+
+    def save(self, chan: Channel) -> None: ...
+
+    async def broadcast(self, tx_hex: str, what: str) -> str | None: ...
+
+    def wake_close(self, chan: Channel) -> None: ...
+
+
 class Onchain:
     """Follows spent channels and sweeps our outputs."""
 
-    def __init__(self, manager: ChannelManager) -> None:
+    def __init__(self, manager: OnchainHost) -> None:
         self.manager = manager
-        self.node = manager.node
+        self.services = manager.services
 
     # ------------------------------------------------------------------ classification
     async def funding_spent(self, chan: Channel, tx: CTransaction, height: int) -> None:
@@ -90,7 +104,7 @@ class Onchain:
         if chan.close_type is None:
             chan.close_type = "remote" if plan["type"] != "mutual" else "mutual"
         self.manager.save(chan)
-        self.manager._wake_close(chan)
+        self.manager.wake_close(chan)
         await self._sweep_ready(chan, height)
 
     def _match_commitment(self, chan: Channel, side: str, txid: str) -> channel_tx.Commitment | None:
@@ -103,7 +117,7 @@ class Onchain:
         for ctn in candidates:
             try:
                 commitment = chan._commitment(side, ctn)
-            except Exception:  # a point we no longer have: not this one
+            except (ChannelError, ShachainError, ValueError):  # a point we do not have: not this one
                 continue
             if commitment.txid_hex == txid:
                 return commitment
@@ -116,10 +130,7 @@ class Onchain:
         """The preimage of an HTLC offered to us, if we know it (fulfilled, or our invoice)."""
         if htlc.removal == "fulfill":
             return htlc.removal_data.get("preimage")
-        record = self.node.invoices.lookup(htlc.payment_hash)
-        if record is not None:
-            return record.payment_preimage
-        return self.manager.forwarding.preimage_for(htlc.payment_hash)  # learnt downstream
+        return self.manager.htlcs.preimage_for(htlc.payment_hash)  # our invoice's, or learnt downstream
 
     def _local_outputs(self, chan: Channel, commitment: channel_tx.Commitment, txid: str,
                        height: int) -> list[dict[str, Any]]:
@@ -242,21 +253,20 @@ class Onchain:
             if preimage is not None:
                 log.info("channel %s: the peer claimed HTLC %s on chain: payment complete",
                          _cid(chan), entry["htlc"])
-                self.manager.on_outgoing_fulfilled(chan, htlc, preimage)
+                self.manager.htlcs.outgoing_fulfilled(chan, htlc, preimage)
             elif spender == entry.get("sweep_txid"):
                 htlc.removal = "timeout"
-                self.manager.on_outgoing_failed(chan, htlc)
-        invoiced = self.node.invoices.lookup(payment_hash) is not None  # else a forward: no invoice to mark
-        if entry["kind"] == "remote_htlc_preimage" and spender == entry.get("sweep_txid") and invoiced:
-            await self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0)
+                self.manager.htlcs.outgoing_failed(chan, htlc)
+        if entry["kind"] == "remote_htlc_preimage" and spender == entry.get("sweep_txid"):
+            await self.manager.htlcs.claimed_on_chain(payment_hash, htlc.amount_msat if htlc else 0)
         if entry["kind"] in ("local_htlc_timeout", "local_htlc_success") and spender == entry.get("sweep_txid"):
             # the second-stage tx's output is ours after to_self_delay
             out = tx.vout[0]
             chan.onchain["outputs"].append(_entry(
                 "htlc_delayed", spender, 0, out.nValue, height, csv=entry["delay"], ctn=entry["ctn"],
                 witness_script=entry["second_stage_script"]))
-            if entry["kind"] == "local_htlc_success" and invoiced:
-                await self.node.invoices.mark_paid(payment_hash, htlc.amount_msat if htlc else 0)
+            if entry["kind"] == "local_htlc_success":
+                await self.manager.htlcs.claimed_on_chain(payment_hash, htlc.amount_msat if htlc else 0)
 
     async def _sweep_ready(self, chan: Channel, height: int) -> None:
         for entry in list(chan.onchain.get("outputs", [])):
@@ -275,7 +285,7 @@ class Onchain:
 
     async def _dest_script(self, chan: Channel, entry: dict[str, Any]) -> bytes:
         if "dest_script" not in entry:
-            entry["dest_script"] = self.node.wallet.new_address()[1].hex()
+            entry["dest_script"] = self.services.wallet.new_address()[1].hex()
             self.manager.save(chan)
         return bytes.fromhex(entry["dest_script"])
 
@@ -309,7 +319,7 @@ class Onchain:
                 spend = sweeps.htlc_preimage_spend(outpoint, entry["amount_sat"], script, privkey, preimage)
         else:
             return None
-        feerate = await self.node.chain.estimate_feerate_perkw(6, SWEEP_FALLBACK_FEERATE)
+        feerate = await self.services.chain.estimate_feerate_perkw(6, SWEEP_FALLBACK_FEERATE)
         try:
             tx = sweeps.build_sweep_tx([spend], await self._dest_script(chan, entry), feerate)
         except txs.TxError as exc:

@@ -1,5 +1,7 @@
 """BOLT 8: the Noise_XK handshake and the encrypted message transport.
 
+Layer: net. Imports nothing of the node.
+
 Pure state machines without I/O: `InitiatorHandshake` and `ResponderHandshake`
 turn act bytes into act bytes and finally into a `NoiseTransport`, which
 encrypts and decrypts length-prefixed Lightning messages and rotates its keys

@@ -1,5 +1,7 @@
 """BOLT 8 encrypted connections over asyncio streams.
 
+Layer: net. Imports net.noise only.
+
 `connect()` dials a peer and runs the initiator handshake, `accept()` runs the
 responder handshake on an accepted socket (e.g. from `asyncio.start_server`).
 Both return a `PeerConnection` that sends and receives whole Lightning messages

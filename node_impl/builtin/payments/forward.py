@@ -6,23 +6,24 @@ expiry) and offered on the outgoing channel; the link between the two is stored 
 is fulfilled (or fails) the link records the preimage (or the failure onion, wrapped with our
 shared secret) and the incoming channel settles its HTLC from it — also after a restart, since
 an undecided incoming HTLC is looked at again after every reestablish.
+
+Layer: payments. Imports channel (ops, machine, updates), services, core, and
+payments/gossip_view for our announced policies and channel_updates.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..channel.machine import NORMAL, SHUTTING_DOWN, Channel, LocalRequestError
+from ..channel.ops import ChannelOps, IncomingDecision
 from ..channel.updates import LOCAL, REMOTE, Htlc
-from ..core.jsonrpc import param_error
 from ..core.log import get_logger
+from ..services import Services
 from . import onion
-
-if TYPE_CHECKING:
-    from ..channel.manager import ChannelManager
-    from .pay import IncomingDecision
+from .gossip_view import GossipView
 
 log = get_logger("forward")
 
@@ -100,20 +101,19 @@ def check_forward(*, incoming_msat: int, incoming_cltv: int, payload: onion.HopP
 
 
 class Forwarding:
-    """Decides and tracks forwarded HTLCs for the channel manager."""
+    """Decides and tracks forwarded HTLCs."""
 
-    def __init__(self, manager: ChannelManager) -> None:
-        self.manager = manager
-        self.node = manager.node
-        self.db = manager.node.db
+    def __init__(self, services: Services, channels: ChannelOps, gossip: GossipView) -> None:
+        self.services = services
+        self.channels = channels
+        self.gossip = gossip
+        self.db = services.db
         self._in_flight: set[tuple[bytes, int]] = set()  # incoming HTLCs being offered onwards
 
     # ------------------------------------------------------------------ incoming side
     def decide(self, chan: Channel, htlc: Htlc, payload: onion.HopPayload,
                processed: onion.ProcessedOnion) -> IncomingDecision:
         """Settle from a resolved forward, wait for one in flight, or start a new one."""
-        from .pay import IncomingDecision
-
         key = (chan.channel_id or b"", htlc.htlc_id)
         row = self._row("in_channel = ? AND in_htlc_id = ?", key)
         if row is not None:
@@ -126,10 +126,10 @@ class Forwarding:
             return IncomingDecision(pending=True)
         secret = processed.shared_secret
 
-        out = self.manager.channel_by_scid_any(payload.short_channel_id)
+        out = self.channels.channel_by_scid_any(payload.short_channel_id)
         outgoing = None
         if out is not None:
-            usable = self.manager.is_usable(out)
+            usable = self.channels.is_usable(out)
             outgoing = OutgoingView(
                 normal=out.state == NORMAL, usable=usable,
                 htlc_minimum_msat=out.remote_config.htlc_minimum_msat if out.remote_config else 0,
@@ -137,10 +137,10 @@ class Forwarding:
         policies = self._policies(out) if out is not None else [Policy(0, 0, 0)]
         policy = policies[0]
         refused = check_forward(incoming_msat=htlc.amount_msat, incoming_cltv=htlc.cltv_expiry, payload=payload,
-                                outgoing=outgoing, policy=policy, blockheight=self.node.blockheight)
+                                outgoing=outgoing, policy=policy, blockheight=self.services.blockheight)
         if refused is not None and any(  # the previous policy during setchannel's enforcedelay
                 check_forward(incoming_msat=htlc.amount_msat, incoming_cltv=htlc.cltv_expiry, payload=payload,
-                              outgoing=outgoing, policy=older, blockheight=self.node.blockheight) is None
+                              outgoing=outgoing, policy=older, blockheight=self.services.blockheight) is None
                 for older in policies[1:]):
             log.info("forwarding HTLC %d from %s under our previous policy (%s)", htlc.htlc_id, _cid(chan),
                      refused[1])
@@ -149,7 +149,7 @@ class Forwarding:
             if outgoing is not None:  # again with our channel_update (only now: it may need signing)
                 refused = check_forward(
                     incoming_msat=htlc.amount_msat, incoming_cltv=htlc.cltv_expiry, payload=payload,
-                    outgoing=outgoing, policy=policy, blockheight=self.node.blockheight,
+                    outgoing=outgoing, policy=policy, blockheight=self.services.blockheight,
                     channel_update=self._channel_update(payload.short_channel_id)) or refused
             message, why = refused
             log.info("not forwarding HTLC %d from %s: %s", htlc.htlc_id, _cid(chan), why)
@@ -161,25 +161,23 @@ class Forwarding:
         if processed.next_packet is None:
             raise ValueError("forwarding decision for the final hop's onion")
         self._in_flight.add(key)
-        self.node.spawn(self._offer(chan, htlc, out, payload, processed.next_packet, secret),
+        self.services.spawn(self._offer(chan, htlc, out, payload, processed.next_packet, secret),
                         f"forward-{htlc.htlc_id}")
         return IncomingDecision(pending=True)
 
     def _policies(self, out: Channel) -> list[Policy]:
         """Our current forwarding policy for ``out`` (as announced), then any earlier one still
         accepted (setchannel's enforcedelay); the configured defaults if none was announced."""
-        local_policies = getattr(self.node.gossip, "local_policies", None)
-        announced = local_policies(out.short_channel_id) if local_policies is not None else []
+        announced = self.gossip.local_policies(out.short_channel_id) if out.short_channel_id is not None else []
         if announced:
             return [Policy(p.fee_base_msat, p.fee_proportional_millionths, p.cltv_expiry_delta,
                            p.htlc_minimum_msat, p.htlc_maximum_msat) for p in announced]
-        cfg = self.node.config
+        cfg = self.services.config
         return [Policy(cfg.fee_base_msat, cfg.fee_ppm, cfg.cltv_delta)]
 
     def _channel_update(self, scid: int | None) -> bytes:
         """Our latest channel_update for ``scid`` (for BOLT 4 failures), or b""."""
-        latest = getattr(self.node.gossip, "local_channel_update", None)
-        return latest(scid) if latest is not None and scid is not None else b""
+        return self.gossip.local_channel_update(scid) if scid is not None else b""
 
     def _insert_local_failure(self, chan: Channel, htlc: Htlc, out: Channel | None, payload: onion.HopPayload,
                               secret: bytes, reason: bytes) -> None:
@@ -197,7 +195,7 @@ class Forwarding:
         key = (incoming.channel_id or b"", htlc.htlc_id)
         try:
             try:
-                await self.manager.add_forwarded_htlc(
+                await self.channels.add_forwarded_htlc(
                     out, payload.amt_to_forward_msat, htlc.payment_hash, payload.outgoing_cltv_value, packet,
                     lambda out_htlc: self._insert(incoming, htlc, out, out_htlc, secret))
                 log.info("forwarding HTLC %d from %s to %s: %d msat", htlc.htlc_id, _cid(incoming), _cid(out),
@@ -208,7 +206,7 @@ class Forwarding:
             failure = onion.create_failure_packet(secret, onion.failure_message(
                 onion.TEMPORARY_CHANNEL_FAILURE, channel_update=self._channel_update(out.short_channel_id)))
             self._insert_local_failure(incoming, htlc, out, payload, secret, failure)
-            await self.manager.resettle(incoming)
+            await self.channels.resettle(incoming)
         finally:
             self._in_flight.discard(key)
 
@@ -270,8 +268,7 @@ class Forwarding:
         """Fail back forwards whose outgoing HTLC can never resolve (its channel closed before
         the HTLC was signed, or the commitment on chain does not hold it)."""
         for row in self.db.query("SELECT * FROM forwards WHERE state = 'offered'"):
-            out_id = bytes(row["out_channel"])
-            out = next((c for c in self.manager.channels.values() if c.channel_id == out_id), None)
+            out = self.channels.channel_by_id(bytes(row["out_channel"]))
             if out is None or out.state in (NORMAL, SHUTTING_DOWN):
                 continue
             why = _unresolvable(out, row["out_htlc_id"], height)
@@ -285,37 +282,33 @@ class Forwarding:
                             (reason, time.time(), row["in_channel"], row["in_htlc_id"]))
             incoming = self._incoming(row)
             if incoming is not None:
-                await self.manager.resettle(incoming)
+                await self.channels.resettle(incoming)
 
     def _incoming(self, row: Any) -> Channel | None:
-        channel_id = bytes(row["in_channel"])
-        return next((c for c in self.manager.channels.values() if c.channel_id == channel_id), None)
+        return self.channels.channel_by_id(bytes(row["in_channel"]))
 
     def _row(self, where: str, params: tuple[Any, ...]) -> Any:
         rows = self.db.query(f"SELECT * FROM forwards WHERE {where}", params)
         return rows[0] if rows else None
 
-    def listforwards(self, status: Any = None, in_channel: Any = None,
-                     out_channel: Any = None) -> list[dict[str, Any]]:
+    def listforwards(self, *, status: str | None = None, in_channel: int | None = None,
+                     out_channel: int | None = None) -> list[dict[str, Any]]:
         """Forwarded HTLCs, oldest first, shaped like Core Lightning's (channels by short_channel_id),
-        optionally only those with one status or channel."""
-        if status is not None and status not in _STATUS.values():
-            raise param_error("status", f"expected one of {', '.join(_STATUS.values())}")
-        for name, value in (("in_channel", in_channel), ("out_channel", out_channel)):
-            if value is not None and not isinstance(value, str):
-                raise param_error(name, "expected a short channel id like 103x1x0")
-        scids = {c.channel_id: _scid_str(c.short_channel_id) for c in self.manager.channels.values()
+        optionally only those with one status (one of STATUSES) or channel (by scid)."""
+        scids = {c.channel_id: c.short_channel_id for c in self.channels.all_channels()
                  if c.channel_id is not None}
         out = []
         for r in self.db.query("SELECT * FROM forwards ORDER BY created_at"):
+            in_scid = scids.get(bytes(r["in_channel"]))
+            out_scid = scids.get(bytes(r["out_channel"])) if r["out_channel"] else None
             entry: dict[str, Any] = {
-                "in_channel": scids.get(bytes(r["in_channel"])), "in_htlc_id": r["in_htlc_id"],
+                "in_channel": _scid_str(in_scid), "in_htlc_id": r["in_htlc_id"],
                 "in_msat": r["in_msat"], "payment_hash": bytes(r["payment_hash"]).hex(),
                 "status": _STATUS.get(r["state"], r["state"]), "received_time": r["created_at"], "style": "tlv",
                 "out_msat": r["out_msat"], "fee_msat": r["in_msat"] - r["out_msat"],
             }
             if r["out_channel"]:
-                entry["out_channel"] = scids.get(bytes(r["out_channel"]))
+                entry["out_channel"] = _scid_str(out_scid)
             if r["out_htlc_id"] >= 0:
                 entry["out_htlc_id"] = r["out_htlc_id"]
             if r["resolved_at"] is not None:
@@ -325,13 +318,15 @@ class Forwarding:
                 if code is not None:
                     entry["failcode"] = code
                     entry["failreason"] = "WIRE_" + onion.FAILURE_NAMES.get(code, f"0x{code:04x}").upper()
-            if (status is None or entry["status"] == status) and in_channel in (None, entry["in_channel"]) \
-                    and out_channel in (None, entry.get("out_channel")):
+            if (status is None or entry["status"] == status) and in_channel in (None, in_scid) \
+                    and out_channel in (None, out_scid):
                 out.append(entry)
         return out
 
 
 _STATUS = {"offered": "offered", "fulfilled": "settled", "failed": "failed", "local_failed": "local_failed"}
+STATUSES = tuple(_STATUS.values())
+"""listforwards' status values."""
 
 
 def _scid_str(scid: int | None) -> str | None:

@@ -1,6 +1,9 @@
-"""Invoices this node issued: creation (BOLT 11 via bolt11.py), lookup, paid state, waiters.
+"""Invoices this node issued: creation (BOLT 11 via bolt11.py), route hints, lookup, paid
+state, waiters.
 
-The channel code calls `check_payment(...)` when an HTLC for us arrives and `mark_paid(...)`
+Layer: payments. Imports channel (ops), services, wire, core, and payments/gossip_view.
+
+payments/htlcs.py calls `check_payment(...)` when an HTLC for us arrives and `mark_paid(...)`
 once it is irrevocably ours; `mark_paid` persists before waking `waitinvoice` callers.
 """
 
@@ -11,13 +14,13 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..channel.ops import ChannelOps
 from ..core.log import get_logger
+from ..services import Services
 from ..wire import bolt11
-
-if TYPE_CHECKING:
-    from ..host import SubsystemHost
+from .gossip_view import GossipView
 
 log = get_logger("invoices")
 
@@ -76,9 +79,11 @@ _COLUMNS = ("label, bolt11, payment_hash, payment_preimage, payment_secret, amou
 class InvoiceStore:
     """Table `invoices`; status changes wake `wait_paid` callers."""
 
-    def __init__(self, node: SubsystemHost) -> None:
-        self.node = node
-        self.db = node.db
+    def __init__(self, services: Services, channels: ChannelOps, gossip: GossipView) -> None:
+        self.services = services
+        self.channels = channels
+        self.gossip = gossip
+        self.db = services.db
         self.db.migrate("invoices", [
             "CREATE TABLE invoices (created_index INTEGER PRIMARY KEY AUTOINCREMENT, "
             "label TEXT NOT NULL UNIQUE, bolt11 TEXT NOT NULL, payment_hash BLOB NOT NULL UNIQUE, "
@@ -99,10 +104,10 @@ class InvoiceStore:
             raise InvoiceError("preimage already used by another invoice")
         payment_secret = secrets.token_bytes(32)
         created_at = int(time.time())
-        min_final = self.node.config.cltv_final
-        route_hints = self._route_hints(amount_msat)
+        min_final = self.services.config.cltv_final
+        route_hints = self.route_hints(amount_msat)
         invoice = bolt11.create_invoice(
-            private_key=self.node.node_privkey, network=self.node.network,
+            private_key=self.services.identity.node_privkey, network=self.services.identity.network,
             payment_hash=payment_hash, payment_secret=payment_secret, amount_msat=amount_msat,
             description=description, expiry=expiry_s, min_final_cltv_expiry=min_final,
             route_hints=route_hints, timestamp=created_at)
@@ -119,9 +124,19 @@ class InvoiceStore:
             raise InvoiceError(f"invoice {label!r} vanished after insert")
         return record
 
-    def _route_hints(self, amount_msat: int | None) -> list[list[bolt11.RouteHintHop]]:
-        provider = getattr(self.node.channels, "invoice_route_hints", None)
-        return list(provider(amount_msat)) if provider is not None else []
+    def route_hints(self, amount_msat: int | None) -> list[list[bolt11.RouteHintHop]]:
+        """BOLT 11 route hints for our private channels whose peer is connected and can send us
+        the amount (gossip's view of each peer's policy, the channels' view of what is usable)."""
+        usable = {c.short_channel_id: c for c in self.channels.usable_channels()}
+        hints = []
+        for hint in self.gossip.private_route_hints():
+            chan = usable.get(hint[-1].short_channel_id) if hint else None
+            if chan is None:
+                continue
+            if amount_msat is not None and chan.receivable_msat() < amount_msat:
+                continue
+            hints.append(hint)
+        return hints
 
     def _one(self, where: str, params: tuple[Any, ...]) -> InvoiceRecord | None:
         rows = self.db.query(f"SELECT {_COLUMNS} FROM invoices WHERE {where}", params)

@@ -1,4 +1,7 @@
-"""Payments: outgoing (pay, listpays) and the decision on incoming HTLCs.
+"""Outgoing payments (pay, listpays): routes, onions, attempts, retries, outcomes.
+
+Layer: payments. Imports channel (ops, store, machine errors, updates), gossip (types, via
+payments/gossip_view.GossipView), services, wire, core.
 
 Outgoing payments go over our channel with the payee when it can carry the amount, else
 along a route from the gossip graph (BOLT 4 onion: forwarding payloads, then the final one
@@ -6,40 +9,34 @@ with amt_to_forward, outgoing_cltv_value and payment_data); ``pay`` waits for th
 (returning the preimage) or the failure (decoded from the failure onion), retrying other
 routes after a failure inside the network — with the policy of a valid, newer channel_update
 the failure carried (for that payment only, as BOLT 4 says), else without the failing
-channel or node.
-
-Incoming HTLCs: the onion is peeled with the node key; a final payload is checked
-against our invoices and fulfilled or failed; a forwarding payload goes to
-``forward_htlc`` — the seam for multi-hop forwarding, which for now fails with
-unknown_next_peer.
+channel or node. The amount goes one way: pay -> Payments -> ChannelOps.add_outgoing_htlc.
+Incoming HTLCs are decided in payments/htlcs.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..channel.machine import Channel, LocalRequestError
-from ..channel.store import PaymentRecord
+from ..channel.machine import LocalRequestError
+from ..channel.ops import ChannelOps
+from ..channel.store import ChannelStore, PaymentRecord
 from ..channel.updates import Htlc
-from ..core.jsonrpc import RpcError, param_error
+from ..core.jsonrpc import RpcError
 from ..core.log import get_logger
 from ..gossip import pathfind as routing
 from ..gossip.announce import policy_from_update
 from ..gossip.graph import ChannelPolicy, format_scid
+from ..services import Services
 from ..wire import bolt11 as bolt11_codec
 from ..wire.codec import WireError
 from ..wire.messages import ChannelUpdate
 from ..wire.messages import decode as decode_message
 from . import onion
-from .invoices import PaymentRejected
-
-if TYPE_CHECKING:
-    from ..channel.manager import ChannelManager
+from .gossip_view import GossipView
 
 log = get_logger("pay")
 
@@ -113,73 +110,44 @@ class RetryPlan:
             self.exclude_channels.add(ident if kind == "channel" else tuple(ident))
 
 
-@dataclass(frozen=True)
-class IncomingDecision:
-    """How to settle an incoming HTLC: fulfill with a preimage, fail with a reason onion,
-    or fail as malformed."""
-
-    preimage: bytes | None = None
-    reason: bytes | None = None
-    malformed_code: int | None = None
-    sha256_of_onion: bytes | None = None
-    settles_invoice: bool = False
-    pending: bool = False  # a forward is in flight: decide later
-
-
 class Payments:
-    """Outgoing payments and incoming HTLC decisions of one node."""
+    """Outgoing payments of one node."""
 
-    def __init__(self, manager: ChannelManager) -> None:
-        self.manager = manager
-        self.node = manager.node
-        self.store = manager.store
+    def __init__(self, services: Services, channels: ChannelOps, store: ChannelStore,
+                 gossip: GossipView) -> None:
+        self.services = services
+        self.channels = channels
+        self.store = store
+        self.gossip = gossip
         self._pending: dict[bytes, PendingPayment] = {}
 
     # ------------------------------------------------------------------ outgoing
-    async def pay(self, bolt11: Any, amount_msat: Any = None, label: Any = None, maxfeepercent: Any = 0.5,
-                  retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000) -> dict[str, Any]:
-        """Pay a BOLT 11 invoice (to a peer we have a channel with); returns the preimage."""
-        if not isinstance(bolt11, str):
-            raise param_error("bolt11", "expected a bolt11 string")
-        try:
-            invoice = bolt11_codec.decode_invoice(bolt11, network=self.node.network)
-        except bolt11_codec.Bolt11Error as exc:
-            raise param_error("bolt11", f"invalid invoice: {exc}") from None
-        if invoice.amount_msat is None:
-            if amount_msat is None:
-                raise param_error("amount_msat", "required for an invoice without an amount")
-            amount = _parse_msat(amount_msat)
-        else:
-            if amount_msat is not None:
-                raise param_error("amount_msat", "must not be given: the invoice has an amount")
-            amount = invoice.amount_msat
+    async def pay(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int, *,
+                  label: str | None = None, timeout_s: float = 60.0, max_fee_msat: int | None = None,
+                  max_delay: int | None = None) -> PaymentRecord:
+        """Pay a decoded BOLT 11 invoice (``amount_msat``: the invoice's, or the caller's for an
+        invoice without one); returns the complete record, else raises RpcError with Core
+        Lightning's pay error code. A payment already made or in flight is not made again."""
         if invoice.is_expired():
             raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired (expired at {invoice.expires_at})")
         existing = self.store.payment(invoice.payment_hash)
         if existing is not None and existing.status == "complete":
-            return _pay_result(existing)
+            return existing
         if existing is not None and existing.status == "pending":
             pending = self._pending.get(invoice.payment_hash)
             if pending is None:
                 raise RpcError(PAY_STOPPED_RETRYING, "a payment for this hash is already pending")
-            return self._result_or_raise(await asyncio.shield(pending.done))
-        timeout = _positive_number(retry_for, "retry_for") if retry_for is not None else 60.0
-        fee_percent = _positive_number(maxfeepercent, "maxfeepercent", allow_zero=True)
-        max_fee_msat = max(int(amount * fee_percent / 100), int(_positive_number(exemptfee, "exemptfee",
-                                                                                 allow_zero=True)))
-        max_delay = int(_positive_number(maxdelay, "maxdelay")) if maxdelay is not None else None
-        if label is not None and not isinstance(label, str):
-            raise param_error("label", "expected a string")
+            return self._complete_or_raise(await asyncio.shield(pending.done))
         record = await self.send_direct(
-            destination=bytes.fromhex(invoice.payee), amount_msat=amount, payment_hash=invoice.payment_hash,
+            destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
             payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
-            bolt11=bolt11, timeout=timeout, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
+            bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
             max_delay=max_delay, label=label)
-        return self._result_or_raise(record)
+        return self._complete_or_raise(record)
 
-    def _result_or_raise(self, record: PaymentRecord) -> dict[str, Any]:
+    def _complete_or_raise(self, record: PaymentRecord) -> PaymentRecord:
         if record.status == "complete":
-            return _pay_result(record)
+            return record
         code = record.data.get("error_code", PAY_STOPPED_RETRYING)
         raise RpcError(code, record.failure or "payment failed")
 
@@ -243,18 +211,14 @@ class Payments:
 
     def _route(self, destination: bytes, amount_msat: int, final_cltv: int, route_hints: Any,
                plan: RetryPlan, max_fee_msat: int | None = None, max_delay: int | None = None) -> list[_Hop]:
-        final_expiry = self.node.blockheight + final_cltv + CLTV_SAFETY_BLOCKS
-        chan = self.manager.channel_to(destination, amount_msat)
-        gossip = self._gossip()
+        final_expiry = self.services.blockheight + final_cltv + CLTV_SAFETY_BLOCKS
+        chan = self.channels.channel_to(destination, amount_msat)
         if chan is not None and chan.short_channel_id not in plan.exclude_channels \
-                and (chan.spendable_msat() >= amount_msat or gossip is None):
+                and chan.spendable_msat() >= amount_msat:
             return [_Hop(destination, chan.short_channel_id, amount_msat, final_expiry)]
-        if gossip is None:
-            raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: no usable channel with destination "
-                                                f"{destination.hex()} for {amount_msat} msat")
-        spendable = {c.short_channel_id: c.spendable_msat() for c in self.manager.usable_channels()}
+        spendable = {c.short_channel_id: c.spendable_msat() for c in self.channels.usable_channels()}
         try:
-            hops = gossip.find_route(destination, amount_msat, final_cltv_delta=final_cltv + CLTV_SAFETY_BLOCKS,
+            hops = self.gossip.find_route(destination, amount_msat, final_cltv_delta=final_cltv + CLTV_SAFETY_BLOCKS,
                                      route_hints=route_hints, exclude_channels=plan.exclude_channels,
                                      exclude_nodes=plan.exclude_nodes, local_spendable_msat=spendable,
                                      max_fee_msat=max_fee_msat, max_delay=max_delay,
@@ -272,21 +236,16 @@ class Payments:
     def _policy_timestamp(self, plan: RetryPlan, short_channel_id: int, direction: int) -> int:
         """Timestamp of the policy routing uses for a channel direction: the newer of the graph's
         and one a failure of this payment taught (0 if neither: a route hint)."""
-        gossip = self._gossip()
-        channel = gossip.graph.get_channel(short_channel_id) if gossip is not None else None
+        channel = self.gossip.graph.get_channel(short_channel_id)
         known = [p.timestamp for p in (channel.policies[direction] if channel is not None else None,
                                        plan.policies.get((short_channel_id, direction))) if p is not None]
         return max(known, default=0)
-
-    def _gossip(self) -> Any:
-        gossip = getattr(self.node, "gossip", None)
-        return gossip if gossip is not None and hasattr(gossip, "find_route") else None
 
     async def _attempt(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
                        payment_secret: bytes, bolt11: str | None, deadline: float,
                        label: str | None = None) -> PaymentRecord:
         first = route[0]
-        chan = self.manager.channel_by_scid(first.short_channel_id, first.node_id)
+        chan = self.channels.channel_by_scid(first.short_channel_id, first.node_id)
         log.debug("paying %d msat to %s (hash %s) via %s", amount_msat, destination.hex(), payment_hash.hex(),
                   " -> ".join(f"{h.node_id.hex()[:8]}@{h.short_channel_id}" for h in route))
         if chan is None:
@@ -318,8 +277,8 @@ class Payments:
         done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
         self._pending[payment_hash] = PendingPayment(record, secrets, done)
         try:
-            await self.manager.add_outgoing_htlc(chan, first.amount_msat, payment_hash, first.cltv_expiry, packet,
-                                                 record)
+            await self.channels.add_outgoing_htlc(chan, first.amount_msat, payment_hash, first.cltv_expiry,
+                                                  packet, record)
         except LocalRequestError as exc:
             self._pending.pop(payment_hash, None)
             raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: cannot pay over channel "
@@ -415,10 +374,9 @@ class Payments:
         """Verify the channel_update an intermediate hop's failure carried (BOLT 7 checks: the
         erring node's signature for the channel and direction it failed to forward over) and
         keep it in the record for the retry; a forged or mismatched one is logged and ignored."""
-        gossip = self._gossip()
-        if gossip is None or short_channel_id is None:
+        if short_channel_id is None:
             return
-        policy = gossip.failure_update_policy(raw, short_channel_id=short_channel_id,
+        policy = self.gossip.failure_update_policy(raw, short_channel_id=short_channel_id,
                                               erring_node_id=erring_node_id, next_node_id=next_node_id)
         if policy is None or policy.raw_update is None:
             return
@@ -434,84 +392,17 @@ class Payments:
         if pending is not None and not pending.done.done():
             pending.done.set_result(record)
 
-    async def listpays(self, bolt11: Any = None, payment_hash: Any = None, status: Any = None) -> dict[str, Any]:
+    def listpays(self, *, bolt11: str | None = None, payment_hash: bytes | None = None,
+                 status: str | None = None) -> list[PaymentRecord]:
         """Outgoing payments, optionally only those of one invoice, hash or status."""
         records = self.store.payments()
         if bolt11 is not None:
             records = [r for r in records if r.bolt11 == bolt11]
         if payment_hash is not None:
-            records = [r for r in records if r.payment_hash.hex() == payment_hash]
+            records = [r for r in records if r.payment_hash == payment_hash]
         if status is not None:
             records = [r for r in records if r.status == status]
-        return {"pays": [r.to_rpc() for r in records]}
-
-    # ------------------------------------------------------------------ incoming
-    def decide_incoming(self, chan: Channel, htlc: Htlc) -> IncomingDecision:
-        """Peel the onion of an HTLC committed to us and decide how to settle it.
-
-        A bug while deciding leaves the HTLC undecided (logged): no funds move, and the
-        decision is tried again at the next state change or reestablish."""
-        try:
-            return self._decide_incoming(chan, htlc)
-        except Exception as exc:
-            log.error("deciding HTLC %d on %s failed: %r", htlc.htlc_id,
-                      chan.channel_id.hex() if chan.channel_id else "?", exc, exc_info=True)
-            return IncomingDecision(pending=True)
-
-    def _decide_incoming(self, chan: Channel, htlc: Htlc) -> IncomingDecision:
-        try:
-            processed = onion.process_onion(htlc.onion, self.node.node_privkey, htlc.payment_hash)
-        except onion.BadOnionError as exc:
-            log.info("HTLC %d on %s: bad onion: %s", htlc.htlc_id, chan.channel_id.hex(), exc)
-            return IncomingDecision(malformed_code=exc.failure_code, sha256_of_onion=exc.sha256_of_onion)
-        except onion.InvalidOnionPayloadError as exc:
-            if exc.shared_secret is None:
-                return IncomingDecision(malformed_code=onion.INVALID_ONION_HMAC,
-                                        sha256_of_onion=hashlib.sha256(htlc.onion).digest())
-            return IncomingDecision(reason=onion.create_failure_packet(exc.shared_secret, exc.failure_message))
-        except onion.OnionError:
-            return IncomingDecision(malformed_code=onion.INVALID_ONION_VERSION,
-                                    sha256_of_onion=hashlib.sha256(htlc.onion).digest())
-        secret = processed.shared_secret
-        try:
-            payload = onion.decode_hop_payload(processed.payload, is_final=processed.is_final)
-        except onion.InvalidOnionPayloadError as exc:
-            return IncomingDecision(reason=onion.create_failure_packet(secret, exc.failure_message))
-        if not processed.is_final:
-            return self.forward_htlc(chan, htlc, payload, processed)
-        return self._decide_final(htlc, payload, secret)
-
-    def forward_htlc(self, chan: Channel, htlc: Htlc, payload: onion.HopPayload,
-                     processed: onion.ProcessedOnion) -> IncomingDecision:
-        """An HTLC for another node: forwarding.py decides (and offers it onwards)."""
-        return self.manager.forwarding.decide(chan, htlc, payload, processed)
-
-    def _decide_final(self, htlc: Htlc, payload: onion.HopPayload, secret: bytes) -> IncomingDecision:
-        height = self.node.blockheight
-
-        def fail(message: onion.FailureMessage, why: str) -> IncomingDecision:
-            log.info("failing HTLC %d (%s): %s", htlc.htlc_id, htlc.payment_hash.hex(), why)
-            return IncomingDecision(reason=onion.create_failure_packet(secret, message))
-
-        if payload.amt_to_forward_msat > htlc.amount_msat:
-            return fail(onion.failure_message(onion.FINAL_INCORRECT_HTLC_AMOUNT,
-                                              incoming_htlc_amt=htlc.amount_msat),
-                        f"amt_to_forward {payload.amt_to_forward_msat} > HTLC amount {htlc.amount_msat}")
-        if payload.outgoing_cltv_value > htlc.cltv_expiry:
-            return fail(onion.failure_message(onion.FINAL_INCORRECT_CLTV_EXPIRY, cltv_expiry=htlc.cltv_expiry),
-                        f"outgoing_cltv_value {payload.outgoing_cltv_value} > cltv_expiry {htlc.cltv_expiry}")
-        details = onion.failure_message(onion.INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
-                                        htlc_msat=htlc.amount_msat, height=height)
-        if payload.total_msat is not None and payload.total_msat != payload.amt_to_forward_msat:
-            return fail(details, "multi-part payments are not supported")
-        try:
-            record = self.node.invoices.check_payment(htlc.payment_hash, payload.payment_secret,
-                                                      htlc.amount_msat, htlc.cltv_expiry, height)
-        except PaymentRejected as exc:
-            return fail(details, str(exc))
-        if record.paid_at is not None:
-            return fail(details, f"invoice {record.label!r} is already paid")
-        return IncomingDecision(preimage=record.payment_preimage, settles_invoice=True)
+        return records
 
 
 def _decode_update(raw: bytes) -> ChannelUpdate:
@@ -520,30 +411,3 @@ def _decode_update(raw: bytes) -> ChannelUpdate:
     if not isinstance(msg, ChannelUpdate):
         raise ValueError(f"not a channel_update: {type(msg).__name__}")
     return msg
-
-
-def _positive_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
-        raise param_error(name, f"expected a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
-    return float(value)
-
-
-def _parse_msat(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str) and value.endswith("msat") and value[:-4].isdigit():
-        return int(value[:-4])
-    raise param_error("amount_msat", f"expected a positive amount in msat, got {value!r}")
-
-
-def _pay_result(record: PaymentRecord) -> dict[str, Any]:
-    return {
-        "payment_preimage": record.preimage.hex() if record.preimage else None,
-        "payment_hash": record.payment_hash.hex(),
-        "status": "complete",
-        "amount_msat": record.amount_msat,
-        "amount_sent_msat": record.amount_sent_msat,
-        "destination": record.destination.hex(),
-        "created_at": record.created_at,
-        "parts": 1,
-    }

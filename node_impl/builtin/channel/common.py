@@ -1,0 +1,32 @@
+"""Names and helpers the channel manager's modules share (manager, opening, closing, chain_events).
+
+Layer: channel. Imports channel.machine only.
+"""
+
+from __future__ import annotations
+
+from bitcoin.core import CTransaction, b2lx, x
+
+from .machine import Channel
+
+ALL_CHANNELS = bytes(32)
+"""channel_id of an error or warning about every channel with the peer (BOLT 1)."""
+LIGHTNINGD = -1
+"""Core Lightning's generic error code."""
+
+
+def channel_id_text(chan: Channel) -> str:
+    """The channel id (or temporary id, before funding) as hex."""
+    return (chan.channel_id or chan.temporary_channel_id).hex()
+
+
+def scid_text(scid: int | None) -> str | None:
+    """A short channel id as BLOCKxTXxOUT (None stays None)."""
+    if scid is None:
+        return None
+    return f"{scid >> 40}x{(scid >> 16) & 0xFFFFFF}x{scid & 0xFFFF}"
+
+
+def txid_of_hex(tx_hex: str) -> str:
+    """The txid of a serialized transaction."""
+    return b2lx(CTransaction.deserialize(x(tx_hex)).GetTxid())

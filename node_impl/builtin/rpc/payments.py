@@ -1,0 +1,129 @@
+"""RPC methods of the payments layer (Core Lightning's names and result shapes).
+
+Layer: rpc (top). Imports payments (pay, forward, sendonion, onion), channel (store), wire
+(bolt11), core, and rpc/params for every parameter.
+
+pay, listpays, listforwards, sendonion, waitsendpay. Each handler parses its parameters here
+and calls the payments subsystem's typed method; node.py registers them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..channel.store import PaymentRecord
+from ..core.jsonrpc import RpcRegistry, param_error
+from ..payments.forward import STATUSES, Forwarding
+from ..payments.onion import ONION_PACKET_SIZE
+from ..payments.pay import Payments
+from ..payments.sendonion import OnionSender
+from ..wire import bolt11 as bolt11_codec
+from . import params
+
+DEFAULT_RETRY_FOR_S = 60.0
+
+
+def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwarding, onion_sender: OnionSender,
+             network: str) -> None:
+    """Offer the payment methods on `registry`."""
+
+    async def pay(bolt11: Any, amount_msat: Any = None, label: Any = None, maxfeepercent: Any = 0.5,
+                  retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000) -> dict[str, Any]:
+        """Pay a BOLT 11 invoice (to a peer we have a channel with); returns the preimage."""
+        if not isinstance(bolt11, str):
+            raise param_error("bolt11", "expected a bolt11 string")
+        try:
+            invoice = bolt11_codec.decode_invoice(bolt11, network=network)
+        except bolt11_codec.Bolt11Error as exc:
+            raise param_error("bolt11", f"invalid invoice: {exc}") from None
+        if invoice.amount_msat is None:
+            if amount_msat is None:
+                raise param_error("amount_msat", "required for an invoice without an amount")
+            amount = params.msat(amount_msat, "amount_msat", minimum=1)
+        else:
+            if amount_msat is not None:
+                raise param_error("amount_msat", "must not be given: the invoice has an amount")
+            amount = invoice.amount_msat
+        timeout_s = params.number(retry_for, "retry_for") if retry_for is not None else DEFAULT_RETRY_FOR_S
+        fee_percent = params.number(maxfeepercent, "maxfeepercent", allow_zero=True)
+        max_fee_msat = max(int(amount * fee_percent / 100), int(params.number(exemptfee, "exemptfee",
+                                                                              allow_zero=True)))
+        max_delay = int(params.number(maxdelay, "maxdelay")) if maxdelay is not None else None
+        if label is not None and not isinstance(label, str):
+            raise param_error("label", "expected a string")
+        record = await payments.pay(invoice, bolt11, amount, label=label, timeout_s=timeout_s,
+                                    max_fee_msat=max_fee_msat, max_delay=max_delay)
+        return _pay_result(record)
+
+    async def listpays(bolt11: Any = None, payment_hash: Any = None, status: Any = None) -> dict[str, Any]:
+        """Outgoing payments, optionally only those of one invoice, hash or status."""
+        records = payments.listpays(
+            bolt11=params.string(bolt11, "bolt11") if bolt11 is not None else None,
+            payment_hash=params.hex_bytes(payment_hash, "payment_hash", 32) if payment_hash is not None else None,
+            status=params.string(status, "status") if status is not None else None)
+        return {"pays": [r.to_rpc() for r in records]}
+
+    async def listforwards(status: Any = None, in_channel: Any = None, out_channel: Any = None) -> dict[str, Any]:
+        """HTLCs this node forwarded (Core Lightning's listforwards)."""
+        if status is not None and status not in STATUSES:
+            raise param_error("status", f"expected one of {', '.join(STATUSES)}")
+        return {"forwards": forwarding.listforwards(
+            status=status,
+            in_channel=params.short_channel_id(in_channel, "in_channel") if in_channel is not None else None,
+            out_channel=params.short_channel_id(out_channel, "out_channel") if out_channel is not None else None)}
+
+    async def sendonion(onion: Any, first_hop: Any, payment_hash: Any, shared_secrets: Any = None,
+                        label: Any = None, destination: Any = None, amount_msat: Any = None) -> dict[str, Any]:
+        """Offer an HTLC to ``first_hop`` {id, amount_msat, delay} carrying ``onion`` (hex, 1366 bytes);
+        as in Core Lightning its cltv_expiry is the current height + 1 + ``delay``."""
+        packet = params.hex_bytes(onion, "onion", ONION_PACKET_SIZE)
+        hash_bytes = params.hex_bytes(payment_hash, "payment_hash", 32)
+        if not isinstance(first_hop, dict):
+            raise param_error("first_hop", "expected {id, amount_msat, delay}")
+        peer_id = params.node_id(first_hop.get("id"), "first_hop.id")
+        hop_msat = params.msat(first_hop.get("amount_msat"), "first_hop.amount_msat", minimum=1)
+        delay = params.integer(first_hop.get("delay"), "first_hop.delay", minimum=1)
+        if shared_secrets is None:
+            secrets: list[bytes] = []
+        elif isinstance(shared_secrets, list):
+            secrets = [params.hex_bytes(s, "shared_secrets", 32) for s in shared_secrets]
+        else:
+            raise param_error("shared_secrets", "expected a list of 32-byte hex secrets")
+        if label is not None and not isinstance(label, str):
+            raise param_error("label", "expected a string")
+        dest = params.node_id(destination, "destination") if destination is not None else peer_id
+        total_msat = params.msat(amount_msat, "amount_msat", minimum=1) if amount_msat is not None else None
+        record = await onion_sender.send(packet=packet, payment_hash=hash_bytes, first_hop_id=peer_id,
+                                         first_hop_msat=hop_msat, delay=delay, shared_secrets=secrets,
+                                         label=label, destination=dest, amount_msat=total_msat)
+        return {"status": "pending", "payment_hash": hash_bytes.hex(), "amount_sent_msat": hop_msat,
+                "created_at": record.created_at, "destination": dest.hex()}
+
+    async def waitsendpay(payment_hash: Any, timeout: Any = None) -> dict[str, Any]:
+        """Wait for a sendonion payment: its record when complete, else an error naming the failure."""
+        hash_bytes = params.hex_bytes(payment_hash, "payment_hash", 32)
+        timeout_s = params.number(timeout, "timeout", allow_zero=True) if timeout is not None else None
+        record = await onion_sender.wait(hash_bytes, timeout_s)
+        return {**record.to_rpc(), "payment_preimage": record.preimage.hex() if record.preimage else None}
+
+    for name, handler in (
+        ("pay", pay),
+        ("listpays", listpays),
+        ("listforwards", listforwards),
+        ("sendonion", sendonion),
+        ("waitsendpay", waitsendpay),
+    ):
+        registry.register(name, handler)
+
+
+def _pay_result(record: PaymentRecord) -> dict[str, Any]:
+    return {
+        "payment_preimage": record.preimage.hex() if record.preimage else None,
+        "payment_hash": record.payment_hash.hex(),
+        "status": "complete",
+        "amount_msat": record.amount_msat,
+        "amount_sent_msat": record.amount_sent_msat,
+        "destination": record.destination.hex(),
+        "created_at": record.created_at,
+        "parts": 1,
+    }
