@@ -12,6 +12,23 @@ from pathlib import Path
 import coincurve
 import pytest
 from lnharness.node_impl.builtin.payments.onion import (
+    ONION_PACKET_SIZE,
+    BadOnionError,
+    HopPayload,
+    InvalidOnionPayloadError,
+    OnionHop,
+    build_failure_packet,
+    construct_onion,
+    create_failure_packet,
+    decode_hop_payload,
+    decrypt_failure_packet,
+    generate_key,
+    hop_shared_secrets,
+    obfuscate_failure_packet,
+    process_onion,
+    pseudo_random_stream,
+)
+from lnharness.node_impl.builtin.payments.onion_failures import (
     BADONION,
     FEE_INSUFFICIENT,
     INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
@@ -19,28 +36,13 @@ from lnharness.node_impl.builtin.payments.onion import (
     INVALID_ONION_KEY,
     INVALID_ONION_PAYLOAD,
     INVALID_ONION_VERSION,
-    ONION_PACKET_SIZE,
     PERM,
     TEMPORARY_CHANNEL_FAILURE,
     TEMPORARY_NODE_FAILURE,
     UNKNOWN_NEXT_PEER,
-    BadOnionError,
-    HopPayload,
-    InvalidOnionPayloadError,
     OnionError,
-    OnionHop,
-    build_failure_packet,
-    construct_onion,
-    create_failure_packet,
     decode_failure_message,
-    decode_hop_payload,
-    decrypt_failure_packet,
     failure_message,
-    generate_key,
-    hop_shared_secrets,
-    obfuscate_failure_packet,
-    process_onion,
-    pseudo_random_stream,
 )
 from lnharness.node_impl.builtin.wire.codec import Reader
 from lnharness.node_impl.builtin.wire.tlv import write_records

@@ -1,7 +1,7 @@
 """BOLT 4 checks a forwarding node makes before offering an HTLC onwards (forwarding.check_forward)."""
 from __future__ import annotations
 
-from lnharness.node_impl.builtin.payments import onion
+from lnharness.node_impl.builtin.payments import onion, onion_failures
 from lnharness.node_impl.builtin.payments.forward import (
     MAX_EXPIRY_BLOCKS,
     OutgoingView,
@@ -32,56 +32,56 @@ def test_exact_fee_and_delta_are_accepted():
 
 def test_one_msat_short_of_the_fee_is_fee_insufficient_with_our_update():
     message, why = check(incoming_msat=1_001_099)
-    assert message.code == onion.FEE_INSUFFICIENT
+    assert message.code == onion_failures.FEE_INSUFFICIENT
     assert message.fields == {"htlc_msat": 1_001_099, "channel_update": UPDATE}
     assert "1100" in why
 
 
 def test_forwarding_more_than_we_received_is_fee_insufficient():
     message, _ = check(incoming_msat=900_000)
-    assert message.code == onion.FEE_INSUFFICIENT
+    assert message.code == onion_failures.FEE_INSUFFICIENT
 
 
 def test_cltv_delta_one_short_is_incorrect_cltv_expiry():
     message, _ = check(incoming_cltv=HEIGHT + 139)
-    assert message.code == onion.INCORRECT_CLTV_EXPIRY
+    assert message.code == onion_failures.INCORRECT_CLTV_EXPIRY
     assert message.fields == {"cltv_expiry": HEIGHT + 139, "channel_update": UPDATE}
 
 
 def test_outgoing_expiry_at_the_tip_is_expiry_too_soon():
     message, _ = check(hop=payload(cltv=HEIGHT + 2), incoming_cltv=HEIGHT + 42)
-    assert message.code == onion.EXPIRY_TOO_SOON and message.channel_update == UPDATE
+    assert message.code == onion_failures.EXPIRY_TOO_SOON and message.channel_update == UPDATE
 
 
 def test_expiry_far_in_the_future_is_expiry_too_far():
     far = HEIGHT + MAX_EXPIRY_BLOCKS + 1
     message, _ = check(hop=payload(cltv=far - 40), incoming_cltv=far)
-    assert message.code == onion.EXPIRY_TOO_FAR
+    assert message.code == onion_failures.EXPIRY_TOO_FAR
 
 
 def test_unknown_or_closed_outgoing_channel_is_unknown_next_peer():
-    assert check(outgoing=None)[0].code == onion.UNKNOWN_NEXT_PEER
+    assert check(outgoing=None)[0].code == onion_failures.UNKNOWN_NEXT_PEER
     closed = OutgoingView(normal=False, usable=False, htlc_minimum_msat=0, spendable_msat=0)
-    assert check(outgoing=closed)[0].code == onion.UNKNOWN_NEXT_PEER
+    assert check(outgoing=closed)[0].code == onion_failures.UNKNOWN_NEXT_PEER
 
 
 def test_disconnected_peer_is_temporary_channel_failure():
     offline = OutgoingView(normal=True, usable=False, htlc_minimum_msat=0, spendable_msat=0)
     message, why = check(outgoing=offline)
-    assert message.code == onion.TEMPORARY_CHANNEL_FAILURE and message.channel_update == UPDATE
+    assert message.code == onion_failures.TEMPORARY_CHANNEL_FAILURE and message.channel_update == UPDATE
     assert "not connected" in why
 
 
 def test_amount_above_spendable_is_temporary_channel_failure():
     poor = OutgoingView(normal=True, usable=True, htlc_minimum_msat=0, spendable_msat=999_999)
     message, _ = check(outgoing=poor)
-    assert message.code == onion.TEMPORARY_CHANNEL_FAILURE
+    assert message.code == onion_failures.TEMPORARY_CHANNEL_FAILURE
 
 
 def test_amount_below_the_peers_minimum_is_amount_below_minimum():
     picky = OutgoingView(normal=True, usable=True, htlc_minimum_msat=2_000_000, spendable_msat=10_000_000)
     message, _ = check(outgoing=picky)
-    assert message.code == onion.AMOUNT_BELOW_MINIMUM
+    assert message.code == onion_failures.AMOUNT_BELOW_MINIMUM
     assert message.fields == {"htlc_msat": 1_001_100, "channel_update": UPDATE}
 
 

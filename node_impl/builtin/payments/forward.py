@@ -22,7 +22,7 @@ from ..channel.ops import ChannelOps, IncomingDecision
 from ..channel.updates import LOCAL, REMOTE, Htlc
 from ..core.log import get_logger
 from ..services import Services
-from . import onion
+from . import onion, onion_failures
 from .gossip_view import GossipView
 
 log = get_logger("forward")
@@ -58,43 +58,43 @@ class Policy:
 
 def check_forward(*, incoming_msat: int, incoming_cltv: int, payload: onion.HopPayload,
                   outgoing: OutgoingView | None, policy: Policy, blockheight: int,
-                  channel_update: bytes = b"") -> tuple[onion.FailureMessage, str] | None:
+                  channel_update: bytes = b"") -> tuple[onion_failures.FailureMessage, str] | None:
     """BOLT 4 checks of a request to forward: None if the HTLC may go out, else the failure
     for the sender and a reason for our log. ``channel_update`` (ours for the outgoing
     channel, may be empty) goes into the failures that carry one."""
     amount = payload.amt_to_forward_msat
     out_cltv = payload.outgoing_cltv_value
     if outgoing is None or not outgoing.normal:
-        return onion.failure_message(onion.UNKNOWN_NEXT_PEER), f"no open channel {payload.short_channel_id}"
+        return onion_failures.failure_message(onion_failures.UNKNOWN_NEXT_PEER), f"no open channel {payload.short_channel_id}"
     if not outgoing.usable:
-        return (onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
+        return (onion_failures.failure_message(onion_failures.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
                 f"peer of channel {payload.short_channel_id} is not connected")
     minimum = max(outgoing.htlc_minimum_msat, policy.htlc_minimum_msat)
     if amount < minimum:
-        return (onion.failure_message(onion.AMOUNT_BELOW_MINIMUM, htlc_msat=incoming_msat,
+        return (onion_failures.failure_message(onion_failures.AMOUNT_BELOW_MINIMUM, htlc_msat=incoming_msat,
                                       channel_update=channel_update),
                 f"amt_to_forward {amount} msat below the channel's minimum {minimum} msat")
     if policy.htlc_maximum_msat is not None and amount > policy.htlc_maximum_msat:
-        return (onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
+        return (onion_failures.failure_message(onion_failures.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
                 f"amt_to_forward {amount} msat above our maximum {policy.htlc_maximum_msat} msat")
     fee = policy.fee_msat(amount)
     if incoming_msat < amount + fee:
-        return (onion.failure_message(onion.FEE_INSUFFICIENT, htlc_msat=incoming_msat,
+        return (onion_failures.failure_message(onion_failures.FEE_INSUFFICIENT, htlc_msat=incoming_msat,
                                       channel_update=channel_update),
                 f"fee {incoming_msat - amount} msat below {fee} msat")
     if incoming_cltv < out_cltv + policy.cltv_expiry_delta:
-        return (onion.failure_message(onion.INCORRECT_CLTV_EXPIRY, cltv_expiry=incoming_cltv,
+        return (onion_failures.failure_message(onion_failures.INCORRECT_CLTV_EXPIRY, cltv_expiry=incoming_cltv,
                                       channel_update=channel_update),
                 f"cltv_expiry {incoming_cltv} leaves less than {policy.cltv_expiry_delta} blocks "
                 f"over outgoing_cltv_value {out_cltv}")
     if out_cltv <= blockheight + MIN_OUTGOING_EXPIRY_BLOCKS:
-        return (onion.failure_message(onion.EXPIRY_TOO_SOON, channel_update=channel_update),
+        return (onion_failures.failure_message(onion_failures.EXPIRY_TOO_SOON, channel_update=channel_update),
                 f"outgoing expiry {out_cltv} too close to the tip {blockheight}")
     if incoming_cltv > blockheight + MAX_EXPIRY_BLOCKS:
-        return (onion.failure_message(onion.EXPIRY_TOO_FAR),
+        return (onion_failures.failure_message(onion_failures.EXPIRY_TOO_FAR),
                 f"cltv_expiry {incoming_cltv} more than {MAX_EXPIRY_BLOCKS} blocks after {blockheight}")
     if amount > outgoing.spendable_msat:
-        return (onion.failure_message(onion.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
+        return (onion_failures.failure_message(onion_failures.TEMPORARY_CHANNEL_FAILURE, channel_update=channel_update),
                 f"amt_to_forward {amount} msat above what channel {payload.short_channel_id} can send "
                 f"({outgoing.spendable_msat} msat)")
     return None
@@ -203,8 +203,8 @@ class Forwarding:
                 return
             except LocalRequestError as exc:
                 log.info("cannot forward HTLC %d to %s: %s", htlc.htlc_id, _cid(out), exc)
-            failure = onion.create_failure_packet(secret, onion.failure_message(
-                onion.TEMPORARY_CHANNEL_FAILURE, channel_update=self._channel_update(out.short_channel_id)))
+            failure = onion.create_failure_packet(secret, onion_failures.failure_message(
+                onion_failures.TEMPORARY_CHANNEL_FAILURE, channel_update=self._channel_update(out.short_channel_id)))
             self._insert_local_failure(incoming, htlc, out, payload, secret, failure)
             await self.channels.resettle(incoming)
         finally:
@@ -240,15 +240,15 @@ class Forwarding:
             return None
         secret = bytes(row["shared_secret"])
         if htlc.removal == "fail_malformed":
-            code = int(htlc.removal_data.get("failure_code", onion.INVALID_ONION_HMAC))
+            code = int(htlc.removal_data.get("failure_code", onion_failures.INVALID_ONION_HMAC))
             sha = htlc.removal_data.get("sha256_of_onion", bytes(32))
             try:
-                message = onion.failure_message(code, sha256_of_onion=sha)
-            except onion.OnionError:
-                message = onion.failure_message(onion.INVALID_ONION_HMAC, sha256_of_onion=sha)
+                message = onion_failures.failure_message(code, sha256_of_onion=sha)
+            except onion_failures.OnionError:
+                message = onion_failures.failure_message(onion_failures.INVALID_ONION_HMAC, sha256_of_onion=sha)
             reason = onion.create_failure_packet(secret, message)
         elif htlc.removal == "timeout":
-            reason = onion.create_failure_packet(secret, onion.failure_message(onion.PERMANENT_CHANNEL_FAILURE))
+            reason = onion.create_failure_packet(secret, onion_failures.failure_message(onion_failures.PERMANENT_CHANNEL_FAILURE))
         else:
             reason = onion.obfuscate_failure_packet(secret, htlc.removal_data.get("reason", b""))
         self.db.execute("UPDATE forwards SET state = 'failed', reason = ?, resolved_at = ? "
@@ -276,7 +276,7 @@ class Forwarding:
                 continue
             log.info("failing back HTLC %d from %s: %s", row["in_htlc_id"], bytes(row["in_channel"]).hex(), why)
             reason = onion.create_failure_packet(bytes(row["shared_secret"]),
-                                                 onion.failure_message(onion.PERMANENT_CHANNEL_FAILURE))
+                                                 onion_failures.failure_message(onion_failures.PERMANENT_CHANNEL_FAILURE))
             self.db.execute("UPDATE forwards SET state = 'local_failed', reason = ?, resolved_at = ? "
                             "WHERE in_channel = ? AND in_htlc_id = ?",
                             (reason, time.time(), row["in_channel"], row["in_htlc_id"]))
@@ -317,7 +317,7 @@ class Forwarding:
                 code = _own_failure_code(bytes(r["shared_secret"]), bytes(r["reason"] or b""))
                 if code is not None:
                     entry["failcode"] = code
-                    entry["failreason"] = "WIRE_" + onion.FAILURE_NAMES.get(code, f"0x{code:04x}").upper()
+                    entry["failreason"] = "WIRE_" + onion_failures.FAILURE_NAMES.get(code, f"0x{code:04x}").upper()
             if (status is None or entry["status"] == status) and in_channel in (None, in_scid) \
                     and out_channel in (None, out_scid):
                 out.append(entry)
@@ -354,7 +354,7 @@ def _unresolvable(out: Channel, out_htlc_id: int, height: int) -> str | None:
 def _own_failure_code(secret: bytes, reason: bytes) -> int | None:
     try:
         return onion.decrypt_failure_packet([secret], reason).code
-    except onion.OnionError:
+    except onion_failures.OnionError:
         return None
 
 

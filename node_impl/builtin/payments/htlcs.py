@@ -19,7 +19,7 @@ from ..channel.ops import ChannelOps, IncomingDecision
 from ..channel.updates import Htlc
 from ..core.log import get_logger
 from ..services import Services
-from . import onion
+from . import onion, onion_failures
 from .forward import Forwarding
 from .invoices import InvoiceStore, PaymentRejected
 from .pay import Payments
@@ -108,11 +108,11 @@ class HtlcOutcomes:
             return IncomingDecision(malformed_code=exc.failure_code, sha256_of_onion=exc.sha256_of_onion)
         except onion.InvalidOnionPayloadError as exc:
             if exc.shared_secret is None:
-                return IncomingDecision(malformed_code=onion.INVALID_ONION_HMAC,
+                return IncomingDecision(malformed_code=onion_failures.INVALID_ONION_HMAC,
                                         sha256_of_onion=hashlib.sha256(htlc.onion).digest())
             return IncomingDecision(reason=onion.create_failure_packet(exc.shared_secret, exc.failure_message))
-        except onion.OnionError:
-            return IncomingDecision(malformed_code=onion.INVALID_ONION_VERSION,
+        except onion_failures.OnionError:
+            return IncomingDecision(malformed_code=onion_failures.INVALID_ONION_VERSION,
                                     sha256_of_onion=hashlib.sha256(htlc.onion).digest())
         secret = processed.shared_secret
         try:
@@ -131,18 +131,18 @@ class HtlcOutcomes:
     def _decide_final(self, htlc: Htlc, payload: onion.HopPayload, secret: bytes) -> IncomingDecision:
         height = self.services.blockheight
 
-        def fail(message: onion.FailureMessage, why: str) -> IncomingDecision:
+        def fail(message: onion_failures.FailureMessage, why: str) -> IncomingDecision:
             log.info("failing HTLC %d (%s): %s", htlc.htlc_id, htlc.payment_hash.hex(), why)
             return IncomingDecision(reason=onion.create_failure_packet(secret, message))
 
         if payload.amt_to_forward_msat > htlc.amount_msat:
-            return fail(onion.failure_message(onion.FINAL_INCORRECT_HTLC_AMOUNT,
+            return fail(onion_failures.failure_message(onion_failures.FINAL_INCORRECT_HTLC_AMOUNT,
                                               incoming_htlc_amt=htlc.amount_msat),
                         f"amt_to_forward {payload.amt_to_forward_msat} > HTLC amount {htlc.amount_msat}")
         if payload.outgoing_cltv_value > htlc.cltv_expiry:
-            return fail(onion.failure_message(onion.FINAL_INCORRECT_CLTV_EXPIRY, cltv_expiry=htlc.cltv_expiry),
+            return fail(onion_failures.failure_message(onion_failures.FINAL_INCORRECT_CLTV_EXPIRY, cltv_expiry=htlc.cltv_expiry),
                         f"outgoing_cltv_value {payload.outgoing_cltv_value} > cltv_expiry {htlc.cltv_expiry}")
-        details = onion.failure_message(onion.INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
+        details = onion_failures.failure_message(onion_failures.INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
                                         htlc_msat=htlc.amount_msat, height=height)
         if payload.total_msat is not None and payload.total_msat != payload.amt_to_forward_msat:
             return fail(details, "multi-part payments are not supported")

@@ -35,7 +35,7 @@ from ..wire import bolt11 as bolt11_codec
 from ..wire.codec import WireError
 from ..wire.messages import ChannelUpdate
 from ..wire.messages import decode as decode_message
-from . import onion
+from . import onion, onion_failures
 from .gossip_view import GossipView
 
 log = get_logger("pay")
@@ -338,13 +338,13 @@ class Payments:
     def _describe_failure(self, record: PaymentRecord, htlc: Htlc) -> tuple[str, int]:
         if htlc.removal == "fail_malformed":
             code = htlc.removal_data.get("failure_code", 0)
-            name = onion.FAILURE_NAMES.get(code, f"0x{code:04x}")
+            name = onion_failures.FAILURE_NAMES.get(code, f"0x{code:04x}")
             return f"failed: WIRE_{name.upper()} (the peer could not read our onion)", PAY_TRY_OTHER_ROUTE
         secrets = [bytes.fromhex(s) for s in record.data.get("shared_secrets", [])]
         try:
             failure = onion.decrypt_failure_packet(secrets, htlc.removal_data.get("reason", b""))
             message = failure.decode()
-        except onion.OnionError as exc:
+        except onion_failures.OnionError as exc:
             return f"failed: unreadable failure onion ({exc})", PAY_UNPARSEABLE_ONION
         shown = {k: v for k, v in message.fields.items() if k != "channel_update"}
         detail = ", ".join(f"{k}={v.hex() if isinstance(v, bytes) else v}" for k, v in shown.items())
