@@ -18,7 +18,6 @@ from lnharness.node_impl.builtin.wire.bolt11 import (
     RouteHintHop,
     TaggedField,
     create_invoice,
-    decode_invoice,
     description_field,
     description_hash_field,
     encode_invoice,
@@ -31,6 +30,7 @@ from lnharness.node_impl.builtin.wire.bolt11 import (
     payment_secret_field,
     route_hint_field,
 )
+from lnharness.node_impl.builtin.wire.bolt11_decode import decode_invoice
 
 PRIVATE_KEY = bytes.fromhex("e126f68f7eafcc8b74f54d269fe206be715000f94dac067d1c04a8ca3b2db734")
 PAYEE = "03e7156ae33b0a208d0744199163177e909e80176e55d97a2f221ede0f934dd9ad"

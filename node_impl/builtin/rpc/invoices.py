@@ -12,6 +12,7 @@ from typing import Any
 from ..core.jsonrpc import INVALID_PARAMS, RpcError, RpcRegistry, param_error
 from ..payments.invoices import DEFAULT_EXPIRY_S, InvoiceError, InvoiceStore
 from ..wire import bolt11 as bolt11_codec
+from ..wire import bolt11_decode
 from . import params
 
 # Core Lightning's error codes
@@ -31,7 +32,7 @@ def feature_hex(bits: frozenset[int]) -> str:
 def decode_invoice_for_rpc(text: str, network: str) -> dict[str, Any]:
     """Core Lightning's decodepay fields for an invoice; -32602 naming what is wrong."""
     try:
-        inv = bolt11_codec.decode_invoice(text, network=network)
+        inv = bolt11_decode.decode_invoice(text, network=network)
     except bolt11_codec.Bolt11Error as exc:
         raise RpcError(INVALID_PARAMS, f"Invalid bolt11: {exc}") from None
     result: dict[str, Any] = {

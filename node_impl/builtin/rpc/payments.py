@@ -18,6 +18,7 @@ from ..payments.onion import ONION_PACKET_SIZE
 from ..payments.pay import Payments
 from ..payments.sendonion import OnionSender
 from ..wire import bolt11 as bolt11_codec
+from ..wire import bolt11_decode
 from . import params
 
 DEFAULT_RETRY_FOR_S = 60.0
@@ -33,7 +34,7 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
         if not isinstance(bolt11, str):
             raise param_error("bolt11", "expected a bolt11 string")
         try:
-            invoice = bolt11_codec.decode_invoice(bolt11, network=network)
+            invoice = bolt11_decode.decode_invoice(bolt11, network=network)
         except bolt11_codec.Bolt11Error as exc:
             raise param_error("bolt11", f"invalid invoice: {exc}") from None
         if invoice.amount_msat is None:
