@@ -38,7 +38,7 @@ REGTESTD_LAYERS = [
     {"node", "wallet_history"},
     # the JSON-RPC server and its method groups
     {"rpc_args", "rpc_json", "rpc_registry", "rpc_server", "rpc_chain", "rpc_rawtx",
-     "rpc_wallet"},
+     "rpc_wallet", "rpc_wallet_send"},
     {"__main__"},
 ]
 MAX_LINES = 600
