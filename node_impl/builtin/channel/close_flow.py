@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..core.jsonrpc import RpcError
 from ..core.log import get_logger
+from ..net.peer import Peer
 from ..services import Services
 from ..wire import messages
 from .common import ALL_CHANNELS, LIGHTNINGD
@@ -35,9 +36,6 @@ from .machine import (
     LocalRequestError,
 )
 from .store import ChannelStore
-
-if TYPE_CHECKING:
-    from ..net.peer import Peer
 
 log = get_logger("channeld")
 

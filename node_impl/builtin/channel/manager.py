@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bitcoin.core import b2lx
 
 from ..chain.watcher import ChainRpcError, ChainUnavailable
 from ..core.log import get_logger
 from ..keys import derivation as keys
+from ..net.peer import Peer
 from ..net.transport import ConnectionClosed
 from ..services import Services
 from ..wire import messages
@@ -59,9 +60,6 @@ from .open_flow import OpeningMixin
 from .ops import HtlcHandler
 from .store import ChannelStore, PaymentRecord
 from .updates import LOCAL, Htlc
-
-if TYPE_CHECKING:
-    from ..net.peer import Peer
 
 log = get_logger("channeld")
 

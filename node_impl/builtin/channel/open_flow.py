@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from bitcoin.core import b2lx, b2x
 
@@ -22,6 +22,7 @@ from ..chain.watcher import ChainRpcError, ChainUnavailable
 from ..core.jsonrpc import RpcError
 from ..core.log import get_logger
 from ..keys import derivation as keys
+from ..net.peer import Peer
 from ..services import Services
 from ..wire import messages
 from .common import LIGHTNINGD
@@ -30,9 +31,6 @@ from .machine import NORMAL, Channel, ChannelError, SideConfig, channel_id_from_
 from .store import ChannelStore
 from .txs import funding_output_script
 from .updates import LOCAL, REMOTE
-
-if TYPE_CHECKING:
-    from ..net.peer import Peer
 
 log = get_logger("channeld")
 R = TypeVar("R", bound=messages.Message)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ..core.storage import Storage
+from ..core.storage import Storage
 
 TWO_WEEKS_SECS = 1_209_600
 """BOLT 7: a channel whose oldest channel_update is older than this may be pruned."""
