@@ -8,14 +8,13 @@ Layer: channel. Imports channel, services, core.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from bitcoin.core import CBlock
 
 from ..core.log import get_logger
-from ..services import Services
+from .common import ManagerParts
 from .common import channel_id_text as _cid
 from .machine import (
     AWAITING_LOCKIN,
@@ -28,7 +27,6 @@ from .machine import (
 )
 from .onchain import Onchain
 from .ops import HtlcHandler
-from .store import ChannelStore
 from .updates import LOCAL, REMOTE
 
 log = get_logger("channeld")
@@ -36,22 +34,15 @@ log = get_logger("channeld")
 FULFILL_SAFETY_BLOCKS = 3
 
 
-class ChainEventsMixin:
+class ChainEventsMixin(ManagerParts):
     """Block and reorg handling of the channels; part of ChannelManager."""
 
-    # state and methods of ChannelManager these methods use (the manager defines them)
-    services: Services
-    store: ChannelStore
-    channels: dict[int, Channel]
-    _reestablished: set[int]
+    # more of ChannelManager's state and methods these methods use (see ManagerParts)
     onchain: Onchain
     htlcs: HtlcHandler
-    _lock: Callable[[Channel], asyncio.Lock]
-    save: Callable[[Channel], None]
     _publish_normal: Callable[[Channel], Any]
     _fail_channel: Callable[..., Any]
     _check_lockin: Callable[..., Any]
-    broadcast: Callable[..., Any]
 
     async def on_block(self, height: int, block_hash: str, block: CBlock) -> None:
         by_txid = {c.funding_txid: c for c in self.channels.values() if c.funding_txid is not None}

@@ -16,9 +16,8 @@ from typing import Any
 from ..core.jsonrpc import RpcError
 from ..core.log import get_logger
 from ..net.peer import Peer
-from ..services import Services
 from ..wire import messages
-from .common import ALL_CHANNELS, LIGHTNINGD
+from .common import ALL_CHANNELS, LIGHTNINGD, ManagerParts
 from .common import channel_id_text as _cid
 from .common import scid_text as _scid_str
 from .common import txid_of_hex as _txid_of_hex
@@ -35,29 +34,20 @@ from .machine import (
     Channel,
     LocalRequestError,
 )
-from .store import ChannelStore
 
 log = get_logger("channeld")
 
 DEFAULT_CLOSE_TIMEOUT_S = 172800
 
 
-class ClosingMixin:
+class ClosingMixin(ManagerParts):
     """Mutual and unilateral closes; part of ChannelManager."""
 
-    # state and methods of ChannelManager these methods use (the manager defines them)
-    services: Services
-    store: ChannelStore
-    channels: dict[int, Channel]
-    _reestablished: set[int]
+    # more of ChannelManager's state and methods these methods use (see ManagerParts)
     _opening: dict[tuple[bytes, bytes], Channel]
     _waiters: dict[tuple[bytes, bytes, str], asyncio.Future[messages.Message]]
     _close_waiters: dict[int, list[asyncio.Future[None]]]
-    _lock: Callable[[Channel], asyncio.Lock]
-    save: Callable[[Channel], None]
-    _commit: Callable[..., Any]
     _publish_stopped_forwarding: Callable[[Channel], Any]
-    broadcast: Callable[..., Any]
 
     def find(self, ident: str) -> Channel:
         """The channel a peer id, channel id or short channel id (text) names; one that is not

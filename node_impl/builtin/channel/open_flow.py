@@ -23,12 +23,10 @@ from ..core.jsonrpc import RpcError
 from ..core.log import get_logger
 from ..keys import derivation as keys
 from ..net.peer import Peer
-from ..services import Services
 from ..wire import messages
-from .common import LIGHTNINGD
+from .common import LIGHTNINGD, ManagerParts
 from .common import channel_id_text as _cid
 from .machine import NORMAL, Channel, ChannelError, SideConfig, channel_id_from_funding
-from .store import ChannelStore
 from .txs import funding_output_script
 from .updates import LOCAL, REMOTE
 
@@ -41,21 +39,13 @@ OPEN_TIMEOUT_S = 30.0
 DEFAULT_COMMITMENT_FEERATE = 2000  # inside Core Lightning's accepted range without fee estimates (253..2530)
 
 
-class OpeningMixin:
+class OpeningMixin(ManagerParts):
     """Channel establishment and lock-in; part of ChannelManager."""
 
-    # state and methods of ChannelManager these methods use (the manager defines them)
-    services: Services
-    store: ChannelStore
-    channels: dict[int, Channel]
-    _reestablished: set[int]
+    # more of ChannelManager's state and methods these methods use (see ManagerParts)
     _opening: dict[tuple[bytes, bytes], Channel]
     _waiters: dict[tuple[bytes, bytes, str], asyncio.Future[messages.Message]]
-    _lock: Callable[[Channel], asyncio.Lock]
-    save: Callable[[Channel], None]
-    _commit: Callable[..., Any]
     _send: Callable[..., Any]
-    broadcast: Callable[..., Any]
 
     # ------------------------------------------------------------------ acceptor
     def _local_config(self, funding_sat: int) -> SideConfig:
