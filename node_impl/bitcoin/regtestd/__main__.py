@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     if config.show_version:
-        print("regtestd (Bitcoin Core RPC compatible, version 27.0.0)")
+        from .dialect import SUBVERSION
+
+        print(f"regtestd (Bitcoin Core RPC compatible, answers as {SUBVERSION.strip('/')})")
         return 0
     try:
         config.net_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     for warning in config.warnings:
         log.warning(warning)
 
-    from . import rpc_chain, rpc_rawtx, rpc_wallet, rpc_wallet_send  # noqa: F401 - registers the RPC methods
+    from . import (  # noqa: F401 - registers the RPC methods
+        rpc_chain,
+        rpc_control,
+        rpc_mining,
+        rpc_rawtx,
+        rpc_wallet,
+        rpc_wallet_send,
+    )
     from .node import Node
     from .rpc_server import Credentials, RpcHttpServer
 
