@@ -244,9 +244,14 @@ class LightningNode(ABC):
 
     def wait_for_route(self, other: LightningNode, amount_msat: int = 1000,
                        timeout: float | None = None) -> None:
-        """Wait until we know a route to `other` that can carry `amount_msat`."""
+        """Wait until we know a route to `other` that can carry `amount_msat`, and both of us
+        have processed the chain's tip: a payment's expiries are computed from the payer's
+        height and checked against the payee's, so a lagging end is not yet usable."""
         wait_for(lambda: self.has_route(other, amount_msat), timeout,
                  what=f"{self.name} to find a route to {other.name} for {amount_msat} msat")
+        tip = self.chain.height()
+        for node in (self, other):
+            node.wait_for_blockheight(tip, timeout)
 
     # -- reaching the node from outside -------------------------------------------------
     def connection_info(self) -> dict[str, str]:

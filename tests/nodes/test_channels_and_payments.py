@@ -80,3 +80,15 @@ def test_close_mutual_and_forced(node_factory, impl):
     assert spends_as_commitment(chain, forced)
     wait_for(lambda: [c.state for c in l1.channels(l3)] in (["closing"], ["closed"]),
              what="l1 to see its forced close")
+
+
+def test_wait_for_route_returns_when_both_ends_have_the_tip(node_factory, impl):
+    """A route is usable only once payer and payee have processed the chain's tip: the
+    payer computes the payment's expiries from its height, the payee checks them against
+    its own. Mining right before waiting leaves the nodes behind for a moment."""
+    l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    node_factory.chain.generate_block(5)
+    l1.wait_for_route(l3, 100_000)
+    tip = node_factory.chain.height()
+    assert int(l1.info()["blockheight"]) == tip and int(l3.info()["blockheight"]) == tip
+    assert l1.pay(l3.invoice(100_000).bolt11).status == "complete"
