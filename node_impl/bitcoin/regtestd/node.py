@@ -69,6 +69,7 @@ class Node:
         self.mock_time: int | None = None  # setmocktime: the clock used for new blocks
         self.mempool = Mempool(self, config.minrelaytxfee_sat_per_kvb, config.mempoolfullrbf)
         self.wallets: dict[str, Wallet] = {}
+        self.ready = False  # chain and mempool loaded: wallets loaded from now on resubmit at once
         fee = self.index.get_meta("fee_estimate_sat_per_kvb")
         self.fee_estimate_sat_per_kvb = int(fee) if fee is not None else None
         if not config.disablewallet:
@@ -84,6 +85,9 @@ class Node:
             self.kernel = kernel_loader()
         self._replay_and_reconcile()
         self._load_mempool()
+        self.ready = True
+        for wallet in self.wallets.values():
+            self.resubmit_wallet_txs(wallet)
 
     # -- startup -------------------------------------------------------------------
     def _replay_and_reconcile(self) -> None:
@@ -160,6 +164,31 @@ class Node:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(entries))
         os.replace(tmp, path)
+
+    def resubmit_wallet_txs(self, wallet: Wallet) -> None:
+        """Put the wallet's own unconfirmed transactions back in the mempool (bitcoind does the
+        same when a wallet loads): a kill -9 loses the mempool, never what a wallet sent."""
+        accepted = failed = 0
+        for txid, raw in wallet.store.remembered_txs():
+            if txid in self.mempool or self.index.get_tx(txid) is not None:
+                continue
+            try:
+                self.mempool.accept(Tx.from_bytes(raw))
+                accepted += 1
+            except TxRejected as exc:
+                failed += 1
+                log.info("Wallet \"%s\" transaction %s not resubmitted: %s", wallet.name, txid[::-1].hex(), exc)
+        if accepted or failed:
+            log.info("Wallet \"%s\" resubmitted %d transactions, %d refused", wallet.name, accepted, failed)
+
+    def remember_wallet_tx(self, tx: Tx) -> None:
+        """Record tx durably in every loaded wallet it spends from or pays to (before any answer)."""
+        spent = [self.find_output_any(i.prev_txid, i.prev_vout) for i in tx.vin]
+        scripts = [o.script_pubkey for o in tx.vout] + [s.script_pubkey for s in spent if s is not None]
+        raw = tx.serialize()
+        for wallet in self.wallets.values():
+            if any(wallet.is_mine(spk) for spk in scripts):
+                wallet.store.remember_tx(tx.txid, raw)
 
     # -- chain view (used by the mempool and RPCs) ----------------------------------
     def tip_height(self) -> int:
@@ -390,6 +419,8 @@ class Node:
         wallet = Wallet(name, path, store)
         self.wallets[name] = wallet
         log.info("Wallet \"%s\" loaded from %s", name, path)
+        if self.ready:
+            self.resubmit_wallet_txs(wallet)
         return wallet
 
     def unload_wallet(self, name: str) -> None:

@@ -237,6 +237,7 @@ def sendrawtransaction(ctx: RequestContext, hexstring: Any, maxfeerate: Any = No
         raise RpcError(RPC_VERIFY_REJECTED, str(exc)) from None
     if max_rate and fee > math.ceil(max_rate * tx.vsize / 1000):
         raise RpcError(RPC_VERIFY_ERROR, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)")
+    node.remember_wallet_tx(tx)  # a wallet's transaction survives a kill -9, as in bitcoind
     node.mempool.add(tx, fee, spent, conflicts)
     node.tip_changed.notify_all()
     return tx.txid_hex

@@ -84,6 +84,7 @@ def _add_to_mempool(node: Any, wallet: Wallet, tx: Tx) -> int:
         fee, spent, conflicts, _, _ = node.mempool.check(tx)
     except TxRejected as exc:
         raise RpcError(RPC_WALLET_ERROR, f"Transaction rejected by mempool: {exc}") from None
+    wallet.store.remember_tx(tx.txid, tx.serialize())  # durable before the txid is handed out
     node.mempool.add(tx, fee, spent, conflicts)
     wallet.store.note_tx_seen(tx.txid, node.mempool.entries[tx.txid].time, node.tip_height())
     node.tip_changed.notify_all()
@@ -348,6 +349,7 @@ def abandontransaction(ctx: RequestContext, txid: Any) -> None:
     tx_hash = as_hash(txid, "txid")
     if tx_hash in ctx.node.mempool:
         raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Transaction not eligible for abandonment")
+    get_wallet(ctx).store.forget_tx(tx_hash)  # abandoned: not resubmitted at the next start
     return None
 
 

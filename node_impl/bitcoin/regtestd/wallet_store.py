@@ -1,4 +1,4 @@
-"""One wallet's durable state (sqlite): seed, issued keys, labels, locked coins."""
+"""One wallet's durable state (sqlite): seed, issued keys, labels, the wallet's own transactions."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS keys (
     label TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS tx_seen (txid BLOB PRIMARY KEY, time INTEGER NOT NULL, height INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS wallet_txs (txid BLOB PRIMARY KEY, raw BLOB NOT NULL);
 """
 
 ADDRESS_KINDS = ("bech32", "bech32m")
@@ -94,6 +95,18 @@ class WalletStore:
         self.db.execute("INSERT OR IGNORE INTO tx_seen (txid, time, height) VALUES (?, ?, ?)",
                         (txid, when, tip_height))
         return when, tip_height
+
+    def remember_tx(self, txid: bytes, raw: bytes) -> None:
+        """Record a transaction the wallet sent, durably (fsync) before it returns."""
+        self.db.execute("INSERT OR IGNORE INTO wallet_txs (txid, raw) VALUES (?, ?)", (txid, raw))
+
+    def forget_tx(self, txid: bytes) -> None:
+        """Stop resubmitting a transaction (abandoned, or deep in the chain)."""
+        self.db.execute("DELETE FROM wallet_txs WHERE txid = ?", (txid,))
+
+    def remembered_txs(self) -> list[tuple[bytes, bytes]]:
+        """(txid, raw) of the wallet's own transactions, in the order they were sent."""
+        return [(bytes(t), bytes(r)) for t, r in self.db.execute("SELECT txid, raw FROM wallet_txs ORDER BY rowid")]
 
     def key_count(self) -> int:
         return len(self.keys)
