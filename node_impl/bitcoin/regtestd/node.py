@@ -7,7 +7,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("regtestd")
 
 BLOCK_WEIGHT_FOR_TXS = MAX_BLOCK_WEIGHT - 4000
+# generate* holds the lock at most this long at a time; RPCs waiting for it go in between
+MINING_SLICE_SECONDS = 0.02
+MAX_HANDOFF_SECONDS = 0.5  # bound on how long the miner waits for those RPCs to get the lock
 
 
 class BlockRejected(Exception):
@@ -61,6 +65,8 @@ class Node:
         self.started_at = time.time()
         self.lock = threading.RLock()
         self.tip_changed = threading.Condition(self.lock)
+        self._lock_waiters = 0  # threads inside locked() that do not have the lock yet
+        self._waiters_changed = threading.Condition(threading.Lock())
         self.shutdown_requested = threading.Event()
         config.net_dir.mkdir(parents=True, exist_ok=True)
         self.index = ChainIndex(config.net_dir / "index.sqlite")
@@ -88,6 +94,29 @@ class Node:
         self.ready = True
         for wallet in self.wallets.values():
             self.resubmit_wallet_txs(wallet)
+
+    # -- the lock ----------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold `lock`, counted as a waiter until it is had (see let_waiters_in)."""
+        with self._waiters_changed:
+            self._lock_waiters += 1
+        try:
+            self.lock.acquire()
+        finally:
+            with self._waiters_changed:
+                self._lock_waiters -= 1
+                self._waiters_changed.notify_all()
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+    def let_waiters_in(self) -> None:
+        """Called without the lock by a long job between its slices: return once every thread
+        waiting in locked() has had the lock (bounded), so the job cannot starve them."""
+        with self._waiters_changed:
+            self._waiters_changed.wait_for(lambda: self._lock_waiters == 0, MAX_HANDOFF_SECONDS)
 
     # -- startup -------------------------------------------------------------------
     def _replay_and_reconcile(self) -> None:
@@ -324,13 +353,24 @@ class Node:
         return max(self.mtp_at(height) + 1, self.now())
 
     def mine_blocks(self, count: int, payout_spk: bytes) -> list[bytes]:
-        """Mine count blocks of mempool transactions; one fsync for all of them, before returning."""
+        """Mine count blocks of mempool transactions (fewer if the node shuts down meanwhile).
+
+        Called WITHOUT the lock: it is taken slice by slice, every slice committed (fsync)
+        before the lock is released, so a block any RPC can see is durable; between slices
+        the RPCs waiting for the lock are served, as bitcoind serves calls between blocks.
+        """
         hashes: list[bytes] = []
-        try:
-            for _ in range(count):
-                hashes.append(self.mine_block(payout_spk, commit=False))
-        finally:
-            self.index.commit()
+        while len(hashes) < count and not self.shutdown_requested.is_set():
+            with self.lock:
+                deadline = time.monotonic() + MINING_SLICE_SECONDS
+                try:
+                    while len(hashes) < count:
+                        hashes.append(self.mine_block(payout_spk, commit=False))
+                        if time.monotonic() >= deadline:
+                            break
+                finally:
+                    self.index.commit()
+            self.let_waiters_in()
         return hashes
 
     def mine_block(self, payout_spk: bytes, txs: list[Tx] | None = None, *, commit: bool = True) -> bytes:

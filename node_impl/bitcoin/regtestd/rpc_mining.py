@@ -31,7 +31,7 @@ def payout_script(address: Any) -> bytes:
 
 
 # -- mining ------------------------------------------------------------------------------
-@rpc("Generating")
+@rpc("Generating", lock=False)  # mine_blocks takes the lock block by block
 def generatetoaddress(ctx: RequestContext, nblocks: Any, address: Any, maxtries: Any = 1000000) -> list:
     count = as_int(nblocks, "nblocks")
     spk = payout_script(address)

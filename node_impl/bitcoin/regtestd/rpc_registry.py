@@ -86,6 +86,6 @@ def call(ctx: RequestContext, method_name: str, params: Any) -> Any:
         if value is not None
     }
     if method.uses_lock:
-        with ctx.node.lock:
+        with ctx.node.locked():
             return method.func(ctx, **kwargs)
     return method.func(ctx, **kwargs)
