@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
+import time
 from decimal import Decimal
 
 import pytest
@@ -192,3 +194,62 @@ def test_second_instance_on_same_datadir_or_port_fails(make_regtestd, regtestd):
     with pytest.raises(RuntimeError, match="Unable to start HTTP server"):
         same_port.start()
     assert regtestd.rpc().getblockcount() == 0
+
+
+def _raw_exchange(port: int, data: bytes) -> bytes:
+    """Send raw bytes, read until the server closes the connection (bounded by the socket timeout)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before reading everything
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _status(reply: bytes) -> int:
+    return int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/1.1 ") else 0
+
+
+def test_malformed_requests_get_an_http_error_and_no_traceback(make_regtestd):
+    """Issue 12, defect 6: every request below is answered with an HTTP (or JSON-RPC) error,
+    the connection is not held, and neither the log nor stderr shows a traceback."""
+    node = make_regtestd("-rpcservertimeout=1")  # cookie auth: no -rpcuser
+    cookie = (node.datadir / "regtest" / ".cookie").read_text()
+    auth = b"Authorization: Basic " + base64.b64encode(cookie.encode()) + b"\r\n"
+    port = node.port
+    # deeply nested JSON: a parse error (-32700), not a RecursionError
+    for depth in (600, 100_000):
+        status, data = post(node, b"[" * depth + b"]" * depth)
+        assert status == 500 and json.loads(data)["error"]["code"] == -32700
+    # a 200 KB request line, a 200 KB header line, 1,000 headers: 431 before any auth
+    assert _status(_raw_exchange(port, b"POST /" + b"a" * 200_000 + b" HTTP/1.1\r\n\r\n")) == 431
+    assert _status(_raw_exchange(port, b"POST / HTTP/1.1\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")) == 431
+    many = b"".join(b"X-H%d: v\r\n" % n for n in range(1000))
+    assert _status(_raw_exchange(port, b"POST / HTTP/1.1\r\n" + many + b"\r\n")) == 431
+    # a body shorter than its Content-Length, the connection left open: 408 after -rpcservertimeout
+    asked = time.monotonic()
+    reply = _raw_exchange(port, b"POST / HTTP/1.1\r\n" + auth + b"Content-Length: 100\r\n\r\n{\"method\":")
+    assert _status(reply) == 408 and time.monotonic() - asked < 20
+    # headers that never end: 408 as well
+    assert _status(_raw_exchange(port, b"POST / HTTP/1.1\r\n" + auth)) == 408
+    # credentials that are not ASCII, or not base64, or without a colon: 401 (cookie auth path)
+    for bad in ("é:ü", "__cookie__:ü", "nocolon"):
+        status, _ = post(node, b'{"method":"getblockcount"}', auth=bad)
+        assert status == 401, bad
+    assert _status(_raw_exchange(port, b"POST / HTTP/1.1\r\nAuthorization: Basic !!!\r\nContent-Length: 2\r\n\r\n{}")) == 401
+    # still serving, then clean stop
+    assert node.rpc().getblockcount() == 0
+    assert node.stop() == 0
+    stderr = node.proc.stderr.read().decode() if node.proc.stderr else ""
+    log_text = node.log_path.read_text()
+    assert "Traceback" not in stderr, stderr
+    assert "Traceback" not in log_text, log_text[-3000:]

@@ -29,6 +29,7 @@ Options (bitcoind syntax, also read from bitcoin.conf / -conf=):
   -addresstype=<type>     getnewaddress default: bech32 (P2WPKH) or bech32m (P2TR)
   -changetype=<type>      change output type (default: like the payment)
   -printtoconsole         log to stdout as well as debug.log
+  -rpcservertimeout=<s>   a request must arrive whole within this (default 30), else HTTP 408
   -regtest / -chain=regtest   the only chain
 Unknown bitcoind options are accepted with a warning in the log.
 """
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: failed to load the chain: {exc}", file=sys.stderr)
         return 1
     try:
-        server = RpcHttpServer(("127.0.0.1", config.rpcport), node, Credentials(config))
+        server = RpcHttpServer(("127.0.0.1", config.rpcport), node, Credentials(config),
+                               request_timeout=config.rpcservertimeout)
     except OSError as exc:
         log.error("Error: Unable to bind RPC server on 127.0.0.1:%d: %s", config.rpcport, exc)
         print(f"Error: Unable to start HTTP server. See debug log for details. (port {config.rpcport}: {exc})",

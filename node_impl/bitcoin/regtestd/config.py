@@ -10,6 +10,7 @@ from pathlib import Path
 DEFAULT_RPC_PORT = 18443
 DEFAULT_MIN_RELAY_FEE_SAT_PER_KVB = 1000
 DEFAULT_MAX_TX_FEE_SAT = 10_000_000  # 0.10 BTC, bitcoind's -maxtxfee default
+DEFAULT_RPC_SERVER_TIMEOUT = 30  # seconds, bitcoind's -rpcservertimeout default
 
 # Options this daemon interprets; every other bitcoind option is accepted with a warning.
 _KNOWN = {
@@ -17,7 +18,7 @@ _KNOWN = {
     "rpccookiefile", "fallbackfee", "minrelaytxfee", "printtoconsole", "regtest", "chain",
     "wallet", "disablewallet", "txindex", "server", "maxtxfee", "help", "version", "daemon",
     "testnet", "signet", "rpcthreads", "debuglogfile", "persistmempool", "walletdir",
-    "addresstype", "changetype", "mempoolfullrbf",
+    "addresstype", "changetype", "mempoolfullrbf", "rpcservertimeout",
 }
 _BOOL_OPTIONS = {"printtoconsole", "regtest", "disablewallet", "txindex", "server", "help",
                  "version", "daemon", "testnet", "signet", "persistmempool", "mempoolfullrbf"}
@@ -40,6 +41,7 @@ class Config:
     minrelaytxfee_sat_per_kvb: int = DEFAULT_MIN_RELAY_FEE_SAT_PER_KVB
     maxtxfee_sat: int = DEFAULT_MAX_TX_FEE_SAT
     printtoconsole: bool = False
+    rpcservertimeout: int = DEFAULT_RPC_SERVER_TIMEOUT
     wallets: list[str] = field(default_factory=list)
     wallet_option_given: bool = False
     disablewallet: bool = False
@@ -249,6 +251,8 @@ def _apply(config: Config, name: str, value: str | None) -> None:
             config.warnings.append(f"Warning: -{name}={value} is not supported by regtestd, using bech32")
             value = "bech32"
         setattr(config, name, value)
+    elif name == "rpcservertimeout":
+        config.rpcservertimeout = _parse_int(name, value, 1, 86400)
     elif name == "rpcthreads":
         _parse_int(name, value, 1, 1024)
     # datadir, conf, rpcallowip, txindex, server, debuglogfile, walletdir: accepted, nothing to do

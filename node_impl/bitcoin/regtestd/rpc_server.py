@@ -62,14 +62,16 @@ class Credentials:
             decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError):
             return False
-        user, _, password = decoded.partition(":")
+        user_text, _, password_text = decoded.partition(":")
+        # compared as bytes: compare_digest refuses str with non-ASCII characters
+        user, password = user_text.encode(), password_text.encode()
         ok = False
         for good_user, good_password in self.pairs:
-            if hmac.compare_digest(user, good_user) & hmac.compare_digest(password, good_password):
+            if hmac.compare_digest(user, good_user.encode()) & hmac.compare_digest(password, good_password.encode()):
                 ok = True
         for good_user, salt, digest in self.rpcauth:
-            mac = hmac.new(salt.encode(), password.encode(), hashlib.sha256).hexdigest()
-            if hmac.compare_digest(user, good_user) & hmac.compare_digest(mac, digest):
+            mac = hmac.new(salt.encode(), password, hashlib.sha256).hexdigest()
+            if hmac.compare_digest(user, good_user.encode()) & hmac.compare_digest(mac.encode(), digest.encode()):
                 ok = True
         return ok
 
@@ -116,7 +118,7 @@ def _status_for(code: int) -> int:
 
 
 _REASONS = {100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
+            405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
             431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 MAX_LINE_BYTES = 65536
 MAX_HEADERS = 100
@@ -141,7 +143,7 @@ class RpcHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         try:
             while self._handle_one():
-                pass
+                self.connection.settimeout(self.timeout)  # idle between requests
         except (ConnectionError, TimeoutError, OSError):
             return
 
@@ -164,11 +166,25 @@ class RpcHandler(socketserver.StreamRequestHandler):
 
     def _handle_one(self) -> bool:
         """Serve one request; False when the connection should close."""
-        line = self._read_line()
-        while line in (b"\r\n", b"\n"):
+        try:
             line = self._read_line()
-        if not line:
+            while line in (b"\r\n", b"\n"):
+                line = self._read_line()
+            if not line:
+                return False
+            # a request has begun: the rest of it must arrive within -rpcservertimeout
+            self.connection.settimeout(self.server.request_timeout)
+            return self._handle_request(line)
+        except _BadRequest as exc:
+            self._send(exc.status, exc.text.encode(), "text/html", close=True)
             return False
+        except TimeoutError:
+            log.debug("Request from %s incomplete after %ss: answered 408", self.client_address[0],
+                      self.server.request_timeout)
+            self._send(408, b"Request timed out", "text/html", close=True)
+            return False
+
+    def _handle_request(self, line: bytes) -> bool:
         try:
             parts = line.decode("latin-1").split()
             if len(parts) != 3 or not parts[2].startswith("HTTP/"):
@@ -212,7 +228,8 @@ class RpcHandler(socketserver.StreamRequestHandler):
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = self.rfile.read(length)
         if len(body) < length:
-            return False
+            return False  # the client closed the connection mid-body
+        self.connection.settimeout(None)  # long polls may run for as long as they were asked to
         self._respond(target, body, close=not keep_alive)
         return keep_alive
 
@@ -337,8 +354,10 @@ class RpcHttpServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], node: Any, credentials: Credentials) -> None:
+    def __init__(self, address: tuple[str, int], node: Any, credentials: Credentials,
+                 request_timeout: float = 30.0) -> None:
         super().__init__(address, RpcHandler)
+        self.request_timeout = request_timeout  # -rpcservertimeout: a started request must arrive by then
         self.node = node
         self.credentials = credentials
         self.stop_event = threading.Event()
