@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+from pathlib import Path
 
 from lnharness.backend import (
     FALLBACK_FEE_BTC_PER_KVB,
@@ -37,11 +39,26 @@ class EmbeddedBackend(ChainBackend):
         return True, f"{sys.executable} -m {DAEMON_MODULE}"
 
     def _command(self) -> list[str]:
+        # rpcuser/rpcpassword are read from the conf file (write_conf): argv is visible in ps
         return [sys.executable, "-m", DAEMON_MODULE, f"-datadir={self.datadir}",
-                f"-rpcport={self.rpc_port}", f"-rpcuser={self.rpcuser}",
-                f"-rpcpassword={self.rpcpassword}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
+                f"-conf={self.datadir / 'bitcoin.conf'}",
+                f"-rpcport={self.rpc_port}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
                 f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
                 "-printtoconsole"]
+
+    def write_conf(self) -> Path:
+        """`datadir/bitcoin.conf` with the RPC credentials, readable by this user only (0600,
+        datadir 0700): the daemon and the command-line clients read the password from there."""
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.datadir, 0o700)
+        path = self.datadir / "bitcoin.conf"
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # an older tmp file keeps its mode through O_CREAT
+            handle.write("\n".join(self._conf_lines()) + "\n")
+        os.replace(tmp, path)
+        return path
 
     def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
         rpc = self.node_rpc

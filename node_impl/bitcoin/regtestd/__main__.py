@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -86,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"regtestd (Bitcoin Core RPC compatible, answers as {SUBVERSION.strip('/')})")
         return 0
+    if sys.platform != "win32":
+        os.umask(0o077)  # like bitcoind: the cookie, wallets and chain are this user's alone
     try:
         config.net_dir.mkdir(parents=True, exist_ok=True)
+        if sys.platform != "win32":
+            os.chmod(config.net_dir, 0o700)
     except OSError as exc:
         print(f"Error: cannot create data directory {config.net_dir}: {exc}", file=sys.stderr)
         return 1

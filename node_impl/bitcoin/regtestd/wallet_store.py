@@ -40,6 +40,7 @@ class WalletStore:
         elif not path.exists():
             raise WalletStoreError(f"wallet file {path} not found")
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        os.chmod(path, 0o600)  # the seed is in clear: this user's alone, even in an old datadir
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
