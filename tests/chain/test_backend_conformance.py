@@ -256,3 +256,64 @@ def test_waitforblockheight_long_poll(chain: Chain, executor):
     waiting = executor.submit(chain.rpc.waitforblockheight, 102, 30_000)
     [block_hash] = chain.generate_block(1)
     assert waiting.result(timeout=30) == {"hash": block_hash, "height": 102}
+
+
+# -- the current Bitcoin Core dialect (issue 12): fields by the release that added them --------
+CORE_V30 = 300000
+CORE_V31 = 310000
+
+
+def skip_if_older_core(chain: Chain, version: int, what: str) -> None:
+    """Bitcoin Core older than `version` lacks `what`; the embedded chain always has it."""
+    if chain.backend.name != "embedded" and chain.backend.version() < version:
+        pytest.skip(f"{what} needs Bitcoin Core {version // 10000}+")
+
+
+def test_getblock_and_getblockheader_report_target_and_coinbase_tx(chain: Chain):
+    skip_if_older_core(chain, CORE_V30, "getblock's target and coinbase_tx")
+    block_hash = chain.generate_block(1)[0]
+    block = chain.rpc.getblock(block_hash)
+    header = chain.rpc.getblockheader(block_hash)
+    assert block["target"] == header["target"] == "7fffff" + "0" * 58  # regtest's bits 207fffff
+    coinbase = chain.rpc.getblock(block_hash, 2)["tx"][0]
+    cb = block["coinbase_tx"]
+    assert cb["version"] == coinbase["version"] and cb["locktime"] == coinbase["locktime"]
+    assert cb["sequence"] == coinbase["vin"][0]["sequence"]
+    assert cb["coinbase"] == coinbase["vin"][0]["coinbase"]
+    witness = coinbase["vin"][0].get("txinwitness")
+    assert cb.get("witness") == (witness[0] if witness else None)
+    assert "coinbase_tx" not in header
+
+
+def test_getmempoolentry_reports_the_chunk_and_no_bip125_flag(chain: Chain):
+    skip_if_older_core(chain, CORE_V31, "getmempoolentry's chunkweight")
+    key, utxo = key_with_mature_coinbase(chain)
+    child_key = P2wpkhKey()
+    parent = key.spend([utxo], [(child_key.script_pubkey, utxo.amount_sat - 200)])  # ~1.8 sat/vB
+    child = child_key.spend([Utxo(parent.txid, 0, utxo.amount_sat - 200)],
+                            [(P2wpkhKey().script_pubkey, utxo.amount_sat - 20_200)])
+    lone_key, lone_utxo = key_with_mature_coinbase(chain)
+    lone = lone_key.spend([lone_utxo], [(P2wpkhKey().script_pubkey, lone_utxo.amount_sat - 1_000)])
+    for tx in (parent, child, lone):
+        chain.rpc.sendrawtransaction(tx.hex)
+    entries = {tx.txid: chain.rpc.getmempoolentry(tx.txid) for tx in (parent, child, lone)}
+    pair_weight = entries[parent.txid]["weight"] + entries[child.txid]["weight"]
+    for txid in (parent.txid, child.txid):  # the child pays for its parent: one chunk
+        assert entries[txid]["chunkweight"] == pair_weight
+        assert entries[txid]["fees"]["chunk"] == Decimal("0.00020200")
+    assert entries[lone.txid]["chunkweight"] == entries[lone.txid]["weight"]
+    assert entries[lone.txid]["fees"]["chunk"] == Decimal("0.00001000")
+    assert all("bip125-replaceable" not in e for e in entries.values())
+    verbose = chain.rpc.getrawmempool(True)
+    assert verbose[child.txid]["chunkweight"] == pair_weight
+
+
+def test_getmempoolinfo_reports_cluster_limits_and_policy(chain: Chain):
+    skip_if_older_core(chain, CORE_V31, "getmempoolinfo's cluster fields")
+    info = chain.rpc.getmempoolinfo()
+    assert info["limitclustercount"] == 64
+    assert info["limitclustersize"] == 101_000
+    assert info["maxdatacarriersize"] == 100_000
+    assert info["permitbaremultisig"] is True
+    assert info["optimal"] is True
+    assert "fullrbf" not in info

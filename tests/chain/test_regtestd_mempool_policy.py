@@ -208,3 +208,17 @@ def test_conflict_without_full_rbf(make_regtestd):
     replacement = spend(rpc, coin, {address: coin["amount"] - Decimal("0.001")})
     assert rejection(rpc.sendrawtransaction, replacement) == {"code": -26, "message": "txn-mempool-conflict"}
     assert rpc.getmempoolinfo()["fullrbf"] is False
+
+
+def test_default_min_relay_fee_is_a_tenth_of_a_sat_per_vbyte(make_regtestd):
+    """Bitcoin Core v30+'s default -minrelaytxfee (0.1 sat/vB); -minrelaytxfee still sets it."""
+    default = make_regtestd().rpc()
+    assert default.getmempoolinfo()["minrelaytxfee"] == Decimal("0.00000100")
+    assert default.getnetworkinfo()["relayfee"] == Decimal("0.00000100")
+    address = default.getnewaddress()
+    default.generatetoaddress(101, address)
+    txid = default.sendtoaddress(default.getnewaddress(), Decimal("1"), "", "", False, True, None, "unset",
+                                 None, Decimal("0.1"))  # fee_rate 0.1 sat/vB: accepted
+    assert default.getmempoolentry(txid)["fees"]["base"] * 10**8 < default.getmempoolentry(txid)["vsize"]
+    configured = make_regtestd("-minrelaytxfee=0.00001").rpc()
+    assert configured.getmempoolinfo()["minrelaytxfee"] == Decimal("0.00001000")

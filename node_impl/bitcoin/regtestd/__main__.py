@@ -21,7 +21,7 @@ Options (bitcoind syntax, also read from bitcoin.conf / -conf=):
   -rpcuser=<user> -rpcpassword=<pw>   credentials (otherwise a .cookie file is written)
   -rpcauth=<user>:<salt>$<hash>       salted credentials, like bitcoind
   -fallbackfee=<btc/kvB>  wallet fee rate when there is no estimate (default 0: disabled)
-  -minrelaytxfee=<btc/kvB> minimum relay fee rate (default 0.00001)
+  -minrelaytxfee=<btc/kvB> minimum relay fee rate (default 0.000001: 0.1 sat/vB, as Core v30+)
   -maxtxfee=<btc>         accepted for compatibility
   -wallet=<name>          wallet to load (created if missing); default: the default wallet ""
   -disablewallet          no wallet

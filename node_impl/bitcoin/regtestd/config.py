@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from .dialect import DEFAULT_MIN_RELAY_FEE_SAT_PER_KVB
+
 DEFAULT_RPC_PORT = 18443
-DEFAULT_MIN_RELAY_FEE_SAT_PER_KVB = 1000
 DEFAULT_MAX_TX_FEE_SAT = 10_000_000  # 0.10 BTC, bitcoind's -maxtxfee default
 DEFAULT_RPC_SERVER_TIMEOUT = 30  # seconds, bitcoind's -rpcservertimeout default
 

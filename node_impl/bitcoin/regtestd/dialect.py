@@ -31,6 +31,14 @@ MAX_FEERATE_ARG_SAT_PER_KVB = 100_000_000  # a maxfeerate of 1 BTC/kvB or more i
 MAX_MEMPOOL_BYTES = 300_000_000
 MAX_DATACARRIER_BYTES = 100_000  # -datacarriersize default since v30
 PERMIT_BARE_MULTISIG = True
+# -minrelaytxfee default: 0.1 sat/vB since v30 (it was 1 sat/vB); -incrementalrelayfee follows it
+DEFAULT_MIN_RELAY_FEE_SAT_PER_KVB = 100
+# cluster mempool (v31): -limitclustercount, -limitclustersize (in vbytes on the wire)
+LIMIT_CLUSTER_COUNT = 64
+LIMIT_CLUSTER_SIZE_VBYTES = 101_000
+# Fields current Core reports only with -deprecatedrpc=<name>: we answer without them.
+REPORTS_FULLRBF = False  # getmempoolinfo "fullrbf"
+REPORTS_BIP125_IN_MEMPOOL_ENTRY = False  # getmempoolentry "bip125-replaceable"
 
 # -- JSON-RPC transport -------------------------------------------------------------------
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Core's MAX_SIZE for an HTTP request body

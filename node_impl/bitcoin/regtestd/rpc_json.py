@@ -123,6 +123,16 @@ def header_fields(node: Node, block_hash: bytes, header: BlockHeader, ntx: int |
     return out
 
 
+def coinbase_tx_json(coinbase: Tx) -> dict:
+    """getblock's coinbase_tx (Core v30+): the coinbase's fields a miner's template sets."""
+    txin = coinbase.vin[0]
+    out = {"version": coinbase.version, "locktime": coinbase.locktime, "sequence": txin.sequence,
+           "coinbase": txin.script_sig.hex()}
+    if txin.witness:
+        out["witness"] = txin.witness[0].hex()
+    return out
+
+
 def block_to_json(node: Node, block: Block, raw: bytes, verbosity: int) -> dict:
     block_hash = block.hash
     out = header_fields(node, block_hash, block.header, len(block.txs))
@@ -130,6 +140,7 @@ def block_to_json(node: Node, block: Block, raw: bytes, verbosity: int) -> dict:
     out["strippedsize"] = stripped
     out["size"] = len(raw)
     out["weight"] = stripped * 3 + len(raw)
+    out["coinbase_tx"] = coinbase_tx_json(block.txs[0])
     if verbosity == 1:
         out["tx"] = [tx.txid_hex for tx in block.txs]
     else:

@@ -9,10 +9,14 @@ from .address import AddressError, address_to_script
 from .amounts import btc_to_sat, sat_to_btc
 from .dialect import (
     DEFAULT_MAX_FEERATE_SAT_PER_KVB,
+    LIMIT_CLUSTER_COUNT,
+    LIMIT_CLUSTER_SIZE_VBYTES,
     MAX_DATACARRIER_BYTES,
     MAX_FEERATE_ARG_SAT_PER_KVB,
     MAX_MEMPOOL_BYTES,
     PERMIT_BARE_MULTISIG,
+    REPORTS_BIP125_IN_MEMPOOL_ENTRY,
+    REPORTS_FULLRBF,
 )
 from .mempool import MempoolEntry
 from .policy import TxRejected, signals_rbf
@@ -341,6 +345,31 @@ def submitpackage(ctx: RequestContext, package: Any, maxfeerate: Any = None, max
 
 
 # -- mempool views ----------------------------------------------------------------------------
+def chunk_of(ctx: RequestContext, entry: MempoolEntry) -> tuple[int, int]:
+    """(weight, fee in sat) of the chunk entry is mined in, cluster-mempool style, for the shapes
+    a regtest mempool holds: a transaction whose unconfirmed ancestors pay less than it shares
+    their chunk (CPFP); one whose descendants raise its feerate shares theirs; else its own."""
+    mempool = ctx.node.mempool
+
+    def total(txids: set[bytes]) -> tuple[int, int]:
+        entries = [mempool.entries[t] for t in txids]
+        return sum(e.weight for e in entries), sum(e.fee_sat for e in entries)
+
+    own = (entry.weight, entry.fee_sat)
+    ancestors = set(mempool.ancestors(entry.txid))
+    if ancestors:  # this one pays for its ancestors: they are mined together
+        weight, fee = total(ancestors | {entry.txid})
+        anc_weight, anc_fee = total(ancestors)
+        if fee * anc_weight > anc_fee * weight:
+            return weight, fee
+    descendants = set(mempool.descendants(entry.txid))
+    if descendants:  # its descendants pay for it
+        weight, fee = total(descendants | {entry.txid})
+        if fee * entry.weight > entry.fee_sat * weight:
+            return weight, fee
+    return own
+
+
 def mempool_entry_json(ctx: RequestContext, entry: MempoolEntry) -> dict:
     mempool = ctx.node.mempool
     txid = entry.txid
@@ -348,8 +377,8 @@ def mempool_entry_json(ctx: RequestContext, entry: MempoolEntry) -> dict:
     descendants = mempool.descendants(txid)
     anc_entries = [mempool.entries[a] for a in ancestors]
     desc_entries = [mempool.entries[d] for d in descendants]
-    replaceable = signals_rbf(entry.tx) or any(signals_rbf(e.tx) for e in anc_entries)
-    return {
+    chunk_weight, chunk_fee = chunk_of(ctx, entry)
+    out = {
         "vsize": entry.vsize,
         "weight": entry.weight,
         "time": entry.time,
@@ -359,17 +388,21 @@ def mempool_entry_json(ctx: RequestContext, entry: MempoolEntry) -> dict:
         "ancestorcount": len(ancestors) + 1,
         "ancestorsize": entry.vsize + sum(e.vsize for e in anc_entries),
         "wtxid": entry.tx.wtxid_hex,
+        "chunkweight": chunk_weight,
         "fees": {
             "base": sat_to_btc(entry.fee_sat),
             "modified": sat_to_btc(entry.fee_sat),
             "ancestor": sat_to_btc(entry.fee_sat + sum(e.fee_sat for e in anc_entries)),
             "descendant": sat_to_btc(entry.fee_sat + sum(e.fee_sat for e in desc_entries)),
+            "chunk": sat_to_btc(chunk_fee),
         },
         "depends": [p[::-1].hex() for p in entry.parents],
         "spentby": [c[::-1].hex() for c in entry.children],
-        "bip125-replaceable": replaceable,
         "unbroadcast": False,
     }
+    if REPORTS_BIP125_IN_MEMPOOL_ENTRY:
+        out["bip125-replaceable"] = signals_rbf(entry.tx) or any(signals_rbf(e.tx) for e in anc_entries)
+    return out
 
 
 @rpc("Blockchain")
@@ -420,7 +453,7 @@ def getmempoolinfo(ctx: RequestContext) -> dict:
     mempool = ctx.node.mempool
     relay = ctx.node.config.minrelaytxfee_sat_per_kvb
     total_bytes = sum(e.vsize for e in mempool.entries.values())
-    return {
+    info = {
         "loaded": True,
         "size": len(mempool),
         "bytes": total_bytes,
@@ -431,10 +464,15 @@ def getmempoolinfo(ctx: RequestContext) -> dict:
         "minrelaytxfee": sat_to_btc(relay),
         "incrementalrelayfee": sat_to_btc(mempool.min_relay_fee_sat_per_kvb),
         "unbroadcastcount": 0,
-        "fullrbf": mempool.full_rbf,
         "permitbaremultisig": PERMIT_BARE_MULTISIG,
         "maxdatacarriersize": MAX_DATACARRIER_BYTES,
+        "limitclustercount": LIMIT_CLUSTER_COUNT,
+        "limitclustersize": LIMIT_CLUSTER_SIZE_VBYTES,
+        "optimal": True,  # no linearization is left to improve: chunks are computed when asked
     }
+    if REPORTS_FULLRBF:
+        info["fullrbf"] = mempool.full_rbf
+    return info
 
 
 @rpc("Blockchain")
