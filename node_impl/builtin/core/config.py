@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cookie file with user:pass, instead of credentials in the URL")
     seed = p.add_mutually_exclusive_group()
     seed.add_argument("--seed", dest="seed_hex", type=_seed_hex, default=None, metavar="HEX",
-                      help="32-byte node seed (hex)")
+                      help="32-byte node seed (hex); visible to every user in `ps`: "
+                           "prefer --seed-file (the harness never uses --seed)")
     seed.add_argument("--seed-file", type=Path, default=None, metavar="FILE",
                       help="file holding the 32-byte seed (raw or hex); default DIR/seed, "
                            "created at random once")
