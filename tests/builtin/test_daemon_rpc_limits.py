@@ -146,3 +146,9 @@ def test_headers_never_finished_time_out_with_408(node):
 def test_idle_connection_is_closed_silently_after_the_read_timeout(node):
     with socket.create_connection(("127.0.0.1", node.rpc_port), timeout=30) as sock:
         assert sock.recv(1) == b""
+
+
+def test_a_megabyte_method_name_is_an_invalid_request_not_echoed(node):
+    status, body, _ = exchange(node, request(node, call("x" * 1_000_000)))
+    assert status == 200 and len(body) < 1000
+    assert json.loads(body)["error"]["code"] == -32600

@@ -37,6 +37,7 @@ INTERNAL_ERROR = -32603
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_LINE_BYTES = 8 * 1024
 MAX_HEADERS = 100
+MAX_METHOD_CHARS = 100
 LINGER_S = 2.0
 LINGER_BYTES = 64 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_S = 60.0
@@ -239,6 +240,9 @@ class RpcServer:
             return _error_reply(None, RpcError(PARSE_ERROR, "Parse error: JSON nested too deeply"))
         if not isinstance(request, dict) or not isinstance(request.get("method"), str):
             return _error_reply(None, RpcError(INVALID_REQUEST, "request needs a string 'method'"))
+        if len(request["method"]) > MAX_METHOD_CHARS:
+            return _error_reply(None, RpcError(INVALID_REQUEST, f"method name longer than "
+                                                                f"{MAX_METHOD_CHARS} characters"))
         request_id = request.get("id")
         if request_id is not None and (isinstance(request_id, bool)
                                        or not isinstance(request_id, (str, int, float))):
