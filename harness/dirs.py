@@ -1,11 +1,20 @@
-"""Per-test directories under one base directory."""
+"""Per-test directories under one base directory.
+
+Test directories hold secrets (node seeds, RPC passwords, wallets), so every directory made
+here is 0700, and a base directory is used only if it belongs to the user running the
+tests: the default one, /tmp/lnharness-<uid>, has a predictable name another user could
+create first.
+"""
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
+
+from .errors import UnsafeDirectoryError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]]+")
 MAX_NAME = 120
@@ -14,8 +23,29 @@ MAX_NAME = 120
 def base_dir() -> Path:
     """The directory holding every test's directory: `LNH_TEST_DIR` or a per-user temp dir."""
     configured = os.environ.get("LNH_TEST_DIR")
-    path = Path(configured) if configured else Path(tempfile.gettempdir()) / f"lnharness-{os.getuid()}"
-    path.mkdir(parents=True, exist_ok=True)
+    if configured:
+        return prepare_base(Path(configured))
+    return prepare_base(Path(tempfile.gettempdir()) / f"lnharness-{os.getuid()}", default=True)
+
+
+def prepare_base(path: Path, *, default: bool = False) -> Path:
+    """Create `path` (0700) if missing; refuse it if another user owns it. The `default`
+    base, named by the harness, must also not be a symbolic link and is made 0700."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+        os.chmod(path, 0o700)
+    except FileExistsError:
+        pass
+    info = path.lstat() if default else path.stat()
+    fix = "set LNH_TEST_DIR (or --lnh-test-dir) to a directory of your own"
+    if default and stat.S_ISLNK(info.st_mode):
+        raise UnsafeDirectoryError(f"test base directory {path} is a symbolic link: remove it or {fix}")
+    if info.st_uid != os.getuid():
+        raise UnsafeDirectoryError(
+            f"test base directory {path} belongs to uid {info.st_uid}, not to you (uid "
+            f"{os.getuid()}): it could read your nodes' secrets; {fix}")
+    if default and stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
     return path
 
 
@@ -37,13 +67,12 @@ def safe_name(name: str) -> str:
 
 def make_test_dir(name: str, base: Path | None = None) -> Path:
     """Create a new, empty, uniquely named directory for a test (safe across processes)."""
-    parent = base if base is not None else base_dir()
-    parent.mkdir(parents=True, exist_ok=True)
+    parent = prepare_base(base) if base is not None else base_dir()
     stem = safe_name(name)
     for attempt in range(10_000):
         candidate = parent / (stem if attempt == 0 else f"{stem}-{attempt}")
         try:
-            candidate.mkdir()
+            candidate.mkdir(mode=0o700)
         except FileExistsError:
             continue
         return candidate

@@ -50,6 +50,10 @@ class RpcError(LnhError):
         super().__init__(f"RPC {method}{where} failed: [{code}] {message}")
 
 
+class UnsafeDirectoryError(LnhError, PermissionError):
+    """A directory the harness would put secrets in belongs to another user (or is a link)."""
+
+
 class PortError(LnhError):
     """No free port could be reserved, or a port is already in use."""
 

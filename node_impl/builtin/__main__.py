@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from .core.config import parse_config
@@ -11,7 +12,8 @@ from .core.log import get_logger, setup_logging
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(argv)
-    config.lightning_dir.mkdir(parents=True, exist_ok=True)
+    os.umask(0o077)  # every file the node writes (database, secrets, log) is the user's only
+    config.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     setup_logging(list(config.log_files), config.log_level)
     from .node import Node  # after logging is set up, so import-time warnings are logged
 

@@ -2,10 +2,15 @@
 
 Layer: adapter, outside the daemon (the harness side). Imports lnharness's engine,
 core.config (the daemon's options) and core.jsonrpc_client.
+
+No secret goes on the daemon's command line (every user sees it in `ps`): the node's seed is
+written to DIR/seed and the chain's credentials to DIR/bitcoin_rpc_credentials, both 0600,
+and the daemon reads them.
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,13 +70,15 @@ class BuiltinNode(ClnShapedNode):
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):
         super().__init__(name, directory=directory, chain=chain, options=options,
                          may_reconnect=may_reconnect)
-        if not {"seed", "seed_file", "seed-file"} & set(self.options):
+        self.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        seed = self.options.pop("seed", None)
+        if seed is not None or not {"seed_file", "seed-file"} & set(self.options):
             # reproducible node ids: the same name gives the same id in every run
-            self.options["seed"] = hashlib.sha256(f"lnharness:{name}".encode()).hexdigest()
+            _write_secret(self.lightning_dir / "seed", str(
+                seed if seed is not None else hashlib.sha256(f"lnharness:{name}".encode()).hexdigest()))
         self._extra_args = _option_args(self.options)
         self.port = reserve_port()
         self.rpc_port = reserve_port()
-        self.lightning_dir.mkdir(parents=True, exist_ok=True)
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
                               cwd=self.lightning_dir, ready_regex=READY_REGEX)
         self._rpc: BuiltinRpc | None = None
@@ -82,12 +89,14 @@ class BuiltinNode(ClnShapedNode):
 
     def _command(self) -> list[str]:
         chain = self.chain
-        url = f"http://{chain.rpcuser}:{chain.rpcpassword}@{chain.rpchost}:{chain.rpc_port}"
+        credentials = self.lightning_dir / "bitcoin_rpc_credentials"
+        _write_secret(credentials, f"{chain.rpcuser}:{chain.rpcpassword}")
         return [sys.executable, "-m", "lnharness.node_impl.builtin",
                 f"--lightning-dir={self.lightning_dir}",
                 f"--addr={self.host}:{self.port}",
                 f"--rpc-port={self.rpc_port}",
-                f"--bitcoin-rpcurl={url}",
+                f"--bitcoin-rpcurl=http://{chain.rpchost}:{chain.rpc_port}",
+                f"--bitcoin-rpccookie={credentials}",
                 "--log-file=-",
                 f"--alias={self.name}",
                 # as the cln adapter's --dev-no-reconnect (pyln-testing): redial only if allowed
@@ -133,3 +142,10 @@ class BuiltinNode(ClnShapedNode):
         except BuiltinRpcError as exc:
             raise RpcError(method, exc.code, exc.message, peer=self.name) from None
 
+
+def _write_secret(path: Path, text: str) -> None:
+    """`text` into `path`, readable by this user only (0600 even if the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)

@@ -99,7 +99,8 @@ class Node:
         self.watcher.subscribe(self.channels.on_block, self.channels.on_reorg)
         self.watcher.subscribe(self.gossip.on_block, self.gossip.on_reorg)
         self._register_rpc()
-        self._server = RpcServer(self.rpc, _load_rpc_secret(config.lightning_dir))
+        self._server = RpcServer(self.rpc, _load_rpc_secret(config.lightning_dir),
+                                 read_timeout_s=config.rpc_read_timeout_s)
 
     def _register_rpc(self) -> None:
         info_rpc.register(

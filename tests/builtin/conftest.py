@@ -3,6 +3,7 @@ real process on real sockets (started through lnharness.proc.Daemon)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ class BuiltinNodes:
                  start: bool = True) -> BuiltinNode:
         name = f"node{len(self.nodes) + 1}"
         lightning_dir = self.base / name
-        lightning_dir.mkdir(parents=True)
+        lightning_dir.mkdir(mode=0o700, parents=True)
         rpc_port, peer_port = reserve_port(), reserve_port()
         self.ports += [rpc_port, peer_port]
         cmd = [sys.executable, "-m", "lnharness.node_impl.builtin", f"--lightning-dir={lightning_dir}",
@@ -91,8 +92,10 @@ class BuiltinNodes:
                "--log-level=debug", f"--alias={name}"]
         if self.chain_url:
             cmd.append(f"--bitcoin-rpcurl={self.chain_url}")
-        if seed:
-            cmd.append(f"--seed={seed}")
+        if seed:  # through the file the daemon reads, never on the command line (ps)
+            fd = os.open(lightning_dir / "seed", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(seed)
         cmd += extra_args or []
         daemon = Daemon(name, cmd, log_path=lightning_dir / "log", ready_regex=READY_NODE)
         node = BuiltinNode(name, lightning_dir, daemon, rpc_port, peer_port, extra_args or [])

@@ -56,6 +56,7 @@ class Config:
     ping_idle_s: float
     chain_poll_s: float
     no_reconnect: bool = False
+    rpc_read_timeout_s: float = 60.0
 
 
 def _host_port(text: str) -> HostPort:
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cookie file with user:pass, instead of credentials in the URL")
     seed = p.add_mutually_exclusive_group()
     seed.add_argument("--seed", dest="seed_hex", type=_seed_hex, default=None, metavar="HEX",
-                      help="32-byte node seed (hex)")
+                      help="32-byte node seed (hex); visible to every user in `ps`: "
+                           "prefer --seed-file (the harness never uses --seed)")
     seed.add_argument("--seed-file", type=Path, default=None, metavar="FILE",
                       help="file holding the 32-byte seed (raw or hex); default DIR/seed, "
                            "created at random once")
@@ -147,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--chain-poll", dest="chain_poll_s", type=float, default=0.1,
                      metavar="SECONDS",
                      help="block polling interval when the backend lacks waitfornewblock")
+    dev.add_argument("--rpc-read-timeout", dest="rpc_read_timeout_s", type=float, default=60.0,
+                     metavar="SECONDS",
+                     help="an RPC request (or an idle connection's next one) must arrive within "
+                          "this, else HTTP 408 and the connection is closed (default 60)")
     return p
 
 
@@ -160,6 +166,8 @@ def parse_config(argv: list[str] | None = None) -> Config:
         parser.error(f"--max-accepted-htlcs must be 1..483, got {ns.max_accepted_htlcs}")
     if ns.ping_idle_s <= 0:
         parser.error("--ping-idle must be positive")
+    if not ns.rpc_read_timeout_s > 0:
+        parser.error("--rpc-read-timeout must be positive")
     lightning_dir: Path = ns.lightning_dir.resolve()
     log_files = tuple(ns.log_files) if ns.log_files else (str(lightning_dir / "log"),)
     return Config(
@@ -186,4 +194,5 @@ def parse_config(argv: list[str] | None = None) -> Config:
         ping_idle_s=ns.ping_idle_s,
         chain_poll_s=ns.chain_poll_s,
         no_reconnect=ns.no_reconnect,
+        rpc_read_timeout_s=ns.rpc_read_timeout_s,
     )

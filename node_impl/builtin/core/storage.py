@@ -11,10 +11,14 @@ Each component (wallet, invoices, channels, ...) owns its tables and brings them
 `storage.migrate(component, [sql, ...])`; applied steps are counted in `schema_versions`.
 Statements run in autocommit mode unless grouped with `with storage.transaction():`.
 Written from the event loop thread only.
+
+The database holds the node's keys' material and channel secrets: it is mode 0600 (made so
+when an older one is opened), and SQLite gives its -wal and -shm files the database's mode.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +33,8 @@ class Storage:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")

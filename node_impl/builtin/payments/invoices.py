@@ -94,8 +94,11 @@ class InvoiceStore:
         self._changed = asyncio.Condition()
 
     def create(self, *, amount_msat: int | None, label: str, description: str,
-               expiry_s: int = DEFAULT_EXPIRY_S, preimage: bytes | None = None) -> InvoiceRecord:
-        """Create, sign and store an invoice. Raises InvoiceError (duplicate label/preimage)."""
+               expiry_s: int = DEFAULT_EXPIRY_S, preimage: bytes | None = None,
+               description_hash_only: bool = False) -> InvoiceRecord:
+        """Create, sign and store an invoice. Raises InvoiceError (duplicate label/preimage).
+        With `description_hash_only` the invoice carries the description's SHA256 (`h`), the
+        record keeps the description itself."""
         if self.by_label(label) is not None:
             raise InvoiceError(f"Duplicate label '{label}'")
         preimage = preimage if preimage is not None else secrets.token_bytes(32)
@@ -109,7 +112,10 @@ class InvoiceStore:
         invoice = bolt11.create_invoice(
             private_key=self.services.identity.node_privkey, network=self.services.identity.network,
             payment_hash=payment_hash, payment_secret=payment_secret, amount_msat=amount_msat,
-            description=description, expiry=expiry_s, min_final_cltv_expiry=min_final,
+            description=None if description_hash_only else description,
+            description_hash=(hashlib.sha256(description.encode()).digest()
+                              if description_hash_only else None),
+            expiry=expiry_s, min_final_cltv_expiry=min_final,
             route_hints=route_hints, timestamp=created_at)
         self.db.execute(
             "INSERT INTO invoices (label, bolt11, payment_hash, payment_preimage, payment_secret, "

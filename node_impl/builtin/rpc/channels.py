@@ -42,7 +42,7 @@ def register(registry: RpcRegistry, *, channels: ChannelManager, services: Servi
     def find(ident: Any) -> Channel:
         if not isinstance(ident, str):
             raise param_error("id", "expected a peer id, channel id or short channel id")
-        return channels.find(ident)
+        return channels.find(params.string(ident, "id"))
 
     async def fundchannel(id: Any, amount: Any, feerate: Any = None, announce: Any = True,  # noqa: A002
                           minconf: Any = 1, push_msat: Any = None, close_to: Any = None) -> dict[str, Any]:
@@ -76,11 +76,8 @@ def register(registry: RpcRegistry, *, channels: ChannelManager, services: Servi
         chan = find(id)
         script = address_script(destination, "destination") if destination is not None else None
         timeout_s = None
-        if unilateraltimeout is not None:
-            if isinstance(unilateraltimeout, bool) or not isinstance(unilateraltimeout, (int, float)) \
-                    or unilateraltimeout < 0:
-                raise param_error("unilateraltimeout", "expected a number of seconds (0 = wait forever)")
-            timeout_s = float(unilateraltimeout)
+        if unilateraltimeout is not None:  # seconds, 0 = wait forever
+            timeout_s = params.number(unilateraltimeout, "unilateraltimeout", allow_zero=True)
         return await channels.close(chan, unilateral_timeout_s=timeout_s, destination_script=script, force=forced)
 
     async def listpeerchannels(id: Any = None) -> dict[str, Any]:  # noqa: A002

@@ -124,11 +124,10 @@ def register(registry: RpcRegistry, gossip: GossipManager) -> None:
         if not targets:
             raise param_error("id", f"no open channel matches {id}")
         fee_base = params.msat(feebase, "feebase") if feebase is not None else None
-        fee_ppm = params.integer(feeppm, "feeppm") if feeppm is not None else None
+        fee_ppm = (params.integer(feeppm, "feeppm", maximum=U32_LIMIT - 1) if feeppm is not None
+                   else None)
         if fee_base is not None and fee_base >= U32_LIMIT:
             raise param_error("feebase", f"{fee_base} msat does not fit a channel_update (u32)")
-        if fee_ppm is not None and fee_ppm >= U32_LIMIT:
-            raise param_error("feeppm", f"{fee_ppm} does not fit a channel_update (u32)")
         request = PolicyRequest(
             fee_base_msat=fee_base, fee_proportional_millionths=fee_ppm,
             htlc_minimum_msat=params.msat(htlcmin, "htlcmin") if htlcmin is not None else None,

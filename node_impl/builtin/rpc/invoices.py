@@ -73,25 +73,25 @@ class InvoiceMethods:
         self._network = network
 
     async def invoice(self, amount_msat: Any, label: Any, description: Any, expiry: Any = None,
-                      fallbacks: Any = None, preimage: Any = None) -> dict[str, Any]:
-        """Create an invoice ('any' for no amount)."""
+                      fallbacks: Any = None, preimage: Any = None,
+                      exposeprivatechannels: Any = None, cltv: Any = None,
+                      deschashonly: Any = False) -> dict[str, Any]:
+        """Create an invoice ('any' for no amount); with deschashonly the invoice carries the
+        description's SHA256 (description_hash), for a description too long for it."""
         amount = params.msat_or_any(amount_msat, "amount_msat")
         if amount == 0:
             raise param_error("amount_msat", "must be positive or 'any'")
-        preimage_bytes = None
-        if preimage is not None:
-            try:
-                preimage_bytes = bytes.fromhex(params.string(preimage, "preimage"))
-            except ValueError:
-                raise param_error("preimage", "expected 64 hex characters") from None
-            if len(preimage_bytes) != 32:
-                raise param_error("preimage", f"must be 32 bytes, got {len(preimage_bytes)}")
-        if fallbacks is not None:
-            raise param_error("fallbacks", "not supported by this node")
+        preimage_bytes = None if preimage is None else params.hex_bytes(preimage, "preimage", 32)
+        for name, value in (("fallbacks", fallbacks), ("exposeprivatechannels", exposeprivatechannels),
+                            ("cltv", cltv)):
+            if value is not None:
+                raise param_error(name, "not supported by this node")
+        hash_only = params.boolean(deschashonly, "deschashonly")
+        text = params.description(description, "description", hash_only=hash_only)
         try:
             record = self._invoices.create(
-                amount_msat=amount, label=params.string(label, "label"),
-                description=params.string(description, "description"),
+                amount_msat=amount, label=params.string(label, "label"), description=text,
+                description_hash_only=hash_only,
                 expiry_s=params.integer(expiry, "expiry", minimum=1) if expiry is not None
                 else DEFAULT_EXPIRY_S,
                 preimage=preimage_bytes)
@@ -112,9 +112,11 @@ class InvoiceMethods:
             wanted_label = params.string(label, "label")
             records = [r for r in records if r.label == wanted_label]
         if invstring is not None:
-            records = [r for r in records if r.bolt11 == invstring]
+            wanted_invoice = params.bolt11(invstring, "invstring")
+            records = [r for r in records if r.bolt11 == wanted_invoice]
         if payment_hash is not None:
-            records = [r for r in records if r.payment_hash.hex() == str(payment_hash).lower()]
+            wanted_hash = params.hex_bytes(payment_hash, "payment_hash", 32)
+            records = [r for r in records if r.payment_hash == wanted_hash]
         return {"invoices": [r.to_rpc() for r in records]}
 
     async def waitinvoice(self, label: Any) -> dict[str, Any]:
@@ -131,9 +133,10 @@ class InvoiceMethods:
     async def decodepay(self, bolt11: Any, description: Any = None) -> dict[str, Any]:
         """Decode a BOLT 11 invoice (must be for this node's network); `description` is checked
         against the invoice's description hash."""
-        decoded = decode_invoice_for_rpc(params.string(bolt11, "bolt11"), self._network)
+        decoded = decode_invoice_for_rpc(params.bolt11(bolt11), self._network)
         if description is not None:
-            digest = hashlib.sha256(params.string(description, "description").encode()).hexdigest()
+            text = params.description(description, hash_only=True)
+            digest = hashlib.sha256(text.encode()).hexdigest()
             if decoded.get("description_hash") != digest:
                 raise param_error("description", "does not match the invoice's description hash")
             decoded["description"] = description

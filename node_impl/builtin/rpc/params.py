@@ -7,6 +7,13 @@ every method. Each parser raises `param_error(name, ...)` (-32602) naming the pa
 Amounts (Core Lightning's forms): an integer, a decimal string, or a string ending in
 "msat" or "sat". An amount never loses precision silently: a sat parameter given in msat
 must be a whole number of satoshi.
+
+Every parameter is bounded, so no value reaches the internals (sqlite's 64-bit INTEGER, a
+port number, a wire field) out of range and no call keeps the event loop busy for long:
+amounts at most 21 million bitcoin, integers at most 2**32 - 1 unless a parser says
+otherwise, numbers finite, strings at most MAX_STRING_BYTES (UTF-8), a BOLT 11 invoice at
+most MAX_BOLT11_CHARS, a description at most MAX_DESCRIPTION_BYTES (a BOLT 11 `d` field) or,
+hashed into `description_hash`, MAX_HASHED_DESCRIPTION_BYTES.
 """
 
 from __future__ import annotations
@@ -16,33 +23,60 @@ from typing import Any
 
 from coincurve import PublicKey
 
-from ..core.jsonrpc import RpcError, param_error
+from ..core.jsonrpc import param_error
 
 MAX_MSAT = 21_000_000 * 100_000_000 * 1000  # every bitcoin there will ever be
 MAX_SAT = MAX_MSAT // 1000
 MIN_FEERATE_PERKW = 253
+MAX_INTEGER = (1 << 32) - 1
+"""Default upper bound of `integer` and `number`: every count, delay and expiry of the
+protocol fits 32 bits."""
+MAX_STRING_BYTES = 4096
+"""Labels, addresses, hosts, statuses: any string parameter without a bound of its own."""
+MAX_BOLT11_CHARS = 7089
+"""LND's bound on an invoice string (zpay32: the most a QR code holds)."""
+MAX_DESCRIPTION_BYTES = 639
+"""The longest description a BOLT 11 `d` field holds: 1023 5-bit words (Core Lightning's
+BOLT11_FIELD_BYTE_LIMIT - 1)."""
+MAX_HASHED_DESCRIPTION_BYTES = 64 * 1024
+"""A description kept by the node and put in the invoice as its SHA256 (`deschashonly`)."""
+MAX_HEX_BYTES = 4096
+"""`hex_bytes` of no fixed size."""
 FEERATE_TARGETS = {"urgent": 2, "normal": 6, "slow": 12}  # confirmation target in blocks
 
 
 def _digits(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    """ASCII decimal digits as an int; None otherwise or when longer than any bound here
+    (int() of a huge digit string is slow, and refused beyond 4300 digits)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 40:
+        return None
+    return int(text)
+
+
+def _show(value: Any) -> str:
+    """`value` for an error message, cut short (the caller sent it: it may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _parse_msat(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value.endswith("msat"):
+            return _digits(value[:-4])
+        if value.endswith("sat"):
+            whole = _digits(value[:-3])
+            return None if whole is None else whole * 1000
+        return _digits(value)
+    return None
 
 
 def msat(value: Any, name: str, *, minimum: int = 0) -> int:
     """An amount in msat: int, "N", "Nmsat" or "Nsat"; at least `minimum`, at most 21M BTC."""
-    amount: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        amount = value
-    elif isinstance(value, str):
-        if value.endswith("msat"):
-            amount = _digits(value[:-4])
-        elif value.endswith("sat"):
-            whole = _digits(value[:-3])
-            amount = None if whole is None else whole * 1000
-        else:
-            amount = _digits(value)
+    amount = _parse_msat(value)
     if amount is None:
-        raise param_error(name, f"expected an amount in msat, got {value!r}")
+        raise param_error(name, f"expected an amount in msat, got {_show(value)}")
     return _bounded(amount, name, minimum, MAX_MSAT)
 
 
@@ -50,10 +84,10 @@ def msat_or_any(value: Any, name: str, *, minimum: int = 0) -> int | None:
     """`msat`, or None for "any" (an invoice without an amount)."""
     if value == "any":
         return None
-    try:
-        return msat(value, name, minimum=minimum)
-    except RpcError:
-        raise param_error(name, f"expected an amount in msat or 'any', got {value!r}") from None
+    amount = _parse_msat(value)
+    if amount is None:
+        raise param_error(name, f"expected an amount in msat or 'any', got {_show(value)}")
+    return _bounded(amount, name, minimum, MAX_MSAT)
 
 
 def sat(value: Any, name: str, *, minimum: int = 0) -> int:
@@ -72,7 +106,7 @@ def sat(value: Any, name: str, *, minimum: int = 0) -> int:
         else:
             amount = _digits(value)
     if amount is None:
-        raise param_error(name, f"expected an amount in satoshi, got {value!r}")
+        raise param_error(name, f"expected an amount in satoshi, got {_show(value)}")
     return _bounded(amount, name, minimum, MAX_SAT)
 
 
@@ -84,41 +118,79 @@ def _bounded(amount: int, name: str, minimum: int, maximum: int) -> int:
     return amount
 
 
-def integer(value: Any, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+def integer(value: Any, name: str, *, minimum: int = 0, maximum: int = MAX_INTEGER) -> int:
     """A whole number (int or decimal string) within [minimum, maximum]."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
+    if isinstance(value, str):
+        parsed = _digits(value)
+        value = value if parsed is None else parsed
     if isinstance(value, bool) or not isinstance(value, int):
-        raise param_error(name, f"expected an integer, got {value!r}")
+        raise param_error(name, f"expected an integer, got {_show(value)}")
     if value < minimum:
         raise param_error(name, f"must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
+    if value > maximum:
         raise param_error(name, f"must be at most {maximum}, got {value}")
     return value
 
 
-def number(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    """A positive (or, with allow_zero, non-negative) int or float."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0
+def number(value: Any, name: str, *, allow_zero: bool = False,
+           maximum: float = MAX_INTEGER) -> float:
+    """A positive (or, with allow_zero, non-negative) finite int or float, at most `maximum`."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0
             or (value == 0 and not allow_zero)):
         kind = "non-negative" if allow_zero else "positive"
-        raise param_error(name, f"expected a {kind} number, got {value!r}")
+        raise param_error(name, f"expected a {kind} number, got {_show(value)}")
+    if value > maximum:
+        raise param_error(name, f"must be at most {maximum:g}, got {_show(value)}")
     return float(value)
 
 
-def string(value: Any, name: str) -> str:
-    """A string; numbers are accepted as their text (Core Lightning accepts numeric labels)."""
+def string(value: Any, name: str, *, max_bytes: int = MAX_STRING_BYTES) -> str:
+    """A string of at most `max_bytes` (UTF-8); numbers are accepted as their text (Core
+    Lightning accepts numeric labels)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        value = str(value)
     if not isinstance(value, str):
         raise param_error(name, f"expected a string, got {type(value).__name__}")
+    if len(value) > max_bytes:  # too long whatever its encoding: do not encode megabytes
+        raise param_error(name, f"is {len(value)} characters, more than the {max_bytes} bytes "
+                                "allowed")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # JSON can carry a lone surrogate ("\ud800")
+        raise param_error(name, "is not valid Unicode (a lone surrogate)") from None
+    if size > max_bytes:
+        raise param_error(name, f"is {size} bytes, more than the {max_bytes} allowed")
     return value
+
+
+def bolt11(value: Any, name: str = "bolt11") -> str:
+    """A BOLT 11 invoice string (not decoded here), at most MAX_BOLT11_CHARS."""
+    if not isinstance(value, str):
+        raise param_error(name, f"expected a bolt11 string, got {type(value).__name__}")
+    if len(value) > MAX_BOLT11_CHARS:
+        raise param_error(name, f"is {len(value)} characters, longer than any invoice "
+                                f"({MAX_BOLT11_CHARS} at most)")
+    return value
+
+
+def description(value: Any, name: str = "description", *, hash_only: bool = False) -> str:
+    """An invoice description: at most MAX_DESCRIPTION_BYTES to fit a BOLT 11 `d` field, or
+    MAX_HASHED_DESCRIPTION_BYTES when only its hash goes in the invoice (`hash_only`)."""
+    if hash_only:
+        return string(value, name, max_bytes=MAX_HASHED_DESCRIPTION_BYTES)
+    text = string(value, name, max_bytes=MAX_HASHED_DESCRIPTION_BYTES)
+    size = len(text.encode("utf-8"))
+    if size > MAX_DESCRIPTION_BYTES:
+        raise param_error(name, f"is {size} bytes, more than the {MAX_DESCRIPTION_BYTES} a "
+                                "BOLT 11 'd' field holds: use deschashonly=true (the invoice "
+                                "then carries its SHA256 as description_hash)")
+    return text
 
 
 def boolean(value: Any, name: str) -> bool:
     """true or false (JSON booleans only)."""
     if not isinstance(value, bool):
-        raise param_error(name, f"expected true or false, got {value!r}")
+        raise param_error(name, f"expected true or false, got {_show(value)}")
     return value
 
 
@@ -126,25 +198,30 @@ def node_id(value: Any, name: str = "id") -> bytes:
     """A 33-byte compressed public key given as hex."""
     if not isinstance(value, str):
         raise param_error(name, f"expected a hex node id, got {type(value).__name__}")
+    if len(value) != 66:
+        raise param_error(name, f"node id must be 66 hex characters, got {len(value)}")
     try:
         raw = bytes.fromhex(value)
         PublicKey(raw)
     except ValueError:
-        raise param_error(name, f"not a valid node id: {value!r}") from None
+        raise param_error(name, f"not a valid node id: {_show(value)}") from None
     if len(raw) != 33:
         raise param_error(name, f"node id must be 33 bytes, got {len(raw)}")
     return raw
 
 
 def hex_bytes(value: Any, name: str, size: int | None = None) -> bytes:
-    """Hex text of `size` bytes (any size when None)."""
+    """Hex text of `size` bytes (at most MAX_HEX_BYTES when None)."""
+    limit = size if size is not None else MAX_HEX_BYTES
+    if isinstance(value, str) and len(value) > 2 * limit:
+        raise param_error(name, f"is {len(value)} hex characters, more than {2 * limit}")
     try:
         raw = bytes.fromhex(value) if isinstance(value, str) else None
     except ValueError:
         raw = None
     if raw is None or (size is not None and len(raw) != size):
         want = f"{size} bytes of hex" if size is not None else "hex"
-        raise param_error(name, f"expected {want}, got {value!r}")
+        raise param_error(name, f"expected {want}, got {_show(value)}")
     return raw
 
 
@@ -153,12 +230,13 @@ def short_channel_id(value: Any, name: str = "short_channel_id") -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 64:
         return value
     if isinstance(value, str):
-        parts = value.split("x")
-        if len(parts) == 3 and all(p.isdigit() for p in parts):
-            block, tx, out = (int(p) for p in parts)
+        fields = value.split("x", 3)
+        parts = [d for d in map(_digits, fields) if d is not None]
+        if len(parts) == len(fields) == 3:
+            block, tx, out = parts
             if block < 1 << 24 and tx < 1 << 24 and out < 1 << 16:
                 return block << 40 | tx << 16 | out
-    raise param_error(name, f"expected a short channel id BLOCKxTXxOUT, got {value!r}")
+    raise param_error(name, f"expected a short channel id BLOCKxTXxOUT, got {_show(value)}")
 
 
 Estimator = Callable[[int, int], Awaitable[int]]
@@ -180,7 +258,7 @@ async def feerate_perkw(value: Any, estimate: Estimator, *, fallback_perkw: int,
         perkw = value // 4
     if perkw is None:
         raise param_error(
-            name, f"expected slow|normal|urgent, NNNperkw, NNNperkb or an integer, got {value!r}")
+            name, f"expected slow|normal|urgent, NNNperkw, NNNperkb or an integer, got {_show(value)}")
     if perkw < MIN_FEERATE_PERKW:
         raise param_error(name, f"{perkw} sat/kw is below the {MIN_FEERATE_PERKW} sat/kw minimum")
     return perkw

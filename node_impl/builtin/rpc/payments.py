@@ -31,8 +31,7 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
     async def pay(bolt11: Any, amount_msat: Any = None, label: Any = None, maxfeepercent: Any = 0.5,
                   retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000) -> dict[str, Any]:
         """Pay a BOLT 11 invoice (to a peer we have a channel with); returns the preimage."""
-        if not isinstance(bolt11, str):
-            raise param_error("bolt11", "expected a bolt11 string")
+        bolt11 = params.bolt11(bolt11)
         try:
             invoice = bolt11_decode.decode_invoice(bolt11, network=network)
         except bolt11_codec.Bolt11Error as exc:
@@ -46,12 +45,13 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
                 raise param_error("amount_msat", "must not be given: the invoice has an amount")
             amount = invoice.amount_msat
         timeout_s = params.number(retry_for, "retry_for") if retry_for is not None else DEFAULT_RETRY_FOR_S
-        fee_percent = params.number(maxfeepercent, "maxfeepercent", allow_zero=True)
-        max_fee_msat = max(int(amount * fee_percent / 100), int(params.number(exemptfee, "exemptfee",
-                                                                              allow_zero=True)))
+        fee_percent = params.number(maxfeepercent, "maxfeepercent", allow_zero=True, maximum=100)
+        max_fee_msat = max(int(amount * fee_percent / 100),
+                           int(params.number(exemptfee, "exemptfee", allow_zero=True,
+                                             maximum=params.MAX_MSAT)))
         max_delay = int(params.number(maxdelay, "maxdelay")) if maxdelay is not None else None
-        if label is not None and not isinstance(label, str):
-            raise param_error("label", "expected a string")
+        if label is not None:
+            label = params.string(label, "label")
         record = await payments.pay(invoice, bolt11, amount, label=label, timeout_s=timeout_s,
                                     max_fee_msat=max_fee_msat, max_delay=max_delay)
         return _pay_result(record)
@@ -59,7 +59,7 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
     async def listpays(bolt11: Any = None, payment_hash: Any = None, status: Any = None) -> dict[str, Any]:
         """Outgoing payments, optionally only those of one invoice, hash or status."""
         records = payments.listpays(
-            bolt11=params.string(bolt11, "bolt11") if bolt11 is not None else None,
+            bolt11=params.bolt11(bolt11) if bolt11 is not None else None,
             payment_hash=params.hex_bytes(payment_hash, "payment_hash", 32) if payment_hash is not None else None,
             status=params.string(status, "status") if status is not None else None)
         return {"pays": [r.to_rpc() for r in records]}
@@ -90,8 +90,8 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
             secrets = [params.hex_bytes(s, "shared_secrets", 32) for s in shared_secrets]
         else:
             raise param_error("shared_secrets", "expected a list of 32-byte hex secrets")
-        if label is not None and not isinstance(label, str):
-            raise param_error("label", "expected a string")
+        if label is not None:
+            label = params.string(label, "label")
         dest = params.node_id(destination, "destination") if destination is not None else peer_id
         total_msat = params.msat(amount_msat, "amount_msat", minimum=1) if amount_msat is not None else None
         record = await onion_sender.send(packet=packet, payment_hash=hash_bytes, first_hop_id=peer_id,

@@ -69,8 +69,8 @@ class PeerMethods:
             if host is not None:
                 raise param_error("host", "given twice (in id and as host)")
             host_part, sep, port_part = where.rpartition(":")
-            if sep and port_part.isdigit():
-                host, port = host_part, int(port_part)
+            if sep and port_part.isascii() and port_part.isdigit():
+                host, port = host_part, port_part
             else:
                 host = where
         node_id = params.node_id(node_hex)
@@ -81,7 +81,8 @@ class PeerMethods:
             if known is None and self._peers.get(node_id) is None:
                 raise RpcError(CONNECT_FAILED, f"no address known for {node_hex}: give host and port")
             host, port = known or (None, None)
-        port_num = DEFAULT_PEER_PORT if port is None else params.integer(port, "port", minimum=1)
+        port_num = DEFAULT_PEER_PORT if port is None else params.integer(port, "port", minimum=1,
+                                                                           maximum=65535)
         try:
             peer = (self._peers.get(node_id)
                     or await self._peers.connect(node_id, params.string(host, "host"), port_num))

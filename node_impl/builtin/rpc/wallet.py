@@ -35,9 +35,9 @@ class WalletMethods:
         self._channels = channels
         self._network = network
 
-    async def newaddr(self, addresstype: str = "bech32") -> dict[str, Any]:
+    async def newaddr(self, addresstype: Any = "bech32") -> dict[str, Any]:
         """A fresh on-chain address of the wallet (P2WPKH)."""
-        if addresstype not in ("bech32", "all"):
+        if params.string(addresstype, "addresstype") not in ("bech32", "all"):
             raise param_error("addresstype", f"only bech32 is supported, got {addresstype!r}")
         address, _ = self._wallet.new_address()
         return {"bech32": address}

@@ -79,16 +79,19 @@ def convert_bits(data: Iterable[int], from_bits: int, to_bits: int, *, pad: bool
     """Regroup a sequence of `from_bits`-bit values into `to_bits`-bit values.
 
     With `pad` a last partial group is completed with zero bits; without it
-    leftover bits (the padding of a 5-bit field) are dropped.
+    leftover bits (the padding of a 5-bit field) are dropped. Linear time: the
+    accumulator keeps only the bits not yet emitted (as BIP-173's reference code), so
+    it never grows into a big integer shifted once per input value.
     """
     accumulator = 0
     bit_count = 0
     result: list[int] = []
     max_value = (1 << to_bits) - 1
+    keep_mask = (1 << (from_bits + to_bits - 1)) - 1
     for value in data:
         if value < 0 or value >> from_bits:
             raise Bech32Error(f"value {value} does not fit in {from_bits} bits")
-        accumulator = (accumulator << from_bits) | value
+        accumulator = ((accumulator << from_bits) | value) & keep_mask
         bit_count += from_bits
         while bit_count >= to_bits:
             bit_count -= to_bits
