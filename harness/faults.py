@@ -161,7 +161,9 @@ class Link:
     def _wait_disconnected(self, timeout: float | None = None) -> None:
         for x, y in ((self.a, self.b), (self.b, self.a)):
             if x.daemon.is_running():
-                wait_for(lambda x=x, y=y: not x.is_connected(y), timeout,
+                def gone(x: LightningNode = x, y: LightningNode = y) -> bool:
+                    return not x.is_connected(y)
+                wait_for(gone, timeout,
                          what=f"{x.name} to notice the connection to {y.name} dropped ({self.name})")
 
     def _wait_usable(self, timeout: float | None = None) -> None:

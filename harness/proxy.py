@@ -178,9 +178,12 @@ class FaultProxy:
             conn.abort()
         self._connections.clear()
 
+    def _cut(self) -> bool:
+        return self._mode == "cut"
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._accepted += 1
-        if self._mode == "cut":
+        if self._cut():
             _reset(writer)
             return
         try:
@@ -188,7 +191,7 @@ class FaultProxy:
         except OSError:
             _reset(writer)  # the target is down: the dialer sees the connection fail
             return
-        if self._mode == "cut":  # cut while we were connecting
+        if self._cut():  # cut while we were connecting
             _reset(writer)
             _reset(up_writer)
             return
