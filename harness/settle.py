@@ -57,7 +57,9 @@ def unusable_channels(nodes: Sequence[LightningNode],
             peer = by_id.get(channel.peer_id)
             if channel.state != "active" or peer is None:
                 continue
-            theirs = next((c for c in listed[peer.name] if c.channel_id == channel.channel_id), None)
+            # matched by funding transaction: the one id every implementation shows alike
+            theirs = next((c for c in listed[peer.name] if c.funding_txid == channel.funding_txid
+                           and c.peer_id == node.node_id), None)
             if theirs is None or theirs.state != "active":
                 state = theirs.state if theirs is not None else "not listed"
                 reasons.append(f"{node.name}'s channel {channel.short_channel_id} is active, "
