@@ -10,7 +10,9 @@ from typing import Any
 from lnharness import registry, topology
 from lnharness.chain import Chain
 from lnharness.errors import LnhError, UnavailableError
+from lnharness.faults import Link, LinkError
 from lnharness.node import LightningNode
+from lnharness.settle import settle as settle_nodes
 from lnharness.topology import ChannelSpec, NodeSpec
 
 ANNOUNCE_DEPTH = 6
@@ -77,6 +79,7 @@ class NodeFactory:
         self.chain = chain
         self.default_impl = default_impl
         self.managed: list[ManagedNode] = []
+        self.links: list[Link] = []
         self._executor = executor or ThreadPoolExecutor(max_workers=16)
 
     @property
@@ -249,6 +252,33 @@ class NodeFactory:
             future.result()
         return nodes
 
+    # -- faults and barriers -------------------------------------------------------------
+    def link(self, a: LightningNode, b: LightningNode) -> Link:
+        """Put a TCP proxy between `a` and `b` (see `lnharness.faults.Link`): from now on
+        `a.connect(b)` and `b.connect(a)` go through it; nodes already connected are
+        reconnected through it. Closed at teardown."""
+        if a is b:
+            raise LinkError(f"a link needs two different nodes, got {a.name} twice")
+        for node in (a, b):
+            if not any(node is known for known in self.nodes):
+                raise LinkError(f"{node!r} is not a node of this factory; its nodes: "
+                                f"{', '.join(n.name for n in self.nodes) or 'none'}")
+        for link in self.links:
+            if not link.closed and {id(link.a), id(link.b)} == {id(a), id(b)}:
+                raise LinkError(f"{a.name} and {b.name} already have a link: {link!r}")
+        link = Link(a, b)
+        self.links.append(link)
+        return link
+
+    def settle(self, nodes: Sequence[LightningNode] | None = None, *,
+               timeout: float | None = None) -> None:
+        """Wait until the network is at rest: every node (default: all of them) has processed
+        the chain's tip, every channel is active and connected on both ends, no HTLC is in
+        flight, and every node's graph holds every announced channel. The barrier before a
+        test asserts; the timeout error says what still moved."""
+        settle_nodes(list(nodes) if nodes is not None else self.nodes, self.chain,
+                      timeout=timeout)
+
     # -- teardown ---------------------------------------------------------------------
     def teardown(self) -> list[str]:
         """Stop every node; return one message per problem found (crash, error exit, broken log)."""
@@ -280,4 +310,9 @@ class NodeFactory:
 
         for future in [self._executor.submit(stop, m) for m in self.managed]:
             future.result()
+        for link in self.links:
+            try:
+                link.close()
+            except Exception as exc:  # every link is closed even if one fails
+                problems.append(f"link {link.name}: could not close: {exc}")
         return problems

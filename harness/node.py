@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lnharness.backend import UnsupportedFeature
 from lnharness.errors import LnhError
 from lnharness.proc import Daemon
 from lnharness.results import Availability, Balance, Channel, Invoice, Payment
@@ -60,6 +61,8 @@ class LightningNode(ABC):
         self.options = dict(options or {})
         self.host = "127.0.0.1"
         self.port: int = 0
+        #: where this node dials a peer other than at the peer's own address (a fault link)
+        self._dial_via: dict[int, tuple[str, int]] = {}
 
     # -- availability and lifecycle ---------------------------------------------------
     @classmethod
@@ -134,9 +137,30 @@ class LightningNode(ABC):
                         what=f"{self.name} to have {at_least_sat} sat confirmed in its wallet")
 
     # -- peers --------------------------------------------------------------------------
-    @abstractmethod
     def connect(self, other: LightningNode) -> None:
-        """Connect to `other` over the Lightning protocol (idempotent)."""
+        """Connect to `other` over the Lightning protocol (idempotent), at `dial_address(other)`:
+        through the fault link between the two when there is one (`NodeFactory.link`)."""
+        host, port = self.dial_address(other)
+        self._connect(other, host, port)
+
+    @abstractmethod
+    def _connect(self, other: LightningNode, host: str, port: int) -> None:
+        """Connect to `other` at `host:port` (idempotent); adapters implement this, never
+        `connect`, so every dial goes where `dial_address` says."""
+
+    def dial_address(self, other: LightningNode) -> tuple[str, int]:
+        """Where this node dials `other`: `other`'s own address, or a link's proxy."""
+        via = getattr(self, "_dial_via", {}).get(id(other))
+        return via if via is not None else (other.host, other.port)
+
+    def dial_through(self, other: LightningNode, address: tuple[str, int] | None) -> None:
+        """Dial `other` at `address` from now on (None: at its own address again)."""
+        if not hasattr(self, "_dial_via"):
+            self._dial_via = {}
+        if address is None:
+            self._dial_via.pop(id(other), None)
+        else:
+            self._dial_via[id(other)] = address
 
     @abstractmethod
     def disconnect(self, other: LightningNode) -> None:
@@ -159,6 +183,31 @@ class LightningNode(ABC):
     @abstractmethod
     def _close(self, channel: Channel, force: bool) -> str:
         """Close `channel` mutually (or unilaterally with `force`); return the closing txid."""
+
+    def htlcs_in_flight(self) -> int:
+        """HTLCs offered or received on our active channels and not yet settled or failed.
+
+        By default the sum of the active channels' `Channel.pending_htlcs`; an adapter whose
+        channels do not say (None) makes this raise `UnsupportedFeature`, never answer 0.
+        """
+        total = 0
+        for channel in self.channels():
+            if channel.state != "active":
+                continue
+            if channel.pending_htlcs is None:
+                raise UnsupportedFeature(f"{self.impl} ({self.name}): its channels do not report "
+                                         "pending HTLCs (Channel.pending_htlcs)")
+            total += channel.pending_htlcs
+        return total
+
+    def known_channels(self) -> set[str]:
+        """Short channel ids of the announced channels in our view of the network graph.
+
+        Adapters override this (the default raises `UnsupportedFeature`): there is no
+        portable way to read a node's graph.
+        """
+        raise UnsupportedFeature(f"{self.impl} ({self.name}): its adapter does not list the "
+                                 "channels of its graph (LightningNode.known_channels)")
 
     def open_channel(self, other: LightningNode, amount_sat: int, *, push_msat: int = 0,
                      announce: bool = True, wait_for_active: bool = True) -> Channel:

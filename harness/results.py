@@ -20,6 +20,8 @@ class Channel:
     local_msat: int
     remote_msat: int
     funding_txid: str
+    #: HTLCs on the channel not yet settled or failed, either way (None: the adapter cannot say)
+    pending_htlcs: int | None = None
     native: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 

@@ -65,6 +65,7 @@ def channel_from_listpeerchannels(entry: dict[str, Any]) -> Channel:
         local_msat=ours,
         remote_msat=total - ours,
         funding_txid=entry["funding_txid"],
+        pending_htlcs=len(entry.get("htlcs", ())),
         native=entry,
     )
 
@@ -150,8 +151,8 @@ class ClnShapedNode(LightningNode):
         return Balance(onchain_sat=onchain_msat // 1000, channels_msat=in_channels)
 
     # -- peers --------------------------------------------------------------------------
-    def connect(self, other: LightningNode) -> None:
-        self.call("connect", {"id": other.node_id, "host": other.host, "port": other.port})
+    def _connect(self, other: LightningNode, host: str, port: int) -> None:
+        self.call("connect", {"id": other.node_id, "host": host, "port": port})
 
     def disconnect(self, other: LightningNode) -> None:
         self.call("disconnect", {"id": other.node_id, "force": True})
@@ -223,7 +224,9 @@ class ClnShapedNode(LightningNode):
             raise
         return True
 
-
+    def known_channels(self) -> set[str]:
+        return {entry["short_channel_id"] for entry in self.call("listchannels")["channels"]
+                if entry.get("public", True)}
 
 
 def _is_hash(text: str) -> bool:

@@ -54,3 +54,43 @@ def test_port_in_use_is_named():
         port = sock.getsockname()[1]
         with pytest.raises(PortError, match=f"port {port} .*already in use"):
             ensure_port_free(port)
+
+
+def _reserve_offered(held: int, lock_dir: str, results) -> None:
+    """In a second process: reserve a port while the kernel's pick is forced to `held` first."""
+    import os
+
+    import ephemeral_port_reserve
+    from lnharness import ports
+
+    os.environ["LNH_PORT_LOCK_DIR"] = lock_dir
+    real = ephemeral_port_reserve.reserve
+    offered: list[int] = []
+
+    def offer_held_first(host: str = "127.0.0.1", port: int = 0) -> int:
+        pick = held if not offered else real(host, port)
+        offered.append(pick)
+        return pick
+
+    ports.ephemeral_port_reserve.reserve = offer_held_first
+    results.put((ports.reserve_port(), offered))
+
+
+def test_port_held_by_another_process_is_never_handed_out(tmp_path, monkeypatch):
+    """The collision is forced: the second process is offered exactly the port the first holds
+    and must take another one (without the lock it would take the held one)."""
+    monkeypatch.setenv("LNH_PORT_LOCK_DIR", str(tmp_path))
+    held = reserve_port()
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        results = ctx.Queue()
+        proc = ctx.Process(target=_reserve_offered, args=(held, str(tmp_path), results))
+        proc.start()
+        got, offered = results.get(timeout=60)
+        proc.join(60)
+        assert proc.exitcode == 0
+    finally:
+        release_port(held)
+    assert offered[0] == held, "the held port was not offered: the test did not force a collision"
+    assert got != held, f"port {held} was handed to a second process while the first held it"
+    assert got == offered[-1]
