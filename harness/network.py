@@ -148,7 +148,6 @@ class NodeFactory:
         self.chain.generate_block(1, wait_for_mempool=funding_txids)
         for spec, txid in zip(channels, funding_txids, strict=True):
             nodes[spec.opener].wait_channel_active(nodes[spec.peer], funding_txid=txid)
-            nodes[spec.peer].wait_channel_active(nodes[spec.opener], funding_txid=txid)
         if wait_for_announce:
             self.chain.generate_block(ANNOUNCE_DEPTH - 1)
             self.wait_for_gossip(nodes, channels)

@@ -222,9 +222,7 @@ class LightningNode(ABC):
         txid = self._fund_channel(other, amount_sat, push_msat, announce)
         if wait_for_active:
             self.chain.generate_block(1, wait_for_mempool=txid)
-            channel = self.wait_channel_active(other, funding_txid=txid)
-            other.wait_channel_active(self, funding_txid=txid)
-            return channel
+            return self.wait_channel_active(other, funding_txid=txid)
         return wait_for(lambda: self._channel_by_txid(other, txid),
                         what=f"{self.name} to list its channel with funding {txid}")
 
@@ -233,12 +231,22 @@ class LightningNode(ABC):
 
     def wait_channel_active(self, other: LightningNode, *, funding_txid: str | None = None,
                             timeout: float | None = None) -> Channel:
-        """Wait until a channel with `other` (the one funded by `funding_txid`) is active."""
-        def active() -> Channel | None:
-            return next((c for c in self.channels(other) if c.state == "active"
-                         and (funding_txid is None or c.funding_txid == funding_txid)), None)
-        return wait_for(active, timeout, what=f"{self.name}'s channel with {other.name} to be active",
-                        hint=f"log: {self.daemon.log_path}")
+        """Wait until a channel with `other` (the one funded by `funding_txid`) can carry a
+        payment from either side: active and connected on BOTH ends. Return our side of it."""
+        def usable(node: LightningNode, peer: LightningNode, txid: str | None) -> Channel | None:
+            return next((c for c in node.channels(peer) if c.state == "active"
+                         and c.connected is not False
+                         and (txid is None or c.funding_txid == txid)), None)
+
+        def both() -> Channel | None:
+            ours = usable(self, other, funding_txid)
+            if ours is None or usable(other, self, ours.funding_txid) is None:
+                return None
+            return ours
+        return wait_for(both, timeout,
+                        what=f"the channel of {self.name} and {other.name} to be active and "
+                             f"connected on both ends",
+                        hint=f"logs: {self.daemon.log_path}, {other.daemon.log_path}")
 
     def close_channel(self, other_or_channel: LightningNode | Channel, *, force: bool = False) -> str:
         """Close the channel (the only active one with a node, or the given one); return the txid."""

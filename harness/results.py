@@ -22,6 +22,9 @@ class Channel:
     funding_txid: str
     #: HTLCs on the channel not yet settled or failed, either way (None: the adapter cannot say)
     pending_htlcs: int | None = None
+    #: the peer is connected and the channel re-established on that connection (None: the
+    #: adapter cannot say); a channel that is active but not connected cannot carry a payment
+    connected: bool | None = None
     native: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 

@@ -66,6 +66,7 @@ def channel_from_listpeerchannels(entry: dict[str, Any]) -> Channel:
         remote_msat=total - ours,
         funding_txid=entry["funding_txid"],
         pending_htlcs=len(entry.get("htlcs", ())),
+        connected=entry.get("peer_connected"),
         native=entry,
     )
 

@@ -92,3 +92,15 @@ def test_wait_for_route_returns_when_both_ends_have_the_tip(node_factory, impl):
     tip = node_factory.chain.height()
     assert int(l1.info()["blockheight"]) == tip and int(l3.info()["blockheight"]) == tip
     assert l1.pay(l3.invoice(100_000).bolt11).status == "complete"
+
+
+def test_wait_channel_active_after_a_restart_means_both_ends_reconnected(node_factory, impl):
+    """After the peer restarts, the channel is listed active at once but is not usable until
+    both ends are connected again: wait_channel_active must wait for that, on both ends."""
+    l1, l2 = node_factory.get_nodes(2, opts={"may_reconnect": True})
+    l1.fund_wallet(2_000_000)
+    l1.open_channel(l2, 1_000_000, push_msat=100_000_000)
+    l2.restart()
+    channel = l1.wait_channel_active(l2)
+    assert channel.connected is True and l2.channels(l1)[0].connected is True
+    assert l2.pay(l1.invoice(10_000).bolt11).status == "complete"
