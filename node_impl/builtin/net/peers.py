@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..core.log import get_logger
@@ -363,20 +363,21 @@ class PeerManager:
             peer.disconnect(f"unknown even message type {msg_type}")
 
     async def _notify_connected(self, peer: Peer) -> None:
-        for handler in self._handlers:
-            try:
-                await handler.on_peer_connected(peer)
-            except Exception as exc:  # logged with its traceback; the other handlers still run
-                log.error("%s.on_peer_connected failed for %s: %r", type(handler).__name__,
-                          peer.id_hex, exc, exc_info=True)
+        await self._notify(peer, "on_peer_connected", lambda h: h.on_peer_connected(peer))
 
     async def _notify_disconnected(self, peer: Peer) -> None:
+        await self._notify(peer, "on_peer_disconnected", lambda h: h.on_peer_disconnected(peer))
+
+    async def _notify(self, peer: Peer, hook: str,
+                      call: Callable[[MessageHandler], Awaitable[None]]) -> None:
+        """Run `call` on every handler in turn; one that fails is logged with its traceback
+        and the others still run."""
         for handler in self._handlers:
             try:
-                await handler.on_peer_disconnected(peer)
-            except Exception as exc:  # logged with its traceback; the other handlers still run
-                log.error("%s.on_peer_disconnected failed for %s: %r", type(handler).__name__,
-                          peer.id_hex, exc, exc_info=True)
+                await call(handler)
+            except Exception as exc:
+                log.error("%s.%s failed for %s: %r", type(handler).__name__, hook, peer.id_hex,
+                          exc, exc_info=True)
 
 
 async def _pause(pause_s: float) -> float:
