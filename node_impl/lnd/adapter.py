@@ -23,6 +23,7 @@ from lnharness.wait import wait_for
 
 from . import config, shapes
 from .labels import LabelStore
+from .logs import BROKEN_LOG_REGEX, is_benign
 from .rest import LndRest
 
 if TYPE_CHECKING:
@@ -35,35 +36,11 @@ STALE_TIP_S = 90 * 60
 #: fee limit of `pay`: generous, so routed test payments never fail on fees
 FEE_LIMIT_MIN_MSAT = 5_000_000
 PAY_TIMEOUT_S = 60
-#: LND's `[ERR]` log lines that are expected in tests, not bugs (see `broken_log_lines`);
-#: the one place to extend when a new benign line shows up, with the reason
-BENIGN_ERRORS: tuple[str, ...] = (
-    # every error an RPC answers is also logged at ERR; the caller gets it as RpcError
-    r"\[ERR\] RPCS: \[/[\w.]+/\w+\]: ",
-    r"\[ERR\] RRPC: SendPayment async error for payment \w+: ",
-    # lnd stopped while a commitment update was in flight (a test ends right after a payment)
-    r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: unable to update commitment: "
-    r"link shutting down",
-    # follows every link failure; the failure itself is the line before, checked on its own
-    r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): link failed, exiting htlcManager",
-    # a payment that fails: the reason reaches the caller as PaymentFailed
-    r"\[ERR\] CRTR: (No route found for payment \w+$|Payment \w+ failed: )",
-    # regtest: bitcoind has no fee estimates without transaction history; lnd falls back to
-    # its default fee rate
-    r"\[ERR\] LNWL: unable to query estimator: fee estimation data not available yet",
-    # shutdown: the best-block tracker's epoch stream closes before the tracker stops
-    r"\[ERR\] NTFN: dead epoch stream in BestBlockTracker",
-    # shutdown before a public channel's 6 confirmations: its announcement is abandoned
-    r"\[ERR\] FNDG: Unable to advance state\(.*funding manager shutting down",
-)
-
-
 class LndNode(LightningNode):
     """An lnd node, started as its own process with its own directory and ports."""
 
     impl = "lnd"
-    #: lnd's error and critical log levels, and a Go panic
-    broken_log_regex: ClassVar[str] = r"\[(ERR|CRT)\]|^panic:|^goroutine \d+ \["
+    broken_log_regex: ClassVar[str] = BROKEN_LOG_REGEX
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):
@@ -350,10 +327,8 @@ class LndNode(LightningNode):
 
     # -- teardown -----------------------------------------------------------------------
     def broken_log_lines(self) -> list[str]:
-        """`[ERR]`/`[CRT]` lines and panics, except the known-benign ones in `BENIGN_ERRORS`."""
-        benign = re.compile("|".join(BENIGN_ERRORS)) if BENIGN_ERRORS else None
-        return [line for line in super().broken_log_lines()
-                if benign is None or not benign.search(line)]
+        """`[ERR]`/`[CRT]` lines and panics, except the known-benign ones (logs.py)."""
+        return [line for line in super().broken_log_lines() if not is_benign(line)]
 
 
 def _payment_final(update: dict[str, Any]) -> bool:
