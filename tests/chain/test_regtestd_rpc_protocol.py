@@ -55,8 +55,9 @@ def test_parse_error_and_invalid_requests(regtestd):
     status, data = post(regtestd, b"this is not json")
     assert status == 500
     assert json.loads(data) == {"result": None, "error": {"code": -32700, "message": "Parse error"}, "id": None}
-    status, data = post(regtestd, b'"just a string"')
-    assert status == 400 and json.loads(data)["error"]["code"] == -32600
+    status, data = post(regtestd, b'"just a string"')  # neither object nor array, as Core says
+    assert status == 500
+    assert json.loads(data)["error"] == {"code": -32700, "message": "Top-level object parse error"}
     status, _ = post(regtestd, b"", method="GET")
     assert status == 405
     status, data = call(regtestd, "nosuchmethod")

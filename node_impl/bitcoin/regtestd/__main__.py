@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     for warning in config.warnings:
         log.warning(warning)
 
-    from . import rpc_chain, rpc_rawtx, rpc_wallet  # noqa: F401 - registers the RPC methods
+    from . import rpc_chain, rpc_control, rpc_mining, rpc_rawtx, rpc_wallet  # noqa: F401 - registers the RPCs
     from .node import Node
     from .rpc_server import Credentials, RpcHttpServer
 

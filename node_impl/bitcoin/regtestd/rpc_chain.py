@@ -1,4 +1,4 @@
-"""Blockchain, mining, network, control and util RPCs."""
+"""Blockchain RPCs: chain state, blocks and headers, deployments, UTXO set, tip waits."""
 
 from __future__ import annotations
 
@@ -7,26 +7,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .address import AddressError, address_to_script, decode_segwit
-from .amounts import btc_to_sat, sat_to_btc
-from .descriptor import DescriptorError, add_checksum, split_checksum
-from .node import BlockRejected
-from .primitives import Block, BlockHeader, DecodeError, Tx
-from .rpc_args import as_bool, as_hash, as_hex, as_int, as_list, as_str
-from .rpc_errors import (
-    RPC_DESERIALIZATION_ERROR,
-    RPC_INVALID_ADDRESS_OR_KEY,
-    RPC_INVALID_PARAMETER,
-    RPC_MISC_ERROR,
-    RPC_VERIFY_ERROR,
-    RpcError,
+from .amounts import sat_to_btc
+from .dialect import (
+    BIP9_ALWAYS_ACTIVE,
+    BIP9_NO_TIMEOUT,
+    BURIED_DEPLOYMENT_HEIGHTS,
+    MAX_TIP_AGE_SECONDS,
 )
-from .rpc_json import block_to_json, chainwork_hex, difficulty, header_fields
-from .rpc_registry import METHODS, RequestContext, rpc, usage
-
-CLIENT_VERSION = 270000
-SUBVERSION = "/Satoshi:27.0.0/"
-MAX_TIP_AGE_SECONDS = 24 * 3600
+from .primitives import Block, BlockHeader
+from .rpc_args import as_bool, as_hash, as_int, as_list, as_str
+from .rpc_errors import RPC_INVALID_ADDRESS_OR_KEY, RPC_INVALID_PARAMETER, RPC_MISC_ERROR, RpcError
+from .rpc_json import block_to_json, chainwork_hex, difficulty, header_fields, target_hex
+from .rpc_mining import output_script
+from .rpc_registry import RequestContext, rpc
 
 _ibd_latched = threading.Event()
 
@@ -49,13 +42,6 @@ def _block_hash_arg(ctx: RequestContext, value: Any, name: str = "blockhash") ->
     return block_hash
 
 
-def payout_script(address: Any) -> bytes:
-    try:
-        return address_to_script(as_str(address, "address"))
-    except AddressError:
-        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Error: Invalid address") from None
-
-
 # -- blockchain ------------------------------------------------------------------------
 @rpc("Blockchain")
 def getblockchaininfo(ctx: RequestContext) -> dict:
@@ -67,6 +53,8 @@ def getblockchaininfo(ctx: RequestContext) -> dict:
         "blocks": height,
         "headers": height,
         "bestblockhash": node.tip_hash()[::-1].hex(),
+        "bits": format(header.bits, "08x"),
+        "target": target_hex(header.bits),
         "difficulty": difficulty(header.bits),
         "time": header.time,
         "mediantime": node.mtp_at(height),
@@ -75,7 +63,7 @@ def getblockchaininfo(ctx: RequestContext) -> dict:
         "chainwork": chainwork_hex(height),
         "size_on_disk": _size_on_disk(ctx),
         "pruned": False,
-        "warnings": "",
+        "warnings": [],
     }
 
 
@@ -85,6 +73,27 @@ def _size_on_disk(ctx: RequestContext) -> int:
         return sum(p.stat().st_size for p in blocks_dir.glob("blk*.dat"))
     except OSError:
         return 0
+
+
+@rpc("Blockchain")
+def getdeploymentinfo(ctx: RequestContext, blockhash: Any = None) -> dict:
+    """Soft-fork deployments as of `blockhash` (default: the tip), v30's regtest set:
+    the buried ones and taproot, always active (the test-only testdummy is left out)."""
+    node = ctx.node
+    block_hash = _block_hash_arg(ctx, blockhash) if blockhash is not None else node.tip_hash()
+    height = node.block_height(block_hash) or 0
+    deployments: dict[str, dict] = {
+        name: {"type": "buried", "active": height + 1 >= at, "height": at}
+        for name, at in BURIED_DEPLOYMENT_HEIGHTS.items()
+    }
+    deployments["taproot"] = {
+        "type": "bip9",
+        "height": 0,
+        "active": True,
+        "bip9": {"start_time": BIP9_ALWAYS_ACTIVE, "timeout": BIP9_NO_TIMEOUT, "min_activation_height": 0,
+                 "status": "active", "since": 0, "status_next": "active"},
+    }
+    return {"hash": block_hash[::-1].hex(), "height": height, "deployments": deployments}
 
 
 @rpc("Blockchain")
@@ -221,253 +230,6 @@ def waitforblockheight(ctx: RequestContext, height: Any, timeout: Any = 0) -> di
         return _wait_for_tip(node, lambda: node.tip_height() >= target, timeout_ms)
 
 
-# -- mining ------------------------------------------------------------------------------
-@rpc("Generating")
-def generatetoaddress(ctx: RequestContext, nblocks: Any, address: Any, maxtries: Any = 1000000) -> list:
-    count = as_int(nblocks, "nblocks")
-    spk = payout_script(address)
-    try:
-        return [h[::-1].hex() for h in ctx.node.mine_blocks(count, spk)]
-    except BlockRejected as exc:
-        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {exc.reason}") from None
-
-
-def _txs_from_args(ctx: RequestContext, transactions: list) -> list[Tx]:
-    txs = []
-    for item in transactions:
-        text = as_str(item, "transactions")
-        if len(text) == 64:
-            try:
-                txid = bytes.fromhex(text)[::-1]
-            except ValueError:
-                txid = b""
-            entry = ctx.node.mempool.get(txid)
-            if entry is not None:
-                txs.append(entry.tx)
-                continue
-            try:
-                txs.append(Tx.from_hex(text))
-            except DecodeError:
-                raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, f"Transaction {text} not in mempool.") from None
-            continue
-        try:
-            txs.append(Tx.from_hex(text))
-        except DecodeError:
-            raise RpcError(RPC_DESERIALIZATION_ERROR, f"Transaction decode failed for {text}. Make sure the tx has at least one input.") from None
-    return txs
-
-
-def _output_script(output: Any) -> bytes:
-    text = as_str(output, "output")
-    try:
-        return address_to_script(text)
-    except AddressError:
-        pass
-    body = text
-    try:
-        body, _ = split_checksum(text)
-    except DescriptorError as exc:
-        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, str(exc)) from None
-    if body.startswith("addr(") and body.endswith(")"):
-        try:
-            return address_to_script(body[5:-1])
-        except AddressError:
-            pass
-    if body.startswith("raw(") and body.endswith(")"):
-        try:
-            return bytes.fromhex(body[4:-1])
-        except ValueError:
-            pass
-    raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, f"Error: Invalid address or descriptor: {text}")
-
-
-@rpc("Generating")
-def generateblock(ctx: RequestContext, output: Any, transactions: Any, submit: Any = True) -> dict:
-    spk = _output_script(output)
-    txs = _txs_from_args(ctx, as_list(transactions, "transactions"))
-    node = ctx.node
-    if not as_bool(submit, "submit"):
-        from .miner import assemble_block
-
-        block = assemble_block(node.tip_hash(), node.tip_height() + 1, node.next_block_time(), spk, txs,
-                               node.fees_of(txs, allow_unknown=True))
-        return {"hash": block.hash[::-1].hex(), "hex": block.serialize().hex()}
-    try:
-        block_hash = node.mine_block(spk, txs)
-    except BlockRejected as exc:
-        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {exc.reason}") from None
-    except KeyError:
-        raise RpcError(RPC_VERIFY_ERROR, "TestBlockValidity failed: bad-txns-inputs-missingorspent") from None
-    return {"hash": block_hash[::-1].hex()}
-
-
-@rpc("Generating")
-def generateblockfrom(ctx: RequestContext, parenthash: Any, address: Any, transactions: Any = None) -> dict:
-    """Test-only: mine one block on top of any known block (builds competing branches for reorgs)."""
-    parent = as_hash(parenthash, "parenthash")
-    if ctx.node.block_height(parent) is None:
-        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Block not found")
-    spk = _output_script(address)
-    txs = _txs_from_args(ctx, as_list(transactions, "transactions")) if transactions is not None else []
-    outcome = ctx.node.mine_block_on(parent, spk, txs)
-    if outcome.result not in (None, "inconclusive", "duplicate"):
-        raise RpcError(RPC_VERIFY_ERROR, f"Block rejected: {outcome.result}")
-    return {"hash": outcome.block_hash[::-1].hex()}
-
-
-@rpc("Mining")
-def submitblock(ctx: RequestContext, hexdata: Any, dummy: Any = None) -> Any:
-    raw = as_hex(hexdata, "hexdata") if isinstance(hexdata, str) else b""
-    try:
-        block = Block.from_bytes(raw)
-    except DecodeError:
-        raise RpcError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
-    if not block.txs or not block.txs[0].is_coinbase():
-        raise RpcError(RPC_DESERIALIZATION_ERROR, "Block does not start with a coinbase")
-    return ctx.node.submit_block(raw).result
-
-
-@rpc("Mining")
-def getmininginfo(ctx: RequestContext) -> dict:
-    return {
-        "blocks": ctx.node.tip_height(),
-        "difficulty": difficulty(0x207FFFFF),
-        "networkhashps": 0,
-        "pooledtx": len(ctx.node.mempool),
-        "chain": "regtest",
-        "warnings": "",
-    }
-
-
-@rpc("Util")
-def estimatesmartfee(ctx: RequestContext, conf_target: Any, estimate_mode: Any = "conservative") -> dict:
-    target = as_int(conf_target, "conf_target")
-    if not 1 <= target <= 1008:
-        raise RpcError(RPC_INVALID_PARAMETER, "Invalid conf_target, must be between 1 and 1008")
-    mode = as_str(estimate_mode, "estimate_mode").lower()
-    if mode not in ("unset", "economical", "conservative"):
-        raise RpcError(RPC_INVALID_PARAMETER, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\"")
-    rate = ctx.node.fee_estimate_sat_per_kvb
-    if rate is None:
-        return {"errors": ["Insufficient data or no feerate found"], "blocks": 0}
-    rate = max(rate, ctx.node.config.minrelaytxfee_sat_per_kvb)
-    return {"feerate": sat_to_btc(rate), "blocks": max(target, 2)}  # bitcoind never answers for 1 block
-
-
-@rpc("Util")
-def setfeeestimate(ctx: RequestContext, feerate: Any) -> None:
-    """Test-only: the fee rate (BTC/kvB) estimatesmartfee returns for every target from now on."""
-    rate = btc_to_sat(feerate)
-    ctx.node.fee_estimate_sat_per_kvb = rate
-    ctx.node.index.set_meta("fee_estimate_sat_per_kvb", str(rate))
-    ctx.node.index.commit()
-    return None
-
-
-# -- network -----------------------------------------------------------------------------
-@rpc("Network")
-def getnetworkinfo(ctx: RequestContext) -> dict:
-    return {
-        "version": CLIENT_VERSION,
-        "subversion": SUBVERSION,
-        "protocolversion": 70016,
-        "localservices": "0000000000000409",
-        "localservicesnames": ["NETWORK", "WITNESS", "NETWORK_LIMITED"],
-        "localrelay": True,
-        "timeoffset": 0,
-        "networkactive": True,
-        "connections": 0,
-        "connections_in": 0,
-        "connections_out": 0,
-        "networks": [],
-        "relayfee": sat_to_btc(ctx.node.config.minrelaytxfee_sat_per_kvb),
-        "incrementalfee": sat_to_btc(1000),
-        "localaddresses": [],
-        "warnings": "",
-    }
-
-
-@rpc("Network")
-def getpeerinfo(ctx: RequestContext) -> list:
-    return []
-
-
-@rpc("Network")
-def getconnectioncount(ctx: RequestContext) -> int:
-    return 0
-
-
-@rpc("Network")
-def getnettotals(ctx: RequestContext) -> dict:
-    return {"totalbytesrecv": 0, "totalbytessent": 0, "timemillis": int(time.time() * 1000)}
-
-
-@rpc("Zmq")
-def getzmqnotifications(ctx: RequestContext) -> list:
-    return []
-
-
-# -- control -------------------------------------------------------------------------------
-@rpc("Control", lock=False)
-def uptime(ctx: RequestContext) -> int:
-    return int(time.time() - ctx.node.started_at)
-
-
-@rpc("Control", lock=False)
-def stop(ctx: RequestContext, wait: Any = None) -> str:
-    ctx.node.shutdown_requested.set()
-    with ctx.node.lock:
-        ctx.node.tip_changed.notify_all()
-    if ctx.server is not None:
-        ctx.server.request_stop()
-    return "Bitcoin Core stopping"
-
-
-@rpc("Control", lock=False)
-def echo(ctx: RequestContext, arg0: Any = None, arg1: Any = None, arg2: Any = None, arg3: Any = None,
-         arg4: Any = None, arg5: Any = None, arg6: Any = None, arg7: Any = None, arg8: Any = None,
-         arg9: Any = None) -> list:
-    args = [arg0, arg1, arg2, arg3, arg4, arg5, arg6, arg7, arg8, arg9]
-    while args and args[-1] is None:
-        args.pop()
-    return args
-
-
-@rpc("Control")
-def setmocktime(ctx: RequestContext, timestamp: Any) -> None:
-    """Set the clock used for new block times (0: system clock). The kernel still refuses
-    blocks more than 2 hours ahead of the real clock."""
-    value = as_int(timestamp, "timestamp")
-    if value < 0:
-        raise RpcError(RPC_INVALID_PARAMETER, f"Mocktime cannot be negative: {value}.")
-    ctx.node.mock_time = value or None
-    return None
-
-
-@rpc("Control", lock=False)
-def help(ctx: RequestContext, command: Any = None) -> str:  # noqa: A001 - the RPC is named help
-    if command is not None:
-        name = as_str(command, "command")
-        method = METHODS.get(name)
-        if method is None:
-            return f"help: unknown command: {name}"
-        doc = (method.func.__doc__ or "").strip()
-        return usage(method) + ("\n\n" + doc if doc else "")
-    by_category: dict[str, list[str]] = {}
-    for method in METHODS.values():
-        by_category.setdefault(method.category, []).append(usage(method))
-    parts = []
-    for category in sorted(by_category):
-        parts.append(f"== {category} ==")
-        parts.extend(sorted(by_category[category]))
-        parts.append("")
-    return "\n".join(parts).strip()
-
-
-@rpc("Control")
-def getmemoryinfo(ctx: RequestContext, mode: Any = "stats") -> dict:
-    return {"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}}
-
 
 @rpc("Blockchain")
 def scantxoutset(ctx: RequestContext, action: Any, scanobjects: Any = None) -> Any:
@@ -480,7 +242,7 @@ def scantxoutset(ctx: RequestContext, action: Any, scanobjects: Any = None) -> A
     scripts = {}
     for item in as_list(scanobjects, "scanobjects"):
         desc = item.get("desc") if isinstance(item, dict) else item
-        scripts[_output_script(desc)] = as_str(desc, "scanobjects")
+        scripts[output_script(desc)] = as_str(desc, "scanobjects")
     node = ctx.node
     unspents = []
     total = 0
@@ -503,52 +265,3 @@ def scantxoutset(ctx: RequestContext, action: Any, scanobjects: Any = None) -> A
         "unspents": unspents,
         "total_amount": sat_to_btc(total),
     }
-
-
-# -- util ----------------------------------------------------------------------------------
-@rpc("Util")
-def validateaddress(ctx: RequestContext, address: Any) -> dict:
-    text = as_str(address, "address")
-    try:
-        spk = address_to_script(text)
-    except AddressError as exc:
-        return {"isvalid": False, "error_locations": [], "error": f"Invalid address: {exc}"}
-    out: dict[str, Any] = {"isvalid": True, "address": text, "scriptPubKey": spk.hex(),
-                           "isscript": spk[:1] == b"\xa9" and len(spk) == 23}
-    if text.lower().startswith("bcrt1"):
-        witver, program = decode_segwit(text)
-        out["iswitness"] = True
-        out["witness_version"] = witver
-        out["witness_program"] = program.hex()
-        out["isscript"] = witver == 0 and len(program) == 32
-    else:
-        out["iswitness"] = False
-    return out
-
-
-@rpc("Util")
-def getdescriptorinfo(ctx: RequestContext, descriptor: Any) -> dict:
-    text = as_str(descriptor, "descriptor")
-    try:
-        body, _ = split_checksum(text)
-        normalized = add_checksum(body)
-    except DescriptorError as exc:
-        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, str(exc)) from None
-    if "(" not in body or not body.endswith(")"):
-        raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, f"'{body}' is not a valid descriptor function")
-    return {
-        "descriptor": normalized,
-        "checksum": normalized.rsplit("#", 1)[1],
-        "isrange": "*" in body,
-        "issolvable": not body.startswith(("addr(", "raw(")),
-        "hasprivatekeys": False,
-    }
-
-
-@rpc("Util")
-def estimaterawfee(ctx: RequestContext, conf_target: Any, threshold: Any = None) -> dict:
-    rate = ctx.node.fee_estimate_sat_per_kvb
-    if rate is None:
-        return {"short": {"fail": {}, "errors": ["Insufficient data or no feerate found"]}}
-    return {"short": {"feerate": sat_to_btc(rate), "decay": 0.962, "scale": 1}}
-

@@ -26,6 +26,13 @@ def difficulty(bits: int) -> float:
     return diff
 
 
+def target_hex(bits: int) -> str:
+    """The proof-of-work target encoded by compact `bits`, as 64 hex digits (Core 29+)."""
+    exponent, mantissa = bits >> 24, bits & 0x007FFFFF
+    target = mantissa >> 8 * (3 - exponent) if exponent <= 3 else mantissa << 8 * (exponent - 3)
+    return format(target, "064x")
+
+
 def chainwork_hex(height: int) -> str:
     """Cumulative work at height on regtest, where every block's work is 2."""
     return format(2 * (height + 1), "064x")
@@ -103,6 +110,7 @@ def header_fields(node: Node, block_hash: bytes, header: BlockHeader, ntx: int |
         "mediantime": mediantime,
         "nonce": header.nonce,
         "bits": format(header.bits, "08x"),
+        "target": target_hex(header.bits),
         "difficulty": difficulty(header.bits),
         "chainwork": chainwork_hex(height or 0),
     }

@@ -7,6 +7,13 @@ from typing import Any
 
 from .address import AddressError, address_to_script
 from .amounts import btc_to_sat, sat_to_btc
+from .dialect import (
+    DEFAULT_MAX_FEERATE_SAT_PER_KVB,
+    MAX_DATACARRIER_BYTES,
+    MAX_FEERATE_ARG_SAT_PER_KVB,
+    MAX_MEMPOOL_BYTES,
+    PERMIT_BARE_MULTISIG,
+)
 from .mempool import MempoolEntry
 from .policy import TxRejected, signals_rbf
 from .primitives import Block, Tx, TxIn, TxOut
@@ -15,6 +22,7 @@ from .rpc_errors import (
     RPC_DESERIALIZATION_ERROR,
     RPC_INVALID_ADDRESS_OR_KEY,
     RPC_INVALID_PARAMETER,
+    RPC_TYPE_ERROR,
     RPC_VERIFY_ALREADY_IN_CHAIN,
     RPC_VERIFY_ERROR,
     RPC_VERIFY_REJECTED,
@@ -24,7 +32,6 @@ from .rpc_json import tx_to_json
 from .rpc_registry import RequestContext, rpc
 from .script import push_data
 
-DEFAULT_MAX_FEERATE_SAT_PER_KVB = 10_000_000  # 0.10 BTC/kvB
 MAX_PACKAGE_COUNT = 25
 
 
@@ -197,7 +204,13 @@ def createrawtransaction(ctx: RequestContext, inputs: Any, outputs: Any, locktim
 
 # -- mempool acceptance -------------------------------------------------------------------
 def _max_feerate(value: Any) -> int:
-    return DEFAULT_MAX_FEERATE_SAT_PER_KVB if value is None else btc_to_sat(value)
+    """The maxfeerate argument in sat/kvB (0: no limit), refused from 1 BTC/kvB up like Core."""
+    if value is None:
+        return DEFAULT_MAX_FEERATE_SAT_PER_KVB
+    rate = btc_to_sat(value)
+    if rate >= MAX_FEERATE_ARG_SAT_PER_KVB:
+        raise RpcError(RPC_INVALID_PARAMETER, "Fee rates larger than or equal to 1BTC/kvB are not accepted")
+    return rate
 
 
 @rpc("Rawtransactions")
@@ -412,10 +425,42 @@ def getmempoolinfo(ctx: RequestContext) -> dict:
         "bytes": total_bytes,
         "usage": total_bytes * 4,
         "total_fee": sat_to_btc(sum(e.fee_sat for e in mempool.entries.values())),
-        "maxmempool": 300_000_000,
+        "maxmempool": MAX_MEMPOOL_BYTES,
         "mempoolminfee": sat_to_btc(relay),
         "minrelaytxfee": sat_to_btc(relay),
-        "incrementalrelayfee": sat_to_btc(1000),
+        "incrementalrelayfee": sat_to_btc(mempool.min_relay_fee_sat_per_kvb),
         "unbroadcastcount": 0,
         "fullrbf": mempool.full_rbf,
+        "permitbaremultisig": PERMIT_BARE_MULTISIG,
+        "maxdatacarriersize": MAX_DATACARRIER_BYTES,
     }
+
+
+@rpc("Blockchain")
+def gettxspendingprevout(ctx: RequestContext, outputs: Any) -> list:
+    """For each {txid, vout}: the mempool transaction spending it, if any (Core 24+)."""
+    items = as_list(outputs, "outputs")
+    if not items:
+        raise RpcError(RPC_INVALID_PARAMETER, "Invalid parameter, outputs are missing")
+    prevouts = []
+    for item in items:
+        obj = as_dict(item, "outputs")
+        for key in obj:
+            if key not in ("txid", "vout"):
+                raise RpcError(RPC_TYPE_ERROR, f"Unexpected key {key}")
+        for key in ("txid", "vout"):
+            if obj.get(key) is None:
+                raise RpcError(RPC_TYPE_ERROR, f"Missing {key}")
+        txid = as_hash(obj["txid"], "txid")
+        vout = as_int(obj["vout"], "vout")
+        if vout < 0:
+            raise RpcError(RPC_INVALID_PARAMETER, "Invalid parameter, vout cannot be negative")
+        prevouts.append((txid, vout))
+    result = []
+    for txid, vout in prevouts:
+        entry: dict[str, Any] = {"txid": txid[::-1].hex(), "vout": vout}
+        spender = ctx.node.mempool.spender_of(txid, vout)
+        if spender is not None:
+            entry["spendingtxid"] = spender[::-1].hex()
+        result.append(entry)
+    return result

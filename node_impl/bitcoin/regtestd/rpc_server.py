@@ -18,6 +18,7 @@ from typing import Any
 
 from . import amounts
 from .config import Config
+from .dialect import MAX_BATCH_REQUESTS, MAX_BODY_BYTES, MAX_JSON_DEPTH
 from .rpc_errors import (
     RPC_INTERNAL_ERROR,
     RPC_INVALID_REQUEST,
@@ -29,7 +30,6 @@ from .rpc_registry import RequestContext, call
 
 log = logging.getLogger("regtestd.rpc")
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
 COOKIE_USER = "__cookie__"
 
 
@@ -85,6 +85,28 @@ def _reply(result: Any, error: dict | None, request_id: Any) -> dict:
     return {"result": result, "error": error, "id": request_id}
 
 
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when arrays/objects in `value` nest deeper than `limit` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _is_notification(request: Any) -> bool:
+    """A JSON-RPC 2.0 request without an "id" member: executed, never answered (Core 28+)."""
+    return isinstance(request, dict) and request.get("jsonrpc") == "2.0" and "id" not in request
+
+
 def _status_for(code: int) -> int:
     if code == RPC_INVALID_REQUEST:
         return 400
@@ -93,7 +115,7 @@ def _status_for(code: int) -> int:
     return 500
 
 
-_REASONS = {100: "Continue", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+_REASONS = {100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 411: "Length Required", 413: "Payload Too Large",
             431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 MAX_LINE_BYTES = 65536
@@ -125,8 +147,9 @@ class RpcHandler(socketserver.StreamRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json",
               extra_headers: dict[str, str] | None = None, close: bool = False) -> None:
-        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-                 f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
+        if status != 204:  # a 204 has neither body nor Content-Length
+            lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
         for key, value in (extra_headers or {}).items():
             lines.append(f"{key}: {value}")
         if close:
@@ -210,20 +233,49 @@ class RpcHandler(socketserver.StreamRequestHandler):
         ctx = RequestContext(self.server.node, wallet_name, self.server)
         try:
             request = json.loads(body, parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError):
-            err = {"code": RPC_PARSE_ERROR, "message": "Parse error"}
-            self._send(500, amounts.dumps(_reply(None, err, None)).encode(), close=close)
+            too_deep = json_depth_exceeds(request, MAX_JSON_DEPTH)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            too_deep = True
+        if too_deep:
+            self._send_error(RPC_PARSE_ERROR, "Parse error", close)
             return
         if isinstance(request, list):
-            replies = [self._execute(ctx, item)[0] for item in request]
-            self._send(200, amounts.dumps(replies).encode(), close=close)
-            if self.server.stop_pending:
-                self.server.stop_event.set()
+            self._respond_batch(ctx, request, close)
+        elif isinstance(request, dict):
+            reply, status = self._execute(ctx, request)
+            if _is_notification(request):
+                self._send(204, b"", close=close)
+            else:
+                self._send(status, amounts.dumps(reply).encode(), close=close)
+        else:
+            self._send_error(RPC_PARSE_ERROR, "Top-level object parse error", close)
             return
-        reply, status = self._execute(ctx, request)
-        self._send(status, amounts.dumps(reply).encode(), close=close)
         if self.server.stop_pending:
             self.server.stop_event.set()  # the stop reply has left; now shut down
+
+    def _send_error(self, code: int, message: str, close: bool) -> None:
+        """One JSON-RPC 1.0 error reply (id null) with bitcoind's HTTP status for the code."""
+        body = amounts.dumps(_reply(None, {"code": code, "message": message}, None)).encode()
+        self._send(_status_for(code), body, close=close)
+
+    def _respond_batch(self, ctx: RequestContext, requests: list, close: bool) -> None:
+        """bitcoind's batches: HTTP 200 and one reply per element, in order, each element
+        answered on its own; notifications get none ([] for an empty batch, as Core does)."""
+        if len(requests) > MAX_BATCH_REQUESTS:
+            log.warning("Refused a batch of %d requests (at most %d)", len(requests), MAX_BATCH_REQUESTS)
+            self._send_error(RPC_INVALID_REQUEST,
+                             f"Batch of {len(requests)} requests is too large (at most {MAX_BATCH_REQUESTS})",
+                             close)
+            return
+        replies = []
+        for item in requests:
+            reply, _ = self._execute(ctx, item)
+            if not _is_notification(item):
+                replies.append(reply)
+        if requests and not replies:
+            self._send(204, b"", close=close)
+            return
+        self._send(200, amounts.dumps(replies).encode(), close=close)
 
     @staticmethod
     def _is_rpc_path(target: str) -> bool:
@@ -239,45 +291,45 @@ class RpcHandler(socketserver.StreamRequestHandler):
         return None
 
     def _execute(self, ctx: RequestContext, request: Any) -> tuple[dict, int]:
+        """Run one request object; its reply (1.0 or 2.0 shape) and the HTTP status bitcoind
+        would give it alone (2.0 replies are always 200)."""
         if not isinstance(request, dict):
             err = {"code": RPC_INVALID_REQUEST, "message": "Invalid Request object"}
             return _reply(None, err, None), 400
-        if request.get("jsonrpc") == "2.0":
-            return self._execute_v2(ctx, request)
         request_id = request.get("id")
+        version = request.get("jsonrpc")
+        v2 = version == "2.0"
+        if version is not None and not isinstance(version, str):
+            error: dict | None = {"code": RPC_INVALID_REQUEST, "message": "jsonrpc field must be a string"}
+        elif version not in (None, "1.0", "2.0"):
+            error = {"code": RPC_INVALID_REQUEST, "message": "JSON-RPC version not supported"}
+        else:
+            result, error = self._dispatch(ctx, request)
+        if v2:
+            if error is not None:
+                return {"jsonrpc": "2.0", "error": error, "id": request_id}, 200
+            return {"jsonrpc": "2.0", "result": result, "id": request_id}, 200
+        if error is not None:
+            return _reply(None, error, request_id), _status_for(error["code"])
+        return _reply(result, None, request_id), 200
+
+    @staticmethod
+    def _dispatch(ctx: RequestContext, request: dict) -> tuple[Any, dict | None]:
+        """(result, None) or (None, error object) for one well-formed request."""
         method = request.get("method")
+        if method is None:
+            return None, {"code": RPC_INVALID_REQUEST, "message": "Missing method"}
         if not isinstance(method, str):
-            err = {"code": RPC_INVALID_REQUEST, "message": "Method must be a string"}
-            return _reply(None, err, request_id), 400
+            return None, {"code": RPC_INVALID_REQUEST, "message": "Method must be a string"}
         log.debug("ThreadRPCServer method=%s wallet=%s", method, ctx.wallet_name)
         try:
-            result = call(ctx, method, request.get("params"))
-            return _reply(result, None, request_id), 200
+            return call(ctx, method, request.get("params")), None
         except RpcError as exc:
             log.debug("RPC %s answered error %d: %s", method, exc.code, exc.message)
-            return _reply(None, {"code": exc.code, "message": exc.message}, request_id), _status_for(exc.code)
-        except Exception as exc:  # the node keeps running; the client sees an internal error
+            return None, {"code": exc.code, "message": exc.message}
+        except Exception as exc:  # a bug in a handler: logged with its traceback, node keeps running
             log.exception("RPC %s failed", method)
-            err = {"code": RPC_INTERNAL_ERROR, "message": f"Internal error: {type(exc).__name__}: {exc}"}
-            return _reply(None, err, request_id), 500
-
-
-    def _execute_v2(self, ctx: RequestContext, request: dict) -> tuple[dict, int]:
-        """JSON-RPC 2.0 (bitcoind 28+): HTTP 200 always, result xor error."""
-        request_id = request.get("id")
-        method = request.get("method")
-        if not isinstance(method, str):
-            err = {"code": RPC_INVALID_REQUEST, "message": "Method must be a string"}
-            return {"jsonrpc": "2.0", "error": err, "id": request_id}, 200
-        try:
-            result = call(ctx, method, request.get("params"))
-            return {"jsonrpc": "2.0", "result": result, "id": request_id}, 200
-        except RpcError as exc:
-            return {"jsonrpc": "2.0", "error": {"code": exc.code, "message": exc.message}, "id": request_id}, 200
-        except Exception as exc:
-            log.exception("RPC %s failed", method)
-            err = {"code": RPC_INTERNAL_ERROR, "message": f"Internal error: {type(exc).__name__}: {exc}"}
-            return {"jsonrpc": "2.0", "error": err, "id": request_id}, 200
+            return None, {"code": RPC_INTERNAL_ERROR, "message": f"Internal error: {type(exc).__name__}: {exc}"}
 
 
 class RpcHttpServer(socketserver.ThreadingTCPServer):
