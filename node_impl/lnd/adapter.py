@@ -200,19 +200,25 @@ class LndNode(LightningNode):
         return shapes.txid_from_bytes(point["funding_txid_bytes"])
 
     def channels(self, peer: LightningNode | str | None = None) -> list[Channel]:
-        """Every channel LND knows: open (active or not), pending, closing and closed."""
+        """Every channel LND knows: open (active or not), pending, closing and closed.
+
+        A channel moves between LND's lists; reading pending, open, pending again and
+        closed, in that order, with later reads winning, sees a channel that moves on
+        between two reads exactly once, in its newer state."""
         peer_id = peer if isinstance(peer, str) or peer is None else peer.node_id
         found: dict[str, Channel] = {}
-        for record in self._rpc.get("/v1/channels/closed").get("channels", []):
-            found.setdefault(record["channel_point"], shapes.channel_from_closed(record))
-        pending = self._rpc.get("/v1/channels/pending")
-        for key, state in shapes.PENDING_LISTS.items():
-            for entry in pending.get(key) or []:
-                point = entry["channel"]["channel_point"]
-                found.setdefault(point, shapes.channel_from_pending(entry, state))
+        found.update(self._pending_channels())
         for record in self._rpc.get("/v1/channels").get("channels", []):
-            found.setdefault(record["channel_point"], shapes.channel_from_open(record))
+            found[record["channel_point"]] = shapes.channel_from_open(record)
+        found.update(self._pending_channels())
+        for record in self._rpc.get("/v1/channels/closed").get("channels", []):
+            found[record["channel_point"]] = shapes.channel_from_closed(record)
         return [c for c in found.values() if peer_id is None or c.peer_id == peer_id]
+
+    def _pending_channels(self) -> dict[str, Channel]:
+        pending = self._rpc.get("/v1/channels/pending")
+        return {entry["channel"]["channel_point"]: shapes.channel_from_pending(entry, state)
+                for key, state in shapes.PENDING_LISTS.items() for entry in pending.get(key) or []}
 
     def wait_channel_active(self, other: LightningNode, *, funding_txid: str | None = None,
                             timeout: float | None = None) -> Channel:
