@@ -12,10 +12,6 @@ from typing import Any
 
 from lnharness.results import Channel, Invoice, Payment
 
-#: the value of each anchor output of an anchor channel, paid by the opener
-ANCHOR_SAT = 330
-ANCHOR_TYPES = frozenset({"ANCHORS", "SCRIPT_ENFORCED_LEASE", "SIMPLE_TAPROOT",
-                          "SIMPLE_TAPROOT_OVERLAY", "SIMPLE_TAPROOT_FINAL", "TAPROOT"})
 INVOICE_STATES = {"OPEN": "unpaid", "ACCEPTED": "unpaid", "SETTLED": "paid", "CANCELED": "expired"}
 PAYMENT_STATES = {"SUCCEEDED": "complete", "FAILED": "failed"}
 #: the pendingchannels lists and the normalised state of a channel found in each
@@ -57,24 +53,28 @@ def short_channel_id(chan_id: str | int | None) -> str | None:
     return f"{value >> 40}x{(value >> 16) & 0xFFFFFF}x{value & 0xFFFF}"
 
 
-def _opener_costs(record: dict[str, Any], opener: bool) -> int:
-    """Sat the opener's side pays out of its balance: the commitment fee and, on anchor
-    channels, the two anchors (LND subtracts them from `local_balance`)."""
-    if not opener:
-        return 0
-    anchors = 2 * ANCHOR_SAT if record.get("commitment_type") in ANCHOR_TYPES else 0
-    return int(record.get("commit_fee") or 0) + anchors
+def _sides_msat(record: dict[str, Any], opener: bool) -> tuple[int, int]:
+    """(local, remote) msat before the commitment fee, adding up to the capacity.
+
+    LND's `local_balance`/`remote_balance` are whole sat after the opener's commitment fee,
+    anchors and trimmed dust; the side that did not open pays none of that, so its balance
+    is exact and the opener's side is the rest of the capacity (Core Lightning's
+    `to_us_msat` is the same figure)."""
+    capacity = int(record["capacity"])
+    if opener:
+        remote = int(record.get("remote_balance") or 0)
+        return (capacity - remote) * 1000, remote * 1000
+    local = int(record.get("local_balance") or 0)
+    return local * 1000, (capacity - local) * 1000
 
 
 def channel_from_open(record: dict[str, Any]) -> Channel:
     """A `Channel` from one `/v1/channels` entry: active or inactive, both `active`.
 
-    `local_msat`/`remote_msat` are each side's funds before the commitment fee (as Core
-    Lightning's `to_us_msat`), so they add up to the capacity; LND counts in whole sat.
+    `local_msat`/`remote_msat` are each side's funds before the commitment fee (see
+    `_sides_msat`); LND counts in whole sat.
     """
-    opener = bool(record.get("initiator"))
-    local = int(record.get("local_balance") or 0) + _opener_costs(record, opener)
-    remote = int(record.get("remote_balance") or 0) + _opener_costs(record, not opener)
+    local, remote = _sides_msat(record, bool(record.get("initiator")))
     point = record["channel_point"]
     return Channel(
         channel_id=channel_id_from_point(point),
@@ -82,8 +82,8 @@ def channel_from_open(record: dict[str, Any]) -> Channel:
         peer_id=record["remote_pubkey"],
         state="active",
         capacity_sat=int(record["capacity"]),
-        local_msat=local * 1000,
-        remote_msat=remote * 1000,
+        local_msat=local,
+        remote_msat=remote,
         funding_txid=point.split(":")[0],
         native=record,
     )
@@ -92,10 +92,7 @@ def channel_from_open(record: dict[str, Any]) -> Channel:
 def channel_from_pending(entry: dict[str, Any], state: str) -> Channel:
     """A `Channel` from one entry of a `/v1/channels/pending` list, in `state`."""
     record = entry["channel"]
-    opener = record.get("initiator") == "INITIATOR_LOCAL"
-    costs = {**record, "commit_fee": entry.get("commit_fee", 0)}
-    local = int(record.get("local_balance") or 0) + _opener_costs(costs, opener)
-    remote = int(record.get("remote_balance") or 0) + _opener_costs(costs, not opener)
+    local, remote = _sides_msat(record, record.get("initiator") == "INITIATOR_LOCAL")
     point = record["channel_point"]
     return Channel(
         channel_id=channel_id_from_point(point),
@@ -103,8 +100,8 @@ def channel_from_pending(entry: dict[str, Any], state: str) -> Channel:
         peer_id=record["remote_node_pub"],
         state=state,
         capacity_sat=int(record["capacity"]),
-        local_msat=local * 1000,
-        remote_msat=remote * 1000,
+        local_msat=local,
+        remote_msat=remote,
         funding_txid=point.split(":")[0],
         native=entry,
     )
