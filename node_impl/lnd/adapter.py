@@ -22,6 +22,7 @@ from lnharness.results import Availability, Balance, Channel, Invoice, Payment
 from lnharness.wait import wait_for
 
 from . import config, shapes
+from .install import installed_binary
 from .labels import LabelStore
 from .logs import BROKEN_LOG_REGEX, is_benign
 from .rest import LndRest
@@ -145,7 +146,8 @@ class LndNode(LightningNode):
         macaroon = self._rpc.macaroon_path
         return {**super().connection_info(), "rest_url": self._rpc.url,
                 "tls_cert": str(self._rpc.cert_path), "macaroon": str(macaroon),
-                "cli": (f"lncli --network=regtest --lnddir={self.lightning_dir} "
+                "cli": (f"{installed_binary('lncli') or 'lncli'} --network=regtest "
+                        f"--lnddir={self.lightning_dir} "
                         f"--rpcserver={self.host}:{self.grpc_port}")}
 
     # -- identity and wallet -----------------------------------------------------------

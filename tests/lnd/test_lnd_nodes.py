@@ -1,6 +1,11 @@
 """lnd through the LightningNode interface: lnd<->lnd, invoices, restart. Skips without lnd."""
 from __future__ import annotations
 
+import base64
+import json
+import shlex
+import subprocess
+
 import pytest
 from lnharness.errors import RpcError
 from lnharness.node import InvoiceExpired, PaymentFailed
@@ -17,6 +22,24 @@ def test_lnd_node_starts_synced_and_answers_rest(node_factory):
     with pytest.raises(RpcError) as error:
         node.rpc.get("/v1/invoice/" + "00" * 32)
     assert error.value.code == 5  # gRPC NotFound, LND's own code
+    cli = shlex.split(node.connection_info()["cli"]) + ["getinfo"]
+    out = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert json.loads(out.stdout)["identity_pubkey"] == node.node_id, out.stderr
+
+
+def test_rest_stream_reads_an_open_to_its_final_update(node_factory, executor):
+    l1, l2 = node_factory.get_nodes(2, impls=["lnd", "lnd"])
+    l1.fund_wallet(500_000)
+    l1.connect(l2)
+    l2.wait_for_blockheight(node_factory.chain.height())
+    body = {"node_pubkey": base64.b64encode(bytes.fromhex(l2.node_id)).decode(),
+            "local_funding_amount": "200000"}
+    opening = executor.submit(l1.rpc.stream, "POST", "/v1/channels/stream", body,
+                              until=lambda update: "chan_open" in update)
+    node_factory.chain.generate_block(1, wait_for_mempool=1)
+    updates = opening.result()
+    assert "chan_pending" in updates[0] and "chan_open" in updates[-1]
+    assert updates[-1]["chan_open"]["channel_point"]["output_index"] in (0, 1)
 
 
 def test_options_are_lnds_own_and_managed_ones_are_refused(node_factory):
