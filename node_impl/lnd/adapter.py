@@ -328,7 +328,9 @@ class LndNode(LightningNode):
             routes = self._rpc.get(f"/v1/graph/routes/{other.node_id}/0",
                                    {"amt_msat": amount_msat})
         except RpcError as exc:
-            if re.search(r"unable to find a path|no route|not found", exc.message, re.I):
+            # pathfinding's no-route errors (routing/payment_session.go), an unknown target
+            if re.search(r"unable to find a path|insufficient local balance|not found",
+                         exc.message, re.I):
                 return False
             raise
         return bool(routes.get("routes"))
