@@ -29,7 +29,7 @@ BUILTIN_LAYERS = [
 REGTESTD_LAYERS = [
     # primitives: data types, encodings, scripts, keys, the consensus engine, configuration
     {"rpc_errors", "amounts", "primitives", "descriptor", "address", "script", "keys", "sighash",
-     "signer", "scriptcheck", "kernel", "miner", "config"},
+     "signer", "scriptcheck", "kernel", "miner", "config", "dialect"},
     # chain state: indexes, relay policy, mempool
     {"index", "policy", "mempool"},
     # the wallet, which sees the chain through wallet.ChainView only
@@ -37,8 +37,8 @@ REGTESTD_LAYERS = [
     # the node: kernel, indexes, mempool and wallets together
     {"node", "wallet_history"},
     # the JSON-RPC server and its method groups
-    {"rpc_args", "rpc_json", "rpc_registry", "rpc_server", "rpc_chain", "rpc_rawtx",
-     "rpc_wallet"},
+    {"rpc_args", "rpc_json", "rpc_registry", "rpc_server", "rpc_chain", "rpc_mining",
+     "rpc_control", "rpc_rawtx", "rpc_wallet"},
     {"__main__"},
 ]
 MAX_LINES = 600

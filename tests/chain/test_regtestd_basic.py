@@ -101,14 +101,14 @@ def test_sendrawtransaction_errors(rpc):
                                    {rpc.getnewaddress(): Decimal("49.999")})
     unsigned_err = rpc_error(rpc.sendrawtransaction, raw)
     assert unsigned_err["code"] == -26
-    assert unsigned_err["message"].startswith("mandatory-script-verify-flag-failed")
+    assert unsigned_err["message"].startswith("mempool-script-verify-flag-failed")
     signed = rpc.signrawtransactionwithwallet(raw)
     assert signed["complete"] is True
     txid = rpc.sendrawtransaction(signed["hex"])
     assert rpc.sendrawtransaction(signed["hex"]) == txid  # already in mempool: same answer
     rpc.generatetoaddress(1, miner)
     err = rpc_error(rpc.sendrawtransaction, signed["hex"])
-    assert err == {"code": -27, "message": "Transaction already in block chain"}
+    assert err == {"code": -27, "message": "Transaction outputs already in utxo set"}
     missing = rpc.createrawtransaction([{"txid": "11" * 32, "vout": 0}], {miner: 1})
     err = rpc_error(rpc.sendrawtransaction, missing)
     assert err == {"code": -25, "message": "bad-txns-inputs-missingorspent"}

@@ -89,7 +89,7 @@ def test_bad_signature_is_rejected(chain):
     # the witness signature starts after the outputs; flip a byte near the end of the signature
     raw[-45] ^= 0x01
     err = rejection(rpc.sendrawtransaction, raw.hex())
-    assert err["code"] == -26 and err["message"].startswith("mandatory-script-verify-flag-failed")
+    assert err["code"] == -26 and err["message"].startswith("mempool-script-verify-flag-failed")
 
 
 def test_taproot_key_path_spend_and_tamper(chain):
@@ -102,7 +102,7 @@ def test_taproot_key_path_spend_and_tamper(chain):
     witness = rpc.decoderawtransaction(good)["vin"][0]["txinwitness"]
     assert len(witness) == 1 and len(witness[0]) == 128  # 64-byte BIP340 signature, SIGHASH_DEFAULT
     tampered = good.replace(witness[0], witness[0][:-2] + ("00" if witness[0][-2:] != "00" else "01"))
-    assert rejection(rpc.sendrawtransaction, tampered)["message"].startswith("mandatory-script-verify-flag-failed")
+    assert rejection(rpc.sendrawtransaction, tampered)["message"].startswith("mempool-script-verify-flag-failed")
     assert rpc.sendrawtransaction(good)
     assert txid
 

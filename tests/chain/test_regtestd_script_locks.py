@@ -49,7 +49,7 @@ def test_csv_relative_lock(chain):
     too_short = spend_script(outpoint, script, 999_000, miner, sequence=4)
     rpc.generatetoaddress(4, miner)
     err = rejection(rpc.sendrawtransaction, too_short)
-    assert err["code"] == -26 and err["message"].startswith("mandatory-script-verify-flag-failed")
+    assert err["code"] == -26 and err["message"].startswith("mempool-script-verify-flag-failed")
     txid = rpc.sendrawtransaction(spend)
     assert rpc.getblock(rpc.generatetoaddress(1, miner)[0])["tx"][1] == txid
 
@@ -66,7 +66,7 @@ def test_cltv_absolute_lock(chain):
     early = spend_script(outpoint, script, 999_000, miner, sequence=0xFFFFFFFE, locktime=lock - 1)
     rpc.generatetoaddress(2, miner)
     err = rejection(rpc.sendrawtransaction, early)  # final, but the script wants a later locktime
-    assert err["code"] == -26 and err["message"].startswith("mandatory-script-verify-flag-failed")
+    assert err["code"] == -26 and err["message"].startswith("mempool-script-verify-flag-failed")
     txid = rpc.sendrawtransaction(spend)
     assert txid in rpc.getblock(rpc.generatetoaddress(1, miner)[0])["tx"]
 

@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     if config.show_version:
-        print("regtestd (Bitcoin Core RPC compatible, version 27.0.0)")
+        from .dialect import SUBVERSION
+
+        print(f"regtestd (Bitcoin Core RPC compatible, answers as {SUBVERSION.strip('/')})")
         return 0
     try:
         config.net_dir.mkdir(parents=True, exist_ok=True)

@@ -208,7 +208,7 @@ class Mempool:
         failing = first_failing_input(tx, spent)
         if failing is not None:
             raise TxRejected(
-                f"mandatory-script-verify-flag-failed (Script failed verification of input {failing})"
+                f"mempool-script-verify-flag-failed (Script failed verification of input {failing})"
             )
         return fee, spent, conflicts, coin_heights, coin_mtps
 

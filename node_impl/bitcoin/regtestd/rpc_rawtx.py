@@ -226,14 +226,14 @@ def sendrawtransaction(ctx: RequestContext, hexstring: Any, maxfeerate: Any = No
     if existing is not None and existing.tx.wtxid == tx.wtxid:
         return tx.txid_hex
     if node.index.has_unspent_outputs(tx.txid):
-        raise RpcError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
+        raise RpcError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction outputs already in utxo set")
     try:
         fee, spent, conflicts, _, _ = node.mempool.check(tx)
     except TxRejected as exc:
         if exc.missing_inputs:
             raise RpcError(RPC_VERIFY_ERROR, str(exc)) from None
         if exc.already_known:
-            raise RpcError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain") from None
+            raise RpcError(RPC_VERIFY_ALREADY_IN_CHAIN, "Transaction outputs already in utxo set") from None
         raise RpcError(RPC_VERIFY_REJECTED, str(exc)) from None
     if max_rate and fee > math.ceil(max_rate * tx.vsize / 1000):
         raise RpcError(RPC_VERIFY_ERROR, "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)")
