@@ -19,7 +19,7 @@ from lnharness.node import LightningNode, PaymentFailed
 from lnharness.ports import release_port, reserve_port
 from lnharness.proc import Daemon
 from lnharness.results import Availability, Balance, Channel, Invoice, Payment
-from lnharness.wait import wait_for
+from lnharness.wait import default_timeout, wait_for
 
 from . import config, shapes
 from .install import installed_binary
@@ -101,8 +101,14 @@ class LndNode(LightningNode):
         return self._node_id
 
     def start(self, timeout: float | None = None) -> None:
+        """Start lnd; return once REST answers, the server is active and lnd is synced
+        with the chain's tip (one `timeout` for all of it)."""
+        deadline = time.monotonic() + (default_timeout() if timeout is None else timeout)
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.001)
         self._refresh_stale_tip()
-        self._daemon.start(timeout)
+        self._daemon.start(left())
         hint = f"log: {self._daemon.log_path}"
 
         def server_active() -> bool:
@@ -111,8 +117,8 @@ class LndNode(LightningNode):
                 return self._rpc.get("/v1/state").get("state") == "SERVER_ACTIVE"
             except RpcError:
                 return False
-        wait_for(server_active, timeout, what=f"{self.name} (lnd) to reach SERVER_ACTIVE", hint=hint)
-        self._wait_synced(timeout)
+        wait_for(server_active, left(), what=f"{self.name} (lnd) to reach SERVER_ACTIVE", hint=hint)
+        self._wait_synced(left())
 
     def _refresh_stale_tip(self) -> None:
         """Mine a block if the tip is too old for btcwallet to call the chain synced."""
