@@ -20,6 +20,11 @@ BENIGN_ERRORS: tuple[str, ...] = (
     # lnd stopped while a commitment update was in flight (a test ends right after a payment)
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: unable to update commitment: "
     r"link shutting down",
+    # ... which makes it send its peer an `error` "internal error" and drop the connection:
+    # the peer fails its link in turn (the sender's own log holds the cause, checked there)
+    r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: ChannelPoint\([0-9a-f:]+\): "
+    r"received error from peer: chan_id=[0-9a-f]+, err=internal error with error: remote error",
+    r"\[ERR\] PEER: Peer\([0-9a-f]+\): unable to send msg to remote peer: peer exiting",
     # follows every link failure; the failure itself is the line before, checked on its own
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): link failed, exiting htlcManager",
     # a channel closed before its 6 confirmations: its announcement proof finds no channel

@@ -185,3 +185,18 @@ def test_rest_client_auth_errors_and_streams(tls_server, tmp_path):
     updates = rest.stream("POST", "/v2/router/send", {},
                           until=lambda u: u["status"] == "SUCCEEDED")
     assert [u["status"] for u in updates] == ["IN_FLIGHT", "SUCCEEDED"]
+
+
+def test_benign_log_lines_are_allowed_and_others_are_not():
+    from lnharness.node_impl.lnd.logs import is_benign
+    assert is_benign("2026-12-04 16:30:36.546 [ERR] RPCS: [/lnrpc.Lightning/LookupInvoice]: "
+                     "rpc error: code = NotFound desc = there are no existing invoices")
+    assert is_benign("2026-12-04 16:35:31.298 [ERR] SWPR: Failed to init fee function: "
+                     "startingFeeRate=668 sat/kw, endingFeeRate=668 sat/kw, width=1006, delta=0 mSAT/kw")
+    assert not is_benign("2026-12-04 16:35:31.298 [ERR] SWPR: Failed to init fee function: "
+                         "startingFeeRate=668 sat/kw, endingFeeRate=700 sat/kw, width=1006")
+    assert not is_benign("2026-12-04 16:33:10.200 [ERR] FNDG: unable to cancel reservation: "
+                         "no active reservations for peer(02aa)")
+    assert not is_benign("2026-12-04 17:12:17.120 [ERR] HSWC: ChannelLink(ab:1): failing link: "
+                         "ChannelPoint(ab:1): received error from peer: chan_id=53, err=invalid "
+                         "commitment signature with error: remote error")
