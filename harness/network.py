@@ -138,6 +138,8 @@ class NodeFactory:
             return
         self._fund(nodes, [(spec.opener, spec.capacity_sat + FUNDING_FEE_MARGIN_SAT)
                            for spec in channels])
+        # a peer still processing the funding block may refuse a channel (lnd does)
+        self.sync_blockheight(nodes)
         funding_txids = []
         for spec in channels:
             opener, peer = nodes[spec.opener], nodes[spec.peer]

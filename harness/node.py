@@ -219,6 +219,8 @@ class LightningNode(ABC):
             raise ValueError(f"push_msat must be between 0 and the channel's {amount_sat * 1000} msat")
         if not self.is_connected(other):
             self.connect(other)
+        # a peer still processing the last block may refuse the channel (lnd does)
+        other.wait_for_blockheight(self.chain.height())
         txid = self._fund_channel(other, amount_sat, push_msat, announce)
         if wait_for_active:
             self.chain.generate_block(1, wait_for_mempool=txid)

@@ -4,7 +4,7 @@ from lnharness.node import PaymentFailed
 from lnharness.topology import ChannelSpec
 from lnharness.wait import wait_for
 
-pytestmark = pytest.mark.impls("builtin", "cln")
+pytestmark = pytest.mark.impls("builtin", "cln", "lnd")
 
 
 def test_open_pay_and_close(node_factory, impl):
