@@ -150,13 +150,11 @@ class LightningNode(ABC):
 
     def dial_address(self, other: LightningNode) -> tuple[str, int]:
         """Where this node dials `other`: `other`'s own address, or a link's proxy."""
-        via = getattr(self, "_dial_via", {}).get(id(other))
+        via = self._dial_via.get(id(other))
         return via if via is not None else (other.host, other.port)
 
     def dial_through(self, other: LightningNode, address: tuple[str, int] | None) -> None:
         """Dial `other` at `address` from now on (None: at its own address again)."""
-        if not hasattr(self, "_dial_via"):
-            self._dial_via = {}
         if address is None:
             self._dial_via.pop(id(other), None)
         else:
@@ -234,21 +232,24 @@ class LightningNode(ABC):
     def wait_channel_active(self, other: LightningNode, *, funding_txid: str | None = None,
                             timeout: float | None = None) -> Channel:
         """Wait until a channel with `other` (the one funded by `funding_txid`) can carry a
-        payment from either side: active and connected on BOTH ends. Return our side of it."""
-        def usable(node: LightningNode, peer: LightningNode, txid: str | None) -> Channel | None:
-            return next((c for c in node.channels(peer) if c.state == "active"
-                         and c.connected is not False
-                         and (txid is None or c.funding_txid == txid)), None)
-
+        payment from either side: usable on BOTH ends (see `usable_channel`). Return our side."""
         def both() -> Channel | None:
-            ours = usable(self, other, funding_txid)
-            if ours is None or usable(other, self, ours.funding_txid) is None:
+            ours = self.usable_channel(other, funding_txid=funding_txid)
+            if ours is None or other.usable_channel(self, funding_txid=ours.funding_txid) is None:
                 return None
             return ours
         return wait_for(both, timeout,
                         what=f"the channel of {self.name} and {other.name} to be active and "
                              f"connected on both ends",
                         hint=f"logs: {self.daemon.log_path}, {other.daemon.log_path}")
+
+    def usable_channel(self, other: LightningNode, *, funding_txid: str | None = None) -> Channel | None:
+        """Our channel with `other` (funded by `funding_txid`) if it can carry a payment now:
+        active and connected. Adapters whose implementation needs more add it (lnd: the
+        channel in its own graph)."""
+        return next((c for c in self.channels(other) if c.state == "active"
+                     and c.connected is not False
+                     and (funding_txid is None or c.funding_txid == funding_txid)), None)
 
     def close_channel(self, other_or_channel: LightningNode | Channel, *, force: bool = False) -> str:
         """Close the channel (the only active one with a node, or the given one); return the txid."""

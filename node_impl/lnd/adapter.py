@@ -180,10 +180,10 @@ class LndNode(LightningNode):
         return wait_for(reached, timeout, what=f"{self.name} to reach block height {height}")
 
     # -- peers --------------------------------------------------------------------------
-    def connect(self, other: LightningNode) -> None:
+    def _connect(self, other: LightningNode, host: str, port: int) -> None:
         try:
             self._rpc.post("/v1/peers", {"addr": {"pubkey": other.node_id,
-                                                  "host": f"{other.host}:{other.port}"},
+                                                  "host": f"{host}:{port}"},
                                          "perm": False, "timeout": 30})
         except RpcError as exc:
             if "already connected" not in exc.message:
@@ -191,6 +191,11 @@ class LndNode(LightningNode):
 
     def disconnect(self, other: LightningNode) -> None:
         self._rpc.delete(f"/v1/peers/{other.node_id}")
+
+    def known_channels(self) -> set[str]:
+        """Short channel ids of the announced channels in lnd's graph."""
+        edges = self._rpc.get("/v1/graph").get("edges", [])
+        return {scid for edge in edges if (scid := shapes.short_channel_id(edge.get("channel_id")))}
 
     def is_connected(self, other: LightningNode) -> bool:
         peers = self._rpc.get("/v1/peers").get("peers", [])
@@ -228,25 +233,13 @@ class LndNode(LightningNode):
         return {entry["channel"]["channel_point"]: shapes.channel_from_pending(entry, state)
                 for key, state in shapes.PENDING_LISTS.items() for entry in pending.get(key) or []}
 
-    def wait_channel_active(self, other: LightningNode, *, funding_txid: str | None = None,
-                            timeout: float | None = None) -> Channel:
-        """Wait until the channel with `other` is usable from both ends: LND's link is up
-        (`active`), the channel is in LND's own graph with our policy (pathfinding starts
-        there, even for a direct payment) and `other` lists the channel as active."""
-        def matches(c: Channel) -> bool:
-            return funding_txid is None or c.funding_txid == funding_txid
-
-        def usable() -> Channel | None:
-            ours = next((c for c in self.channels(other)
-                         if c.state == "active" and c.native.get("active") and matches(c)), None)
-            if ours is None or not self._in_own_graph(ours):
-                return None
-            theirs = [c for c in other.channels(self) if c.funding_txid == ours.funding_txid]
-            if any(c.state == "active" and c.native.get("active", True) for c in theirs):
-                return ours
+    def usable_channel(self, other: LightningNode, *, funding_txid: str | None = None) -> Channel | None:
+        """Active and connected (LND's link up), and in LND's own graph with our policy:
+        pathfinding starts there, even for a direct payment."""
+        ours = super().usable_channel(other, funding_txid=funding_txid)
+        if ours is None or not self._in_own_graph(ours):
             return None
-        return wait_for(usable, timeout, what=f"{self.name}'s channel with {other.name} to be "
-                        "active on both ends", hint=f"log: {self._daemon.log_path}")
+        return ours
 
     def _in_own_graph(self, channel: Channel) -> bool:
         """Whether LND's graph has `channel` with our side's policy."""

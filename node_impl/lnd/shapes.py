@@ -85,6 +85,8 @@ def channel_from_open(record: dict[str, Any]) -> Channel:
         local_msat=local,
         remote_msat=remote,
         funding_txid=point.split(":")[0],
+        pending_htlcs=len(record.get("pending_htlcs") or ()),
+        connected=bool(record.get("active")),
         native=record,
     )
 
