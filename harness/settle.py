@@ -64,8 +64,7 @@ def unusable_channels(nodes: Sequence[LightningNode],
                 state = theirs.state if theirs is not None else "not listed"
                 reasons.append(f"{node.name}'s channel {channel.short_channel_id} is active, "
                                f"{peer.name}'s is {state}")
-            elif getattr(channel, "connected", True) is False or \
-                    getattr(theirs, "connected", True) is False:
+            elif channel.connected is False or theirs.connected is False:
                 reasons.append(f"channel {channel.short_channel_id} of {node.name} and "
                                f"{peer.name} is not re-established on both ends")
             pair = (min(node.name, peer.name), max(node.name, peer.name))

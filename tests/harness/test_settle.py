@@ -78,14 +78,7 @@ def test_each_condition_holds_settle_back(disturb, complaint):
 
 def test_a_channel_not_reestablished_holds_settle_back():
     a, b = pair()
-
-    @dataclass(frozen=True)
-    class ChannelWithConnected(Channel):  # the `connected` field as an adapter may report it
-        connected: bool = True
-
-    base = channel(b.node_id)
-    a.listed = [ChannelWithConnected(**{f: getattr(base, f) for f in base.__dataclass_fields__},
-                                     connected=False)]
+    a.listed = [replace(channel(b.node_id), connected=False)]
     assert "not re-established" in repr(settled([a, b], FakeChain()))
     a.listed = [replace(a.listed[0], connected=True)]
     assert settled([a, b], FakeChain()) is True

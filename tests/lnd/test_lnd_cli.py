@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from lnharness.node_impl.lnd.adapter import LndNode
+from lnharness.wait import wait_for
 
 LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
 LND = LndNode.availability()
@@ -46,3 +47,27 @@ def test_demo_on_lnd_tells_the_story(tmp_path):
     assert out.stdout.count("preimage ") == 2 and "Both cats delivered" in out.stdout
     assert "routing fee 0 msat" not in out.stdout.split("A second customer")[1]
     assert not list(tmp_path.glob("lnharness-demo-*")), "the demo must remove its directory"
+
+
+@pytest.mark.skipif(not LND.available, reason=str(LND.reason))
+def test_up_on_lnd_then_down(tmp_path):
+    """`lnharness up --impl lnd` starts a line of lnd nodes and reports how to reach them;
+    `lnharness down` stops it."""
+    log = tmp_path / "up.log"
+    with open(log, "w") as out:
+        up = subprocess.Popen([LNHARNESS, "up", "--impl", "lnd", "--nodes", "2",
+                               "--dir", str(tmp_path / "net")],
+                              stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+    try:
+        wait_for(lambda: "network up in" in log.read_text() or up.poll() is not None, 300,
+                 what="lnharness up --impl lnd to report the network")
+        text = log.read_text()
+        assert up.poll() is None, text
+        assert "l1 (lnd): id=" in text and "l2 (lnd): id=" in text
+        assert "export LNH_L1_ID=" in text
+        down = run("down", "--dir", str(tmp_path / "net"))
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert up.wait(120) == 0, log.read_text()
+    finally:
+        if up.poll() is None:
+            up.kill()
