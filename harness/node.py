@@ -32,6 +32,16 @@ class PaymentFailed(LnhError):
         super().__init__(f"payment failed: {reason}")
 
 
+class PaymentPending(LnhError):
+    """`pay` stopped waiting while the payment was still in flight: its outcome is unknown
+    (it may yet complete, e.g. once a payee that went away comes back). Not a failure."""
+
+    def __init__(self, payment_hash: str, reason: str):
+        self.payment_hash = payment_hash
+        self.reason = reason
+        super().__init__(f"payment {payment_hash} is still pending: {reason}")
+
+
 class InvoiceExpired(LnhError):
     """An awaited invoice expired before it was paid."""
 
@@ -270,8 +280,11 @@ class LightningNode(ABC):
         """Create an invoice (`amount_msat=None` for any amount)."""
 
     @abstractmethod
-    def pay(self, bolt11: str, *, amount_msat: int | None = None) -> Payment:
-        """Pay `bolt11`; raise `PaymentFailed` with the reason if it fails."""
+    def pay(self, bolt11: str, *, amount_msat: int | None = None,
+            timeout: float | None = None) -> Payment:
+        """Pay `bolt11` and wait for the outcome, at most `timeout` seconds (default: the
+        harness timeout). Raise `PaymentFailed` with the reason if it failed, and
+        `PaymentPending` if it is still in flight when the time is up."""
 
     @abstractmethod
     def lookup_invoice(self, label_or_hash: str) -> Invoice:

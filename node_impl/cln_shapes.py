@@ -6,14 +6,15 @@ both answer in these shapes.
 from __future__ import annotations
 
 import secrets
+import time
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-from lnharness.errors import RpcError
-from lnharness.node import LightningNode, PaymentFailed
+from lnharness.errors import RpcError, WaitTimeout
+from lnharness.node import LightningNode, PaymentFailed, PaymentPending
 from lnharness.proc import Daemon
 from lnharness.results import Balance, Channel, Invoice, Payment
-from lnharness.wait import wait_for
+from lnharness.wait import default_timeout, wait_for
 
 #: getinfo fields Core Lightning (and the built-in node) add while not caught up with the chain
 SYNC_WARNINGS = ("warning_bitcoind_sync", "warning_lightningd_sync")
@@ -91,11 +92,14 @@ def payment_from_pay(result: dict[str, Any]) -> Payment:
     return Payment(
         payment_hash=result["payment_hash"],
         status="complete" if result["status"] == "complete" else "failed",
-        preimage=result.get("payment_preimage"),
+        preimage=result.get("payment_preimage") or result.get("preimage"),
         fee_msat=msat(result["amount_sent_msat"]) - amount,
         amount_msat=amount,
         native=result,
     )
+
+
+PAY_ANSWER_MARGIN_S = 5
 
 
 class ClnShapedNode(LightningNode):
@@ -194,15 +198,45 @@ class ClnShapedNode(LightningNode):
         return Invoice(bolt11=result["bolt11"], payment_hash=result["payment_hash"], label=label,
                        amount_msat=amount_msat, native=result)
 
-    def pay(self, bolt11: str, *, amount_msat: int | None = None) -> Payment:
-        params: dict[str, Any] = {"bolt11": bolt11}
+    def pay(self, bolt11: str, *, amount_msat: int | None = None,
+            timeout: float | None = None) -> Payment:
+        budget = default_timeout() if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        # retry_for: how long `pay` keeps trying; it answers an error when that runs out
+        # with the payment still in flight, whose outcome we then wait for. A margin keeps
+        # its answer inside the RPC client's own timeout.
+        params: dict[str, Any] = {"bolt11": bolt11,
+                                  "retry_for": max(1, int(budget) - PAY_ANSWER_MARGIN_S)}
         if amount_msat is not None:
             params["amount_msat"] = amount_msat
         try:
             result = self.call("pay", params)
         except RpcError as exc:
-            raise PaymentFailed(f"[{exc.code}] {exc.message}", native=exc) from None
+            return self._outcome_after(bolt11, exc, deadline)
         return payment_from_pay(result)
+
+    def _outcome_after(self, bolt11: str, error: RpcError, deadline: float) -> Payment:
+        """`pay` answered `error`: the final outcome of the payment per `listpays`, waiting
+        (until `deadline`) while it is still pending."""
+        reason = f"[{error.code}] {error.message}"
+        try:
+            payment_hash = self.decode(bolt11)["payment_hash"]
+        except RpcError:  # not a payable invoice at all: the pay error says why
+            raise PaymentFailed(reason, native=error) from None
+
+        def settled() -> dict[str, Any] | None:
+            pays = self.call("listpays", {"payment_hash": payment_hash})["pays"]
+            if any(p["status"] == "pending" for p in pays):
+                return None
+            return next((p for p in pays if p["status"] == "complete"), {"status": "failed"})
+        try:
+            final = wait_for(settled, max(deadline - time.monotonic(), 0.1),
+                             what=f"{self.name}'s payment {payment_hash} to complete or fail")
+        except WaitTimeout:
+            raise PaymentPending(payment_hash, reason) from None
+        if final["status"] == "complete":
+            return payment_from_pay(final)
+        raise PaymentFailed(reason, payment_hash=payment_hash, native=error)
 
     def lookup_invoice(self, label_or_hash: str) -> Invoice:
         key = "payment_hash" if _is_hash(label_or_hash) else "label"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lnharness.errors import ProcessError, RpcError
-from lnharness.node import LightningNode, PaymentFailed
+from lnharness.node import LightningNode, PaymentFailed, PaymentPending
 from lnharness.ports import release_port, reserve_port
 from lnharness.proc import Daemon
 from lnharness.results import Availability, Balance, Channel, Invoice, Payment
@@ -36,7 +36,7 @@ READY_REGEX = r"gRPC proxy started at"
 STALE_TIP_S = 90 * 60
 #: fee limit of `pay`: generous, so routed test payments never fail on fees
 FEE_LIMIT_MIN_MSAT = 5_000_000
-PAY_TIMEOUT_S = 60
+PAY_READ_MARGIN_S = 2  # how much longer we read a payment's stream than LND tries routes
 class LndNode(LightningNode):
     """An lnd node, started as its own process with its own directory and ports."""
 
@@ -293,10 +293,18 @@ class LndNode(LightningNode):
         amount = int(decoded.get("num_msat") or 0)
         return {**decoded, "amount_msat": amount or None}
 
-    def pay(self, bolt11: str, *, amount_msat: int | None = None) -> Payment:
-        """SendPaymentV2 to its final state. Paying an invoice already paid returns the
-        earlier success, as Core Lightning does; any failure is `PaymentFailed`."""
-        body: dict[str, Any] = {"payment_request": bolt11, "timeout_seconds": PAY_TIMEOUT_S,
+    def pay(self, bolt11: str, *, amount_msat: int | None = None,
+            timeout: float | None = None) -> Payment:
+        """SendPaymentV2 to its final state, read for at most `timeout` seconds (default the
+        harness timeout). Paying an invoice already paid returns the earlier success, as Core
+        Lightning does; a failure is `PaymentFailed`; a payment still in flight when the time
+        is up (LND keeps it in flight while an HTLC is out) is `PaymentPending`."""
+        budget = default_timeout() if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        # LND stops trying new routes after timeout_seconds; the stream then ends FAILED
+        # unless an HTLC is still out, which our read of the stream outlasts by the margin
+        body: dict[str, Any] = {"payment_request": bolt11,
+                                "timeout_seconds": max(1, int(budget) - PAY_READ_MARGIN_S),
                                 "no_inflight_updates": True}
         if amount_msat is not None:
             body["amt_msat"] = str(amount_msat)
@@ -304,10 +312,13 @@ class LndNode(LightningNode):
         body["fee_limit_msat"] = str(max(FEE_LIMIT_MIN_MSAT, wanted // 20))
         try:
             updates = self._rpc.stream("POST", "/v2/router/send", body, until=_payment_final,
-                                       timeout=PAY_TIMEOUT_S + 30)
+                                       timeout=max(budget, 1.0))
         except RpcError as exc:
             if "already paid" in exc.message:
                 return self._earlier_payment(bolt11)
+            if time.monotonic() >= deadline:  # our read of the stream ran out of time
+                raise PaymentPending(self.decode(bolt11)["payment_hash"],
+                                     f"[{exc.code}] {exc.message}") from None
             raise PaymentFailed(f"[{exc.code}] {exc.message}", native=exc) from None
         payment = shapes.payment_from_lnd(updates[-1])
         if payment.status != "complete":

@@ -1,6 +1,6 @@
 """Channels and payments through the LightningNode interface, on any implementation."""
 import pytest
-from lnharness.node import PaymentFailed
+from lnharness.node import PaymentFailed, PaymentPending
 from lnharness.topology import ChannelSpec
 from lnharness.wait import wait_for
 
@@ -104,3 +104,19 @@ def test_wait_channel_active_after_a_restart_means_both_ends_reconnected(node_fa
     channel = l1.wait_channel_active(l2)
     assert channel.connected is True and l2.channels(l1)[0].connected is True
     assert l2.pay(l1.invoice(10_000).bolt11).status == "complete"
+
+
+@pytest.mark.impls("builtin")
+def test_a_payment_whose_outcome_is_unknown_is_pending_not_failed(node_factory, impl):
+    """The payee holds the HTLC: when pay's time is up the outcome is unknown, which is
+    `PaymentPending` naming the hash, not `PaymentFailed`; released, the payment completes."""
+    l1, l2 = node_factory.line_graph(2)
+    invoice = l2.invoice(50_000)
+    l2.rpc.call("dev-hold-htlcs", {"hold": True})
+    with pytest.raises(PaymentPending) as pending:
+        l1.pay(invoice.bolt11, timeout=3)
+    assert pending.value.payment_hash == invoice.payment_hash
+    assert l1.htlcs_in_flight() == 1
+    l2.rpc.call("dev-hold-htlcs", {"hold": False})
+    assert l2.wait_invoice_paid(invoice.label).status == "paid"
+    assert l1.pay(invoice.bolt11).status == "complete"  # the earlier success, nothing sent
