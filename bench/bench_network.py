@@ -33,7 +33,7 @@ from lnharness.backend import select_chain_backend  # noqa: E402
 from lnharness.chain import Chain  # noqa: E402
 from lnharness.network import NodeFactory  # noqa: E402
 
-SECTION = "## Lightning networks on the {chain} chain"
+SECTION = "## Lightning networks on the {chain} chain: {impls}"  # one section per set of impls
 
 
 def seconds(fn: Callable[[], object]) -> float:
@@ -129,7 +129,7 @@ def main() -> None:
             rows[impl] = bench_impl(impl, args.chain, Path(tmp))
     demo = bench_demo(args.chain) if "builtin" in impls else None
     command = "python bench/bench_network.py" + "".join(f" {a}" for a in sys.argv[1:])
-    section = SECTION.format(chain=args.chain)
+    section = SECTION.format(chain=args.chain, impls=", ".join(impls))
     lines = header(section, command)
     metrics = list(next(iter(rows.values())))
     lines.append(f"| measurement ({args.chain} chain) | " + " | ".join(impls) + " |")
