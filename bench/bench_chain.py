@@ -21,11 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results import header, write_section  # noqa: E402
-
 from lnharness.backend import ChainBackend, chain_availability, chain_backend_class  # noqa: E402
 from lnharness.chain import Chain  # noqa: E402
 from lnharness.p2wpkh import P2wpkhKey, Utxo  # noqa: E402
+from results import header, write_section  # noqa: E402
 
 SECTION = "## Chain backends"
 FEE_SAT = 1_000
