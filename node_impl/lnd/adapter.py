@@ -309,7 +309,7 @@ class LndNode(LightningNode):
         if amount_msat is not None:
             body["amt_msat"] = str(amount_msat)
         wanted = amount_msat if amount_msat is not None else self.decode(bolt11)["amount_msat"] or 0
-        body["fee_limit_msat"] = str(max(FEE_LIMIT_MIN_MSAT, wanted // 20))
+        body["fee_limit_msat"] = _fee_limit_msat(wanted)
         try:
             updates = self._rpc.stream("POST", "/v2/router/send", body, until=_payment_final,
                                        timeout=max(budget, 1.0))
@@ -335,8 +335,11 @@ class LndNode(LightningNode):
     # -- routing ------------------------------------------------------------------------
     def has_route(self, other: LightningNode, amount_msat: int) -> bool:
         try:
+            # the fee limit `pay` uses: without one LND allows fees up to the amount only,
+            # so a small amount over two paid hops had "no route"
             routes = self._rpc.get(f"/v1/graph/routes/{other.node_id}/0",
-                                   {"amt_msat": amount_msat})
+                                   {"amt_msat": amount_msat,
+                                    "fee_limit.fixed_msat": _fee_limit_msat(amount_msat)})
         except RpcError as exc:
             # pathfinding's no-route errors (routing/payment_session.go), an unknown target
             if re.search(r"unable to find a path|insufficient local balance|not found",
@@ -357,3 +360,8 @@ def _payment_final(update: dict[str, Any]) -> bool:
 
 def _is_hash(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def _fee_limit_msat(amount_msat: int) -> str:
+    """The routing fee we allow a payment of `amount_msat` (5% of it, at least 5,000 sat)."""
+    return str(max(FEE_LIMIT_MIN_MSAT, amount_msat // 20))

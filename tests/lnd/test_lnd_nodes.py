@@ -109,3 +109,13 @@ def test_restarted_lnd_pays_again(node_factory):
     second = l2.invoice(20_000)
     assert l1.pay(second.bolt11).status == "complete"
     assert l2.wait_invoice_paid(second.label).status == "paid"
+
+
+def test_a_payment_crosses_a_line_of_four_lnd_nodes(node_factory):
+    """Two paid hops: the waits' small probe amount is below their base fees, which LND's
+    route query refused without a fee limit (it allows fees up to the amount only)."""
+    l1, _, _, l4 = node_factory.line_graph(4, impls=["lnd"] * 4, wait_for_announce=True)
+    invoice = l4.invoice(70_000, description="three hops")
+    payment = l1.pay(invoice.bolt11)
+    assert payment.status == "complete" and payment.fee_msat > 0
+    assert l4.wait_invoice_paid(invoice.label).preimage == payment.preimage
