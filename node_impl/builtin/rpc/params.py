@@ -24,6 +24,7 @@ from typing import Any
 from coincurve import PublicKey
 
 from ..core.jsonrpc import param_error
+from ..wire.codec import ShortChannelId
 
 MAX_MSAT = 21_000_000 * 100_000_000 * 1000  # every bitcoin there will ever be
 MAX_SAT = MAX_MSAT // 1000
@@ -233,9 +234,10 @@ def short_channel_id(value: Any, name: str = "short_channel_id") -> int:
         fields = value.split("x", 3)
         parts = [d for d in map(_digits, fields) if d is not None]
         if len(parts) == len(fields) == 3:
-            block, tx, out = parts
-            if block < 1 << 24 and tx < 1 << 24 and out < 1 << 16:
-                return block << 40 | tx << 16 | out
+            try:  # the wire layer's scid knows its field sizes and layout
+                return ShortChannelId(*parts).to_int()
+            except ValueError:
+                pass
     raise param_error(name, f"expected a short channel id BLOCKxTXxOUT, got {_show(value)}")
 
 
