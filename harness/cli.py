@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     install = sub.add_parser(
         "install", help="build an implementation into the tool directory (lnd: with Go, from "
-                        "the Go module proxy)")
-    install.add_argument("name", help="what to install, e.g. lnd")
+                        "the Go module proxy; ldk: our daemon, with cargo, from crates.io)")
+    install.add_argument("name", help="what to install: lnd or ldk")
     install.add_argument("--version", help="release to build (default: the pinned one)")
     install.add_argument("--bin-dir", help="where the binaries go (default $LNH_BIN_DIR, else "
                                            "~/.cache/lnharness/bin)")

@@ -82,3 +82,12 @@ def make_test_dir(name: str, base: Path | None = None) -> Path:
 def remove_test_dir(path: Path) -> None:
     """Delete a test directory and everything in it."""
     shutil.rmtree(path, ignore_errors=True)
+
+
+def write_private(path: Path, data: bytes | str) -> None:
+    """Write `data` to `path`, readable by this user only (0600 even if the file existed):
+    for secrets such as a node's seed or the chain's RPC credentials."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)

@@ -147,11 +147,13 @@ class NodeFactory:
                 opener.connect(peer)
             funding_txids.append(opener._fund_channel(peer, spec.capacity_sat, spec.push_msat,
                                                       spec.announce))
-        self.chain.generate_block(1, wait_for_mempool=funding_txids)
+        depth = max(1, *(nodes[spec.peer].accept_depth for spec in channels))
+        self.chain.generate_block(depth, wait_for_mempool=funding_txids)
         for spec, txid in zip(channels, funding_txids, strict=True):
             nodes[spec.opener].wait_channel_active(nodes[spec.peer], funding_txid=txid)
         if wait_for_announce:
-            self.chain.generate_block(ANNOUNCE_DEPTH - 1)
+            if depth < ANNOUNCE_DEPTH:
+                self.chain.generate_block(ANNOUNCE_DEPTH - depth)
             self.wait_for_gossip(nodes, channels)
         self.sync_blockheight(nodes)
 

@@ -56,6 +56,9 @@ class LightningNode(ABC):
     """
 
     impl: ClassVar[str]
+    #: confirmations of its funding this implementation waits for before a channel it
+    #: accepts is usable (its `minimum_depth`): the harness mines that many to confirm one
+    accept_depth: ClassVar[int] = 1
     #: log lines that mean the node hit a bug; checked at teardown unless allowed
     broken_log_regex: ClassVar[str] = r"\b(BROKEN|Traceback|CRITICAL)\b"
 
@@ -231,7 +234,7 @@ class LightningNode(ABC):
         other.wait_for_blockheight(self.chain.height())
         txid = self._fund_channel(other, amount_sat, push_msat, announce)
         if wait_for_active:
-            self.chain.generate_block(1, wait_for_mempool=txid)
+            self.chain.generate_block(max(1, other.accept_depth), wait_for_mempool=txid)
             return self.wait_channel_active(other, funding_txid=txid)
         return wait_for(lambda: self._channel_by_txid(other, txid),
                         what=f"{self.name} to list its channel with funding {txid}")

@@ -8,7 +8,7 @@ from lnharness.examples.catshop import CatShop
 from lnharness.examples.catshop.cats import cat_for
 from lnharness.wait import wait_for
 
-pytestmark = pytest.mark.impls("builtin", "cln", "lnd")
+pytestmark = pytest.mark.impls("builtin", "cln", "lnd", "ldk")
 
 
 def get(url, accept="application/json"):

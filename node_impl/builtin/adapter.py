@@ -10,11 +10,11 @@ and the daemon reads them.
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lnharness.dirs import write_private
 from lnharness.errors import RpcError
 from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
@@ -74,7 +74,7 @@ class BuiltinNode(ClnShapedNode):
         seed = self.options.pop("seed", None)
         if seed is not None or not {"seed_file", "seed-file"} & set(self.options):
             # reproducible node ids: the same name gives the same id in every run
-            _write_secret(self.lightning_dir / "seed", str(
+            write_private(self.lightning_dir / "seed", str(
                 seed if seed is not None else hashlib.sha256(f"lnharness:{name}".encode()).hexdigest()))
         self._extra_args = _option_args(self.options)
         self.port = reserve_port()
@@ -90,7 +90,7 @@ class BuiltinNode(ClnShapedNode):
     def _command(self) -> list[str]:
         chain = self.chain
         credentials = self.lightning_dir / "bitcoin_rpc_credentials"
-        _write_secret(credentials, f"{chain.rpcuser}:{chain.rpcpassword}")
+        write_private(credentials, f"{chain.rpcuser}:{chain.rpcpassword}")
         return [sys.executable, "-m", "lnharness.node_impl.builtin",
                 f"--lightning-dir={self.lightning_dir}",
                 f"--addr={self.host}:{self.port}",
@@ -142,10 +142,3 @@ class BuiltinNode(ClnShapedNode):
         except BuiltinRpcError as exc:
             raise RpcError(method, exc.code, exc.message, peer=self.name) from None
 
-
-def _write_secret(path: Path, text: str) -> None:
-    """`text` into `path`, readable by this user only (0600 even if the file existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)

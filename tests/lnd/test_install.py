@@ -36,7 +36,7 @@ def test_a_version_that_is_not_a_release_tag_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_name_lists_what_can_be_installed() -> None:
     out = run("install", "eclair")
     assert out.returncode == 1
-    assert "nothing to install named 'eclair'; installable: lnd" in out.stderr
+    assert "nothing to install named 'eclair'; installable: ldk, lnd" in out.stderr
 
 
 @pytest.mark.skipif(installed_binary() is None or shutil.which("go") is None,

@@ -1,0 +1,1 @@
+"""Tests of the ldk implementation (lnh-ldkd); each skips with the reason when it is absent."""
