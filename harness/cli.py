@@ -9,25 +9,13 @@ from pathlib import Path
 from lnharness import registry
 from lnharness.dirs import base_dir
 from lnharness.errors import LnhError
-from lnharness.results import Availability
-
-
-def implementation_availability() -> list[Availability]:
-    """Availability of every registered Lightning implementation."""
-    result = []
-    for name in registry.names(registry.IMPLS_GROUP):
-        try:
-            result.append(registry.load(registry.IMPLS_GROUP, name).availability())
-        except Exception as exc:  # a broken third-party adapter is reported, not fatal
-            result.append(Availability(name, False, reason=f"cannot load adapter: {exc!r}"))
-    return result
 
 
 def _cmd_impls(args: argparse.Namespace) -> int:
     from lnharness.backend import chain_availability
 
     print("Lightning implementations (--lnh-impl / LNH_IMPL):")
-    for item in implementation_availability():
+    for item in registry.implementation_availability():
         print("  " + item.describe())
     print("Chain backends (--lnh-chain / LNH_CHAIN):")
     for chain in chain_availability():
