@@ -42,8 +42,9 @@ BENIGN_ERRORS: tuple[str, ...] = (
     r"\[ERR\] LNWL: unable to query estimator: fee estimation data not available yet",
     # shutdown: the best-block tracker's epoch stream closes before the tracker stops
     r"\[ERR\] NTFN: dead epoch stream in BestBlockTracker",
-    # shutdown while a fresh channel is being added to the graph
-    r"\[ERR\] (GRPH|DISC): .*unable to add channel: ChannelGraph shutting down",
+    # shutdown while a fresh channel, or a peer's node announcement, is being added to the graph
+    r"\[ERR\] (GRPH|DISC): .*unable to add (channel|node [0-9a-f]{66} to the graph): "
+    r"ChannelGraph shutting down",
     # shutdown before a public channel's 6 confirmations: its announcement is abandoned
     r"\[ERR\] FNDG: Unable to advance state\(.*funding manager shutting down",
 )

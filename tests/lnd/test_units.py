@@ -195,6 +195,13 @@ def test_benign_log_lines_are_allowed_and_others_are_not():
                      "startingFeeRate=668 sat/kw, endingFeeRate=668 sat/kw, width=1006, delta=0 mSAT/kw")
     assert not is_benign("2026-12-04 16:35:31.298 [ERR] SWPR: Failed to init fee function: "
                          "startingFeeRate=668 sat/kw, endingFeeRate=700 sat/kw, width=1006")
+    node = "0396bea9496d154f1617f7045e9a7fc2fa7036507d587b43ab70b3e9adc304e7be"
+    assert is_benign(f"2026-12-04 18:42:07.460 [ERR] DISC: unable to add node {node} to the "
+                     "graph: ChannelGraph shutting down")
+    assert is_benign(f"2026-12-04 18:42:07.460 [ERR] GRPH: process network updates got: unable "
+                     f"to add node {node} to the graph: ChannelGraph shutting down")
+    assert not is_benign(f"2026-12-04 18:42:07.460 [ERR] DISC: unable to add node {node} to the "
+                         "graph: invalid signature")
     assert not is_benign("2026-12-04 16:33:10.200 [ERR] FNDG: unable to cancel reservation: "
                          "no active reservations for peer(02aa)")
     assert not is_benign("2026-12-04 17:12:17.120 [ERR] HSWC: ChannelLink(ab:1): failing link: "
