@@ -60,6 +60,7 @@ td.cell:hover .tip { display: block; }
 .failures summary { cursor: pointer; }
 .failures pre { white-space: pre-wrap; background: #f6f8fa; padding: 8px; border-radius: 6px;
                 font-size: 12px; max-height: 260px; overflow: auto; }
+details.cells { margin-top: 20px; }
 table.all { border-collapse: collapse; margin-top: 8px; font-size: 12.5px; }
 table.all td, table.all th { border-bottom: 1px solid var(--line); padding: 3px 10px; text-align: left; }
 table.all td.num { text-align: right; font-variant-numeric: tabular-nums; }
