@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from lnharness.wait import wait_for
 
 LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
 
@@ -109,3 +112,30 @@ def test_bad_arguments_are_named():
     assert impl.returncode == 1 and "unknown implementation(s) eclair" in impl.stderr
     jobs = matrix("-j", "0")
     assert jobs.returncode == 2 and "must be a positive whole number, got 0" in jobs.stderr
+
+
+def test_ctrl_c_stops_the_running_cell_cleanly_and_still_reports(tmp_path):
+    out = tmp_path / "report"
+    log = tmp_path / "matrix.log"
+    with open(log, "w") as handle:
+        proc = subprocess.Popen([LNHARNESS, "matrix", "--impls", "builtin", "--scenarios",
+                                 "open,stuck", "-j", "1", "--out", str(out)],
+                                stdout=handle, stderr=subprocess.STDOUT,
+                                env=with_extra_scenarios(tmp_path))
+    try:
+        # built-in scenarios come first: `open` runs, then `stuck`; interrupt once `stuck`
+        # waits in its endless step
+        wait_for(lambda: "start   stuck" in log.read_text() and (tmp_path / "cells").exists()
+                 and any("wait for what never comes" in p.read_text()
+                         for p in (tmp_path / "cells").glob("*/step")),
+                 timeout=300, what="the stuck cell to reach its endless step")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(120) == 130, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    report = json.loads((out / "matrix.json").read_text())
+    assert [(c["scenario"], c["outcome"]) for c in report["cells"]] == [
+        ("open", "passed"), ("stuck", "cancelled")]
+    stuck_dir = Path(report["cells"][1]["directory"])
+    assert json.loads((stuck_dir / "result.json").read_text())["outcome"] == "failed"
