@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from lnharness.matrix.catalog import all_scenarios, scenarios_named
 from lnharness.matrix.plan import CellSpec, pairs, plan_cells, split_available, triples
 from lnharness.matrix.scenario import Scenario
+from lnharness.matrix.scenarios import BUILTIN_SCENARIOS
 
 ISSUE_SCENARIOS = ["open", "pay", "route", "expiry", "coop-close", "force-close", "restart"]
 
@@ -69,3 +71,11 @@ def test_availability_comes_from_the_registry(monkeypatch):
     assert {a.name for a in everything + missing} >= {"builtin", "cln", "lnd"}
     with pytest.raises(ValueError, match="unknown implementation.s. eclair; registered: builtin"):
         split_available(["builtin", "eclair"])
+
+
+def test_the_readme_tells_every_built_in_scenario_and_shows_a_matrix():
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text()
+    for scenario in BUILTIN_SCENARIOS:
+        assert f"| `{scenario.name}` | {scenario.nodes} |" in readme
+    assert "](docs/matrix.png)" in readme and (repo / "docs" / "matrix.png").is_file()
