@@ -9,25 +9,13 @@ from pathlib import Path
 from lnharness import registry
 from lnharness.dirs import base_dir
 from lnharness.errors import LnhError
-from lnharness.results import Availability
-
-
-def implementation_availability() -> list[Availability]:
-    """Availability of every registered Lightning implementation."""
-    result = []
-    for name in registry.names(registry.IMPLS_GROUP):
-        try:
-            result.append(registry.load(registry.IMPLS_GROUP, name).availability())
-        except Exception as exc:  # a broken third-party adapter is reported, not fatal
-            result.append(Availability(name, False, reason=f"cannot load adapter: {exc!r}"))
-    return result
 
 
 def _cmd_impls(args: argparse.Namespace) -> int:
     from lnharness.backend import chain_availability
 
     print("Lightning implementations (--lnh-impl / LNH_IMPL):")
-    for item in implementation_availability():
+    for item in registry.implementation_availability():
         print("  " + item.describe())
     print("Chain backends (--lnh-chain / LNH_CHAIN):")
     for chain in chain_availability():
@@ -79,6 +67,37 @@ def _cmd_down(args: argparse.Namespace) -> int:
     return bring_down(Path(args.dir) if args.dir else _default_up_dir(), sys.stdout)
 
 
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from lnharness.matrix.command import MatrixConfig, run_matrix
+
+    given = {key: value for key in ("cell_timeout", "max_triples")
+             if (value := getattr(args, key)) is not None}  # else MatrixConfig's defaults
+    config = MatrixConfig(out=Path(args.out), impls=args.impls, scenarios=args.scenarios,
+                          chain=args.chain, jobs=args.jobs, keep_dirs=args.keep_dirs, **given)
+    return run_matrix(config, sys.stdout)
+
+
+def _names(value: str) -> list[str]:
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{value!r} names nothing: give a comma-separated list")
+    return names
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
+    return number
+
+
 def _topology(value: str) -> str:
     if value in ("line", "star", "ring") or Path(value).is_file():
         return value
@@ -122,6 +141,33 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--dir", help="working directory (default <LNH_TEST_DIR>/up)")
     _add_network_options(up)
     up.set_defaults(run=_cmd_up)
+
+    matrix = sub.add_parser(
+        "matrix", help="run the interop scenarios over every pair (and triple) of "
+                       "implementations; write matrix.json, matrix.md and matrix.html")
+    matrix.add_argument("--impls", type=_names, metavar="A,B,...",
+                        help="implementations to cross (default: every registered one; "
+                             "unavailable ones are listed with the reason and skipped)")
+    matrix.add_argument("--scenarios", type=_names, metavar="A,B,...",
+                        help="scenarios to run (default all: open, pay, route, expiry, "
+                             "coop-close, force-close, restart, then any registered)")
+    matrix.add_argument("--chain", default="auto",
+                        help="chain backend of every cell (default auto: bitcoind if found, "
+                             "else embedded)")
+    matrix.add_argument("--out", default="lnharness-matrix",
+                        help="directory of the reports (default ./lnharness-matrix)")
+    matrix.add_argument("-j", "--jobs", type=_positive_int,
+                        help="cells run at once (default: one per core)")
+    matrix.add_argument("--cell-timeout", type=_positive_float, metavar="SECONDS",
+                        help="a cell still running after this is stopped and reported timed "
+                             "out (default 600)")
+    matrix.add_argument("--max-triples", type=_positive_int, metavar="N",
+                        help="most implementation triples a three-node scenario runs over "
+                             "(default 24)")
+    matrix.add_argument("--keep-dirs", action="store_true",
+                        help="keep the directories of passing cells too (failed ones are "
+                             "always kept)")
+    matrix.set_defaults(run=_cmd_matrix)
 
     down = sub.add_parser("down", help="stop the network started by `lnharness up`")
     down.add_argument("--dir", help="working directory given to `up` (default <LNH_TEST_DIR>/up)")

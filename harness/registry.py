@@ -8,6 +8,8 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from lnharness.results import Availability
+
 IMPLS_GROUP = "lnharness.impls"
 CHAINS_GROUP = "lnharness.chains"
 
@@ -28,3 +30,14 @@ def _entry_point(group: str, name: str) -> EntryPoint:
 def load(group: str, name: str) -> Any:
     """The object registered as `name` in `group` (imported now)."""
     return _entry_point(group, name).load()
+
+
+def implementation_availability() -> list[Availability]:
+    """Availability of every registered Lightning implementation, by name."""
+    result = []
+    for name in names(IMPLS_GROUP):
+        try:
+            result.append(load(IMPLS_GROUP, name).availability())
+        except Exception as exc:  # a broken third-party adapter is reported, not fatal
+            result.append(Availability(name, False, reason=f"cannot load adapter: {exc!r}"))
+    return result

@@ -25,6 +25,11 @@ BENIGN_ERRORS: tuple[str, ...] = (
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: ChannelPoint\([0-9a-f:]+\): "
     r"received error from peer: chan_id=[0-9a-f]+, err=internal error with error: remote error",
     r"\[ERR\] PEER: Peer\([0-9a-f]+\): unable to send msg to remote peer: peer exiting",
+    # the peer force-closed the channel and told us with an `error`, as Core Lightning and
+    # the built-in node do: the link fails; the close itself is the test's doing
+    r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: ChannelPoint\([0-9a-f:]+\): "
+    r"received error from peer: chan_id=[0-9a-f]+, err=Forcibly closed by `close` command "
+    r"with error: remote error",
     # follows every link failure; the failure itself is the line before, checked on its own
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): link failed, exiting htlcManager",
     # a channel closed before its 6 confirmations: its announcement proof finds no channel
@@ -42,8 +47,9 @@ BENIGN_ERRORS: tuple[str, ...] = (
     r"\[ERR\] LNWL: unable to query estimator: fee estimation data not available yet",
     # shutdown: the best-block tracker's epoch stream closes before the tracker stops
     r"\[ERR\] NTFN: dead epoch stream in BestBlockTracker",
-    # shutdown while a fresh channel is being added to the graph
-    r"\[ERR\] (GRPH|DISC): .*unable to add channel: ChannelGraph shutting down",
+    # shutdown while a fresh channel, or a peer's node announcement, is being added to the graph
+    r"\[ERR\] (GRPH|DISC): .*unable to add (channel|node [0-9a-f]{66} to the graph): "
+    r"ChannelGraph shutting down",
     # shutdown before a public channel's 6 confirmations: its announcement is abandoned
     r"\[ERR\] FNDG: Unable to advance state\(.*funding manager shutting down",
 )

@@ -195,6 +195,17 @@ def test_benign_log_lines_are_allowed_and_others_are_not():
                      "startingFeeRate=668 sat/kw, endingFeeRate=668 sat/kw, width=1006, delta=0 mSAT/kw")
     assert not is_benign("2026-12-04 16:35:31.298 [ERR] SWPR: Failed to init fee function: "
                          "startingFeeRate=668 sat/kw, endingFeeRate=700 sat/kw, width=1006")
+    node = "0396bea9496d154f1617f7045e9a7fc2fa7036507d587b43ab70b3e9adc304e7be"
+    assert is_benign(f"2026-12-04 18:42:07.460 [ERR] DISC: unable to add node {node} to the "
+                     "graph: ChannelGraph shutting down")
+    assert is_benign(f"2026-12-04 18:42:07.460 [ERR] GRPH: process network updates got: unable "
+                     f"to add node {node} to the graph: ChannelGraph shutting down")
+    assert not is_benign(f"2026-12-04 18:42:07.460 [ERR] DISC: unable to add node {node} to the "
+                         "graph: invalid signature")
+    point = "c733ef21cf53ed0e2216bc7ce024506c0e1cf9d880e8f65f0c60255af7aa353a:0"
+    assert is_benign(f"2026-12-04 18:46:05.925 [ERR] HSWC: ChannelLink({point}): failing link: "
+                     f"ChannelPoint({point}): received error from peer: chan_id=3a35, "
+                     "err=Forcibly closed by `close` command with error: remote error")
     assert not is_benign("2026-12-04 16:33:10.200 [ERR] FNDG: unable to cancel reservation: "
                          "no active reservations for peer(02aa)")
     assert not is_benign("2026-12-04 17:12:17.120 [ERR] HSWC: ChannelLink(ab:1): failing link: "
