@@ -274,7 +274,19 @@ class LightningNode(ABC):
                 raise LnhError(f"{self.name} has {len(candidates)} open channels with "
                                f"{other_or_channel.name}; pass the Channel to close")
             channel = candidates[0]
+        if not force:
+            self._wait_htlcs_resolved(channel)
         return self._close(channel, force)
+
+    def _wait_htlcs_resolved(self, channel: Channel) -> None:
+        """Wait until `channel` carries no HTLC (as far as this node can tell): a payment that
+        just completed may still be in its commitment dance, and a mutual close must not
+        start before it ends (lnd refuses one then)."""
+        def resolved() -> bool:
+            now = next((c for c in self.channels() if c.channel_id == channel.channel_id), None)
+            return now is None or not now.pending_htlcs
+        wait_for(resolved, what=f"the HTLCs on {self.name}'s channel {channel.channel_id} to "
+                                "resolve before closing it")
 
     # -- payments -----------------------------------------------------------------------
     @abstractmethod

@@ -23,6 +23,14 @@ BENIGN_ERRORS: tuple[str, ...] = (
     r"error: |Closing channel: )(Coop Closed|(Channel closed because counterparty force-closed "
     r"with message: )?force close requested over RPC)$",
     r"ERROR lightning::ln::channelmanager: Force-closing channel [0-9a-f]{64}$",
+    # the peer force-closed (its own log tells why, checked there), or a closing or
+    # commitment transaction confirmed: the channel ends as the test asked
+    r"ERROR lightning::ln::channelmanager: (Closed channel [0-9a-f]{64} due to close-required "
+    r"error: |Closing channel: )Channel closed because (counterparty force-closed with message: "
+    r".*|commitment or closing transaction was confirmed on chain\.)$",
+    # after a close the peer may still send a message for the channel LDK has forgotten
+    r"ERROR lightning::ln::channelmanager: Got non-closing error: Got a message for a channel "
+    r"from the wrong node! No such channel for the passed counterparty_node_id [0-9a-f]{66}$",
     # after a force close both sides broadcast their commitment (and sweeps spending it):
     # the one that loses the race is refused as spending what is already spent
     r"ERROR ldk_node::chain::bitcoind: Failed to broadcast transaction [0-9a-f]{64}: RPC error "

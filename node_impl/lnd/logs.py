@@ -25,11 +25,14 @@ BENIGN_ERRORS: tuple[str, ...] = (
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: ChannelPoint\([0-9a-f:]+\): "
     r"received error from peer: chan_id=[0-9a-f]+, err=internal error with error: remote error",
     r"\[ERR\] PEER: Peer\([0-9a-f]+\): unable to send msg to remote peer: peer exiting",
-    # the peer force-closed the channel and told us with an `error`, as Core Lightning and
-    # the built-in node do: the link fails; the close itself is the test's doing
+    # the peer force-closed the channel and told us with an `error`, as Core Lightning, the
+    # built-in node and the ldk daemon do: the link fails; the close itself is the test's doing
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: ChannelPoint\([0-9a-f:]+\): "
-    r"received error from peer: chan_id=[0-9a-f]+, err=Forcibly closed by `close` command "
-    r"with error: remote error",
+    r"received error from peer: chan_id=[0-9a-f]+, err=(Forcibly closed by `close` command|"
+    r"force close requested over RPC) with error: remote error",
+    # `connect` while the peer had just dialled us itself (ldk and lnd redial channel peers):
+    # lnd answers the caller "already connected", which the adapter takes as success
+    r"\[ERR\] RPCS: \[connectpeer\]: error connecting to peer: already connected to peer: ",
     # follows every link failure; the failure itself is the line before, checked on its own
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): link failed, exiting htlcManager",
     # a channel closed before its 6 confirmations: its announcement proof finds no channel

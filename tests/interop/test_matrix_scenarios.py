@@ -9,17 +9,37 @@ from lnharness.matrix.scenario import run_scenario
 
 pytestmark = pytest.mark.interop
 
+#: interop failures found by the matrix and not fixed yet: (scenario, implementations) ->
+#: what goes wrong. Each is an expected failure that must keep failing (strict), so a fix
+#: shows up as a test to clean up here.
+KNOWN_FAILURES: dict[tuple[str, tuple[str, ...]], str] = {
+    ("coop-close", ("ldk", "lnd")): "on regtest lnd asks a closing fee at its 25 sat/vB "
+    "fallback, above the most LDK pays at its 1 sat/vB fallback: LDK force-closes",
+    ("route", ("ldk", "builtin", "lnd")): "LDK refuses to send through the built-in node to an "
+    "lnd payee (PaymentSendingFailed) while ldk->builtin->ldk and ldk->lnd direct work",
+}
+
+
+def expect_known_failure(request: pytest.FixtureRequest, scenario: str,
+                         impls: tuple[str, ...]) -> None:
+    reason = KNOWN_FAILURES.get((scenario, tuple(impls)))
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
 TWO_NODES = [s for s in all_scenarios() if s.nodes == 2]
 THREE_NODES = [s for s in all_scenarios() if s.nodes == 3]
 
 
 @pytest.mark.parametrize("scenario", TWO_NODES, ids=lambda s: s.name)
-def test_two_node_scenario(node_factory, impl_pair, scenario):
+def test_two_node_scenario(request, node_factory, impl_pair, scenario):
+    expect_known_failure(request, scenario.name, impl_pair)
     run = run_scenario(scenario, node_factory, impl_pair)
     assert run.steps, "a scenario runs at least one step"
 
 
 @pytest.mark.parametrize("scenario", THREE_NODES, ids=lambda s: s.name)
-def test_three_node_scenario(node_factory, impl_triple, scenario):
+def test_three_node_scenario(request, node_factory, impl_triple, scenario):
+    expect_known_failure(request, scenario.name, impl_triple)
     run = run_scenario(scenario, node_factory, impl_triple)
     assert run.steps

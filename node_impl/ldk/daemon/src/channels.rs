@@ -35,30 +35,58 @@ const ANCHORS_MSAT: u64 = 2 * 330 * 1000;
 /// Below this our output is left out of our commitment transaction (LDK's dust limit).
 const HOLDER_DUST_LIMIT_SAT: u64 = 354;
 
+/// Weight of a commitment transaction without HTLC outputs (BOLT 3): anchor channels.
+const ANCHOR_COMMITMENT_WEIGHT: u64 = 1124;
+
+/// What the channel monitor says we would claim if the channel closed now: our commitment
+/// output (0 when it is dust) and, as the opener, the commitment's fee.
+#[derive(Clone, Copy, Default)]
+struct Claimable {
+    amount_sat: u64,
+    fee_sat: u64,
+}
+
 /// Our balance in a channel, in msat (as Core Lightning's `to_us_msat`).
 ///
-/// ldk-node reports capacities, not balances. Above the reserve the peer makes us keep, our
-/// balance is what we can send plus that reserve (exact; the opener's without the 660 sat
-/// of anchor outputs on an anchor channel). At or below it, it is the channel's value less
-/// what the peer can send and its reserve, which includes the opener's anchor outputs when
-/// the peer opened: the close-time claim (`claimable_sat`: our commitment output, 0 when
-/// it is dust) tells whether to take them off.
-fn to_us_msat(channel: &ChannelDetails, claimable_sat: Option<u64>) -> u64 {
-    if channel.outbound_capacity_msat > 0 || channel.is_outbound {
-        return channel.outbound_capacity_msat
-            + channel.unspendable_punishment_reserve.unwrap_or(0) * 1000;
-    }
-    let with_anchors = (channel.channel_value_sats * 1000).saturating_sub(
+/// ldk-node reports what each side can send, not balances; ours follows from one side's
+/// capacity and reserve: the peer's when it has more than its reserve (exact), else ours
+/// (exact too, except for the opener's anchor outputs, which neither capacity counts). Where
+/// the anchors' 660 sat must be told apart, the close-time claim decides: as the opener,
+/// whether the commitment's fee is an anchor commitment's; as the acceptor, which amount
+/// matches our commitment output (or is below the dust limit when we have none).
+fn to_us_msat(channel: &ChannelDetails, claimable: Claimable) -> u64 {
+    let ours =
+        channel.outbound_capacity_msat + channel.unspendable_punishment_reserve.unwrap_or(0) * 1000;
+    let value_less_theirs = (channel.channel_value_sats * 1000).saturating_sub(
         channel.inbound_capacity_msat + channel.counterparty_unspendable_punishment_reserve * 1000,
     );
-    let claimable = claimable_sat.unwrap_or(0);
+    if channel.is_outbound {
+        if channel.inbound_capacity_msat > 0 {
+            return value_less_theirs;
+        }
+        let anchor_fee =
+            u64::from(channel.feerate_sat_per_1000_weight) * ANCHOR_COMMITMENT_WEIGHT / 1000;
+        let anchors = if claimable.fee_sat >= anchor_fee {
+            ANCHORS_MSAT
+        } else {
+            0
+        };
+        return ours + anchors;
+    }
+    if channel.outbound_capacity_msat > 0 {
+        return ours;
+    }
     let fits = |msat: u64| {
-        msat / 1000 == claimable || (claimable == 0 && msat / 1000 < HOLDER_DUST_LIMIT_SAT)
+        msat / 1000 == claimable.amount_sat
+            || (claimable.amount_sat == 0 && msat / 1000 < HOLDER_DUST_LIMIT_SAT)
     };
-    [with_anchors, with_anchors.saturating_sub(ANCHORS_MSAT)]
-        .into_iter()
-        .find(|&msat| fits(msat))
-        .unwrap_or(claimable * 1000)
+    [
+        value_less_theirs,
+        value_less_theirs.saturating_sub(ANCHORS_MSAT),
+    ]
+    .into_iter()
+    .find(|&msat| fits(msat))
+    .unwrap_or(claimable.amount_sat * 1000)
 }
 
 fn state(channel: &ChannelDetails, connected: bool) -> &'static str {
@@ -80,7 +108,7 @@ pub fn refresh_snapshot(daemon: &Daemon) -> Vec<Value> {
         .filter(|p| p.is_connected)
         .map(|p| p.node_id)
         .collect();
-    let claimable: HashMap<[u8; 32], u64> = node
+    let claimable: HashMap<[u8; 32], Claimable> = node
         .list_balances()
         .lightning_balances
         .into_iter()
@@ -90,7 +118,13 @@ pub fn refresh_snapshot(daemon: &Daemon) -> Vec<Value> {
                 amount_satoshis,
                 transaction_fee_satoshis,
                 ..
-            } => Some((channel_id.0, amount_satoshis + transaction_fee_satoshis)),
+            } => Some((
+                channel_id.0,
+                Claimable {
+                    amount_sat: amount_satoshis,
+                    fee_sat: transaction_fee_satoshis,
+                },
+            )),
             _ => None,
         })
         .collect();
@@ -111,7 +145,7 @@ pub fn refresh_snapshot(daemon: &Daemon) -> Vec<Value> {
                 "opener": if c.is_outbound { "local" } else { "remote" },
                 "private": !c.is_announced,
                 "total_msat": c.channel_value_sats * 1000,
-                "to_us_msat": to_us_msat(c, claimable.get(&c.channel_id.0).copied()),
+                "to_us_msat": to_us_msat(c, claimable.get(&c.channel_id.0).copied().unwrap_or_default()),
                 "spendable_msat": c.next_outbound_htlc_limit_msat,
                 "receivable_msat": c.inbound_capacity_msat,
                 "our_reserve_msat": c.unspendable_punishment_reserve.map(|r| r * 1000),
