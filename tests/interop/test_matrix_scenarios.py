@@ -20,11 +20,22 @@ KNOWN_FAILURES: dict[tuple[str, tuple[str, ...]], str] = {
 }
 
 
+#: races between implementations the matrix found: the cell fails some of the time, so it
+#: is an expected failure that may pass (not strict); each names the race
+KNOWN_RACES: dict[tuple[str, tuple[str, ...]], str] = {
+    ("force-close", ("lnd", "ldk")): "lnd's force close tells LDK with an error, LDK then "
+    "broadcasts its own commitment at once; when LDK's reaches the mempool first, lnd's "
+    "broadcast is refused (insufficient fee) and lnd's close RPC fails",
+}
+
+
 def expect_known_failure(request: pytest.FixtureRequest, scenario: str,
                          impls: tuple[str, ...]) -> None:
-    reason = KNOWN_FAILURES.get((scenario, tuple(impls)))
-    if reason is not None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+    key = (scenario, tuple(impls))
+    if key in KNOWN_FAILURES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[key]))
+    elif key in KNOWN_RACES:
+        request.applymarker(pytest.mark.xfail(strict=False, reason=KNOWN_RACES[key]))
 
 
 TWO_NODES = [s for s in all_scenarios() if s.nodes == 2]
