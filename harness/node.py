@@ -278,6 +278,20 @@ class LightningNode(ABC):
             self._wait_htlcs_resolved(channel)
         return self._close(channel, force)
 
+    def wait_channel_closed(self, other: LightningNode, funding_txid: str, *,
+                            timeout: float | None = None) -> Channel | None:
+        """Wait until the channel with `other` funded by `funding_txid` is `closed` on both
+        ends (its closing transaction confirmed as far as each implementation requires; mine
+        those blocks first). Returns our side, or None if we no longer list it."""
+        def closed_on(node: LightningNode, peer: LightningNode) -> bool:
+            channel = node._channel_by_txid(peer, funding_txid)
+            return channel is None or channel.state == "closed"
+        wait_for(lambda: closed_on(self, other) and closed_on(other, self), timeout,
+                 what=f"the channel of {self.name} and {other.name} funded by {funding_txid} "
+                      "to be closed on both ends",
+                 hint=f"logs: {self.daemon.log_path}, {other.daemon.log_path}")
+        return self._channel_by_txid(other, funding_txid)
+
     def _wait_htlcs_resolved(self, channel: Channel) -> None:
         """Wait until `channel` carries no HTLC (as far as this node can tell): a payment that
         just completed may still be in its commitment dance, and a mutual close must not
@@ -294,12 +308,38 @@ class LightningNode(ABC):
                 description: str = "", expiry: int = 3600) -> Invoice:
         """Create an invoice (`amount_msat=None` for any amount)."""
 
-    @abstractmethod
     def pay(self, bolt11: str, *, amount_msat: int | None = None,
             timeout: float | None = None) -> Payment:
         """Pay `bolt11` and wait for the outcome, at most `timeout` seconds (default: the
         harness timeout). Raise `PaymentFailed` with the reason if it failed, and
-        `PaymentPending` if it is still in flight when the time is up."""
+        `PaymentPending` if it is still in flight when the time is up.
+
+        A complete payment returns once its HTLCs are gone from our channels too, so our
+        balance already shows it (the preimage arrives before the commitment dance ends)."""
+        payment = self._pay(bolt11, amount_msat=amount_msat, timeout=timeout)
+        self._wait_payment_htlcs_gone(payment.payment_hash, timeout)
+        return payment
+
+    @abstractmethod
+    def _pay(self, bolt11: str, *, amount_msat: int | None = None,
+             timeout: float | None = None) -> Payment:
+        """Pay `bolt11` to its final outcome (see `pay`), without the wait for the HTLCs."""
+
+    def payment_htlcs(self, payment_hash: str) -> int | None:
+        """HTLCs carrying `payment_hash` on our active channels (None: the adapter cannot say)."""
+        count = 0
+        for channel in self.channels():
+            if channel.state != "active":
+                continue
+            if channel.htlc_hashes is None:
+                return None
+            count += channel.htlc_hashes.count(payment_hash)
+        return count
+
+    def _wait_payment_htlcs_gone(self, payment_hash: str, timeout: float | None) -> None:
+        wait_for(lambda: not self.payment_htlcs(payment_hash), timeout,
+                 what=f"the HTLCs of payment {payment_hash} to leave {self.name}'s channels",
+                 hint=f"log: {self.daemon.log_path}")
 
     @abstractmethod
     def lookup_invoice(self, label_or_hash: str) -> Invoice:
@@ -310,13 +350,16 @@ class LightningNode(ABC):
         """The implementation's decoding of a BOLT 11 invoice."""
 
     def wait_invoice_paid(self, label_or_hash: str, timeout: float | None = None) -> Invoice:
-        """Wait until our invoice is paid; raise `InvoiceExpired` if it expires first."""
+        """Wait until our invoice is paid and its HTLCs are gone from our channels (so our
+        balance shows it); raise `InvoiceExpired` if it expires first."""
         def paid() -> Invoice | None:
             invoice = self.lookup_invoice(label_or_hash)
             if invoice.status == "expired":
                 raise InvoiceExpired(f"{self.name}'s invoice {label_or_hash} expired unpaid")
             return invoice if invoice.status == "paid" else None
-        return wait_for(paid, timeout, what=f"{self.name}'s invoice {label_or_hash} to be paid")
+        invoice = wait_for(paid, timeout, what=f"{self.name}'s invoice {label_or_hash} to be paid")
+        self._wait_payment_htlcs_gone(invoice.payment_hash, timeout)
+        return invoice
 
     def wait_for_blockheight(self, height: int, timeout: float | None = None) -> int:
         """Wait until the node has processed the chain up to `height`; return its height."""

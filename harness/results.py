@@ -25,6 +25,8 @@ class Channel:
     #: the peer is connected and the channel re-established on that connection (None: the
     #: adapter cannot say); a channel that is active but not connected cannot carry a payment
     connected: bool | None = None
+    #: the payment hashes (hex) of those HTLCs (None: the adapter cannot say)
+    htlc_hashes: tuple[str, ...] | None = None
     native: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 

@@ -67,6 +67,7 @@ def channel_from_listpeerchannels(entry: dict[str, Any]) -> Channel:
         remote_msat=total - ours,
         funding_txid=entry["funding_txid"],
         pending_htlcs=len(entry.get("htlcs", ())),
+        htlc_hashes=tuple(htlc["payment_hash"] for htlc in entry.get("htlcs", ())),
         connected=entry.get("peer_connected"),
         native=entry,
     )
@@ -198,8 +199,8 @@ class ClnShapedNode(LightningNode):
         return Invoice(bolt11=result["bolt11"], payment_hash=result["payment_hash"], label=label,
                        amount_msat=amount_msat, native=result)
 
-    def pay(self, bolt11: str, *, amount_msat: int | None = None,
-            timeout: float | None = None) -> Payment:
+    def _pay(self, bolt11: str, *, amount_msat: int | None = None,
+             timeout: float | None = None) -> Payment:
         budget = default_timeout() if timeout is None else timeout
         deadline = time.monotonic() + budget
         # retry_for: how long `pay` keeps trying; it answers an error when that runs out

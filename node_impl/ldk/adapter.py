@@ -178,7 +178,8 @@ class LdkNode(ClnShapedNode):
 
     def channels(self, peer: LightningNode | str | None = None) -> list[Channel]:
         # the daemon cannot see a channel's HTLCs: say so rather than report none
-        return [dataclasses.replace(c, pending_htlcs=None) for c in super().channels(peer)]
+        return [dataclasses.replace(c, pending_htlcs=None, htlc_hashes=None)
+                for c in super().channels(peer)]
 
     def htlcs_in_flight(self) -> int:
         """Our own payments still pending (ldk-node does not list the HTLCs it forwards)."""

@@ -293,8 +293,8 @@ class LndNode(LightningNode):
         amount = int(decoded.get("num_msat") or 0)
         return {**decoded, "amount_msat": amount or None}
 
-    def pay(self, bolt11: str, *, amount_msat: int | None = None,
-            timeout: float | None = None) -> Payment:
+    def _pay(self, bolt11: str, *, amount_msat: int | None = None,
+             timeout: float | None = None) -> Payment:
         """SendPaymentV2 to its final state, read for at most `timeout` seconds (default the
         harness timeout). Paying an invoice already paid returns the earlier success, as Core
         Lightning does; a failure is `PaymentFailed`; a payment still in flight when the time

@@ -86,6 +86,8 @@ def channel_from_open(record: dict[str, Any]) -> Channel:
         remote_msat=remote,
         funding_txid=point.split(":")[0],
         pending_htlcs=len(record.get("pending_htlcs") or ()),
+        htlc_hashes=tuple(base64.b64decode(htlc["hash_lock"]).hex()
+                          for htlc in record.get("pending_htlcs") or ()),
         connected=bool(record.get("active")),
         native=record,
     )

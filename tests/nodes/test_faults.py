@@ -99,3 +99,32 @@ def test_link_errors_are_clear(node_factory):
     assert l1.dial_address(l2) == (l2.host, l2.port)
     with pytest.raises(LinkError, match=r"cannot cut link l1<->l2: it is closed"):
         link.cut()
+
+
+@pytest.mark.impls("builtin", "cln", "lnd")
+def test_pay_and_wait_invoice_paid_return_with_the_balances_moved(node_factory, impl):
+    """The preimage reaches the payer before the commitment dance that removes the HTLC
+    ends, so on a slow link both balances lag the payment by round trips: `pay` returns
+    only once the payer's side shows it, `wait_invoice_paid` once the payee's does."""
+    l1, l2 = node_factory.line_graph(2)
+    link = node_factory.link(l1, l2)
+    link.delay(300)
+    before1, before2 = l1.channels(l2)[0].local_msat, l2.channels(l1)[0].local_msat
+    invoice = l2.invoice(50_000)
+    l1.pay(invoice.bolt11)
+    assert l1.payment_htlcs(invoice.payment_hash) == 0
+    assert l1.channels(l2)[0].local_msat == before1 - 50_000
+    l2.wait_invoice_paid(invoice.label)
+    assert l2.payment_htlcs(invoice.payment_hash) == 0
+    assert l2.channels(l1)[0].local_msat == before2 + 50_000
+
+
+def test_wait_channel_closed_returns_when_both_ends_call_it_closed(node_factory, impl):
+    l1, l2 = node_factory.line_graph(2)
+    funding = l1.channels(l2)[0].funding_txid
+    txid = l1.close_channel(l2)
+    node_factory.chain.generate_block(1, wait_for_mempool=txid)
+    ours = l1.wait_channel_closed(l2, funding)
+    assert ours is None or ours.state == "closed"
+    theirs = l2.channels(l1)
+    assert all(c.state == "closed" for c in theirs if c.funding_txid == funding)
