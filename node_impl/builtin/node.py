@@ -41,7 +41,9 @@ from .rpc import info as info_rpc
 from .rpc import invoices as invoices_rpc
 from .rpc import payments as payments_rpc
 from .rpc import peers as peers_rpc
+from .rpc import sendpay as sendpay_rpc
 from .rpc import wallet as wallet_rpc
+from .rpc import xpay as xpay_rpc
 from .services import Identity, Services
 from .wire.features import DEFAULT_NODE_FEATURES
 
@@ -116,6 +118,8 @@ class Node:
         channels_rpc.register(self.rpc, channels=self.channels, services=self.services)
         payments_rpc.register(self.rpc, payments=self.payments, forwarding=self.forwarding,
                               onion_sender=self.onion_sender, network=self.identity.network)
+        xpay_rpc.register(self.rpc, payments=self.payments, network=self.identity.network)
+        sendpay_rpc.register(self.rpc, payments=self.payments)
 
     def _blockheight(self) -> int:
         return self.watcher.processed_height or 0

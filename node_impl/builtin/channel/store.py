@@ -49,6 +49,8 @@ class PaymentRecord:
     channel_id: bytes | None
     htlc_id: int | None
     data: dict[str, Any]
+    created_index: int = 0
+    """The row's number, Core Lightning's created_index (and sendpay's id); 0 before it is saved."""
 
     def to_rpc(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -69,6 +71,27 @@ class PaymentRecord:
             entry["failure"] = self.failure
         if self.data.get("label"):
             entry["label"] = self.data["label"]
+        return entry
+
+
+    def to_sendpay_rpc(self) -> dict[str, Any]:
+        """listsendpays / sendpay / waitsendpay entry (Core Lightning's fields; one part)."""
+        entry: dict[str, Any] = {
+            "created_index": self.created_index, "id": self.created_index,
+            "groupid": int(self.data.get("groupid", 1)),
+            "payment_hash": self.payment_hash.hex(), "status": self.status,
+            "amount_msat": self.amount_msat, "destination": self.destination.hex(),
+            "created_at": self.created_at, "amount_sent_msat": self.amount_sent_msat,
+        }
+        if self.completed_at is not None:
+            entry["completed_at"] = self.completed_at
+        for key in ("label", "description"):
+            if self.data.get(key):
+                entry[key] = self.data[key]
+        if self.bolt11:
+            entry["bolt11"] = self.bolt11
+        if self.preimage is not None:
+            entry["payment_preimage"] = self.preimage.hex()
         return entry
 
 
@@ -125,7 +148,7 @@ class ChannelStore:
         return [_payment(row) for row in rows]
 
 
-_PAYMENT_COLUMNS = ("payment_hash, bolt11, destination, amount_msat, amount_sent_msat, status, preimage, "
+_PAYMENT_COLUMNS = ("rowid AS created_index, payment_hash, bolt11, destination, amount_msat, amount_sent_msat, status, preimage, "
                     "failure, created_at, completed_at, channel_id, htlc_id, data")
 
 
@@ -136,5 +159,5 @@ def _payment(row: Any) -> PaymentRecord:
         preimage=bytes(row["preimage"]) if row["preimage"] is not None else None, failure=row["failure"],
         created_at=row["created_at"], completed_at=row["completed_at"],
         channel_id=bytes(row["channel_id"]) if row["channel_id"] is not None else None,
-        htlc_id=row["htlc_id"], data=json.loads(row["data"]),
+        htlc_id=row["htlc_id"], data=json.loads(row["data"]), created_index=row["created_index"],
     )

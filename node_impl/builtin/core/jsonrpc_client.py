@@ -21,13 +21,15 @@ RPC_USER = "rpc"
 
 
 class BuiltinRpcError(Exception):
-    """A call failed: the method, the JSON-RPC (or HTTP) code and the node's message."""
+    """A call failed: the method, the JSON-RPC (or HTTP) code, the node's message and the
+    error's `data` (None when it had none)."""
 
-    def __init__(self, method: str, code: int, message: str) -> None:
+    def __init__(self, method: str, code: int, message: str, data: Any = None) -> None:
         super().__init__(f"{method} failed: {code}: {message}")
         self.method = method
         self.code = code
         self.message = message
+        self.data = data
 
 
 class BuiltinRpc:
@@ -71,7 +73,8 @@ class BuiltinRpc:
         reply = json.loads(data)
         error = reply.get("error")
         if error is not None:
-            raise BuiltinRpcError(method, int(error.get("code", -1)), str(error.get("message", error)))
+            raise BuiltinRpcError(method, int(error.get("code", -1)), str(error.get("message", error)),
+                                  error.get("data"))
         return reply.get("result")
 
     def _name_positional(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

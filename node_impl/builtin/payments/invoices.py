@@ -31,6 +31,19 @@ class InvoiceError(Exception):
     """An invoice cannot be created or found."""
 
 
+class InvoiceNotFound(InvoiceError):
+    """No invoice has that label."""
+
+
+class InvoiceStatusMismatch(InvoiceError):
+    """The invoice's status is not the one the caller expected (delinvoice)."""
+
+    def __init__(self, actual: str, expected: str) -> None:
+        super().__init__(f"Invoice status is {actual} not {expected}")
+        self.actual = actual
+        self.expected = expected
+
+
 class PaymentRejected(Exception):
     """An incoming payment does not match an invoice of ours (BOLT 4:
     incorrect_or_unknown_payment_details)."""
@@ -51,6 +64,9 @@ class InvoiceRecord:
     paid_at: int | None
     amount_received_msat: int | None
     min_final_cltv_expiry: int
+    pay_index: int | None = None
+    """Core Lightning's pay_index: 1 for the first invoice paid on this node, 2 for the next..."""
+    description_removed: bool = False
 
     def status(self, now: float | None = None) -> str:
         if self.paid_at is not None:
@@ -61,19 +77,24 @@ class InvoiceRecord:
         """listinvoices entry (Core Lightning's field names)."""
         entry: dict[str, Any] = {
             "label": self.label, "bolt11": self.bolt11, "payment_hash": self.payment_hash.hex(),
-            "status": self.status(), "description": self.description,
-            "expires_at": self.expires_at, "created_index": self.created_index,
+            "status": self.status(), "expires_at": self.expires_at,
+            "created_index": self.created_index,
         }
+        if not self.description_removed:
+            entry["description"] = self.description
         if self.amount_msat is not None:
             entry["amount_msat"] = self.amount_msat
         if self.paid_at is not None:
             entry.update(paid_at=self.paid_at, payment_preimage=self.payment_preimage.hex(),
                          amount_received_msat=self.amount_received_msat)
+            if self.pay_index is not None:
+                entry["pay_index"] = self.pay_index
         return entry
 
 
 _COLUMNS = ("label, bolt11, payment_hash, payment_preimage, payment_secret, amount_msat, description, "
-            "created_at, expires_at, created_index, paid_at, amount_received_msat, min_final_cltv_expiry")
+            "created_at, expires_at, created_index, paid_at, amount_received_msat, min_final_cltv_expiry, "
+            "pay_index, description_removed")
 
 
 class InvoiceStore:
@@ -90,6 +111,13 @@ class InvoiceStore:
             "payment_preimage BLOB NOT NULL, payment_secret BLOB NOT NULL, amount_msat INTEGER, "
             "description TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, "
             "paid_at INTEGER, amount_received_msat INTEGER, min_final_cltv_expiry INTEGER NOT NULL)",
+            # pay_index (waitanyinvoice), numbering invoices paid before it in order of payment
+            "ALTER TABLE invoices ADD COLUMN pay_index INTEGER;"
+            "ALTER TABLE invoices ADD COLUMN description_removed INTEGER NOT NULL DEFAULT 0;"
+            "UPDATE invoices SET pay_index = (SELECT COUNT(*) FROM invoices AS earlier "
+            "WHERE earlier.paid_at IS NOT NULL AND (earlier.paid_at < invoices.paid_at OR "
+            "(earlier.paid_at = invoices.paid_at AND earlier.created_index <= invoices.created_index))) "
+            "WHERE paid_at IS NOT NULL",
         ])
         self._changed = asyncio.Condition()
 
@@ -181,7 +209,8 @@ class InvoiceStore:
     async def mark_paid(self, payment_hash: bytes, amount_received_msat: int) -> InvoiceRecord:
         """Persist the invoice as paid (once), then wake waiters."""
         self.db.execute(
-            "UPDATE invoices SET paid_at = ?, amount_received_msat = ? "
+            "UPDATE invoices SET paid_at = ?, amount_received_msat = ?, "
+            "pay_index = (SELECT COALESCE(MAX(pay_index), 0) + 1 FROM invoices) "
             "WHERE payment_hash = ? AND paid_at IS NULL",
             (int(time.time()), amount_received_msat, payment_hash))
         record = self.lookup(payment_hash)
@@ -207,6 +236,46 @@ class InvoiceStore:
                 except asyncio.TimeoutError:
                     pass
 
+    async def wait_any_paid(self, after_pay_index: int, timeout_s: float | None) -> InvoiceRecord | None:
+        """The first invoice paid with a pay_index above `after_pay_index`, waiting for one up to
+        `timeout_s` (None: forever); None when the time ran out."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        async with self._changed:
+            while True:
+                record = self._one("pay_index > ? ORDER BY pay_index LIMIT 1", (after_pay_index,))
+                if record is not None:
+                    return record
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return None
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    return None
+
+    async def delete(self, label: str, *, expected_status: str, description_only: bool) -> InvoiceRecord:
+        """Delete the invoice `label` (or only its description) if its status is
+        `expected_status`; returns it as it was. Raises InvoiceNotFound, InvoiceStatusMismatch
+        or InvoiceError (description already removed)."""
+        record = self.by_label(label)
+        if record is None:
+            raise InvoiceNotFound("Unknown invoice")
+        actual = record.status()
+        if actual != expected_status:
+            raise InvoiceStatusMismatch(actual, expected_status)
+        if description_only:
+            if record.description_removed:
+                raise InvoiceError("Invoice description already removed")
+            self.db.execute("UPDATE invoices SET description_removed = 1 WHERE label = ?", (label,))
+            updated = self.by_label(label)
+            return updated if updated is not None else record
+        self.db.execute("DELETE FROM invoices WHERE label = ?", (label,))
+        log.info("invoice %r deleted (%s)", label, actual)
+        async with self._changed:
+            self._changed.notify_all()
+        return record
+
 def _record(row: Any) -> InvoiceRecord:
     return InvoiceRecord(
         label=row["label"], bolt11=row["bolt11"], payment_hash=bytes(row["payment_hash"]),
@@ -214,5 +283,6 @@ def _record(row: Any) -> InvoiceRecord:
         amount_msat=row["amount_msat"], description=row["description"], created_at=row["created_at"],
         expires_at=row["expires_at"], created_index=row["created_index"], paid_at=row["paid_at"],
         amount_received_msat=row["amount_received_msat"],
-        min_final_cltv_expiry=row["min_final_cltv_expiry"],
+        min_final_cltv_expiry=row["min_final_cltv_expiry"], pay_index=row["pay_index"],
+        description_removed=bool(row["description_removed"]),
     )

@@ -41,6 +41,8 @@ from .gossip_view import GossipView
 log = get_logger("pay")
 
 # Core Lightning's pay error codes
+PAY_IN_PROGRESS = 200
+PAY_RHASH_ALREADY_USED = 201
 PAY_DESTINATION_PERM_FAIL = 203
 PAY_TRY_OTHER_ROUTE = 204
 PAY_ROUTE_NOT_FOUND = 205
@@ -63,6 +65,17 @@ class _Hop:
     cltv_expiry: int
     policy_timestamp: int = 0
     """Timestamp of the channel_update routing used for this channel (0: a route hint's or ours)."""
+
+
+@dataclass(frozen=True)
+class RouteHop:
+    """One hop of a caller's route (sendpay): the HTLC to node_id over short_channel_id, carrying
+    amount_msat and expiring `delay` blocks after the next block."""
+
+    node_id: bytes
+    short_channel_id: int
+    amount_msat: int
+    delay: int
 
 
 @dataclass
@@ -174,7 +187,7 @@ class Payments:
                 raise
             record = await self._attempt(route, destination=destination, amount_msat=amount_msat,
                                          payment_hash=payment_hash, payment_secret=payment_secret,
-                                         bolt11=bolt11, deadline=deadline, label=label)
+                                         bolt11=bolt11, deadline=deadline, label=label, attempt=attempt)
             last = record
             if record.status != "failed" or record.data.get("final"):
                 return record
@@ -243,7 +256,44 @@ class Payments:
 
     async def _attempt(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
                        payment_secret: bytes, bolt11: str | None, deadline: float,
-                       label: str | None = None) -> PaymentRecord:
+                       label: str | None = None, attempt: int = 1) -> PaymentRecord:
+        record, done = await self._launch(route, destination=destination, amount_msat=amount_msat,
+                                          payment_hash=payment_hash, payment_secret=payment_secret,
+                                          bolt11=bolt11, label=label, attempt=attempt)
+        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), max(remaining, 1.0))
+        except asyncio.TimeoutError:
+            raise RpcError(PAY_STOPPED_RETRYING,
+                           f"payment {payment_hash.hex()} still pending after the retry time") from None
+
+    async def send_route(self, hops: list[RouteHop], *, payment_hash: bytes, payment_secret: bytes | None,
+                         amount_msat: int, bolt11: str | None, label: str | None, groupid: int = 1,
+                         description: str | None = None) -> PaymentRecord:
+        """Offer an HTLC along the caller's route (Core Lightning's sendpay): each hop's amount and
+        delay as given, the cltv_expiry of a hop the current height + 1 + its delay. Returns the
+        pending record at once; its outcome is stored as pay's (waitsendpay, listsendpays)."""
+        existing = self.store.payment(payment_hash)
+        if existing is not None and existing.status == "complete":
+            if existing.amount_msat == amount_msat and existing.destination == hops[-1].node_id:
+                return existing
+            raise RpcError(PAY_RHASH_ALREADY_USED, "Already succeeded with amount "
+                                                   f"{existing.amount_msat}msat to {existing.destination.hex()}")
+        if existing is not None and existing.status == "pending":
+            raise RpcError(PAY_IN_PROGRESS, f"Already have pending payment for {payment_hash.hex()}")
+        base = self.services.blockheight + 1
+        route = [_Hop(h.node_id, h.short_channel_id, h.amount_msat, base + h.delay) for h in hops]
+        record, _ = await self._launch(route, destination=route[-1].node_id, amount_msat=amount_msat,
+                                       payment_hash=payment_hash, payment_secret=payment_secret,
+                                       bolt11=bolt11, label=label, attempt=1,
+                                       tags={"groupid": groupid, "description": description})
+        return record
+
+    async def _launch(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
+                      payment_secret: bytes | None, bolt11: str | None, label: str | None,
+                      attempt: int, tags: dict[str, Any] | None = None,
+                      ) -> tuple[PaymentRecord, asyncio.Future[PaymentRecord]]:
+        """Record the payment and offer the HTLC of one attempt; the future settles with the record."""
         first = route[0]
         chan = self.channels.channel_by_scid(first.short_channel_id, first.node_id)
         log.debug("paying %d msat to %s (hash %s) via %s", amount_msat, destination.hex(), payment_hash.hex(),
@@ -261,7 +311,8 @@ class Payments:
             else:
                 payloads.append(onion.HopPayload(amt_to_forward_msat=hop.amount_msat,
                                                  outgoing_cltv_value=hop.cltv_expiry,
-                                                 payment_secret=payment_secret, total_msat=amount_msat))
+                                                 payment_secret=payment_secret,
+                                                 total_msat=None if payment_secret is None else amount_msat))
         session_key = os.urandom(32)
         packet = onion.construct_onion(
             session_key, [onion.OnionHop(h.node_id, p.encode()) for h, p in zip(route, payloads, strict=True)],
@@ -273,7 +324,7 @@ class Payments:
             created_at=int(time.time()), completed_at=None, channel_id=chan.channel_id, htlc_id=None,
             data={"shared_secrets": [s.hex() for s in secrets],
                   "route": [[h.node_id.hex(), h.short_channel_id, h.policy_timestamp] for h in route],
-                  "label": label})
+                  "label": label, "attempt": attempt, **(tags or {})})
         done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
         self._pending[payment_hash] = PendingPayment(record, secrets, done)
         try:
@@ -284,12 +335,7 @@ class Payments:
             raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: cannot pay over channel "
                                                 f"{chan.channel_id.hex() if chan.channel_id else '?'}: {exc}") \
                 from None
-        remaining = max(0.0, deadline - asyncio.get_running_loop().time())
-        try:
-            return await asyncio.wait_for(asyncio.shield(done), max(remaining, 1.0))
-        except asyncio.TimeoutError:
-            raise RpcError(PAY_STOPPED_RETRYING,
-                           f"payment {payment_hash.hex()} still pending after the retry time") from None
+        return record, done
 
     def on_fulfilled(self, htlc: Htlc, preimage: bytes) -> None:
         """Our HTLC was fulfilled: the payment is complete (persisted before waking the caller)."""

@@ -20,7 +20,7 @@ from ..channel.machine import MAX_FUNDING_SAT, MIN_FUNDING_SAT, Channel, Channel
 from ..channel.manager import ChannelManager
 from ..channel.txs import is_valid_shutdown_script
 from ..channel.updates import LOCAL, REMOTE, Htlc
-from ..core.jsonrpc import RpcError, RpcRegistry, param_error
+from ..core.jsonrpc import INVALID_PARAMS, RpcError, RpcRegistry, param_error
 from ..gossip.graph import format_scid
 from ..services import Services
 from . import params
@@ -80,11 +80,21 @@ def register(registry: RpcRegistry, *, channels: ChannelManager, services: Servi
             timeout_s = params.number(unilateraltimeout, "unilateraltimeout", allow_zero=True)
         return await channels.close(chan, unilateral_timeout_s=timeout_s, destination_script=script, force=forced)
 
-    async def listpeerchannels(id: Any = None) -> dict[str, Any]:  # noqa: A002
-        """Channels with every peer (or one peer), Core Lightning's fields."""
+    async def listpeerchannels(id: Any = None, short_channel_id: Any = None,  # noqa: A002
+                               channel_id: Any = None) -> dict[str, Any]:
+        """Channels with every peer, or only those with the peer `id`, or only the channel
+        `short_channel_id` or `channel_id` (one filter at most); Core Lightning's fields."""
+        if sum(f is not None for f in (id, short_channel_id, channel_id)) > 1:
+            raise RpcError(INVALID_PARAMS, "Must not specify more than one of short_channel_id, "
+                                           "channel_id or id")
         peer_id = params.node_id(id) if id is not None else None
-        return {"channels": [describe(channels, chan) for chan in channels.all_channels()
-                             if peer_id is None or chan.peer_id == peer_id]}
+        scid = params.short_channel_id(short_channel_id) if short_channel_id is not None else None
+        cid = params.hex_bytes(channel_id, "channel_id", 32) if channel_id is not None else None
+        return {"channels": [
+            describe(channels, chan) for chan in channels.all_channels()
+            if (peer_id is None or chan.peer_id == peer_id)
+            and (scid is None or chan.short_channel_id == scid)
+            and (cid is None or (chan.channel_id or chan.temporary_channel_id) == cid)]}
 
     async def dev_channel_state(id: Any) -> dict[str, Any]:  # noqa: A002
         """Internal state of a channel (for tests): update log and commitment numbers."""

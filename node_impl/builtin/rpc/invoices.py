@@ -1,5 +1,5 @@
 """RPC methods over invoices (Core Lightning's names and result shapes): invoice,
-listinvoices, waitinvoice, decodepay; and the decoding of a BOLT 11 invoice for RPC results.
+listinvoices, delinvoice, waitinvoice, waitanyinvoice, decodepay, decode; and the decoding of a BOLT 11 invoice for RPC results.
 
 Layer: rpc. Imports core, wire, payments (the invoice store) and rpc.params only.
 """
@@ -10,7 +10,13 @@ import hashlib
 from typing import Any
 
 from ..core.jsonrpc import INVALID_PARAMS, RpcError, RpcRegistry, param_error
-from ..payments.invoices import DEFAULT_EXPIRY_S, InvoiceError, InvoiceStore
+from ..payments.invoices import (
+    DEFAULT_EXPIRY_S,
+    InvoiceError,
+    InvoiceNotFound,
+    InvoiceStatusMismatch,
+    InvoiceStore,
+)
 from ..wire import bolt11 as bolt11_codec
 from ..wire import bolt11_decode
 from . import params
@@ -18,7 +24,13 @@ from . import params
 # Core Lightning's error codes
 LIGHTNINGD = -1
 INVOICE_LABEL_EXISTS = 900
+INVOICE_PREIMAGE_EXISTS = 901
 INVOICE_EXPIRED_DURING_WAIT = 903
+INVOICE_WAIT_TIMED_OUT = 904
+INVOICE_NOT_FOUND = 905
+INVOICE_STATUS_UNEXPECTED = 906
+INVOICE_NO_DESCRIPTION = 908
+MAX_INDEX = (1 << 64) - 1
 
 
 def feature_hex(bits: frozenset[int]) -> str:
@@ -66,7 +78,7 @@ def decode_invoice_for_rpc(text: str, network: str) -> dict[str, Any]:
 
 
 class InvoiceMethods:
-    """invoice, listinvoices, waitinvoice, decodepay."""
+    """invoice, listinvoices, delinvoice, waitinvoice, waitanyinvoice, decodepay, decode."""
 
     def __init__(self, invoices: InvoiceStore, network: str) -> None:
         self._invoices = invoices
@@ -96,7 +108,8 @@ class InvoiceMethods:
                 else DEFAULT_EXPIRY_S,
                 preimage=preimage_bytes)
         except InvoiceError as exc:
-            code = INVOICE_LABEL_EXISTS if "Duplicate label" in str(exc) else LIGHTNINGD
+            code = (INVOICE_LABEL_EXISTS if "Duplicate label" in str(exc)
+                    else INVOICE_PREIMAGE_EXISTS if "preimage already used" in str(exc) else LIGHTNINGD)
             raise RpcError(code, str(exc)) from None
         except bolt11_codec.Bolt11Error as exc:
             raise RpcError(INVALID_PARAMS, f"invoice: {exc}") from None
@@ -104,10 +117,23 @@ class InvoiceMethods:
                 "bolt11": record.bolt11, "payment_secret": record.payment_secret.hex(),
                 "created_index": record.created_index}
 
-    async def listinvoices(self, label: Any = None, invstring: Any = None,
-                           payment_hash: Any = None) -> dict[str, Any]:
-        """Invoices, optionally filtered by label, bolt11 string or payment hash."""
-        records = self._invoices.list()
+    async def listinvoices(self, label: Any = None, invstring: Any = None, payment_hash: Any = None,
+                           offer_id: Any = None, index: Any = None, start: Any = None,
+                           limit: Any = None) -> dict[str, Any]:
+        """Invoices, or the one of a label, bolt11 string or payment hash (one filter at most);
+        `index`=created with start/limit pages them."""
+        if sum(f is not None for f in (label, invstring, payment_hash, offer_id)) > 1:
+            raise RpcError(INVALID_PARAMS, "Can only specify one of {label}, {invstring}, "
+                                           "{payment_hash} or {offer_id}")
+        if offer_id is not None:
+            raise param_error("offer_id", "BOLT 12 offers are not supported by this node")
+        first = params.integer(start, "start", maximum=MAX_INDEX) if start is not None else 0
+        most = params.integer(limit, "limit") if limit is not None else None
+        if index is not None:  # no updated_index here: the order of creation only
+            params.choice(index, "index", ("created",))
+        elif first or most is not None:
+            raise RpcError(INVALID_PARAMS, f"Can only specify {{{'start' if first else 'limit'}}} with {{index}}")
+        records = [r for r in self._invoices.list() if r.created_index >= first]
         if label is not None:
             wanted_label = params.string(label, "label")
             records = [r for r in records if r.label == wanted_label]
@@ -117,7 +143,34 @@ class InvoiceMethods:
         if payment_hash is not None:
             wanted_hash = params.hex_bytes(payment_hash, "payment_hash", 32)
             records = [r for r in records if r.payment_hash == wanted_hash]
-        return {"invoices": [r.to_rpc() for r in records]}
+        return {"invoices": [r.to_rpc() for r in records[:most]]}
+
+    async def delinvoice(self, label: Any, status: Any, desconly: Any = False) -> dict[str, Any]:
+        """Delete an invoice (or, with desconly, only its description) whose status is `status`:
+        905 if there is none, 906 if its status is another (data: current and expected)."""
+        wanted = params.string(label, "label")
+        expected = params.string(status, "status")
+        try:
+            record = await self._invoices.delete(wanted, expected_status=expected,
+                                                 description_only=params.boolean(desconly, "desconly"))
+        except InvoiceNotFound as exc:
+            raise RpcError(INVOICE_NOT_FOUND, str(exc)) from None
+        except InvoiceStatusMismatch as exc:
+            raise RpcError(INVOICE_STATUS_UNEXPECTED, str(exc),
+                           data={"current_status": exc.actual, "expected_status": exc.expected}) from None
+        except InvoiceError as exc:
+            raise RpcError(INVOICE_NO_DESCRIPTION, str(exc)) from None
+        return record.to_rpc()
+
+    async def waitanyinvoice(self, lastpay_index: Any = 0, timeout: Any = None) -> dict[str, Any]:
+        """The first invoice paid after pay_index `lastpay_index` (0: any), waiting for one;
+        904 after `timeout` seconds without."""
+        after = params.integer(lastpay_index, "lastpay_index", maximum=MAX_INDEX)
+        timeout_s = params.integer(timeout, "timeout") if timeout is not None else None
+        record = await self._invoices.wait_any_paid(after, timeout_s)
+        if record is None:
+            raise RpcError(INVOICE_WAIT_TIMED_OUT, "Timed out while waiting for invoice to be paid")
+        return record.to_rpc()
 
     async def waitinvoice(self, label: Any) -> dict[str, Any]:
         """Wait until the invoice is paid; error 903 if it expires first."""
@@ -143,8 +196,40 @@ class InvoiceMethods:
         return decoded
 
 
+    async def decode(self, string: Any) -> dict[str, Any]:
+        """Decode a BOLT 11 invoice ("lightning:" prefix allowed) as decodepay, with type and
+        valid; the other strings Core Lightning's decode reads (BOLT 12, runes, emergency
+        recovery data) are refused with -32602."""
+        text = params.bolt11(string, "string")
+        kind = _other_decodable(text)
+        if kind is not None:
+            raise param_error("string", f"looks like {kind}, which this node cannot decode: "
+                                        "only BOLT 11 invoices")
+        try:
+            decoded = decode_invoice_for_rpc(text, self._network)
+        except RpcError as exc:
+            raise param_error("string", f"Unparsable string: {exc.message}") from None
+        return {"type": "bolt11 invoice", "valid": True, **decoded}
+
+
+def _other_decodable(text: str) -> str | None:
+    """What Core Lightning's decode would read `text` as, when it is not a BOLT 11 invoice."""
+    lowered = text.lower()
+    for prefix, kind in (("lno1", "a BOLT 12 offer"), ("lni1", "a BOLT 12 invoice"),
+                         ("lnr1", "a BOLT 12 invoice_request"), ("lnp1", "a BOLT 12 payer proof"),
+                         ("clnemerg1", "emergency recovery data")):
+        if lowered.startswith(prefix):
+            return kind
+    if lowered.startswith("ln"):
+        return None
+    if all(c.isalnum() or c in "-_=" for c in text):  # base64url: Core Lightning reads a rune
+        return "a rune"
+    return None
+
+
 def register(registry: RpcRegistry, *, invoices: InvoiceStore, network: str) -> None:
-    """Add invoice, listinvoices, waitinvoice and decodepay to `registry`."""
+    """Add the invoice methods to `registry`."""
     methods = InvoiceMethods(invoices, network)
-    for handler in (methods.invoice, methods.listinvoices, methods.waitinvoice, methods.decodepay):
+    for handler in (methods.invoice, methods.listinvoices, methods.waitinvoice, methods.decodepay,
+                    methods.decode, methods.delinvoice, methods.waitanyinvoice):
         registry.register(handler.__name__, handler)

@@ -18,7 +18,8 @@ hashed into `description_hash`, MAX_HASHED_DESCRIPTION_BYTES.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from coincurve import PublicKey
@@ -43,6 +44,11 @@ MAX_HASHED_DESCRIPTION_BYTES = 64 * 1024
 """A description kept by the node and put in the invoice as its SHA256 (`deschashonly`)."""
 MAX_HEX_BYTES = 4096
 """`hex_bytes` of no fixed size."""
+URI_PREFIX = "lightning:"
+MAX_ROUTE_HOPS = 20
+"""The most hops a BOLT 4 onion of 1300 bytes carries (65 bytes each at the least)."""
+MAX_ROUTE_DELAY = 2016 * 2
+"""A route's CLTV delay in blocks: twice Core Lightning's default maxdelay (two weeks)."""
 FEERATE_TARGETS = {"urgent": 2, "normal": 6, "slow": 12}  # confirmation target in blocks
 
 
@@ -165,13 +171,59 @@ def string(value: Any, name: str, *, max_bytes: int = MAX_STRING_BYTES) -> str:
 
 
 def bolt11(value: Any, name: str = "bolt11") -> str:
-    """A BOLT 11 invoice string (not decoded here), at most MAX_BOLT11_CHARS."""
+    """A BOLT 11 invoice string (not decoded here), at most MAX_BOLT11_CHARS; a "lightning:"
+    URI prefix (BOLT 11's recommendation, any case) is taken off, as Core Lightning does."""
     if not isinstance(value, str):
         raise param_error(name, f"expected a bolt11 string, got {type(value).__name__}")
+    if value[:len(URI_PREFIX)].lower() == URI_PREFIX:
+        value = value[len(URI_PREFIX):]
     if len(value) > MAX_BOLT11_CHARS:
         raise param_error(name, f"is {len(value)} characters, longer than any invoice "
                                 f"({MAX_BOLT11_CHARS} at most)")
     return value
+
+
+def choice(value: Any, name: str, allowed: Sequence[str]) -> str:
+    """One of the strings `allowed`."""
+    if not isinstance(value, str) or value not in allowed:
+        raise param_error(name, f"expected one of {', '.join(allowed)}, got {_show(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class RouteHopParam:
+    """One hop of a route given by the caller (Core Lightning's route hop object)."""
+
+    node_id: bytes
+    short_channel_id: int
+    amount_msat: int
+    delay: int
+
+
+def route_hops(value: Any, name: str = "route") -> list[RouteHopParam]:
+    """A route: a list of at most MAX_ROUTE_HOPS {id, channel, amount_msat, delay} objects
+    (`direction` and `style` are accepted and ignored: the channel and the onion say them)."""
+    if not isinstance(value, list):
+        raise param_error(name, "expected a list of {id, channel, amount_msat, delay}")
+    if len(value) > MAX_ROUTE_HOPS:
+        raise param_error(name, f"has {len(value)} hops, more than the {MAX_ROUTE_HOPS} an onion holds")
+    hops = []
+    for i, hop in enumerate(value):
+        where = f"{name}[{i}]"
+        if not isinstance(hop, dict):
+            raise param_error(where, "expected {id, channel, amount_msat, delay}")
+        unknown = set(hop) - {"id", "channel", "amount_msat", "delay", "direction", "style"}
+        if unknown:
+            raise param_error(where, f"unknown field {sorted(unknown)[0]!r}")
+        for field in ("id", "channel", "amount_msat", "delay"):
+            if field not in hop:
+                raise param_error(where, f"missing {field!r}")
+        hops.append(RouteHopParam(
+            node_id=node_id(hop["id"], f"{where}.id"),
+            short_channel_id=short_channel_id(hop["channel"], f"{where}.channel"),
+            amount_msat=msat(hop["amount_msat"], f"{where}.amount_msat", minimum=1),
+            delay=integer(hop["delay"], f"{where}.delay", minimum=1, maximum=MAX_ROUTE_DELAY)))
+    return hops
 
 
 def description(value: Any, name: str = "description", *, hash_only: bool = False) -> str:

@@ -105,7 +105,7 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
         hash_bytes = params.hex_bytes(payment_hash, "payment_hash", 32)
         timeout_s = params.number(timeout, "timeout", allow_zero=True) if timeout is not None else None
         record = await onion_sender.wait(hash_bytes, timeout_s)
-        return {**record.to_rpc(), "payment_preimage": record.preimage.hex() if record.preimage else None}
+        return {**record.to_rpc(), **record.to_sendpay_rpc()}
 
     for name, handler in (
         ("pay", pay),

@@ -13,15 +13,17 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from ..channel.machine import CLOSED, OPENING, Channel
-from ..core.jsonrpc import RpcError, RpcRegistry, param_error
+from ..core.jsonrpc import INVALID_PARAMS, RpcError, RpcRegistry, param_error
 from ..net import transport
-from ..net.peer import PeerRefused
+from ..net.peer import Peer, PeerRefused
 from ..net.peers import PeerManager
 from . import params
 
 # Core Lightning's error codes
 LIGHTNINGD = -1
+CONNECT_NO_KNOWN_ADDRESS = 400
 CONNECT_FAILED = 401
+CONNECT_DISCONNECTED_DURING = 402
 DEFAULT_PEER_PORT = 9735
 
 
@@ -77,9 +79,12 @@ class PeerMethods:
         if node_id == self._node_id:
             raise param_error("id", "cannot connect to ourselves")
         if host is None:
+            if port is not None:
+                raise RpcError(INVALID_PARAMS, "Can't specify port without host")
             known = self._peers.known_address(node_id)
             if known is None and self._peers.get(node_id) is None:
-                raise RpcError(CONNECT_FAILED, f"no address known for {node_hex}: give host and port")
+                raise RpcError(CONNECT_NO_KNOWN_ADDRESS, f"Unable to connect, no address known for peer "
+                                                         f"{node_hex}: give host and port")
             host, port = known or (None, None)
         port_num = DEFAULT_PEER_PORT if port is None else params.integer(port, "port", minimum=1,
                                                                            maximum=65535)
@@ -89,11 +94,10 @@ class PeerMethods:
         except (transport.ConnectionFailed, transport.HandshakeError, PeerRefused,
                 asyncio.TimeoutError) as exc:
             raise RpcError(CONNECT_FAILED, f"connecting to {node_hex}@{host}:{port_num}: {exc}") from None
-        address: dict[str, Any] = {"type": "ipv4"}
-        if peer.address:
-            address.update(address=peer.address[0], port=peer.address[1])
+        if not peer.connected:
+            raise RpcError(CONNECT_DISCONNECTED_DURING, f"{node_hex} disconnected during connection")
         return {"id": peer.id_hex, "features": peer.features.to_bytes().hex(),
-                "direction": peer.direction, "address": address}
+                "direction": peer.direction, "address": _resolved_address(peer)}
 
     async def disconnect(self, id: Any, force: Any = False) -> dict[str, Any]:
         """Disconnect a connected peer; as Core Lightning, refused while a channel needs the
@@ -125,6 +129,17 @@ class PeerMethods:
         for peer_id, count in counts.items():
             entries.setdefault(peer_id, {"id": peer_id.hex(), "connected": False, "num_channels": count})
         return {"peers": [entries[k] for k in sorted(entries) if wanted is None or k == wanted]}
+
+
+def _resolved_address(peer: Peer) -> dict[str, Any]:
+    """connect's `address`, as Core Lightning gives it: the socket's address (an IP, never the
+    host name dialled, e.g. 127.0.0.1 for localhost) with its type."""
+    where = peer.conn.remote_address if peer.direction == "out" else None
+    where = where or peer.address
+    if where is None:
+        return {"type": "ipv4"}
+    host = where[0]
+    return {"type": "ipv6" if ":" in host else "ipv4", "address": host, "port": where[1]}
 
 
 def register(registry: RpcRegistry, *, node_id: bytes, peers: PeerManager,
