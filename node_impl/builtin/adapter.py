@@ -43,20 +43,63 @@ def _known_options() -> dict[str, bool]:
     return known
 
 
+#: Core Lightning options that pyln-testing suites set and that mean nothing for the built-in
+#: node: accepted and dropped (README, "Core Lightning options"). Name -> why.
+CLN_NOOP_OPTIONS = {
+    "allow-deprecated-apis": "the built-in node has no deprecated APIs to allow or hide",
+    "dev-allow-localhost": "the node only listens on 127.0.0.1 and announces and dials it as is",
+    "dev-fast-gossip": "gossip is sent as soon as it is made: there are no timers to shorten",
+    "dev-bitcoind-poll": "the chain is polled every --chain-poll seconds (0.1 by default)",
+    "dev-fail-on-subdaemon-fail": "one process: there are no subdaemons",
+    "dev-no-version-checks": "one process: there are no subdaemons to check",
+    "dev-no-plugin-checksum": "there are no plugins",
+}
+#: Core Lightning's log levels -> the built-in node's (`log-level=LEVEL:SUBSYSTEM` is dropped:
+#: the node has one level for all its loggers).
+CLN_LOG_LEVELS = {"io": "debug", "trace": "debug", "debug": "debug", "info": "info",
+                  "unusual": "warning", "broken": "error"}
+
+
+def _cln_option(name: str, value: Any) -> tuple[str, Any] | None:
+    """A Core Lightning option as the built-in node's (name, value); None when it is dropped;
+    (name, value) unchanged when it is not one of Core Lightning's."""
+    if name in CLN_NOOP_OPTIONS:
+        return None
+    if name == "dev-no-reconnect":
+        return "no-reconnect", value
+    if name == "log-level" and isinstance(value, str):
+        level, _, subsystem = value.partition(":")
+        if subsystem:
+            return None
+        if level not in CLN_LOG_LEVELS.values():
+            if level not in CLN_LOG_LEVELS:
+                raise TypeError(f"builtin node option 'log-level': unknown level {value!r}; known: "
+                                f"{', '.join(sorted(set(CLN_LOG_LEVELS) | set(CLN_LOG_LEVELS.values())))}")
+            return name, CLN_LOG_LEVELS[level]
+    return name, value
+
+
 def _option_args(options: dict[str, Any]) -> list[str]:
-    """Command-line arguments for `options`; an unknown or managed option is a TypeError."""
+    """Command-line arguments for `options`; an unknown or managed option is a TypeError. A
+    flag is set by a true value or by None (pyln-testing's way of writing a bare flag)."""
     known = _known_options()
     args = []
-    for key, value in options.items():
-        name = key.replace("_", "-")
+    for key, given in options.items():
+        translated = _cln_option(key.replace("_", "-"), given)
+        if translated is None:
+            continue
+        name, value = translated
         if name in MANAGED_OPTIONS:
             raise TypeError(f"builtin node option {key!r} is set by the harness and cannot be overridden")
         if name not in known or name == "help":
             raise TypeError(f"unknown builtin node option {key!r}; known: "
-                            f"{', '.join(sorted(set(known) - MANAGED_OPTIONS - {'help'}))}")
+                            f"{', '.join(sorted(set(known) - MANAGED_OPTIONS - {'help'}))}; "
+                            f"Core Lightning's accepted as no-ops: {', '.join(sorted(CLN_NOOP_OPTIONS))}")
         if known[name]:
+            if value is None:
+                raise TypeError(f"builtin node option {key!r} takes a value")
             args.append(f"--{name}={value}")
-        elif value:
+        elif value or value is None:
             args.append(f"--{name}")
     return args
 
