@@ -219,11 +219,28 @@ def test_the_engine_imports_no_implementation_no_plugin_and_no_pytest() -> None:
     points and knows nothing of pytest."""
     bad = [(f, m) for f, m in _absolute_imports(REPO / "harness")
            if m.split(".")[0] in ("pytest", "_pytest")
-           or m.startswith(("lnharness.node_impl", "lnharness.fixtures", "lnharness.examples"))]
+           or m.startswith(("lnharness.node_impl", "lnharness.fixtures", "lnharness.examples",
+                            "lnharness.pyln"))]
     assert bad == []
 
 
 def test_the_plugin_reaches_implementations_only_through_the_registry() -> None:
     bad = [(f, m) for f, m in _absolute_imports(REPO / "fixtures")
            if m.startswith("lnharness.node_impl")]
+    assert bad == []
+
+
+def test_nothing_below_the_pyln_surface_imports_it() -> None:
+    """lnharness.pyln (pyln_compat/) sits above the plugin and the engine: they never import it."""
+    bad = [(f, m) for folder in ("harness", "fixtures", "node_impl")
+           for f, m in _absolute_imports(REPO / folder) if m.startswith("lnharness.pyln")]
+    assert bad == []
+
+
+def test_the_pyln_surface_reaches_implementations_only_through_the_engine() -> None:
+    """No node_impl import; of Core Lightning's packages only pyln.client, optionally, in
+    pyln_compat/client.py (never pyln-proto: see DESIGN.md's traps)."""
+    bad = [(f, m) for f, m in _absolute_imports(REPO / "pyln_compat")
+           if m.startswith("lnharness.node_impl")
+           or (m.split(".")[0] == "pyln" and (f, m) != ("pyln_compat/client.py", "pyln.client"))]
     assert bad == []
