@@ -26,6 +26,8 @@ from lnharness.wait import wait_for
 COIN_SAT = 100_000_000
 RPC_VERIFY_ALREADY_IN_CHAIN = -27
 MATURITY_BLOCKS = 101
+#: outputs per faucet transaction (`Chain.faucet_many`)
+FAUCET_BATCH = 250
 
 MempoolWait = bool | int | str | Sequence[str]
 
@@ -165,6 +167,25 @@ class Chain:
     def faucet(self, address: str, amount_sat: int) -> str:
         """Send `amount_sat` from the harness wallet to `address`; return the txid."""
         return str(self.rpc.sendtoaddress(address, sat_to_btc(amount_sat)))
+
+    def faucet_many(self, outputs: Sequence[tuple[str, int]]) -> list[str]:
+        """Pay every (address, sat) of `outputs` from the harness wallet in as few
+        transactions as possible (`sendmany`, `FAUCET_BATCH` outputs each); return their txids.
+
+        One transaction per batch, not per output: a chain of unconfirmed wallet sends stops
+        at the mempool's ancestor limit (25), as with Bitcoin Core. An address may appear
+        once per batch, so repeated addresses go to later batches.
+        """
+        batches: list[dict[str, Decimal]] = []
+        for address, amount_sat in outputs:
+            if amount_sat <= 0:
+                raise ValueError(f"faucet_many: {amount_sat} sat to {address} is not a positive amount")
+            batch = next((b for b in batches if address not in b and len(b) < FAUCET_BATCH), None)
+            if batch is None:
+                batch = {}
+                batches.append(batch)
+            batch[address] = sat_to_btc(amount_sat)
+        return [str(self.rpc.sendmany("", batch)) for batch in batches]
 
     # -- reorgs ----------------------------------------------------------------------------
     def simple_reorg(self, height: int, shift: int = 0) -> list[str]:

@@ -5,17 +5,23 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lnharness import registry, topology
 from lnharness.chain import Chain
 from lnharness.errors import LnhError, UnavailableError
 from lnharness.faults import Link, LinkError
 from lnharness.node import LightningNode
+from lnharness.settle import gossip_missing
 from lnharness.settle import settle as settle_nodes
 from lnharness.topology import ChannelSpec, NodeSpec
+from lnharness.wait import wait_for
+
+T = TypeVar("T")
 
 ANNOUNCE_DEPTH = 6
+#: hops a payment's onion holds (BOLT 4: 1300 bytes, about 20 hops of payloads)
+MAX_ROUTE_HOPS = 20
 #: on-chain margin added to what a node must fund, for the funding transaction's fee
 FUNDING_FEE_MARGIN_SAT = 100_000
 
@@ -140,22 +146,43 @@ class NodeFactory:
                            for spec in channels])
         # a peer still processing the funding block may refuse a channel (lnd does)
         self.sync_blockheight(nodes)
-        funding_txids = []
-        for spec in channels:
-            opener, peer = nodes[spec.opener], nodes[spec.peer]
-            if not opener.is_connected(peer):
-                opener.connect(peer)
-            funding_txids.append(opener._fund_channel(peer, spec.capacity_sat, spec.push_msat,
-                                                      spec.announce))
+        funding_txids = self._open_all(nodes, channels)
         depth = max(1, *(nodes[spec.peer].accept_depth for spec in channels))
         self.chain.generate_block(depth, wait_for_mempool=funding_txids)
-        for spec, txid in zip(channels, funding_txids, strict=True):
-            nodes[spec.opener].wait_channel_active(nodes[spec.peer], funding_txid=txid)
+
+        def active(k: int) -> None:
+            spec = channels[k]
+            nodes[spec.opener].wait_channel_active(nodes[spec.peer], funding_txid=funding_txids[k])
+        self._each(active, range(len(channels)))
         if wait_for_announce:
             if depth < ANNOUNCE_DEPTH:
                 self.chain.generate_block(ANNOUNCE_DEPTH - depth)
             self.wait_for_gossip(nodes, channels)
         self.sync_blockheight(nodes)
+
+    def _open_all(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec]) -> list[str]:
+        """Connect and fund every channel; return the funding txids in `channels`' order.
+
+        Openers work in parallel; each opener funds its own channels one after the other,
+        so two fundings of one wallet never pick the same coin."""
+        by_opener: dict[int, list[int]] = {}
+        for k, spec in enumerate(channels):
+            by_opener.setdefault(spec.opener, []).append(k)
+
+        def open_from(opener_index: int) -> list[tuple[int, str]]:
+            opener, opened = nodes[opener_index], []
+            for k in by_opener[opener_index]:
+                spec = channels[k]
+                peer = nodes[spec.peer]
+                if not opener.is_connected(peer):
+                    opener.connect(peer)
+                opened.append((k, opener._fund_channel(peer, spec.capacity_sat, spec.push_msat,
+                                                       spec.announce)))
+            return opened
+        txids: dict[int, str] = {}
+        for opened in self._each(open_from, sorted(by_opener)):
+            txids.update(opened)
+        return [txids[k] for k in range(len(channels))]
 
     def sync_blockheight(self, nodes: Sequence[LightningNode] | None = None) -> None:
         """Wait until every node (default: all of them) has processed the chain's tip.
@@ -163,42 +190,48 @@ class NodeFactory:
         Call it after mining: a node that lags computes CLTV expiries from an old height.
         """
         height = self.chain.height()
-        for node in nodes if nodes is not None else self.nodes:
-            node.wait_for_blockheight(height)
+        self._each(lambda node: node.wait_for_blockheight(height),
+                   list(nodes) if nodes is not None else self.nodes)
 
     def _fund(self, nodes: Sequence[LightningNode], outputs: Sequence[tuple[int, int]]) -> None:
         """Send one output per (node index, sat) in one block; wait until every node sees its coins.
 
         One output per channel, so a node opening several channels at once has a confirmed
         coin for each (the change of its first funding transaction is still unconfirmed).
+        The outputs go out in a few `sendmany` transactions (`Chain.faucet_many`), not one
+        send per node, which would stop at the mempool's chain limit past 25 nodes.
         """
-        targets: dict[int, int] = {}
-        for i, amount in outputs:
-            targets[i] = targets.get(i, nodes[i].balance().onchain_sat) + amount
-        txids = [nodes[i].fund_wallet(amount, confirm=False) for i, amount in outputs]
+        funded = sorted({i for i, _ in outputs})
+        before = dict(zip(funded, self._each(lambda i: nodes[i].balance().onchain_sat, funded),
+                          strict=True))
+        addresses = self._each(lambda out: nodes[out[0]].new_address(), list(outputs))
+        txids = self.chain.faucet_many([(address, amount) for address, (_, amount)
+                                        in zip(addresses, outputs, strict=True)])
         self.chain.generate_block(1, wait_for_mempool=txids)
-        for i, target in targets.items():
-            nodes[i].wait_onchain_balance(target)
+        targets = {i: before[i] + sum(amount for j, amount in outputs if j == i) for i in funded}
+        self._each(lambda i: nodes[i].wait_onchain_balance(targets[i]), funded)
+
+    def _each(self, work: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
+        """`work(item)` for every item, in parallel on the factory's executor; results in order."""
+        return [future.result() for future in [self._executor.submit(work, item) for item in items]]
 
     def wait_for_gossip(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec]) -> None:
-        """Wait until every opener has a route to every node its funds can reach.
+        """Wait until every opener has a route to every node its funds can reach within
+        `MAX_ROUTE_HOPS`, and, when some lie farther (a payment cannot go that far), until
+        every node's graph holds every announced channel.
 
         Funds sit on the opener's side, so a route exists from a node along the announced
         channels in the opener-to-peer direction only.
         """
-        onward: dict[int, set[int]] = {}
-        for c in channels:
-            if c.announce:
-                onward.setdefault(c.opener, set()).add(c.peer)
-        for start in sorted(onward):
-            reached, frontier = set(), [start]
-            while frontier:
-                for nxt in onward.get(frontier.pop(), ()):
-                    if nxt != start and nxt not in reached:
-                        reached.add(nxt)
-                        frontier.append(nxt)
-            for target in sorted(reached):
+        def routes_from(start: int) -> bool:
+            near, far = topology.payable_from(channels, start, MAX_ROUTE_HOPS)
+            for target in near:
                 nodes[start].wait_for_route(nodes[target])
+            return bool(far)
+        openers = sorted({c.opener for c in channels if c.announce})
+        if any(self._each(routes_from, openers)):
+            wait_for(lambda: not gossip_missing(nodes, {n.name: n.channels() for n in nodes}),
+                     what="every node's graph to hold every announced channel")
 
     def join_nodes(self, nodes: Sequence[LightningNode], fundamount_sat: int = 10**6, *,
                    wait_for_announce: bool = False, announce_channels: bool = True) -> None:

@@ -31,6 +31,30 @@ class ChannelSpec:
     announce: bool = True
 
 
+def payable_from(channels: Sequence[ChannelSpec], start: int,
+                 max_hops: int) -> tuple[list[int], list[int]]:
+    """Nodes a payment from `start` can reach over the announced channels, in the
+    opener-to-peer direction (where the funds sit): those within `max_hops` hops, and those
+    only farther away; each list sorted."""
+    onward: dict[int, set[int]] = {}
+    for c in channels:
+        if c.announce:
+            onward.setdefault(c.opener, set()).add(c.peer)
+    distance = {start: 0}
+    frontier = [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for nxt in onward.get(node, ()):
+                if nxt not in distance:
+                    distance[nxt] = distance[node] + 1
+                    following.append(nxt)
+        frontier = following
+    near = sorted(n for n, d in distance.items() if 0 < d <= max_hops)
+    far = sorted(n for n, d in distance.items() if d > max_hops)
+    return near, far
+
+
 def line(n: int, capacity_sat: int, announce: bool = True) -> list[ChannelSpec]:
     """Channels 0->1->...->n-1."""
     return [ChannelSpec(i, i + 1, capacity_sat, announce=announce) for i in range(n - 1)]

@@ -1,7 +1,16 @@
 import json
 
 import pytest
-from lnharness.topology import ChannelSpec, NodeSpec, impls_for, line, load_graph_spec, ring, star
+from lnharness.topology import (
+    ChannelSpec,
+    NodeSpec,
+    impls_for,
+    line,
+    load_graph_spec,
+    payable_from,
+    ring,
+    star,
+)
 
 
 def test_line_star_ring_shapes():
@@ -57,3 +66,12 @@ def test_impls_for():
     assert impls_for(2, ["builtin", "cln"]) == ["builtin", "cln"]
     with pytest.raises(ValueError, match="2 entries for 3 nodes"):
         impls_for(3, ["a", "b"])
+
+
+def test_payable_from_splits_targets_at_the_hop_limit():
+    six = ring(6, 1000)
+    assert payable_from(six, 0, 3) == ([1, 2, 3], [4, 5])
+    assert payable_from(six, 4, 20) == ([0, 1, 2, 3, 5], [])
+    private = [ChannelSpec(0, 1, 1000, announce=False), ChannelSpec(1, 2, 1000)]
+    assert payable_from(private, 0, 20) == ([], [])
+    assert payable_from(private, 1, 20) == ([2], [])
