@@ -127,12 +127,7 @@ class InvoiceMethods:
                                            "{payment_hash} or {offer_id}")
         if offer_id is not None:
             raise param_error("offer_id", "BOLT 12 offers are not supported by this node")
-        first = params.integer(start, "start", maximum=MAX_INDEX) if start is not None else 0
-        most = params.integer(limit, "limit") if limit is not None else None
-        if index is not None:  # no updated_index here: the order of creation only
-            params.choice(index, "index", ("created",))
-        elif first or most is not None:
-            raise RpcError(INVALID_PARAMS, f"Can only specify {{{'start' if first else 'limit'}}} with {{index}}")
+        first, most = params.paging(index, start, limit, maximum=MAX_INDEX)
         records = [r for r in self._invoices.list() if r.created_index >= first]
         if label is not None:
             wanted_label = params.string(label, "label")

@@ -24,7 +24,7 @@ from typing import Any
 
 from coincurve import PublicKey
 
-from ..core.jsonrpc import param_error
+from ..core.jsonrpc import INVALID_PARAMS, RpcError, param_error
 from ..wire.codec import ShortChannelId
 
 MAX_MSAT = 21_000_000 * 100_000_000 * 1000  # every bitcoin there will ever be
@@ -137,6 +137,18 @@ def integer(value: Any, name: str, *, minimum: int = 0, maximum: int = MAX_INTEG
     if value > maximum:
         raise param_error(name, f"must be at most {maximum}, got {value}")
     return value
+
+
+def paging(index: Any, start: Any, limit: Any, *, maximum: int) -> tuple[int, int | None]:
+    """Core Lightning's list paging: (first created_index, most entries or None); `start`
+    and `limit` only with `index`=created (the one order kept here)."""
+    first = integer(start, "start", maximum=maximum) if start is not None else 0
+    most = integer(limit, "limit") if limit is not None else None
+    if index is not None:
+        choice(index, "index", ("created",))
+    elif first or most is not None:
+        raise RpcError(INVALID_PARAMS, f"Can only specify {{{'start' if first else 'limit'}}} with {{index}}")
+    return first, most
 
 
 def number(value: Any, name: str, *, allow_zero: bool = False,

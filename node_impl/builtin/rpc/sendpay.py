@@ -66,12 +66,7 @@ def register(registry: RpcRegistry, *, payments: Payments) -> None:
         invoice or payment hash, or of one status; `index`=created with start/limit pages them."""
         if bolt11 is not None and payment_hash is not None:
             raise RpcError(INVALID_PARAMS, "Can only specify one of {bolt11} or {payment_hash}")
-        first = params.integer(start, "start", maximum=MAX_GROUPID) if start is not None else 0
-        most = params.integer(limit, "limit") if limit is not None else None
-        if index is not None:  # no updated_index here: the order of creation only
-            params.choice(index, "index", ("created",))
-        elif first or most is not None:
-            raise RpcError(INVALID_PARAMS, f"Can only specify {{{'start' if first else 'limit'}}} with {{index}}")
+        first, most = params.paging(index, start, limit, maximum=MAX_GROUPID)
         if first and (bolt11 is not None or payment_hash is not None):
             raise RpcError(INVALID_PARAMS, "Cannot use start with bolt11 or payment_hash")
         records = payments.listpays(
