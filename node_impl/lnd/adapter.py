@@ -229,7 +229,16 @@ class LndNode(LightningNode):
         return [c for c in found.values() if peer_id is None or c.peer_id == peer_id]
 
     def _pending_channels(self) -> dict[str, Channel]:
-        pending = self._rpc.get("/v1/channels/pending")
+        def read() -> dict[str, Any] | None:
+            try:
+                return self._rpc.get("/v1/channels/pending")
+            except RpcError as exc:
+                # lnd raced a force close's resolution between two of its own reads: the
+                # channel has just moved on, and the next read sees it in its new list
+                if "unable to find arbitrator" in exc.message:
+                    return None
+                raise
+        pending = wait_for(read, what=f"{self.name}'s pending channels (lnd's PendingChannels)")
         return {entry["channel"]["channel_point"]: shapes.channel_from_pending(entry, state)
                 for key, state in shapes.PENDING_LISTS.items() for entry in pending.get(key) or []}
 

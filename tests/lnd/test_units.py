@@ -206,6 +206,10 @@ def test_benign_log_lines_are_allowed_and_others_are_not():
     assert is_benign(f"2026-12-04 18:46:05.925 [ERR] HSWC: ChannelLink({point}): failing link: "
                      f"ChannelPoint({point}): received error from peer: chan_id=3a35, "
                      "err=Forcibly closed by `close` command with error: remote error")
+    assert is_benign(f"2026-12-05 07:44:45.247 [ERR] RPCS: unable to populate arbitrator force "
+                     f"close resp:{point}, unable to find arbitrator")
+    assert not is_benign(f"2026-12-05 07:44:45.247 [ERR] RPCS: unable to populate arbitrator force "
+                         f"close resp:{point}, unable to fetch channel")
     assert not is_benign("2026-12-04 16:33:10.200 [ERR] FNDG: unable to cancel reservation: "
                          "no active reservations for peer(02aa)")
     assert not is_benign("2026-12-04 17:12:17.120 [ERR] HSWC: ChannelLink(ab:1): failing link: "
