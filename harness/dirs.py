@@ -59,6 +59,14 @@ def tool_dir() -> Path:
     return Path(cache) / "lnharness" / "bin"
 
 
+def bytecode_cache_dir() -> Path:
+    """Where Python daemons keep their compiled bytecode when the environment forbids writing
+    it next to the sources: `$XDG_CACHE_HOME/lnharness/pycache` (default
+    `~/.cache/lnharness/pycache`). Read when called."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "lnharness" / "pycache"
+
+
 def safe_name(name: str) -> str:
     """`name` made safe for a directory name; a parametrize id like `[cln-2]` is kept."""
     cleaned = _UNSAFE.sub("_", name).strip("._") or "test"

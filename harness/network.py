@@ -1,6 +1,7 @@
 """`NodeFactory`: creates, connects and tears down the Lightning nodes of one test."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,10 +12,11 @@ from lnharness import registry, topology
 from lnharness.chain import Chain
 from lnharness.errors import LnhError, UnavailableError
 from lnharness.faults import Link, LinkError
+from lnharness.graph_import import load_topology
 from lnharness.node import LightningNode
-from lnharness.settle import gossip_missing
+from lnharness.settle import Unsettled
 from lnharness.settle import settle as settle_nodes
-from lnharness.topology import ChannelSpec, NodeSpec
+from lnharness.topology import ChannelSpec, NodeSpec, Topology
 from lnharness.wait import wait_for
 
 T = TypeVar("T")
@@ -76,6 +78,24 @@ def split_node_flags(options: dict[str, Any] | None) -> tuple[dict[str, Any] | N
     return {k: v for k, v in options.items() if k not in NODE_FLAGS}, flags
 
 
+def wait_for_routes(node: LightningNode, targets: Sequence[LightningNode],
+                    amount_msat: int = 1000) -> None:
+    """Wait until `node` has a route to every one of `targets` for `amount_msat`. A poll
+    probes the targets still missing in the order given and stops at the first without a
+    route (give the farthest first: when it has one, the nearer ones usually do too). The
+    callers wait for the chain's tip themselves."""
+    pending = list(targets)
+
+    def all_found() -> Unsettled | bool:
+        while pending and node.has_route(pending[0], amount_msat):
+            pending.pop(0)
+        return Unsettled([f"no route yet to {', '.join(t.name for t in pending)}"]) \
+            if pending else True
+    wait_for(all_found, what=f"{node.name} to find a route to each of {len(targets)} nodes "
+                             f"for {amount_msat} msat",
+             hint=f"log: {node.daemon.log_path}")
+
+
 class NodeFactory:
     """Makes nodes of any registered implementation on one chain, under one directory."""
 
@@ -87,6 +107,8 @@ class NodeFactory:
         self.managed: list[ManagedNode] = []
         self.links: list[Link] = []
         self._executor = executor or ThreadPoolExecutor(max_workers=16)
+        #: seconds the last `open_channels` spent in each phase (fund, open, active, announce)
+        self.phase_seconds: dict[str, float] = {}
 
     @property
     def nodes(self) -> list[LightningNode]:
@@ -139,26 +161,41 @@ class NodeFactory:
     # -- channels ---------------------------------------------------------------------
     def open_channels(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec], *,
                       wait_for_announce: bool = False) -> None:
-        """Fund the openers, open every channel, confirm them together and wait until active."""
+        """Fund the openers, open every channel, confirm them together and wait until active
+        (and, with `wait_for_announce`, announced: see `wait_for_gossip`). The seconds each
+        phase took are left in `phase_seconds` (fund, open, active, announce)."""
+        self.phase_seconds = {}
         if not channels:
             return
+        clock = time.perf_counter()
+
+        def lap(phase: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            self.phase_seconds[phase] = now - clock
+            clock = now
         self._fund(nodes, [(spec.opener, spec.capacity_sat + FUNDING_FEE_MARGIN_SAT)
                            for spec in channels])
         # a peer still processing the funding block may refuse a channel (lnd does)
         self.sync_blockheight(nodes)
+        lap("fund")
         funding_txids = self._open_all(nodes, channels)
         depth = max(1, *(nodes[spec.peer].accept_depth for spec in channels))
         self.chain.generate_block(depth, wait_for_mempool=funding_txids)
+        lap("open")
 
         def active(k: int) -> None:
             spec = channels[k]
             nodes[spec.opener].wait_channel_active(nodes[spec.peer], funding_txid=funding_txids[k])
         self._each(active, range(len(channels)))
+        lap("active")
         if wait_for_announce:
             if depth < ANNOUNCE_DEPTH:
                 self.chain.generate_block(ANNOUNCE_DEPTH - depth)
-            self.wait_for_gossip(nodes, channels)
-        self.sync_blockheight(nodes)
+            self.wait_for_gossip(nodes, channels, funding_txids=funding_txids)
+            lap("announce")
+        else:
+            self.sync_blockheight(nodes)
 
     def _open_all(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec]) -> list[str]:
         """Connect and fund every channel; return the funding txids in `channels`' order.
@@ -215,23 +252,55 @@ class NodeFactory:
         """`work(item)` for every item, in parallel on the factory's executor; results in order."""
         return [future.result() for future in [self._executor.submit(work, item) for item in items]]
 
-    def wait_for_gossip(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec]) -> None:
-        """Wait until every opener has a route to every node its funds can reach within
-        `MAX_ROUTE_HOPS`, and, when some lie farther (a payment cannot go that far), until
-        every node's graph holds every announced channel.
+    def wait_for_gossip(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec], *,
+                        funding_txids: Sequence[str] | None = None) -> None:
+        """Wait until every node that holds funds in a channel (`topology.funded_directions`)
+        has a route to every node those funds can reach within `MAX_ROUTE_HOPS`, when some lie
+        farther (a payment cannot go that far), until every node's graph holds every
+        announced channel, and until every node has processed the chain's tip.
 
-        Funds sit on the opener's side, so a route exists from a node along the announced
-        channels in the opener-to-peer direction only.
+        `funding_txids` (in `channels`' order) tells which of a pair's channels were
+        announced; without it every active channel of an announced pair is awaited.
+
+        Each node probes its targets farthest first and stops at the first without a route,
+        so a poll costs one failing RPC, not one per target: nodes waiting in parallel leave
+        the CPU to the gossip they wait for.
         """
         def routes_from(start: int) -> bool:
             near, far = topology.payable_from(channels, start, MAX_ROUTE_HOPS)
-            for target in near:
-                nodes[start].wait_for_route(nodes[target])
+            wait_for_routes(nodes[start], [nodes[t] for t in reversed(near)])
             return bool(far)
-        openers = sorted({c.opener for c in channels if c.announce})
-        if any(self._each(routes_from, openers)):
-            wait_for(lambda: not gossip_missing(nodes, {n.name: n.channels() for n in nodes}),
-                     what="every node's graph to hold every announced channel")
+        sources = sorted(topology.funded_directions(channels))
+        far_away = any(self._each(routes_from, sources))
+        if far_away:
+            expected = self._announced_scids(nodes, channels, funding_txids)
+
+            def complete(node: LightningNode) -> None:
+                wait_for(lambda: not expected - node.known_channels(),
+                         what=f"{node.name}'s graph to hold every announced channel "
+                              f"({len(expected)})",
+                         hint=f"log: {node.daemon.log_path}")
+            self._each(complete, list(nodes))
+        self.sync_blockheight(nodes)
+
+    def _announced_scids(self, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec],
+                         funding_txids: Sequence[str] | None) -> set[str]:
+        """Short channel ids of the announced channels, read from their openers."""
+        wanted: dict[int, list[int]] = {}
+        for k, spec in enumerate(channels):
+            if spec.announce:
+                wanted.setdefault(spec.opener, []).append(k)
+
+        def scids(opener: int) -> set[str]:
+            found = set()
+            for k in wanted[opener]:
+                peer = nodes[channels[k].peer]
+                for channel in nodes[opener].channels(peer):
+                    if channel.short_channel_id and channel.state == "active" and (
+                            funding_txids is None or channel.funding_txid == funding_txids[k]):
+                        found.add(channel.short_channel_id)
+            return found
+        return set().union(*self._each(scids, sorted(wanted)))
 
     def join_nodes(self, nodes: Sequence[LightningNode], fundamount_sat: int = 10**6, *,
                    wait_for_announce: bool = False, announce_channels: bool = True) -> None:
@@ -273,13 +342,17 @@ class NodeFactory:
                            wait_for_announce=wait_for_announce)
         return nodes
 
-    def graph(self, spec: dict[str, Any] | str | Path, *, fundamount_sat: int = 10**6,
+    def graph(self, spec: Topology | dict[str, Any] | str | Path, *, fundamount_sat: int = 10**6,
               wait_for_announce: bool = False) -> dict[str, LightningNode]:
-        """Nodes and channels from a spec (see `topology.load_graph_spec`), by name."""
-        node_specs, channels = topology.load_graph_spec(spec, fundamount_sat)
-        nodes = self.start_nodes(node_specs)
-        self.open_channels(nodes, channels, wait_for_announce=wait_for_announce)
-        return {spec.name: node for spec, node in zip(node_specs, nodes, strict=True)}
+        """Nodes and channels of a topology, by name. `spec` is a `Topology` (from
+        `topology.random_graph`, `topology.scale_free`, `graph_import.import_channel_graph`),
+        a graph spec (dict or .json/.toml file, see `topology.load_graph_spec`), or a Core
+        Lightning `listchannels` / LND `describegraph` JSON (dict or .json file), imported with
+        `import_channel_graph`'s defaults (see `graph_import.load_topology`)."""
+        shape = load_topology(spec, default_capacity_sat=fundamount_sat)
+        nodes = self.start_nodes(shape.nodes)
+        self.open_channels(nodes, shape.channels, wait_for_announce=wait_for_announce)
+        return {node_spec.name: node for node_spec, node in zip(shape.nodes, nodes, strict=True)}
 
     def start_nodes(self, specs: Sequence[NodeSpec]) -> list[LightningNode]:
         """Create the nodes `specs` describe (names, implementations, options); start them in parallel."""

@@ -10,10 +10,27 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from lnharness.dirs import bytecode_cache_dir
 from lnharness.errors import ProcessError, WaitTimeout
 from lnharness.wait import default_timeout, wait_for
 
 TAIL_LINES = 20
+
+
+def python_daemon_env() -> dict[str, str] | None:
+    """The environment for a Python daemon of ours (the built-in node, the embedded chain).
+
+    With PYTHONDONTWRITEBYTECODE set (many containers and CI images set it) every daemon
+    compiles its modules again at each start: for the built-in node about 0.15 s of CPU, most
+    of a 100-node network's start. The daemon then keeps its bytecode in
+    `dirs.bytecode_cache_dir()` (PYTHONPYCACHEPREFIX, unless one is set), never next to the
+    sources. None (inherit the environment) when bytecode is cached already.
+    """
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return None
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.setdefault("PYTHONPYCACHEPREFIX", str(bytecode_cache_dir()))
+    return env
 
 
 class Daemon:

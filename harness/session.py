@@ -14,6 +14,7 @@ from lnharness import topology
 from lnharness.backend import select_chain_backend
 from lnharness.chain import Chain
 from lnharness.errors import LnhError
+from lnharness.graph_import import load_topology
 from lnharness.network import NodeFactory
 from lnharness.node import LightningNode
 from lnharness.wait import wait_for
@@ -50,7 +51,7 @@ def start_network(config: UpConfig, out: TextIO) -> tuple[Chain, NodeFactory]:
     if config.topology in SHAPES:
         getattr(topology, config.topology)(config.nodes, config.fundamount_sat)  # bad sizes fail now
     else:
-        topology.load_graph_spec(Path(config.topology), config.fundamount_sat)  # so do bad files
+        load_topology(Path(config.topology), default_capacity_sat=config.fundamount_sat)  # so do bad files
     config.directory.mkdir(parents=True, exist_ok=True)
     chain = Chain(select_chain_backend(config.chain)(config.directory))
     chain.start()

@@ -1,11 +1,14 @@
 """Network shapes: which nodes exist and which channels join them.
 
 A topology is a list of `NodeSpec` and a list of `ChannelSpec`; `line`, `star` and `ring`
-build common ones, `load_graph_spec` reads one from a dict or a JSON/TOML file.
+build common ones, `random_graph` and `scale_free` generate seeded ones (a `Topology`),
+`load_graph_spec` reads one from a dict or a JSON/TOML file. Real networks' channel graphs
+are imported by `lnharness.graph_import`.
 """
 from __future__ import annotations
 
 import json
+import random
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,15 +34,33 @@ class ChannelSpec:
     announce: bool = True
 
 
-def payable_from(channels: Sequence[ChannelSpec], start: int,
-                 max_hops: int) -> tuple[list[int], list[int]]:
-    """Nodes a payment from `start` can reach over the announced channels, in the
-    opener-to-peer direction (where the funds sit): those within `max_hops` hops, and those
-    only farther away; each list sorted."""
+@dataclass(frozen=True)
+class Topology:
+    """Nodes and the channels between them, ready for `NodeFactory.graph`; `origin` maps a
+    node's name to what it stands for in an imported graph (alias and node id)."""
+    nodes: tuple[NodeSpec, ...]
+    channels: tuple[ChannelSpec, ...]
+    origin: dict[str, str] = field(default_factory=dict)
+
+
+def funded_directions(channels: Sequence[ChannelSpec]) -> dict[int, set[int]]:
+    """For each node, the nodes it can pay directly over announced channels: the opener's
+    funds go to the peer, and a peer given `push_msat` can pay the opener back."""
     onward: dict[int, set[int]] = {}
     for c in channels:
         if c.announce:
             onward.setdefault(c.opener, set()).add(c.peer)
+            if c.push_msat > 0:
+                onward.setdefault(c.peer, set()).add(c.opener)
+    return onward
+
+
+def payable_from(channels: Sequence[ChannelSpec], start: int,
+                 max_hops: int) -> tuple[list[int], list[int]]:
+    """Nodes a payment from `start` can reach over the announced channels, in the directions
+    funds sit (`funded_directions`): those within `max_hops` hops, and those only farther
+    away; each list sorted."""
+    onward = funded_directions(channels)
     distance = {start: 0}
     frontier = [start]
     while frontier:
@@ -70,6 +91,62 @@ def ring(n: int, capacity_sat: int, announce: bool = True) -> list[ChannelSpec]:
     if n < 3:
         raise ValueError(f"a ring needs at least 3 nodes, got {n}")
     return [*line(n, capacity_sat, announce), ChannelSpec(n - 1, 0, capacity_sat, announce=announce)]
+
+
+def random_graph(n: int, degree: float, *, seed: int, capacity_sat: int = 10**6,
+                 balanced: bool = True) -> Topology:
+    """A connected random network of `n` nodes `n0`..: a ring through the nodes in a seeded
+    random order (so every node can pay every other one), plus random channels between
+    random pairs until nodes have `degree` channels on average (2 <= degree <= n - 1).
+
+    `balanced`: the opener pushes half of each channel to its peer, so payments can go
+    either way. The same arguments give the same topology.
+    """
+    if n < 3:
+        raise ValueError(f"random_graph needs at least 3 nodes, got {n}")
+    if not 2 <= degree <= n - 1:
+        raise ValueError(f"random_graph: degree must be between 2 and n - 1 = {n - 1}, got {degree}")
+    rng = random.Random(seed)
+    order = list(range(n))
+    rng.shuffle(order)
+    pairs = [(order[i], order[(i + 1) % n]) for i in range(n)]
+    linked = {frozenset(p) for p in pairs}
+    wanted = round(n * degree / 2)
+    while len(pairs) < wanted:
+        a, b = rng.sample(range(n), 2)
+        if frozenset((a, b)) not in linked:
+            linked.add(frozenset((a, b)))
+            pairs.append((a, b))
+    return _topology(n, pairs, capacity_sat, balanced)
+
+
+def scale_free(n: int, m: int, *, seed: int, capacity_sat: int = 10**6,
+               balanced: bool = True) -> Topology:
+    """A Barabási–Albert network of `n` nodes `n0`..: the first `m + 1` nodes are all linked,
+    then each new node opens channels to `m` distinct earlier nodes picked with probability
+    proportional to their channel count (a few hubs, many small nodes, like the Lightning
+    Network). `balanced` as in `random_graph` (without it, nobody can pay a newcomer).
+    """
+    if m < 1 or n < m + 1:
+        raise ValueError(f"scale_free needs m >= 1 and n >= m + 1, got n={n}, m={m}")
+    rng = random.Random(seed)
+    pairs = [(b, a) for a in range(m + 1) for b in range(a + 1, m + 1)]
+    ends = [end for pair in pairs for end in pair]  # each node once per channel it has
+    for newcomer in range(m + 1, n):
+        chosen: set[int] = set()
+        while len(chosen) < m:
+            chosen.add(rng.choice(ends))
+        for peer in sorted(chosen):
+            pairs.append((newcomer, peer))
+            ends.extend((newcomer, peer))
+    return _topology(n, pairs, capacity_sat, balanced)
+
+
+def _topology(n: int, pairs: Sequence[tuple[int, int]], capacity_sat: int,
+              balanced: bool) -> Topology:
+    push = capacity_sat * 1000 // 2 if balanced else 0
+    return Topology(tuple(NodeSpec(f"n{i}") for i in range(n)),
+                    tuple(ChannelSpec(a, b, capacity_sat, push) for a, b in pairs))
 
 
 _NODE_KEYS = {"name", "impl", "options"}

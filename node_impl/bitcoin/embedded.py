@@ -15,6 +15,7 @@ from lnharness.backend import (
     MIN_RELAY_FEE_BTC_PER_KVB,
     ChainBackend,
 )
+from lnharness.proc import python_daemon_env
 
 DAEMON_MODULE = "lnharness.node_impl.bitcoin.regtestd"
 
@@ -45,6 +46,9 @@ class EmbeddedBackend(ChainBackend):
                 f"-rpcport={self.rpc_port}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
                 f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
                 "-printtoconsole"]
+
+    def _env(self) -> dict[str, str] | None:
+        return python_daemon_env()  # bytecode cached even under PYTHONDONTWRITEBYTECODE
 
     def write_conf(self) -> Path:
         """`datadir/bitcoin.conf` with the RPC credentials, readable by this user only (0600,

@@ -18,7 +18,7 @@ from lnharness.dirs import write_private
 from lnharness.errors import RpcError
 from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
-from lnharness.proc import Daemon
+from lnharness.proc import Daemon, python_daemon_env
 from lnharness.results import Availability, Channel
 
 from .core.config import build_parser
@@ -123,7 +123,8 @@ class BuiltinNode(ClnShapedNode):
         self.port = reserve_port()
         self.rpc_port = reserve_port()
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
-                              cwd=self.lightning_dir, ready_regex=READY_REGEX)
+                              cwd=self.lightning_dir, env=python_daemon_env(),
+                              ready_regex=READY_REGEX)
         self._rpc: BuiltinRpc | None = None
 
     @classmethod

@@ -1,10 +1,11 @@
 import os
 import signal
+import subprocess
 import sys
 
 import pytest
 from lnharness.errors import ProcessError, WaitTimeout
-from lnharness.proc import Daemon
+from lnharness.proc import Daemon, python_daemon_env
 from lnharness.wait import wait_for
 
 PY = sys.executable
@@ -92,3 +93,20 @@ def test_env_and_cwd_are_passed(tmp_path):
     proc.start()
     line = proc.wait_for_log("hello", timeout=10)
     assert line == f"hello {tmp_path}"
+
+
+def test_python_daemons_cache_bytecode_even_when_told_not_to_write_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    assert python_daemon_env() is None  # bytecode is cached as usual: inherit
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    env = python_daemon_env()
+    assert env is not None and "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "lnharness" / "pycache")
+    assert env["XDG_CACHE_HOME"] == str(tmp_path)  # the rest is inherited
+    script = "import sys; print(sys.pycache_prefix, sys.dont_write_bytecode)"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == [str(tmp_path / "lnharness" / "pycache"), "False"]
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "mine"))
+    assert python_daemon_env()["PYTHONPYCACHEPREFIX"] == str(tmp_path / "mine")

@@ -1,4 +1,7 @@
-"""star_graph, ring_graph and graph(spec): nodes opening several channels at once."""
+"""star_graph, ring_graph and graph(spec): nodes opening several channels at once; generated
+and imported topologies."""
+
+from lnharness.topology import random_graph
 
 
 def test_star_graph_hub_opens_to_every_leaf(node_factory):
@@ -34,3 +37,52 @@ def test_a_30_node_ring_is_funded_in_batches_and_announced(node_factory):
     assert all(len(node.known_channels()) == 30 for node in nodes)
     assert nodes[0].pay(nodes[15].invoice(10_000).bolt11).status == "complete"
 
+
+
+def _hops_from(channels, start):
+    """Hops from `start` to every node, over channels either way."""
+    peers = {}
+    for c in channels:
+        peers.setdefault(c.opener, set()).add(c.peer)
+        peers.setdefault(c.peer, set()).add(c.opener)
+    hops, frontier = {start: 0}, [start]
+    while frontier:
+        following = []
+        for node in frontier:
+            for peer in peers[node] - set(hops):
+                hops[peer] = hops[node] + 1
+                following.append(peer)
+        frontier = following
+    return hops
+
+
+def test_a_random_graph_is_built_and_paid_across(node_factory):
+    """graph() takes a generated topology; balanced channels carry payments both ways, so
+    the node farthest from n0 can pay n0 and be paid by it."""
+    shape = random_graph(7, 3, seed=11)
+    nodes = node_factory.graph(shape, wait_for_announce=True)
+    assert sorted(nodes) == sorted(spec.name for spec in shape.nodes)
+    hops = _hops_from(shape.channels, 0)
+    farthest = f"n{max(hops, key=hops.get)}"
+    assert hops[int(farthest[1:])] >= 2
+    payment = nodes["n0"].pay(nodes[farthest].invoice(20_000).bolt11)
+    assert payment.status == "complete" and payment.fee_msat > 0
+    assert nodes[farthest].pay(nodes["n0"].invoice(10_000).bolt11).status == "complete"
+    for name, node in nodes.items():
+        expected = sum(1 for c in shape.channels if name in (f"n{c.opener}", f"n{c.peer}"))
+        assert len(node.channels()) == expected
+
+
+def test_graph_rebuilds_an_imported_describegraph(node_factory):
+    """LND's describegraph JSON (int64 as strings) rebuilt at regtest amounts."""
+    a, b, c = ("02" + f"{i:02x}" * 32 for i in (1, 2, 3))
+    describegraph = {
+        "nodes": [{"pub_key": a, "alias": "hub"}, {"pub_key": b}, {"pub_key": c}],
+        "edges": [{"channel_id": "1", "node1_pub": a, "node2_pub": b, "capacity": "16000000"},
+                  {"channel_id": "2", "node1_pub": a, "node2_pub": c, "capacity": "250000"}],
+    }
+    nodes = node_factory.graph(describegraph, wait_for_announce=True)
+    assert sorted(nodes) == ["n0", "n1", "n2"]   # n0: the hub, most peers
+    capacities = sorted(ch.capacity_sat for ch in nodes["n0"].channels())
+    assert capacities == [100_000, 5_000_000]      # scaled into the default bounds, in order
+    assert nodes["n1"].pay(nodes["n2"].invoice(5_000).bolt11).status == "complete"
