@@ -286,6 +286,34 @@ def test_announcement_for_a_missing_output_is_ignored(chain, gossip_node):
     assert node.rpc.listchannels()["channels"] == []
 
 
+def test_announcement_of_a_recently_spent_output_is_ignored(chain, gossip_node):
+    """The funding block and the spending one are recent: the node tells the output is spent
+    from the blocks it processed (no chain call), and ignores the announcement; an
+    unspent one funded earlier (its blocks no longer all cached: asked of the chain) is
+    accepted."""
+    node = gossip_node
+    unspent = AnnouncedChannel(chain)
+    spent = AnnouncedChannel(chain)  # funding and spend within the node's 8 cached blocks
+    txid = spent.spend(chain)
+    wait_for(lambda: txid in chain.rpc.getrawmempool(), what="closing tx in mempool")
+    chain.mine(1)
+    node.wait_synced(chain)
+
+    async def scenario() -> None:
+        alice = await Peer.connect(node, spent.node_keys[0])
+        await alice.send(spent.announcement)
+        await asyncio.to_thread(node.daemon.wait_for_log, "funding output missing or spent")
+        await alice.send(unspent.announcement)
+        await alice.send(unspent.update(0, 1_700_000_000))
+        await asyncio.to_thread(wait_for, lambda: listed(node, unspent.scid),
+                                what="the unspent channel to be listed")
+        alice.conn.close()
+
+    asyncio.run(scenario())
+    assert {e["short_channel_id"] for e in node.rpc.listchannels()["channels"]} == {
+        format_scid(unspent.scid)}
+
+
 def test_graph_rpcs_on_an_empty_graph_and_filter_exchange(builtin_nodes):
     a, b = builtin_nodes.get_node(), builtin_nodes.get_node()
     a.connect_to(b)

@@ -118,6 +118,8 @@ class GossipManager:
                                    peer_htlc_minimum_msat=peer_htlc_minimum_msat)
         self._outpoints: dict[tuple[bytes, int], int] = {}
         self._block_cache: dict[int, CBlock] = {}
+        #: outpoints spent by each cached block, so recent funding outputs are checked here
+        self._block_spends: dict[int, frozenset[tuple[bytes, int]]] = {}
         for row in services.db.query("SELECT * FROM gossip_funding_outpoints"):
             self._outpoints[(bytes(row["txid"]), row["vout"])] = row["short_channel_id"]
         services.events.subscribe(ChannelNormal, self.on_channel_normal)
@@ -318,8 +320,11 @@ class GossipManager:
     async def _process_block(self, height: int, block: CBlock) -> None:
         self._height = max(self._height, height)
         self._block_cache[height] = block
+        self._block_spends[height] = frozenset(
+            (bytes(txin.prevout.hash), txin.prevout.n) for tx in block.vtx for txin in tx.vin)
         for old in sorted(self._block_cache)[:-BLOCK_CACHE_SIZE]:
             del self._block_cache[old]
+            self._block_spends.pop(old, None)
         for tx in block.vtx:
             for txin in tx.vin:
                 scid = self._outpoints.get((bytes(txin.prevout.hash), txin.prevout.n))
@@ -346,6 +351,7 @@ class GossipManager:
     async def _process_reorg(self, fork_height: int) -> None:
         for height in [h for h in self._block_cache if h > fork_height]:
             del self._block_cache[height]
+            self._block_spends.pop(height, None)
         self._height = min(self._height, fork_height)
         for channel in list(self.graph.channels()):
             scid = channel.short_channel_id
@@ -373,7 +379,8 @@ class GossipManager:
             if tx_index >= len(block.vtx) or vout >= len(block.vtx[tx_index].vout):
                 return None
             tx = block.vtx[tx_index]
-            if await chain.gettxout(b2lx(tx.GetTxid()), vout) is None:
+            spent = self._spent_since(height, (bytes(tx.GetTxid()), vout))
+            if spent or (spent is None and await chain.gettxout(b2lx(tx.GetTxid()), vout) is None):
                 return None
         except (ChainRpcError, ChainUnavailable) as exc:
             log.info("cannot look up the funding output of %s: %s", format_scid(scid), exc)
@@ -381,6 +388,15 @@ class GossipManager:
         self._remember_outpoint(scid, bytes(tx.GetTxid()), vout)
         out = tx.vout[vout]
         return out.nValue, bytes(out.scriptPubKey)
+
+    def _spent_since(self, height: int, outpoint: tuple[bytes, int]) -> bool | None:
+        """Whether an output of block `height` is spent in the blocks we processed since,
+        when every one of them is cached (a channel announced soon after its funding: no
+        chain call per announcement); None when we cannot tell from the cache."""
+        heights = range(height, self._height + 1)
+        if not heights or any(h not in self._block_spends for h in heights):
+            return None
+        return any(outpoint in self._block_spends[h] for h in heights)
 
     def _remember_outpoint(self, scid: int, txid: bytes, vout: int) -> None:
         if self._outpoints.get((txid, vout)) == scid:
