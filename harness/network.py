@@ -24,6 +24,8 @@ T = TypeVar("T")
 ANNOUNCE_DEPTH = 6
 #: hops a payment's onion holds (BOLT 4: 1300 bytes, about 20 hops of payloads)
 MAX_ROUTE_HOPS = 20
+#: the longest pause between two polls of a wait made for every node of a network at once
+BULK_POLL_S = 0.25
 #: on-chain margin added to what a node must fund, for the funding transaction's fee
 FUNDING_FEE_MARGIN_SAT = 100_000
 
@@ -93,7 +95,7 @@ def wait_for_routes(node: LightningNode, targets: Sequence[LightningNode],
             if pending else True
     wait_for(all_found, what=f"{node.name} to find a route to each of {len(targets)} nodes "
                              f"for {amount_msat} msat",
-             hint=f"log: {node.daemon.log_path}")
+             hint=f"log: {node.daemon.log_path}", max_interval=BULK_POLL_S)
 
 
 class NodeFactory:
@@ -279,7 +281,7 @@ class NodeFactory:
                 wait_for(lambda: not expected - node.known_channels(),
                          what=f"{node.name}'s graph to hold every announced channel "
                               f"({len(expected)})",
-                         hint=f"log: {node.daemon.log_path}")
+                         hint=f"log: {node.daemon.log_path}", max_interval=BULK_POLL_S)
             self._each(complete, list(nodes))
         self.sync_blockheight(nodes)
 

@@ -29,10 +29,11 @@ def default_timeout() -> float:
 
 def wait_for(predicate: Callable[[], T | None], timeout: float | None = None, *,
              what: str | None = None, interval: float = 0.01,
-             hint: str | None = None) -> T:
+             hint: str | None = None, max_interval: float = 0.1) -> T:
     """Call `predicate` until it returns a truthy value and return that value.
 
-    Polls every `interval` seconds (growing to at most 0.1 s). On timeout raises
+    Polls every `interval` seconds (growing to at most `max_interval`, 0.1 s: many waits
+    running at once, say one per node of a large network, poll less often). On timeout raises
     `WaitTimeout` naming `what` (default: the predicate's name) and the last value seen;
     `hint` is appended (e.g. where the logs are).
     """
@@ -50,4 +51,4 @@ def wait_for(predicate: Callable[[], T | None], timeout: float | None = None, *,
             label = what or str(getattr(predicate, "__name__", repr(predicate)))
             raise WaitTimeout(label, timeout, last, hint)
         time.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, 0.1)
+        delay = min(delay * 1.5, max_interval)

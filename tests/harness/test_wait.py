@@ -26,6 +26,19 @@ def test_wait_for_polls_quickly():
     assert time.monotonic() - start < 0.5
 
 
+def test_wait_for_max_interval_caps_the_growing_pause(monkeypatch):
+    import lnharness.wait as wait_module
+    pauses = []
+    monkeypatch.setattr(wait_module.time, "sleep", pauses.append)
+    polls = iter(range(12))
+    wait_for(lambda: next(polls) == 11, timeout=10, max_interval=0.25)
+    assert pauses[0] == 0.01 and pauses == sorted(pauses) and max(pauses) == 0.25
+    pauses.clear()
+    polls = iter(range(12))
+    wait_for(lambda: next(polls) == 11, timeout=10)
+    assert max(pauses) == 0.1  # the default cap
+
+
 def test_default_timeout_read_at_call_time(monkeypatch):
     monkeypatch.setenv("LNH_TIMEOUT", "7.5")
     assert default_timeout() == 7.5
