@@ -82,17 +82,22 @@ def split_node_flags(options: dict[str, Any] | None) -> tuple[dict[str, Any] | N
 
 def wait_for_routes(node: LightningNode, targets: Sequence[LightningNode],
                     amount_msat: int = 1000) -> None:
-    """Wait until `node` has a route to every one of `targets` for `amount_msat`. A poll
-    probes the targets still missing in the order given and stops at the first without a
-    route (give the farthest first: when it has one, the nearer ones usually do too). The
-    callers wait for the chain's tip themselves."""
+    """Wait until `node` has a route to every one of `targets` for `amount_msat`.
+
+    A poll asks for a route to the first target still missing (give the farthest first),
+    counts every node along it as reached too (the route's beginning leads there), and goes
+    on until a target has none: one RPC per poll while gossip is on its way, and in a line
+    or ring one route covers every nearer target."""
     pending = list(targets)
 
     def all_found() -> Unsettled | bool:
-        while pending and node.has_route(pending[0], amount_msat):
-            pending.pop(0)
-        return Unsettled([f"no route yet to {', '.join(t.name for t in pending)}"]) \
-            if pending else True
+        while pending:
+            hops = node.route_node_ids(pending[0], amount_msat)
+            if hops is None:
+                return Unsettled([f"no route yet to {', '.join(t.name for t in pending)}"])
+            reached = {*hops, pending[0].node_id}
+            pending[:] = [t for t in pending if t.node_id not in reached]
+        return True
     wait_for(all_found, what=f"{node.name} to find a route to each of {len(targets)} nodes "
                              f"for {amount_msat} msat",
              hint=f"log: {node.daemon.log_path}", max_interval=BULK_POLL_S)
@@ -264,9 +269,9 @@ class NodeFactory:
         `funding_txids` (in `channels`' order) tells which of a pair's channels were
         announced; without it every active channel of an announced pair is awaited.
 
-        Each node probes its targets farthest first and stops at the first without a route,
-        so a poll costs one failing RPC, not one per target: nodes waiting in parallel leave
-        the CPU to the gossip they wait for.
+        Each node asks for a route to its farthest target first and counts the nodes along
+        it as reached (`wait_for_routes`), so a poll costs one RPC while gossip is on its way
+        and nodes waiting in parallel leave the CPU to the gossip they wait for.
         """
         def routes_from(start: int) -> bool:
             near, far = topology.payable_from(channels, start, MAX_ROUTE_HOPS)

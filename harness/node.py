@@ -373,6 +373,12 @@ class LightningNode(ABC):
     def has_route(self, other: LightningNode, amount_msat: int) -> bool:
         """Whether our view of the graph has a route to `other` for `amount_msat`."""
 
+    def route_node_ids(self, other: LightningNode, amount_msat: int = 1000) -> list[str] | None:
+        """The node ids (hex) along a route we know to `other` for `amount_msat`, ending with
+        `other`'s, or None when we know none. Adapters whose implementation answers the
+        route itself list every hop; this default, on `has_route`, knows only the last."""
+        return [other.node_id] if self.has_route(other, amount_msat) else None
+
     def wait_for_route(self, other: LightningNode, amount_msat: int = 1000,
                        timeout: float | None = None) -> None:
         """Wait until we know a route to `other` that can carry `amount_msat`, and both of us

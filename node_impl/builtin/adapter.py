@@ -26,6 +26,7 @@ from .core.jsonrpc_client import BuiltinRpc, BuiltinRpcError
 
 if TYPE_CHECKING:
     from lnharness.chain import Chain
+    from lnharness.node import LightningNode
 
 READY_REGEX = r"Server started with public key [0-9a-f]{66}"
 #: options the adapter sets itself; a test cannot override them through `options`
@@ -178,6 +179,16 @@ class BuiltinNode(ClnShapedNode):
     def close(self) -> None:
         for port in (self.port, self.rpc_port):
             release_port(port)
+
+    def route_node_ids(self, other: LightningNode, amount_msat: int = 1000) -> list[str] | None:
+        try:
+            route = self.call("getroute", {"id": other.node_id, "amount_msat": amount_msat,
+                                           "riskfactor": 1})["route"]
+        except RpcError as exc:
+            if exc.code == self.no_route_code:
+                return None
+            raise
+        return [str(hop["id"]) for hop in route]
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
         """Call an RPC method; errors become `RpcError` naming the node."""

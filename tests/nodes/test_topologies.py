@@ -27,6 +27,7 @@ def test_graph_spec_names_nodes_and_pushes(node_factory):
     shop_side = nodes["shop"].channels(nodes["alice"])[0]
     assert shop_side.capacity_sat == 200_000 and shop_side.local_msat == 1_000
     assert nodes["bob"].channels(nodes["alice"])[0].capacity_sat == 300_000
+    assert nodes["bob"].route_node_ids(nodes["shop"]) is None  # nothing announced yet
 
 
 def test_a_30_node_ring_is_funded_in_batches_and_announced(node_factory):
@@ -35,6 +36,7 @@ def test_a_30_node_ring_is_funded_in_batches_and_announced(node_factory):
     MAX_ROUTE_HOPS apart, so the gossip wait also waits for every graph to be complete."""
     nodes = node_factory.ring_graph(30, wait_for_announce=True)
     assert all(len(node.known_channels()) == 30 for node in nodes)
+    assert nodes[0].route_node_ids(nodes[14]) == [node.node_id for node in nodes[1:15]]  # 14 < 16 hops
     assert nodes[0].pay(nodes[15].invoice(10_000).bolt11).status == "complete"
 
 
