@@ -153,3 +153,24 @@ def test_channel_events_register_and_disable_our_channel(tmp_path: Path) -> None
         node.db.close()
 
     asyncio.run(scenario())
+
+
+def test_one_node_announcement_serves_every_channel_until_it_changes(tmp_path: Path) -> None:
+    """Each node_announcement floods the whole network: a node announcing its second channel
+    sends the one it signed for the first, and signs anew only when it says something new."""
+    node = make_node(tmp_path)
+    local = node.gossip.local
+    first = local.own_node_announcement()
+    assert local.own_node_announcement() == first  # same alias, colour, addresses, features
+    moved = local._listen_address
+    local._listen_address = lambda: ("127.0.0.1", 19735)
+    try:
+        relocated = decode(local.own_node_announcement())
+        assert relocated.timestamp > decode(first).timestamp
+        assert local.own_node_announcement() == relocated.encode()
+    finally:
+        local._listen_address = moved
+    restarted = decode(local.refresh_own_node_announcement())  # at start: always anew
+    assert restarted.timestamp > relocated.timestamp
+    node.chain.close()
+    node.db.close()

@@ -317,7 +317,7 @@ class LocalChannels:
         self._set(lc, announced=True)
         log.info("channel %s announced", format_scid(lc.short_channel_id))
         update = self._issue_update(lc)
-        node_ann = self.refresh_own_node_announcement()
+        node_ann = self.own_node_announcement()
         await self.sync.broadcast_own([ann.encode(), update, node_ann])
 
     # ---- our channel_update and node_announcement -------------------------------------------
@@ -364,6 +364,30 @@ class LocalChannels:
             return self._issue_update(lc)
         return policy.raw_update
 
+    def own_node_announcement(self) -> bytes:
+        """Our node_announcement to go with a channel we announce: the one we signed before
+        while it still says what we would say now (each new one floods the whole network,
+        so a node announcing many channels sends one, not one per channel), else a fresh
+        one (`refresh_own_node_announcement`)."""
+        known = self.graph.get_node(self._node_id)
+        alias, color, addresses, features = self._own_node_fields()
+        if known is not None and known.raw_announcement and (
+                known.alias, known.rgb_color, known.addresses, known.features) == (
+                alias, color, tuple(addresses), features):
+            return known.raw_announcement
+        return self.refresh_own_node_announcement()
+
+    def _own_node_fields(self) -> tuple[str, bytes, list[NodeAddress], bytes]:
+        """(alias, rgb_color, addresses, features) of our node_announcement."""
+        identity = self.services.identity
+        addresses = []
+        listen = self._listen_address()
+        if listen is not None and listen[0] not in ("0.0.0.0", "::"):
+            kind = "ipv6" if ":" in listen[0] else "ipv4"
+            addresses.append(NodeAddress(kind, listen[0], listen[1]))
+        return (_truncate_alias(identity.alias), bytes.fromhex(identity.color), addresses,
+                _feature_bytes(self.services.peers.our_features))
+
     def refresh_own_node_announcement(self) -> bytes:
         """Sign a node_announcement with a new timestamp, store it in the graph, return it."""
         db, identity = self.services.db, self.services.identity
@@ -373,16 +397,10 @@ class LocalChannels:
         db.execute(
             "INSERT INTO gossip_own_node (id, timestamp) VALUES (0, ?) "
             "ON CONFLICT(id) DO UPDATE SET timestamp = excluded.timestamp", (timestamp,))
-        addresses = []
-        listen = self._listen_address()
-        if listen is not None and listen[0] not in ("0.0.0.0", "::"):
-            kind = "ipv6" if ":" in listen[0] else "ipv4"
-            addresses.append(NodeAddress(kind, listen[0], listen[1]))
-        alias = _truncate_alias(identity.alias)
+        alias, color, addresses, features = self._own_node_fields()
         na = make_node_announcement(
-            identity.node_privkey, timestamp=timestamp, alias=alias,
-            rgb_color=bytes.fromhex(identity.color), addresses=addresses,
-            features=_feature_bytes(self.services.peers.our_features))
+            identity.node_privkey, timestamp=timestamp, alias=alias, rgb_color=color,
+            addresses=addresses, features=features)
         raw = na.encode()
         self.graph.upsert_node(GraphNode(
             node_id=identity.node_id, timestamp=timestamp, features=na.features,
