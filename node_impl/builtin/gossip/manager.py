@@ -379,13 +379,14 @@ class GossipManager:
             if tx_index >= len(block.vtx) or vout >= len(block.vtx[tx_index].vout):
                 return None
             tx = block.vtx[tx_index]
-            spent = self._spent_since(height, (bytes(tx.GetTxid()), vout))
-            if spent or (spent is None and await chain.gettxout(b2lx(tx.GetTxid()), vout) is None):
+            txid = bytes(tx.GetTxid())  # serialises and hashes the transaction: once
+            spent = self._spent_since(height, (txid, vout))
+            if spent or (spent is None and await chain.gettxout(b2lx(txid), vout) is None):
                 return None
         except (ChainRpcError, ChainUnavailable) as exc:
             log.info("cannot look up the funding output of %s: %s", format_scid(scid), exc)
             return None
-        self._remember_outpoint(scid, bytes(tx.GetTxid()), vout)
+        self._remember_outpoint(scid, txid, vout)
         out = tx.vout[vout]
         return out.nValue, bytes(out.scriptPubKey)
 
