@@ -102,7 +102,7 @@ def _topology(value: str) -> str:
     if value in ("line", "star", "ring") or Path(value).is_file():
         return value
     raise argparse.ArgumentTypeError(f"{value!r} is not line, star, ring or an existing "
-                                     ".json/.toml graph file")
+                                     ".json/.toml graph file (a spec, listchannels or describegraph)")
 
 
 def _add_network_options(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start a network and keep it running for interactive work")
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
     up.add_argument("--topology", type=_topology, default="line",
-                    help="line, star, ring, or a .json/.toml graph file (default line)")
+                    help="line, star, ring, or a .json/.toml graph file: a graph spec, or Core "
+                         "Lightning listchannels / LND describegraph JSON, imported (default line)")
     up.add_argument("--fundamount-sat", type=int, default=10**6, help="channel size (default 1000000)")
     up.add_argument("--dir", help="working directory (default <LNH_TEST_DIR>/up)")
     _add_network_options(up)
