@@ -300,7 +300,10 @@ def test_ingest_channel_update_by_direction_and_staleness() -> None:
     # Same or older timestamps are ignored; newer ones replace.
     assert not ingest.channel_update(update(key1, 0, 100, fee_base_msat=999))
     assert not ingest.channel_update(update(key1, 0, 99, fee_base_msat=999))
+    # ...before their signature is checked (copies from other peers cost no verification)
+    assert not ingest.channel_update(update(MALLORY, 1, 100, fee_base_msat=999))
     assert graph.get_channel(SCID).policies[0].fee_base_msat == 1
+    assert graph.get_channel(SCID).policies[1].fee_base_msat == 1
     assert ingest.channel_update(update(key1, 0, 101, fee_base_msat=999))
     assert graph.get_channel(SCID).policies[0].fee_base_msat == 999
     # Too far in the future: discarded.
@@ -330,6 +333,7 @@ def test_ingest_holds_updates_and_node_announcements_until_their_channel() -> No
                                             rgb_color=b"\0\0\0"), node_id=pub(key1))
     with pytest.raises(GossipError, match="bad signature"):
         ingest.node_announcement(forged)
+    assert not ingest.node_announcement(replace(forged, timestamp=51))  # stale: not even checked
     assert graph.get_node(pub(key1)).alias == "two"
 
 

@@ -145,6 +145,9 @@ class GossipIngest:
                     held.append(cu)
             return Accepted()
         direction = update_direction(cu)
+        known = channel.policies[direction]
+        if known is not None and cu.timestamp <= known.timestamp:
+            return Accepted()  # stale (a copy from another peer, say): not worth a signature check
         verify_channel_update(cu, channel.node_id(direction), chain_hash=self.chain_hash)
         if channel.spent_height is not None and not cu.channel_flags & 2:
             return Accepted()
@@ -157,6 +160,9 @@ class GossipIngest:
     def node_announcement(self, na: NodeAnnouncement) -> Accepted:
         """Verify and store a node_announcement of a node with a public channel.
         Raises GossipError for a bad signature."""
+        known = self.graph.get_node(na.node_id)
+        if known is not None and na.timestamp <= known.timestamp:
+            return Accepted()  # stale (a copy from another peer, say): not worth a signature check
         verify_node_announcement(na)
         if not self.graph.has_public_channel(na.node_id):
             if len(self._pending_nodes) < MAX_PENDING:
