@@ -11,12 +11,14 @@ processes, the chain process and the harness (this process) used, to show where 
 goes on a busy machine.
 
 Run: python bench/bench_scale.py [--sizes 10,25,50,100] [--chain embedded] [--no-write]
+     [--note "what else ran on the machine"]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import resource
+import shlex
 import sys
 import tempfile
 import time
@@ -102,9 +104,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,25,50,100", help="comma-separated node counts")
     parser.add_argument("--chain", default="embedded", help="chain backend (default embedded)")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
+    parser.add_argument("--note", default="", help="a sentence about the conditions, appended")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    command = "python bench/bench_scale.py" + "".join(f" {a}" for a in sys.argv[1:])
+    command = shlex.join(["python", "bench/bench_scale.py", *sys.argv[1:]])
     lines = header(SECTION, command)
     rows = {}
     with tempfile.TemporaryDirectory(prefix="lnh-bench-scale-") as tmp:
@@ -125,7 +128,8 @@ def main() -> None:
               "funds reach within 20 hops, every graph holds every channel (the ring's far "
               "side lies beyond 20 hops) and every node is at the tip. Peak RSS is each node "
               "process's VmHWM; CPU is user + system seconds of all node processes, of the "
-              "chain (from its start) and of the harness process.", ""]
+              "chain (from its start) and of the harness process." + (
+                  f" {args.note}" if args.note else ""), ""]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
