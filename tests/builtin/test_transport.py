@@ -96,6 +96,30 @@ def test_concurrent_senders_keep_the_stream_decryptable() -> None:
     run(with_server(body))
 
 
+def test_send_many_writes_in_order_and_refuses_an_oversized_batch_whole() -> None:
+    async def body(port: int, results: asyncio.Queue) -> None:
+        alice = await connect("127.0.0.1", port, ALICE_PRIV, BOB_ID, timeout=TIMEOUT)
+        bob = await results.get()
+        assert isinstance(bob, PeerConnection)
+        # 1200 messages in three batches: the keys rotate inside a batch
+        batches = [[(i * 400 + j).to_bytes(2, "big") + b"g" * j for j in range(400)]
+                   for i in range(3)]
+        for batch in batches:
+            await alice.send_many(batch)
+        for batch in batches:
+            assert [await bob.receive() for _ in batch] == batch
+        # nothing of a batch holding an oversized message is encrypted or sent...
+        with pytest.raises(ValueError, match="exceeds the 65535-byte maximum"):
+            await alice.send_many([b"\x00\x01first", b"\x00" * 65536])
+        await alice.send_many([b"\x00\x02after"])  # ...so the stream stays in step
+        assert await bob.receive() == b"\x00\x02after"
+        await alice.send_many([])
+        alice.close()
+        bob.close()
+
+    run(with_server(body))
+
+
 def test_local_close_ends_a_pending_receive() -> None:
     async def body(port: int, results: asyncio.Queue) -> None:
         alice = await connect("127.0.0.1", port, ALICE_PRIV, BOB_ID, timeout=TIMEOUT)

@@ -153,7 +153,8 @@ class GossipSync:
     # ---- relaying ---------------------------------------------------------------------------
 
     async def relay(self, accepted: Accepted, *, source: bytes | None) -> None:
-        """Send what was accepted to the peers whose timestamp filter wants it."""
+        """Send what was accepted to the peers whose timestamp filter wants it (to each peer
+        in one write)."""
         if not accepted:
             return
         for node_id, state in list(self._peers.items()):
@@ -162,6 +163,7 @@ class GossipSync:
             peer = self._connected_peer(node_id)
             if peer is None:
                 continue
+            out: list[bytes] = []
             for scid, direction in accepted.updated_channels:
                 channel = self.graph.get_channel(scid)
                 if channel is None or not channel.public:
@@ -172,25 +174,25 @@ class GossipSync:
                 if not state.wants(policy.timestamp):
                     continue
                 if scid not in state.sent_announcements and channel.announcement:
-                    await send(peer, channel.announcement)
+                    out.append(channel.announcement)
                     state.sent_announcements.add(scid)
-                await send(peer, policy.raw_update)
+                out.append(policy.raw_update)
             for nid in accepted.updated_nodes:
                 node = self.graph.get_node(nid)
                 if node is not None and node.raw_announcement and state.wants(node.timestamp):
-                    await send(peer, node.raw_announcement)
+                    out.append(node.raw_announcement)
+            await send_all(peer, out)
 
     async def broadcast_own(self, messages: Iterable[bytes | None]) -> None:
-        """Own gossip goes to every connected peer, whatever its filter."""
+        """Own gossip goes to every connected peer, whatever its filter (in one write each)."""
         batch = [m for m in messages if m]
+        announced = {_announcement_scid(raw) for raw in batch if raw[:2] == b"\x01\x00"}
         for node_id, state in list(self._peers.items()):
             peer = self._connected_peer(node_id)
             if peer is None:
                 continue
-            for raw in batch:
-                if raw[:2] == b"\x01\x00":
-                    state.sent_announcements.add(_announcement_scid(raw))
-                await send(peer, raw)
+            state.sent_announcements.update(announced)
+            await send_all(peer, batch)
 
     def _gossip_dump(self, state: PeerState) -> list[bytes]:
         """All stored public gossip matching the peer's filter, announcements first."""
@@ -260,6 +262,17 @@ async def send(peer: Peer, raw: bytes) -> None:
     except (transport.ConnectionClosed, ValueError) as exc:
         log.debug("could not send message type %d to %s: %r",
                   int.from_bytes(raw[:2], "big"), peer.id_hex, exc)
+
+
+async def send_all(peer: Peer, raws: Sequence[bytes]) -> None:
+    """Send messages to a peer in order, in one write; as `send`, a connection that closed
+    meanwhile is not an error for gossip."""
+    if not raws:
+        return
+    try:
+        await peer.send_many(raws)
+    except (transport.ConnectionClosed, ValueError) as exc:
+        log.debug("could not send %d gossip messages to %s: %r", len(raws), peer.id_hex, exc)
 
 
 def _announcement_scid(raw: bytes) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.log import get_logger
@@ -93,6 +94,10 @@ class Peer:
     async def send(self, message: bytes) -> None:
         """Send one whole message (2-byte type + payload). Raises transport.ConnectionClosed."""
         await self.conn.send(message)
+
+    async def send_many(self, messages: Sequence[bytes]) -> None:
+        """Send whole messages in order, in one write. Raises transport.ConnectionClosed."""
+        await self.conn.send_many(messages)
 
     async def send_error(self, channel_id: bytes, text: str) -> None:
         """Send an `error` (channel_id all zero = every channel); ignores a closed connection."""

@@ -11,6 +11,7 @@ Both return a `PeerConnection` that sends and receives whole Lightning messages
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from coincurve import PrivateKey
 
@@ -20,6 +21,7 @@ from .noise import (
     ACT_TWO_SIZE,
     ENCRYPTED_LENGTH_SIZE,
     MAC_SIZE,
+    MAX_MESSAGE_SIZE,
     HandshakeError,
     InitiatorHandshake,
     NoiseTransport,
@@ -74,6 +76,16 @@ class PeerConnection:
 
     async def send(self, payload: bytes) -> None:
         """Encrypt and send one Lightning message (2-byte type included in `payload`)."""
+        await self.send_many([payload])
+
+    async def send_many(self, payloads: Sequence[bytes]) -> None:
+        """Encrypt and send several messages in order, in one write (a node relaying gossip
+        to many peers pays the write and the drain once per peer, not once per message).
+        A message over the size limit is a ValueError before anything is sent."""
+        too_long = [len(p) for p in payloads if len(p) > MAX_MESSAGE_SIZE]
+        if too_long:  # checked first: an encrypted but unsent message would skip a nonce
+            raise ValueError(f"message of {too_long[0]} bytes exceeds the "
+                             f"{MAX_MESSAGE_SIZE}-byte maximum")
         # One sender at a time: nonces must reach the wire in the order they were used,
         # and concurrent drain() calls are not safe on every supported Python.
         async with self._send_lock:
@@ -83,7 +95,7 @@ class PeerConnection:
                     f"{self._closed_reason or 'connection closed'}"
                 )
             try:
-                wire = self._noise.encrypt_message(payload)
+                wire = b"".join(self._noise.encrypt_message(p) for p in payloads)
             except TransportError as exc:
                 raise ValueError(str(exc)) from exc
             self._writer.write(wire)
