@@ -64,6 +64,7 @@ def test_a_random_graph_is_built_and_paid_across(node_factory):
     shape = random_graph(7, 3, seed=11)
     nodes = node_factory.graph(shape, wait_for_announce=True)
     assert sorted(nodes) == sorted(spec.name for spec in shape.nodes)
+    assert set(node_factory.phase_seconds) == {"fund", "open", "active", "announce"}
     hops = _hops_from(shape.channels, 0)
     farthest = f"n{max(hops, key=hops.get)}"
     assert hops[int(farthest[1:])] >= 2
