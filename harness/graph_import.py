@@ -24,11 +24,13 @@ DEFAULT_MAX_CAPACITY_SAT = 5_000_000
 
 @dataclass(frozen=True)
 class Edge:
-    """One channel of an imported graph: its id, its two node ids and its capacity."""
+    """One channel of an imported graph: its id, its two node ids, its capacity and whether
+    it is announced."""
     channel_id: str
     a: str
     b: str
     capacity_sat: int
+    public: bool = True
 
 
 def _msat(value: Any, where: str) -> int:
@@ -59,7 +61,8 @@ def _field(entry: Any, key: str, where: str) -> Any:
 
 def listchannels_edges(data: Mapping[str, Any]) -> tuple[list[Edge], dict[str, str]]:
     """The channels of a Core Lightning `listchannels` result (each listed once per
-    direction: kept once per short_channel_id), and no aliases (it has none)."""
+    direction: kept once per short_channel_id; `public: false` ones stay unannounced), and
+    no aliases (it has none)."""
     channels = _field(data, "channels", "listchannels")
     edges: dict[str, Edge] = {}
     for i, entry in enumerate(channels):
@@ -71,7 +74,7 @@ def listchannels_edges(data: Mapping[str, Any]) -> tuple[list[Edge], dict[str, s
             capacity = _sat(_field(entry, "satoshis", where), where)
         a, b = str(_field(entry, "source", where)), str(_field(entry, "destination", where))
         if scid not in edges:
-            edges[scid] = Edge(scid, a, b, capacity)
+            edges[scid] = Edge(scid, a, b, capacity, public=entry.get("public", True) is not False)
     return list(edges.values()), {}
 
 
@@ -170,7 +173,7 @@ def import_channel_graph(source: Mapping[str, Any] | str | Path, *,
     for e, capacity in zip(kept, scaled, strict=True):
         opener, peer = sorted((e.a, e.b))
         channels.append(ChannelSpec(index[opener], index[peer], capacity,
-                                    capacity * 1000 // 2 if balanced else 0))
+                                    capacity * 1000 // 2 if balanced else 0, announce=e.public))
     names = [f"n{i}" for i in range(len(chosen))]
     origin = {name: f"{aliases[node]} ({node})" if aliases.get(node) else node
               for name, node in zip(names, chosen, strict=True)}

@@ -100,6 +100,15 @@ def test_listchannels_keeps_each_channel_once_and_the_largest_component():
     assert all(c.push_msat == c.capacity_sat * 500 for c in graph.channels)
 
 
+def test_listchannels_private_channels_stay_unannounced():
+    own_private = {"source": C, "destination": D, "short_channel_id": "107x1x0",
+                   "amount_msat": 1_000_000, "public": False}
+    graph = import_channel_graph({"channels": [*LISTCHANNELS["channels"], own_private]})
+    assert len(graph.nodes) == 5  # C-D joins D-E to the rest
+    private = [c for c in graph.channels if not c.announce]
+    assert [(graph.origin[f"n{c.opener}"], graph.origin[f"n{c.peer}"]) for c in private] == [(C, D)]
+
+
 def test_describegraph_aliases_and_max_nodes():
     graph = import_channel_graph(DESCRIBEGRAPH, max_nodes=3, balanced=False)
     assert graph.origin == {"n0": f"alpha ({A})", "n1": f"beta ({B})", "n2": C}
