@@ -120,7 +120,8 @@ def main() -> None:
     lines.append("|---|" + "---|" * len(sizes))
     for metric in metrics:
         lines.append(f"| {metric} | " + " | ".join(rows[n][metric] for n in sizes) + " |")
-    lines += ["", f"Load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}. "
+    lines += ["", f"Load average at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+              "(it counts this run's own node processes). "
               "Phases: start = every node process ready and synced; fund = the faucet's "
               "sendmany transactions confirmed in one block and seen by every node; open = "
               "every funding transaction sent and mined; active = every channel usable on both "
