@@ -89,7 +89,8 @@ class Node:
             self.services, listen_address=lambda: self.listen_address,
             peer_htlc_minimum_msat=lambda scid: _peer_htlc_minimum_msat(self.channels, scid))
         self.invoices = InvoiceStore(self.services, self.channels, self.gossip)
-        self.payments = Payments(self.services, self.channels, self.channels.store, self.gossip)
+        self.payments = Payments(self.services, self.channels, self.channels.store, self.gossip,
+                                 self.invoices)
         self.forwarding = Forwarding(self.services, self.channels, self.gossip)
         self.onion_sender = OnionSender(self.services, self.channels, self.channels.store)
         self.channels.set_htlc_handler(HtlcOutcomes(

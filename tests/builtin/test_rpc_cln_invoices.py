@@ -115,3 +115,16 @@ def test_invoice_errors_in_core_lightnings_words(builtin_nodes):
     node.rpc.invoice(amount_msat=1_000, label="kept", description="k")
     assert node.rpc.listinvoices(offer_id="aa" * 32) == {"invoices": []}
     assert error_of(node.rpc.listinvoices, offer_id="zz").code == -32602
+
+
+def test_invoice_amounts_in_btc(builtin_nodes):
+    node = builtin_nodes.get_node()
+    assert node.rpc.decode(node.rpc.invoice(amount_msat="0.00000001btc", label="one-sat",
+                                            description="b")["bolt11"])["amount_msat"] == 1000
+    assert node.rpc.decode(node.rpc.invoice(amount_msat="0.00000000001btc", label="one-msat",
+                                            description="b")["bolt11"])["amount_msat"] == 1
+    for zero in ("0.00000000btc", "0btc"):
+        err = error_of(node.rpc.invoice, amount_msat=zero, label="z", description="z")
+        assert err.code == -32602 and f"invalid token '{zero}'" in err.message
+    for bad in ("0.000000000001btc", "1.btc", "btc", "1.2.3btc"):
+        assert error_of(node.rpc.invoice, amount_msat=bad, label="bad", description="z").code == -32602

@@ -37,6 +37,7 @@ from ..wire.messages import ChannelUpdate
 from ..wire.messages import decode as decode_message
 from . import onion, onion_failures
 from .gossip_view import GossipView
+from .invoices import InvoiceStore, PaymentRejected
 
 log = get_logger("pay")
 
@@ -127,11 +128,12 @@ class Payments:
     """Outgoing payments of one node."""
 
     def __init__(self, services: Services, channels: ChannelOps, store: ChannelStore,
-                 gossip: GossipView) -> None:
+                 gossip: GossipView, invoices: InvoiceStore) -> None:
         self.services = services
         self.channels = channels
         self.store = store
         self.gossip = gossip
+        self.invoices = invoices
         self._pending: dict[bytes, PendingPayment] = {}
 
     # ------------------------------------------------------------------ outgoing
@@ -153,12 +155,40 @@ class Payments:
             if pending is None:
                 raise RpcError(PAY_STOPPED_RETRYING, "a payment for this hash is already pending")
             return self._complete_or_raise(await asyncio.shield(pending.done))
+        if bytes.fromhex(invoice.payee) == self.services.identity.node_id:
+            return await self._pay_self(invoice, bolt11, amount_msat, label)
         record = await self.send_direct(
             destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
             payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
             bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
             max_delay=max_delay, label=label)
         return self._complete_or_raise(record)
+
+    async def _pay_self(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int,
+                        label: str | None) -> PaymentRecord:
+        """Pay one of our own invoices (as Core Lightning does): no HTLC, the invoice is
+        marked paid and the payment recorded complete with its preimage; an invoice we do
+        not hold (deleted) is 203 "Unknown invoice"."""
+        own = self.invoices.lookup(invoice.payment_hash)
+        if own is None:
+            raise RpcError(PAY_DESTINATION_PERM_FAIL, "Unknown invoice: we hold no invoice "
+                                                      f"with hash {invoice.payment_hash.hex()}")
+        height = self.services.blockheight
+        try:
+            self.invoices.check_payment(invoice.payment_hash, invoice.payment_secret, amount_msat,
+                                        height + own.min_final_cltv_expiry, height)
+        except PaymentRejected as exc:
+            raise RpcError(PAY_DESTINATION_PERM_FAIL, f"paying ourselves: {exc}") from None
+        await self.invoices.mark_paid(invoice.payment_hash, amount_msat)
+        now = int(time.time())
+        record = PaymentRecord(
+            payment_hash=invoice.payment_hash, bolt11=bolt11, destination=self.services.identity.node_id,
+            amount_msat=amount_msat, amount_sent_msat=amount_msat, status="complete",
+            preimage=own.payment_preimage, failure=None, created_at=now, completed_at=now,
+            channel_id=None, htlc_id=None, data={"label": label, "attempt": 1})
+        self.store.save_payment(record)
+        log.info("paid our own invoice %r: %d msat", own.label, amount_msat)
+        return record
 
     def _complete_or_raise(self, record: PaymentRecord) -> PaymentRecord:
         if record.status == "complete":

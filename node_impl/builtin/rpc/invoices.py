@@ -93,7 +93,8 @@ class InvoiceMethods:
         description's SHA256 (description_hash), for a description too long for it."""
         amount = params.msat_or_any(amount_msat, "amount_msat")
         if amount == 0:
-            raise param_error("amount_msat", "should be positive msat or 'any': invalid token '0'")
+            raise param_error("amount_msat", f"should be positive msat or 'any': "
+                                             f"invalid token '{amount_msat}'")
         preimage_bytes = None if preimage is None else params.hex_bytes(preimage, "preimage", 32)
         for name, value in (("fallbacks", fallbacks), ("exposeprivatechannels", exposeprivatechannels),
                             ("cltv", cltv)):

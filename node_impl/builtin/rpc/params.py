@@ -75,12 +75,28 @@ def _parse_msat(value: Any) -> int | None:
         if value.endswith("sat"):
             whole = _digits(value[:-3])
             return None if whole is None else whole * 1000
+        if value.endswith("btc"):
+            return _btc_to_msat(value[:-3])
         return _digits(value)
     return None
 
 
+#: decimals of a "X.Ybtc" amount down to the millisatoshi
+BTC_DECIMALS = 11
+
+
+def _btc_to_msat(text: str) -> int | None:
+    """Millisatoshi of "X" or "X.Y" bitcoin (at most 11 decimals, as Core Lightning reads it)."""
+    whole, dot, fraction = text.partition(".")
+    if _digits(whole) is None or (dot and (not (fraction.isascii() and fraction.isdigit())
+                                           or len(fraction) > BTC_DECIMALS)):
+        return None
+    return int(whole) * 10**BTC_DECIMALS + int(fraction.ljust(BTC_DECIMALS, "0") or 0)
+
+
 def msat(value: Any, name: str, *, minimum: int = 0) -> int:
-    """An amount in msat: int, "N", "Nmsat" or "Nsat"; at least `minimum`, at most 21M BTC."""
+    """An amount in msat: int, "N", "Nmsat", "Nsat" or "X.Ybtc"; at least `minimum`, at most
+    21M BTC."""
     amount = _parse_msat(value)
     if amount is None:
         raise param_error(name, f"expected an amount in msat, got {_show(value)}")

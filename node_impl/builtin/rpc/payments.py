@@ -9,6 +9,7 @@ and calls the payments subsystem's typed method; node.py registers them.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ..channel.store import PaymentRecord
@@ -29,13 +30,17 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
     """Offer the payment methods on `registry`."""
 
     async def pay(bolt11: Any, amount_msat: Any = None, label: Any = None, maxfeepercent: Any = 0.5,
-                  retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000) -> dict[str, Any]:
-        """Pay a BOLT 11 invoice (to a peer we have a channel with); returns the preimage."""
+                  retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000,
+                  description: Any = None) -> dict[str, Any]:
+        """Pay a BOLT 11 invoice; returns the preimage. `description`, when given, must be the
+        invoice's (or hash to its description_hash)."""
         bolt11 = params.bolt11(bolt11)
         try:
             invoice = bolt11_decode.decode_invoice(bolt11, network=network)
         except bolt11_codec.Bolt11Error as exc:
             raise param_error("bolt11", f"invalid invoice: {exc}") from None
+        if description is not None:
+            _check_description(invoice, params.string(description, "description"))
         if invoice.amount_msat is None:
             if amount_msat is None:
                 raise param_error("amount_msat", "required for an invoice without an amount")
@@ -115,6 +120,15 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
         ("waitsendpay", waitsendpay),
     ):
         registry.register(name, handler)
+
+
+def _check_description(invoice: bolt11_codec.Invoice, description: str) -> None:
+    """Core Lightning's check of pay's `description` against the invoice's."""
+    if invoice.description_hash is not None:
+        if hashlib.sha256(description.encode()).digest() != invoice.description_hash:
+            raise param_error("description", "does not match description_hash")
+    elif invoice.description is not None and description != invoice.description:
+        raise param_error("description", "does not match description in the invoice")
 
 
 def _pay_result(record: PaymentRecord) -> dict[str, Any]:
