@@ -77,6 +77,15 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     return run_matrix(config, sys.stdout)
 
 
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from lnharness.repro import bundle_log_lines
+
+    processes = [name for given in args.process or [] for name in given]
+    for line in bundle_log_lines(Path(args.bundle), processes):
+        print(line)
+    return 0
+
+
 def _names(value: str) -> list[str]:
     names = [part.strip() for part in value.split(",") if part.strip()]
     if not names:
@@ -168,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the directories of passing cells too (failed ones are "
                              "always kept)")
     matrix.set_defaults(run=_cmd_matrix)
+
+    logs = sub.add_parser("logs", help="print the merged, time-ordered log of a repro bundle "
+                                       "(written by pytest --lnh-repro)")
+    logs.add_argument("bundle", help="the bundle's directory (the failure report names it)")
+    logs.add_argument("--process", type=_names, action="append", metavar="NAME[,NAME...]",
+                      help="only the lines of these processes: node names, or chain "
+                           "(repeatable)")
+    logs.set_defaults(run=_cmd_logs)
 
     down = sub.add_parser("down", help="stop the network started by `lnharness up`")
     down.add_argument("--dir", help="working directory given to `up` (default <LNH_TEST_DIR>/up)")
