@@ -125,7 +125,8 @@ def node_factory(request: pytest.FixtureRequest, directory: Path, test_name: str
 
     At teardown every node is stopped; crashes, unclean exits and broken log lines fail the
     test (all reported at once)."""
-    engine = SkippingNodeFactory(directory, bitcoind.chain, default_impl=impl, executor=executor)
+    engine = SkippingNodeFactory(directory, bitcoind.chain, default_impl=impl, executor=executor,
+                                 test_id=request.node.nodeid)
     factory = NodeFactory(engine, bitcoind, executor, node_cls=node_cls, testname=test_name)
     register_factory(request, engine)
     yield factory
