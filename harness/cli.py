@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,8 +82,12 @@ def _cmd_logs(args: argparse.Namespace) -> int:
     from lnharness.repro import bundle_log_lines
 
     processes = [name for given in args.process or [] for name in given]
-    for line in bundle_log_lines(Path(args.bundle), processes):
-        print(line)
+    lines = bundle_log_lines(Path(args.bundle), processes)
+    try:
+        sys.stdout.writelines(line + "\n" for line in lines)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `lnharness logs B | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
