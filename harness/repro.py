@@ -74,18 +74,18 @@ def _chain_version(backend: ChainBackend) -> str | None:
 
 
 def _node_entry(node: LightningNode) -> NodeEntry:
-    running = node.daemon.is_running()
+    # adapters keep the id they read at start, so a node that crashed still has one
     return NodeEntry(name=node.name, impl=node.impl,
                      version=_ask(lambda: type(node).availability().version),
                      command=list(node.daemon.cmd), options=dict(node.options),
-                     node_id=_ask(lambda: node.node_id) if running else None)
+                     node_id=_ask(lambda: node.node_id))
 
 
 def _channel_entries(nodes: Sequence[LightningNode]) -> list[ChannelEntry]:
     """Every channel between two of `nodes` (by funding transaction), from each node's list."""
     names: dict[str, str] = {}
     for node in nodes:
-        node_id = _ask(lambda node=node: node.node_id) if node.daemon.is_running() else None
+        node_id = _ask(lambda node=node: node.node_id)
         if node_id:
             names[node_id] = node.name
     entries: list[ChannelEntry] = []
@@ -143,17 +143,35 @@ def _copy_tree(source: Path, target: Path) -> None:
                 continue
 
 
-def _chain_log_lines(paths: Sequence[Path]) -> list[list[str]]:
-    """The chain's log sources: the first (most complete) log, then the lines of the
-    others it does not hold (the console's copy of debug.log adds only crash output)."""
-    sources: list[list[str]] = []
-    known: set[str] = set()
+def _splice(base: list[str], other: list[str]) -> list[str]:
+    """`base` plus the lines of `other` it lacks, each placed after the line `other` has
+    before it (so a traceback on the console follows the log line it followed there)."""
+    where: dict[str, list[int]] = {}
+    for index, line in enumerate(base):
+        where.setdefault(line, []).append(index)
+    after: dict[int, list[str]] = {}
+    cursor = -1  # the line of `base` that `other` reached; -1: before the first
+    for line in other:
+        found = next((index for index in where.get(line, ()) if index > cursor), None)
+        if found is None:
+            after.setdefault(cursor, []).append(line)
+        else:
+            cursor = found
+    spliced = list(after.get(-1, []))
+    for index, line in enumerate(base):
+        spliced.append(line)
+        spliced.extend(after.get(index, []))
+    return spliced
+
+
+def _chain_log_lines(paths: Sequence[Path]) -> list[str]:
+    """The chain's log: the first (most complete) file, with what the others add spliced in
+    (bitcoind and the embedded chain repeat debug.log on the console, which adds only what
+    went to stderr, such as a crash's traceback)."""
+    lines: list[str] = []
     for path in paths:
-        lines = [line for line in read_lines(path) if line not in known]
-        known.update(lines)
-        if lines:
-            sources.append(lines)
-    return sources
+        lines = _splice(lines, read_lines(path))
+    return lines
 
 
 def write_bundle(capture: Capture, bundle: Path, *, test_source: Path | None) -> Path:
@@ -167,8 +185,7 @@ def write_bundle(capture: Capture, bundle: Path, *, test_source: Path | None) ->
         _copy_tree(capture.node_dirs[entry.name], bundle / entry.directory)
     if test_source is not None and Path(test_source).is_file():
         shutil.copyfile(test_source, bundle / TEST_SOURCE_NAME)
-    sources: list[tuple[str, list[str]]] = [
-        (CHAIN_LOG_NAME, lines) for lines in _chain_log_lines(capture.chain_logs)]
+    sources = [(CHAIN_LOG_NAME, _chain_log_lines(capture.chain_logs))]
     sources += [(entry.name, read_lines(capture.node_logs[entry.name])) for entry in manifest.nodes]
     write_merged_log(bundle / MERGED_LOG_NAME, sources)
     manifest.write(bundle)
