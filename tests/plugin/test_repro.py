@@ -24,13 +24,23 @@ def test_fails_after_paying(node_factory):
     assert False, "deliberate failure"
 """
 
-CHAIN_ONLY = """
+NOT_IN_THE_BODY = """
+import pytest
+
+@pytest.fixture
+def broken_network(node_factory):
+    node_factory.get_node()
+    raise RuntimeError("deliberate setup failure")
+
 def test_passes(bitcoind):
     bitcoind.generate_block(1)
 
 def test_fails_at_teardown(bitcoind, teardown_checks):
     bitcoind.generate_block(2)
     teardown_checks.add_error("deliberate teardown failure")
+
+def test_fails_in_setup(broken_network):
+    pass
 """
 
 
@@ -39,10 +49,8 @@ def run(pytester, *args):
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist", *args)
 
 
-def bundle_named_in(output: str) -> Path:
-    paths = re.findall(r"^repro bundle: (\S+)$", output, flags=re.M)
-    assert len(paths) == 1, output
-    return Path(paths[0])
+def bundles_named_in(output: str) -> list[Path]:
+    return [Path(path) for path in re.findall(r"^repro bundle: (\S+)$", output, flags=re.M)]
 
 
 def test_a_failing_test_leaves_a_bundle_anyone_can_read(pytester, tmp_path, monkeypatch):
@@ -54,7 +62,7 @@ def test_a_failing_test_leaves_a_bundle_anyone_can_read(pytester, tmp_path, monk
                  f"--lnh-test-dir={tmp_path / 'base'}")
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
-    bundle = bundle_named_in(output)
+    [bundle] = bundles_named_in(output)
     assert bundle.parent == repro_dir and bundle.name == "test_fails_after_paying"
     test_id = f"{source.name}::test_fails_after_paying"
     assert f"{test_id}: repro bundle: {bundle}" in output
@@ -104,21 +112,31 @@ def test_a_failing_test_leaves_a_bundle_anyone_can_read(pytester, tmp_path, monk
     assert only_l1.stdout.splitlines() == [line for line in merged if line.startswith("l1 ")]
 
 
-def test_a_teardown_failure_leaves_a_bundle_and_a_pass_none(pytester, tmp_path, monkeypatch):
-    pytester.makepyfile(CHAIN_ONLY)
+def test_failures_in_setup_and_teardown_leave_bundles_and_a_pass_none(pytester, tmp_path,
+                                                                        monkeypatch):
+    pytester.makepyfile(NOT_IN_THE_BODY)
     base = tmp_path / "base"
     monkeypatch.setenv("LNH_REPRO", "1")
     result = run(pytester, f"--lnh-test-dir={base}")
-    result.assert_outcomes(passed=2, errors=1)
-    bundle = bundle_named_in(result.stdout.str())
-    assert bundle.parent == base / "repro"       # the default place
-    assert [path.name for path in (base / "repro").iterdir()] == ["test_fails_at_teardown"]
-    manifest = Manifest.read(bundle)
-    assert manifest.test_id.endswith("::test_fails_at_teardown")
-    assert manifest.nodes == [] and manifest.channels == []
-    assert (bundle / "chain" / "regtest").is_dir()
-    merged = (bundle / "merged.log").read_text()
-    assert merged and all(line.startswith("chain ") for line in merged.splitlines())
+    result.assert_outcomes(passed=2, errors=2)
+    bundles = bundles_named_in(result.stdout.str())
+    assert sorted(bundle.name for bundle in bundles) == ["test_fails_at_teardown",
+                                                         "test_fails_in_setup"]
+    assert all(bundle.parent == base / "repro" for bundle in bundles)  # the default place
+    assert sorted(path.name for path in (base / "repro").iterdir()) == [
+        "test_fails_at_teardown", "test_fails_in_setup"]
+
+    teardown = Manifest.read(base / "repro" / "test_fails_at_teardown")
+    assert teardown.test_id.endswith("::test_fails_at_teardown")
+    assert teardown.nodes == [] and teardown.channels == []
+    assert (base / "repro" / "test_fails_at_teardown" / "chain" / "regtest").is_dir()
+    merged = (base / "repro" / "test_fails_at_teardown" / "merged.log").read_text().splitlines()
+    assert merged and all(line.startswith("chain ") for line in merged)
+
+    setup = Manifest.read(base / "repro" / "test_fails_in_setup")
+    assert [(node.name, node.impl) for node in setup.nodes] == [("l1", "builtin")]
+    assert setup.nodes[0].node_id
+    assert (base / "repro" / "test_fails_in_setup" / "nodes" / "l1" / "log").is_file()
 
 
 def test_without_the_option_no_bundle_is_written(pytester, tmp_path, monkeypatch):
