@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +76,19 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     config = MatrixConfig(out=Path(args.out), impls=args.impls, scenarios=args.scenarios,
                           chain=args.chain, jobs=args.jobs, keep_dirs=args.keep_dirs, **given)
     return run_matrix(config, sys.stdout)
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from lnharness.repro import bundle_log_lines
+
+    processes = [name for given in args.process or [] for name in given]
+    lines = bundle_log_lines(Path(args.bundle), processes)
+    try:
+        sys.stdout.writelines(line + "\n" for line in lines)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `lnharness logs B | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def _names(value: str) -> list[str]:
@@ -168,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the directories of passing cells too (failed ones are "
                              "always kept)")
     matrix.set_defaults(run=_cmd_matrix)
+
+    logs = sub.add_parser("logs", help="print the merged, time-ordered log of a repro bundle "
+                                       "(written by pytest --lnh-repro)")
+    logs.add_argument("bundle", help="the bundle's directory (the failure report names it)")
+    logs.add_argument("--process", type=_names, action="append", metavar="NAME[,NAME...]",
+                      help="only the lines of these processes: node names, or chain "
+                           "(repeatable)")
+    logs.set_defaults(run=_cmd_logs)
 
     down = sub.add_parser("down", help="stop the network started by `lnharness up`")
     down.add_argument("--dir", help="working directory given to `up` (default <LNH_TEST_DIR>/up)")

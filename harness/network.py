@@ -57,6 +57,11 @@ def implementation(name: str) -> type[LightningNode]:
     return cls
 
 
+def node_identity(test_id: str, name: str) -> str:
+    """The identity (what its keys derive from) of the node `name` in the test `test_id`."""
+    return f"{test_id}/{name}"
+
+
 NODE_FLAGS = ("may_fail", "may_reconnect", "allow_broken_log")
 
 
@@ -80,8 +85,12 @@ class NodeFactory:
     """Makes nodes of any registered implementation on one chain, under one directory."""
 
     def __init__(self, directory: Path, chain: Chain, *, default_impl: str = "builtin",
-                 executor: ThreadPoolExecutor | None = None):
+                 executor: ThreadPoolExecutor | None = None, test_id: str | None = None):
         self.directory = Path(directory)
+        #: the test these nodes belong to: keys of nodes whose adapter derives them
+        #: (`LightningNode.derives_identity`) come from it and the node's name, so a rerun
+        #: of the test shows the same node ids; None: from the name alone
+        self.test_id = test_id
         self.chain = chain
         self.default_impl = default_impl
         self.managed: list[ManagedNode] = []
@@ -110,8 +119,10 @@ class NodeFactory:
         cls = implementation(impl or self.default_impl)
         index = len(self.managed) + 1
         name = name or f"l{index}"
+        identity = ({"identity": node_identity(self.test_id, name)}
+                    if self.test_id is not None and cls.derives_identity else {})
         node = cls(name, directory=self.directory / name, chain=self.chain, options=options,
-                   may_reconnect=may_reconnect)
+                   may_reconnect=may_reconnect, **identity)
         self.managed.append(ManagedNode(node, may_fail, allow_broken_log))
         return node
 

@@ -61,10 +61,18 @@ class LightningNode(ABC):
     accept_depth: ClassVar[int] = 1
     #: log lines that mean the node hit a bug; checked at teardown unless allowed
     broken_log_regex: ClassVar[str] = r"\b(BROKEN|Traceback|CRITICAL)\b"
+    #: whether the adapter derives the node's keys from `identity` (and so takes the
+    #: `identity` keyword): the factory then passes the test id with the node's name
+    derives_identity: ClassVar[bool] = False
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
-                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False,
+                 identity: str | None = None):
         self.name = name
+        #: the text the node's keys derive from, where the adapter derives them
+        #: (`derives_identity`): the same identity gives the same node id in every run;
+        #: default the node's name, under pytest `<test id>/<name>`
+        self.identity = identity or name
         #: whether the node may redial its channel peers by itself (at start and after a drop);
         #: off by default, as in pyln-testing: implementations that can turn automatic
         #: reconnection off do so unless this is set, so a test reconnects with `connect`

@@ -28,7 +28,7 @@ IGNORED_ARGS = ("executable", "db", "port", "grpc_port", "jsonschemas", "valgrin
 #: pyln-testing node arguments lnharness cannot honour: an error when given
 UNSUPPORTED_ARGS = {
     "disconnect": "dev-disconnect scripts are Core Lightning's; use node_factory.link(a, b) faults",
-    "random_hsm": "node keys come from the node's name (reproducible ids)",
+    "random_hsm": "node keys come from the test id and the node's name (reproducible ids)",
     "old_hsmsecret": "no hsm_secret migration",
 }
 

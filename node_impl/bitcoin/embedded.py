@@ -44,7 +44,7 @@ class EmbeddedBackend(ChainBackend):
                 f"-conf={self.datadir / 'bitcoin.conf'}",
                 f"-rpcport={self.rpc_port}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
                 f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
-                "-printtoconsole"]
+                "-printtoconsole", "-logtimemicros"]
 
     def write_conf(self) -> Path:
         """`datadir/bitcoin.conf` with the RPC credentials, readable by this user only (0600,

@@ -110,17 +110,21 @@ class BuiltinNode(ClnShapedNode):
     """The built-in Python node, started as its own process."""
 
     impl = "builtin"
+    derives_identity = True
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
-                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False,
+                 identity: str | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
-                         may_reconnect=may_reconnect)
+                         may_reconnect=may_reconnect, identity=identity)
         self.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         seed = self.options.pop("seed", None)
         if seed is not None or not {"seed_file", "seed-file"} & set(self.options):
-            # reproducible node ids: the same name gives the same id in every run
+            # reproducible node ids: the same identity (under pytest the test id and the
+            # node's name, else the name) gives the same id in every run
             write_private(self.lightning_dir / "seed", str(
-                seed if seed is not None else hashlib.sha256(f"lnharness:{name}".encode()).hexdigest()))
+                seed if seed is not None
+                else hashlib.sha256(f"lnharness:{self.identity}".encode()).hexdigest()))
         self._extra_args = _option_args(self.options)
         self.port = reserve_port()
         self.rpc_port = reserve_port()
