@@ -16,6 +16,7 @@ Incoming HTLCs are decided in payments/htlcs.py.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ PAY_INVOICE_EXPIRED = 207
 PAY_STOPPED_RETRYING = 210
 PAY_UNPARSEABLE_ONION = 202
 CLTV_SAFETY_BLOCKS = 3  # tolerance for a payee whose chain view is a block or two ahead
+KEYSEND_FINAL_CLTV = 40
+"""Blocks the final HTLC of a keysend leaves the payee (no invoice says; LND's default)."""
 MAX_UPDATES_PER_CHANNEL = 2
 """Retries one payment makes with newer channel_updates from failures of one channel before
 it avoids that channel (a hop that keeps failing with fresh updates is not retried forever)."""
@@ -158,6 +161,28 @@ class Payments:
             max_delay=max_delay, label=label)
         return self._complete_or_raise(record)
 
+    async def keysend(self, destination: bytes, amount_msat: int, *, label: str | None = None,
+                      timeout_s: float = 60.0, max_fee_msat: int | None = None, max_delay: int | None = None,
+                      extra_records: tuple[tuple[int, bytes], ...] = ()) -> PaymentRecord:
+        """A spontaneous payment: a fresh preimage travels to ``destination`` in the final
+        payload (TLV 5482373484, with the caller's ``extra_records``), no payment_secret.
+        Returns the complete record, else raises RpcError with Core Lightning's code."""
+        if onion.KEYSEND_PREIMAGE_TYPE in {t for t, _ in extra_records}:
+            raise ValueError(f"extra records may not carry type {onion.KEYSEND_PREIMAGE_TYPE} (the preimage)")
+        preimage = os.urandom(32)
+        payment_hash = hashlib.sha256(preimage).digest()
+        log.info("keysend of %d msat to %s (hash %s)", amount_msat, destination.hex(), payment_hash.hex())
+        record = await self.send_direct(
+            destination=destination, amount_msat=amount_msat, payment_hash=payment_hash, payment_secret=None,
+            min_final_cltv_expiry=KEYSEND_FINAL_CLTV, bolt11=None, timeout=timeout_s,
+            max_fee_msat=max_fee_msat, max_delay=max_delay, label=label,
+            final_records=((onion.KEYSEND_PREIMAGE_TYPE, preimage), *extra_records), tags={"keysend": True})
+        if record.status == "failed" and "INVALID_ONION_PAYLOAD" in (record.failure or "") \
+                and record.data.get("final"):
+            raise RpcError(PAY_DESTINATION_PERM_FAIL, f"Recipient {destination.hex()} reported an invalid "
+                                                      "payload: it probably does not support keysend")
+        return self._complete_or_raise(record)
+
     def _complete_or_raise(self, record: PaymentRecord) -> PaymentRecord:
         if record.status == "complete":
             return record
@@ -165,13 +190,15 @@ class Payments:
         raise RpcError(code, record.failure or "payment failed")
 
     async def send_direct(
-        self, *, destination: bytes, amount_msat: int, payment_hash: bytes, payment_secret: bytes,
+        self, *, destination: bytes, amount_msat: int, payment_hash: bytes, payment_secret: bytes | None,
         min_final_cltv_expiry: int, bolt11: str | None, timeout: float, route_hints: Any = (),
         max_fee_msat: int | None = None, max_delay: int | None = None, label: str | None = None,
+        final_records: tuple[tuple[int, bytes], ...] = (), tags: dict[str, Any] | None = None,
     ) -> PaymentRecord:
         """Pay ``destination``: over a channel with it if we have one that can carry the amount,
         else along a route from the gossip graph; retries other routes until ``timeout``.
-        Returns the settled record (complete or failed)."""
+        ``final_records`` are raw TLV records for the final hop's payload (keysend's preimage,
+        a caller's extra records). Returns the settled record (complete or failed)."""
         deadline = asyncio.get_running_loop().time() + timeout
         plan = RetryPlan()
         attempt = 0
@@ -187,7 +214,8 @@ class Payments:
                 raise
             record = await self._attempt(route, destination=destination, amount_msat=amount_msat,
                                          payment_hash=payment_hash, payment_secret=payment_secret,
-                                         bolt11=bolt11, deadline=deadline, label=label, attempt=attempt)
+                                         bolt11=bolt11, deadline=deadline, label=label, attempt=attempt,
+                                         final_records=final_records, tags=tags)
             last = record
             if record.status != "failed" or record.data.get("final"):
                 return record
@@ -255,11 +283,14 @@ class Payments:
         return max(known, default=0)
 
     async def _attempt(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
-                       payment_secret: bytes, bolt11: str | None, deadline: float,
-                       label: str | None = None, attempt: int = 1) -> PaymentRecord:
+                       payment_secret: bytes | None, bolt11: str | None, deadline: float,
+                       label: str | None = None, attempt: int = 1,
+                       final_records: tuple[tuple[int, bytes], ...] = (),
+                       tags: dict[str, Any] | None = None) -> PaymentRecord:
         record, done = await self._launch(route, destination=destination, amount_msat=amount_msat,
                                           payment_hash=payment_hash, payment_secret=payment_secret,
-                                          bolt11=bolt11, label=label, attempt=attempt)
+                                          bolt11=bolt11, label=label, attempt=attempt,
+                                          final_records=final_records, tags=tags)
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         try:
             return await asyncio.wait_for(asyncio.shield(done), max(remaining, 1.0))
@@ -292,6 +323,7 @@ class Payments:
     async def _launch(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
                       payment_secret: bytes | None, bolt11: str | None, label: str | None,
                       attempt: int, tags: dict[str, Any] | None = None,
+                      final_records: tuple[tuple[int, bytes], ...] = (),
                       ) -> tuple[PaymentRecord, asyncio.Future[PaymentRecord]]:
         """Record the payment and offer the HTLC of one attempt; the future settles with the record."""
         first = route[0]
@@ -312,7 +344,8 @@ class Payments:
                 payloads.append(onion.HopPayload(amt_to_forward_msat=hop.amount_msat,
                                                  outgoing_cltv_value=hop.cltv_expiry,
                                                  payment_secret=payment_secret,
-                                                 total_msat=None if payment_secret is None else amount_msat))
+                                                 total_msat=None if payment_secret is None else amount_msat,
+                                                 unknown_records=final_records))
         session_key = os.urandom(32)
         packet = onion.construct_onion(
             session_key, [onion.OnionHop(h.node_id, p.encode()) for h, p in zip(route, payloads, strict=True)],
