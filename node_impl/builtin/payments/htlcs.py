@@ -56,9 +56,9 @@ class HtlcOutcomes:
         if self.forwarding.is_forward(chan, htlc):
             pass  # not one of our payments (one of ours may have the same payment hash)
         elif htlc.removal == "timeout":
-            self.payments.on_chain_timeout(htlc)
+            self.payments.on_chain_timeout(htlc, chan.channel_id)
         else:
-            self.payments.on_failed(htlc)
+            self.payments.on_failed(htlc, chan.channel_id)
         incoming = self.forwarding.on_out_failed(chan, htlc)
         if incoming is not None:
             self.services.spawn(self.channels.resettle(incoming), "resettle")
@@ -67,7 +67,7 @@ class HtlcOutcomes:
         """Our payment whose HTLC went nowhere on a closed channel fails (a forward's is failed
         back by Forwarding.on_block)."""
         if not self.forwarding.is_forward(chan, htlc):
-            self.payments.on_chain_failed(htlc, why)
+            self.payments.on_chain_failed(htlc, why, chan.channel_id)
 
     async def on_block(self, height: int) -> None:
         """Fail back forwards that can no longer resolve."""

@@ -16,13 +16,14 @@ Incoming HTLCs are decided in payments/htlcs.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..channel.machine import LocalRequestError
+from ..channel.machine import Channel, LocalRequestError
 from ..channel.ops import ChannelOps
 from ..channel.store import ChannelStore, PaymentRecord
 from ..channel.updates import Htlc
@@ -36,8 +37,9 @@ from ..wire import bolt11 as bolt11_codec
 from ..wire.codec import WireError
 from ..wire.messages import ChannelUpdate
 from ..wire.messages import decode as decode_message
-from . import onion, onion_failures
+from . import multipart, onion, onion_failures
 from .gossip_view import GossipView
+from .hops import Hop, build_onion
 
 log = get_logger("pay")
 
@@ -56,18 +58,6 @@ KEYSEND_FINAL_CLTV = 40
 MAX_UPDATES_PER_CHANNEL = 2
 """Retries one payment makes with newer channel_updates from failures of one channel before
 it avoids that channel (a hop that keeps failing with fresh updates is not retried forever)."""
-
-
-@dataclass(frozen=True)
-class _Hop:
-    """One hop of the route an attempt takes: the HTLC to node_id over short_channel_id."""
-
-    node_id: bytes
-    short_channel_id: int | None
-    amount_msat: int
-    cltv_expiry: int
-    policy_timestamp: int = 0
-    """Timestamp of the channel_update routing used for this channel (0: a route hint's or ours)."""
 
 
 @dataclass(frozen=True)
@@ -154,12 +144,80 @@ class Payments:
             if pending is None:
                 raise RpcError(PAY_STOPPED_RETRYING, "a payment for this hash is already pending")
             return self._complete_or_raise(await asyncio.shield(pending.done))
-        record = await self.send_direct(
-            destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
-            payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
-            bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
-            max_delay=max_delay, label=label)
+        try:
+            record = await self.send_direct(
+                destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
+                payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
+                bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
+                max_delay=max_delay, label=label)
+        except RpcError as exc:
+            if exc.code != PAY_ROUTE_NOT_FOUND or not _accepts_parts(invoice):
+                raise
+            log.info("payment %s: no single route (%s): splitting it", invoice.payment_hash.hex(), exc.message)
+            record = await self._pay_in_parts(invoice, bolt11, amount_msat, label=label, timeout_s=timeout_s,
+                                              max_fee_msat=max_fee_msat, max_delay=max_delay, no_route=exc)
         return self._complete_or_raise(record)
+
+    async def _pay_in_parts(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int, *,
+                            label: str | None, timeout_s: float, max_fee_msat: int | None, max_delay: int | None,
+                            no_route: RpcError) -> PaymentRecord:
+        """Pay an invoice offering basic_mpp in parts over several of our channels (see
+        multipart.py); returns the settled record."""
+        destination = bytes.fromhex(invoice.payee)
+        final_cltv = invoice.min_final_cltv_expiry + CLTV_SAFETY_BLOCKS
+
+        def route_via(chan: Channel, part_msat: int) -> list[Hop] | None:
+            scid = chan.short_channel_id
+            if chan.spendable_msat() < part_msat or scid is None:
+                return None
+            if chan.peer_id == destination:
+                return [Hop(destination, scid, part_msat, self.services.blockheight + final_cltv)]
+            fee_share = None if max_fee_msat is None else max_fee_msat * part_msat // amount_msat
+            try:
+                hops = self.gossip.find_route(destination, part_msat, final_cltv_delta=final_cltv,
+                                              route_hints=invoice.route_hints, max_fee_msat=fee_share,
+                                              max_delay=max_delay,
+                                              local_spendable_msat={scid: chan.spendable_msat()})
+            except routing.NoRouteError:
+                return None
+            return [Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry) for h in hops]
+
+        usable = self.channels.usable_channels()
+        planned = multipart.plan_split(usable, amount_msat, route_via)
+        if len(planned) < 2:
+            raise RpcError(PAY_ROUTE_NOT_FOUND, f"{no_route.message}; nor split across our {len(usable)} "
+                                                "channels") from None
+        parts: dict[str, dict[str, Any]] = {}
+        onions = []
+        for part in planned:
+            packet, secrets = build_onion(list(part.route), invoice.payment_hash, invoice.payment_secret,
+                                           amount_msat)
+            onions.append(packet)
+            parts[(part.channel.channel_id or b"").hex()] = {
+                "amount_msat": part.amount_msat, "sent_msat": part.route[0].amount_msat, "status": "pending",
+                "shared_secrets": [s.hex() for s in secrets],
+                "route": [[h.node_id.hex(), h.short_channel_id, h.policy_timestamp] for h in part.route]}
+        record = PaymentRecord(
+            payment_hash=invoice.payment_hash, bolt11=bolt11, destination=destination, amount_msat=amount_msat,
+            amount_sent_msat=sum(p.route[0].amount_msat for p in planned), status="pending", preimage=None,
+            failure=None, created_at=int(time.time()), completed_at=None, channel_id=planned[0].channel.channel_id,
+            htlc_id=None, data={"label": label, "attempt": 1, "parts": parts})
+        log.info("payment %s: %d parts: %s", invoice.payment_hash.hex(), len(planned),
+                 ", ".join(f"{p.amount_msat} msat via {format_scid(p.channel.short_channel_id or 0)}" for p in planned))
+        done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
+        self._pending[invoice.payment_hash] = PendingPayment(record, [], done)
+        for part, packet in zip(planned, onions, strict=True):
+            first = part.route[0]
+            try:
+                await self.channels.add_outgoing_htlc(part.channel, first.amount_msat, invoice.payment_hash,
+                                                      first.cltv_expiry, packet, record)
+            except LocalRequestError as exc:
+                self._part_failed(record, part.channel.channel_id, f"failed: not sent: {exc}", PAY_TRY_OTHER_ROUTE)
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), timeout_s)
+        except asyncio.TimeoutError:
+            raise RpcError(PAY_STOPPED_RETRYING,
+                           f"payment {invoice.payment_hash.hex()} still pending after the retry time") from None
 
     async def keysend(self, destination: bytes, amount_msat: int, *, label: str | None = None,
                       timeout_s: float = 60.0, max_fee_msat: int | None = None, max_delay: int | None = None,
@@ -251,12 +309,12 @@ class Payments:
         return False
 
     def _route(self, destination: bytes, amount_msat: int, final_cltv: int, route_hints: Any,
-               plan: RetryPlan, max_fee_msat: int | None = None, max_delay: int | None = None) -> list[_Hop]:
+               plan: RetryPlan, max_fee_msat: int | None = None, max_delay: int | None = None) -> list[Hop]:
         final_expiry = self.services.blockheight + final_cltv + CLTV_SAFETY_BLOCKS
         chan = self.channels.channel_to(destination, amount_msat)
         if chan is not None and chan.short_channel_id not in plan.exclude_channels \
                 and chan.spendable_msat() >= amount_msat:
-            return [_Hop(destination, chan.short_channel_id, amount_msat, final_expiry)]
+            return [Hop(destination, chan.short_channel_id, amount_msat, final_expiry)]
         spendable = {c.short_channel_id: c.spendable_msat() for c in self.channels.usable_channels()}
         try:
             hops = self.gossip.find_route(destination, amount_msat, final_cltv_delta=final_cltv + CLTV_SAFETY_BLOCKS,
@@ -271,7 +329,7 @@ class Payments:
                                f"{destination.hex()} can send now ({chan.spendable_msat()} msat)") from None
             raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found to {destination.hex()} for "
                                                 f"{amount_msat} msat: {exc}") from None
-        return [_Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry,
+        return [Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry,
                      self._policy_timestamp(plan, h.short_channel_id, h.direction)) for h in hops]
 
     def _policy_timestamp(self, plan: RetryPlan, short_channel_id: int, direction: int) -> int:
@@ -282,7 +340,7 @@ class Payments:
                                        plan.policies.get((short_channel_id, direction))) if p is not None]
         return max(known, default=0)
 
-    async def _attempt(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
+    async def _attempt(self, route: list[Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
                        payment_secret: bytes | None, bolt11: str | None, deadline: float,
                        label: str | None = None, attempt: int = 1,
                        final_records: tuple[tuple[int, bytes], ...] = (),
@@ -313,14 +371,14 @@ class Payments:
         if existing is not None and existing.status == "pending":
             raise RpcError(PAY_IN_PROGRESS, f"Already have pending payment for {payment_hash.hex()}")
         base = self.services.blockheight + 1
-        route = [_Hop(h.node_id, h.short_channel_id, h.amount_msat, base + h.delay) for h in hops]
+        route = [Hop(h.node_id, h.short_channel_id, h.amount_msat, base + h.delay) for h in hops]
         record, _ = await self._launch(route, destination=route[-1].node_id, amount_msat=amount_msat,
                                        payment_hash=payment_hash, payment_secret=payment_secret,
                                        bolt11=bolt11, label=label, attempt=1,
                                        tags={"groupid": groupid, "description": description})
         return record
 
-    async def _launch(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
+    async def _launch(self, route: list[Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
                       payment_secret: bytes | None, bolt11: str | None, label: str | None,
                       attempt: int, tags: dict[str, Any] | None = None,
                       final_records: tuple[tuple[int, bytes], ...] = (),
@@ -333,24 +391,7 @@ class Payments:
         if chan is None:
             raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: no usable channel {first.short_channel_id} "
                                                 f"with {first.node_id.hex()}")
-        payloads = []
-        for i, hop in enumerate(route):
-            if i + 1 < len(route):
-                nxt = route[i + 1]
-                payloads.append(onion.HopPayload(amt_to_forward_msat=nxt.amount_msat,
-                                                 outgoing_cltv_value=nxt.cltv_expiry,
-                                                 short_channel_id=nxt.short_channel_id))
-            else:
-                payloads.append(onion.HopPayload(amt_to_forward_msat=hop.amount_msat,
-                                                 outgoing_cltv_value=hop.cltv_expiry,
-                                                 payment_secret=payment_secret,
-                                                 total_msat=None if payment_secret is None else amount_msat,
-                                                 unknown_records=final_records))
-        session_key = os.urandom(32)
-        packet = onion.construct_onion(
-            session_key, [onion.OnionHop(h.node_id, p.encode()) for h, p in zip(route, payloads, strict=True)],
-            payment_hash)
-        secrets = onion.hop_shared_secrets(session_key, [h.node_id for h in route])
+        packet, secrets = build_onion(route, payment_hash, payment_secret, amount_msat, final_records)
         record = PaymentRecord(
             payment_hash=payment_hash, bolt11=bolt11, destination=destination, amount_msat=amount_msat,
             amount_sent_msat=first.amount_msat, status="pending", preimage=None, failure=None,
@@ -382,10 +423,16 @@ class Payments:
         log.info("payment %s complete", htlc.payment_hash.hex())
         self._wake(record)
 
-    def on_failed(self, htlc: Htlc) -> None:
-        """Our HTLC was removed by a failure: decode why and fail the payment."""
+    def on_failed(self, htlc: Htlc, channel_id: bytes | None = None) -> None:
+        """Our HTLC (on `channel_id`) was removed by a failure: decode why and fail the payment
+        (a multi-part payment once none of its parts is left in flight)."""
         record = self.store.payment(htlc.payment_hash)
         if record is None or record.status != "pending":
+            return
+        part = multipart.parts_of(record).get(channel_id.hex() if channel_id else "")
+        if part is not None:
+            view = dataclasses.replace(record, data={"shared_secrets": part["shared_secrets"], "route": part["route"]})
+            self._part_failed(record, channel_id, *self._describe_failure(view, htlc))
             return
         reason, code = self._describe_failure(record, htlc)
         record.status = "failed"
@@ -396,13 +443,16 @@ class Payments:
         log.info("payment %s failed: %s", htlc.payment_hash.hex(), reason)
         self._wake(record)
 
-    def on_chain_timeout(self, htlc: Htlc) -> None:
+    def on_chain_timeout(self, htlc: Htlc, channel_id: bytes | None = None) -> None:
         """Our HTLC was taken back on chain after its expiry: the payment failed."""
-        self.on_chain_failed(htlc, f"HTLC timed out on chain at cltv_expiry {htlc.cltv_expiry}")
+        self.on_chain_failed(htlc, f"HTLC timed out on chain at cltv_expiry {htlc.cltv_expiry}", channel_id)
 
-    def on_chain_failed(self, htlc: Htlc, why: str) -> None:
+    def on_chain_failed(self, htlc: Htlc, why: str, channel_id: bytes | None = None) -> None:
         """Our HTLC can never be fulfilled (closed channel): the payment failed."""
         record = self.store.payment(htlc.payment_hash)
+        if record is not None and record.status == "pending" and multipart.parts_of(record):
+            self._part_failed(record, channel_id, f"failed: {why}", PAY_STOPPED_RETRYING)
+            return
         if record is None or record.status != "pending" or record.htlc_id != htlc.htlc_id:
             return
         record.status = "failed"
@@ -413,6 +463,22 @@ class Payments:
         self.store.save_payment(record)
         log.info("payment %s failed: %s", htlc.payment_hash.hex(), record.failure)
         self._wake(record)
+
+    def _part_failed(self, record: PaymentRecord, channel_id: bytes | None, failure: str, code: int) -> None:
+        """One part of a multi-part payment failed; the payment fails once no part is in flight."""
+        over = multipart.part_failed(record, channel_id, failure, code)
+        if over is None:
+            return
+        log.info("payment %s: the part over %s %s", record.payment_hash.hex(), (channel_id or b"").hex(), failure)
+        if over:
+            record.failure, code = multipart.summary(record)
+            record.status = "failed"
+            record.completed_at = int(time.time())
+            record.data["error_code"] = code
+            log.info("payment %s failed: %s", record.payment_hash.hex(), record.failure)
+        self.store.save_payment(record)
+        if over:
+            self._wake(record)
 
     def _describe_failure(self, record: PaymentRecord, htlc: Htlc) -> tuple[str, int]:
         if htlc.removal == "fail_malformed":
@@ -482,6 +548,12 @@ class Payments:
         if status is not None:
             records = [r for r in records if r.status == status]
         return records
+
+
+def _accepts_parts(invoice: bolt11_codec.Invoice) -> bool:
+    """Whether the invoice lets us pay it in parts: basic_mpp offered, a payment_secret."""
+    return invoice.payment_secret is not None and bool(
+        {bolt11_codec.FEATURE_BASIC_MPP, bolt11_codec.FEATURE_BASIC_MPP + 1} & set(invoice.features))
 
 
 def _decode_update(raw: bytes) -> ChannelUpdate:

@@ -1,0 +1,129 @@
+"""Multi-part payments (BOLT 4 basic_mpp) into and out of the built-in node, through real
+processes: parts held until the total arrives, the MPP timeout, and payments split across
+two channels when no single route can carry them."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from lnharness.node import LightningNode, PaymentFailed
+from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpcError
+from lnharness.node_impl.builtin.payments import onion
+from lnharness.wait import wait_for
+
+FINAL_DELAY = 30  # blocks the part's HTLC leaves the payee
+
+
+def send_part(payer: LightningNode, payee: LightningNode, bolt11: str, *, part_msat: int,
+              total_msat: int) -> str:
+    """Offer one part of a multi-part payment of payee's invoice straight over payer's
+    channel with payee (sendonion with an onion we build: total_msat above the part)."""
+    decoded = payee.rpc.decodepay(bolt11)
+    payment_hash = bytes.fromhex(decoded["payment_hash"])
+    height = payer.rpc.getinfo()["blockheight"]
+    payload = onion.HopPayload(part_msat, height + 1 + FINAL_DELAY,
+                               payment_secret=bytes.fromhex(decoded["payment_secret"]),
+                               total_msat=total_msat)
+    session_key = os.urandom(32)
+    payee_key = bytes.fromhex(payee.node_id)
+    packet = onion.construct_onion(session_key, [onion.OnionHop(payee_key, payload.encode())], payment_hash)
+    secrets = onion.hop_shared_secrets(session_key, [payee_key])
+    payer.rpc.sendonion(onion=packet.hex(), payment_hash=payment_hash.hex(),
+                        first_hop={"id": payee.node_id, "amount_msat": part_msat, "delay": FINAL_DELAY},
+                        shared_secrets=[s.hex() for s in secrets])
+    return payment_hash.hex()
+
+
+def _htlc_hashes(node: LightningNode) -> list[str]:
+    return [h for c in node.channels() if c.state == "active" for h in (c.htlc_hashes or ())]
+
+
+def test_parts_from_two_payers_are_held_until_the_total_arrives(node_factory):
+    """BOLT 4 allows independent payers to pay one invoice together (splitting a bill)."""
+    alice, bob, carol = node_factory.get_nodes(3, impls=["builtin"] * 3)
+    for payer in (alice, carol):
+        payer.fund_wallet(1_000_000)
+        payer.open_channel(bob, 500_000)
+    invoice = bob.invoice(100_000, description="a bill for two")
+    payment_hash = send_part(alice, bob, invoice.bolt11, part_msat=60_000, total_msat=100_000)
+    bob.daemon.wait_for_log(r"holding part \d+ .*\(60000 of 100000 msat in 1 parts\)")
+    assert _htlc_hashes(bob) == [payment_hash] and bob.lookup_invoice(invoice.label).status == "unpaid"
+
+    send_part(carol, bob, invoice.bolt11, part_msat=40_000, total_msat=100_000)
+    paid = bob.wait_invoice_paid(invoice.label)
+    assert paid.status == "paid" and paid.native["amount_received_msat"] == 100_000
+    for payer in (alice, carol):
+        assert payer.rpc.waitsendpay(payment_hash)["payment_preimage"] == paid.preimage
+    wait_for(lambda: not _htlc_hashes(bob), what="both parts to leave bob's channels")
+    assert sum(c.local_msat for c in bob.channels()) == 100_000
+
+
+def test_an_incomplete_set_fails_with_mpp_timeout(node_factory):
+    alice, bob = node_factory.get_nodes(2, impls=["builtin"] * 2, opts=[{}, {"mpp-timeout": 3}])
+    alice.fund_wallet(1_000_000)
+    alice.open_channel(bob, 500_000)
+    before = alice.channels(bob)[0].local_msat
+    invoice = bob.invoice(100_000, description="never completed")
+    payment_hash = send_part(alice, bob, invoice.bolt11, part_msat=60_000, total_msat=100_000)
+    bob.daemon.wait_for_log(r"holding part")
+    with pytest.raises(BuiltinRpcError) as err:
+        alice.rpc.waitsendpay(payment_hash, timeout=30)
+    assert "WIRE_MPP_TIMEOUT" in err.value.message
+    assert bob.daemon.is_in_log(r"only 60000 of 100000 msat arrived within 3 s \(mpp_timeout\)")
+    wait_for(lambda: not _htlc_hashes(alice) and alice.channels(bob)[0].local_msat == before,
+             what="the failed part to leave alice's channel, her balance untouched")
+    assert bob.lookup_invoice(invoice.label).status == "unpaid"
+    # the invoice can still be paid in one part afterwards
+    assert alice.pay(invoice.bolt11).status == "complete"
+
+
+def _two_channels(payer: LightningNode, payee: LightningNode, *, capacity_sat: int) -> None:
+    payer.fund_wallet(3 * capacity_sat)
+    for _ in range(2):
+        payer.open_channel(payee, capacity_sat)
+    wait_for(lambda: len([c for c in payee.channels(payer) if c.state == "active"]) == 2,
+             what=f"{payee.name} to list both channels with {payer.name} active")
+
+
+def _pay_in_two_parts(payer: LightningNode, payee: LightningNode, amount_msat: int) -> None:
+    """A payment larger than either channel can carry: it completes in parts (the built-in end
+    shows it: its pay result's parts, or the set it received) and the payee gets it all."""
+    invoice = payee.invoice(amount_msat, description="a big cat")
+    payment = payer.pay(invoice.bolt11)
+    assert payment.status == "complete" and payment.amount_msat == amount_msat
+    if payer.impl == "builtin":
+        assert payment.parts >= 2
+    if payee.impl == "builtin":
+        assert payee.daemon.is_in_log(rf"payment {payment.payment_hash}: multi-part set complete: [2-9] parts")
+    paid = payee.wait_invoice_paid(invoice.label)
+    assert paid.status == "paid" and paid.preimage == payment.preimage
+    wait_for(lambda: sum(c.local_msat for c in payee.channels(payer) if c.state == "active") == amount_msat,
+             what=f"{payee.name}'s channels to hold the {amount_msat} msat")
+
+
+def test_a_payment_too_large_for_one_channel_is_split_between_builtin_nodes(node_factory):
+    l1, l2 = node_factory.get_nodes(2, impls=["builtin"] * 2)
+    _two_channels(l1, l2, capacity_sat=500_000)
+    assert max(c.local_msat for c in l1.channels(l2)) < 700_000_000
+    _pay_in_two_parts(l1, l2, 700_000_000)
+    pay = l1.rpc.listpays()["pays"][0]
+    assert pay["status"] == "complete" and pay["amount_msat"] == 700_000_000
+
+
+@pytest.mark.parametrize("direction", ["into-builtin", "out-of-builtin"])
+@pytest.mark.parametrize("other", ["lnd", "cln", "ldk"])
+def test_a_payment_split_across_two_channels_with_another_implementation(node_factory, other, direction):
+    builtin, peer = node_factory.get_nodes(2, impls=["builtin", other])
+    payer, payee = (peer, builtin) if direction == "into-builtin" else (builtin, peer)
+    _two_channels(payer, payee, capacity_sat=500_000)
+    # LDK lets at most 10% of a channel's capacity be in flight towards it (its default
+    # max_inbound_htlc_value_in_flight_percent_of_channel): 80,000 sat need both channels
+    _pay_in_two_parts(payer, payee, 80_000_000 if payee.impl == "ldk" else 700_000_000)
+
+
+def test_a_payment_no_split_can_carry_fails_naming_the_reason(node_factory):
+    l1, l2 = node_factory.get_nodes(2, impls=["builtin"] * 2)
+    _two_channels(l1, l2, capacity_sat=300_000)
+    invoice = l2.invoice(700_000_000, description="too big for both")
+    with pytest.raises(PaymentFailed, match="nor split across our 2 channels"):
+        l1.pay(invoice.bolt11)
