@@ -108,6 +108,11 @@ def test_a_payment_too_large_for_one_channel_is_split_between_builtin_nodes(node
     _pay_in_two_parts(l1, l2, 700_000_000)
     pay = l1.rpc.listpays()["pays"][0]
     assert pay["status"] == "complete" and pay["amount_msat"] == 700_000_000 and pay["number_of_parts"] >= 2
+    # and back with xpay: l2's 700,000 sat lie in two channels, neither holding 600,000
+    back = l1.rpc.invoice(amount_msat=600_000_000, label="back", description="change")
+    result = l2.rpc.xpay(invstring=back["bolt11"])
+    assert result["successful_parts"] == 2 and result["failed_parts"] == 0
+    assert l1.wait_invoice_paid("back").native["amount_received_msat"] == 600_000_000
 
 
 @pytest.mark.parametrize("direction", ["into-builtin", "out-of-builtin"])
