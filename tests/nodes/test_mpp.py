@@ -132,3 +132,30 @@ def test_a_payment_no_split_can_carry_fails_naming_the_reason(node_factory):
     invoice = l2.invoice(700_000_000, description="too big for both")
     with pytest.raises(PaymentFailed, match="nor split across our 2 channels"):
         l1.pay(invoice.bolt11)
+
+
+def test_a_part_failing_inside_the_network_is_sent_again_another_way(node_factory):
+    """l1 -2 channels-> l2 -2 channels-> l3, l2's second channel to l3 dearer: both parts of
+    l1's payment take the cheap one, which cannot carry both; l2 fails one part, and l1 sends
+    its amount again without that channel (through the dear one) while l3 holds the other."""
+    l1, l2, l3 = node_factory.get_nodes(3, impls=["builtin"] * 3)
+    _two_channels(l1, l2, capacity_sat=500_000)
+    _two_channels(l2, l3, capacity_sat=500_000)
+    cheap, dear = (c.short_channel_id for c in l2.channels(l3))
+    l2.rpc.setchannel(dear, feebase=20_000, enforcedelay=0)
+    node_factory.chain.generate_block(6)  # announce the channels
+
+    def l1_knows_the_dear_fee() -> bool:
+        return any(c["source"] == l2.node_id and c["base_fee_millisatoshi"] == 20_000
+                   for c in l1.rpc.listchannels(short_channel_id=dear)["channels"])
+    wait_for(lambda: l1_knows_the_dear_fee() and cheap in l1.known_channels(),
+             what="l1's graph to hold l2's channels to l3 and the dear one's fee")
+
+    invoice = l3.invoice(700_000_000, description="cheap channel too small")
+    result = l1.rpc.pay(invoice.bolt11)
+    assert result["status"] == "complete" and result["parts"] == 2
+    assert l1.daemon.is_in_log(r"part \d \(\d+ msat\) failed: WIRE_TEMPORARY_CHANNEL_FAILURE")
+    forwards = l2.rpc.listforwards(out_channel=cheap)["forwards"] + l2.rpc.listforwards(out_channel=dear)["forwards"]
+    assert sorted(f["status"] for f in forwards) == ["local_failed", "settled", "settled"]
+    assert {f["out_channel"] for f in forwards if f["status"] == "settled"} == {cheap, dear}
+    assert l3.wait_invoice_paid(invoice.label).native["amount_received_msat"] == 700_000_000

@@ -16,14 +16,13 @@ Incoming HTLCs are decided in payments/htlcs.py.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..channel.machine import Channel, LocalRequestError
+from ..channel.machine import LocalRequestError
 from ..channel.ops import ChannelOps
 from ..channel.store import ChannelStore, PaymentRecord
 from ..channel.updates import Htlc
@@ -40,6 +39,7 @@ from ..wire.messages import decode as decode_message
 from . import multipart, onion, onion_failures
 from .gossip_view import GossipView
 from .hops import Hop, build_onion
+from .multipart import MultiPartSender
 
 log = get_logger("pay")
 
@@ -75,7 +75,7 @@ class RouteHop:
 class PendingPayment:
     """What the payer keeps to read a failure and wake the caller."""
 
-    record: PaymentRecord
+    record: PaymentRecord | None  # None: a payment in parts (multipart.py keeps its record)
     shared_secrets: list[bytes]
     done: asyncio.Future[PaymentRecord]
 
@@ -126,6 +126,7 @@ class Payments:
         self.store = store
         self.gossip = gossip
         self._pending: dict[bytes, PendingPayment] = {}
+        self.multipart = MultiPartSender(services, channels, store, gossip, self._describe_failure, self._wake)
 
     # ------------------------------------------------------------------ outgoing
     async def pay(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int, *,
@@ -163,56 +164,14 @@ class Payments:
                             no_route: RpcError) -> PaymentRecord:
         """Pay an invoice offering basic_mpp in parts over several of our channels (see
         multipart.py); returns the settled record."""
-        destination = bytes.fromhex(invoice.payee)
-        final_cltv = invoice.min_final_cltv_expiry + CLTV_SAFETY_BLOCKS
-
-        def route_via(chan: Channel, part_msat: int) -> list[Hop] | None:
-            scid = chan.short_channel_id
-            if chan.spendable_msat() < part_msat or scid is None:
-                return None
-            if chan.peer_id == destination:
-                return [Hop(destination, scid, part_msat, self.services.blockheight + final_cltv)]
-            fee_share = None if max_fee_msat is None else max_fee_msat * part_msat // amount_msat
-            try:
-                hops = self.gossip.find_route(destination, part_msat, final_cltv_delta=final_cltv,
-                                              route_hints=invoice.route_hints, max_fee_msat=fee_share,
-                                              max_delay=max_delay,
-                                              local_spendable_msat={scid: chan.spendable_msat()})
-            except routing.NoRouteError:
-                return None
-            return [Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry) for h in hops]
-
-        usable = self.channels.usable_channels()
-        planned = multipart.plan_split(usable, amount_msat, route_via)
-        if len(planned) < 2:
-            raise RpcError(PAY_ROUTE_NOT_FOUND, f"{no_route.message}; nor split across our {len(usable)} "
-                                                "channels") from None
-        parts: dict[str, dict[str, Any]] = {}
-        onions = []
-        for part in planned:
-            packet, secrets = build_onion(list(part.route), invoice.payment_hash, invoice.payment_secret,
-                                           amount_msat)
-            onions.append(packet)
-            parts[(part.channel.channel_id or b"").hex()] = {
-                "amount_msat": part.amount_msat, "sent_msat": part.route[0].amount_msat, "status": "pending",
-                "shared_secrets": [s.hex() for s in secrets],
-                "route": [[h.node_id.hex(), h.short_channel_id, h.policy_timestamp] for h in part.route]}
-        record = PaymentRecord(
-            payment_hash=invoice.payment_hash, bolt11=bolt11, destination=destination, amount_msat=amount_msat,
-            amount_sent_msat=sum(p.route[0].amount_msat for p in planned), status="pending", preimage=None,
-            failure=None, created_at=int(time.time()), completed_at=None, channel_id=planned[0].channel.channel_id,
-            htlc_id=None, data={"label": label, "attempt": 1, "parts": parts})
-        log.info("payment %s: %d parts: %s", invoice.payment_hash.hex(), len(planned),
-                 ", ".join(f"{p.amount_msat} msat via {format_scid(p.channel.short_channel_id or 0)}" for p in planned))
         done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
-        self._pending[invoice.payment_hash] = PendingPayment(record, [], done)
-        for part, packet in zip(planned, onions, strict=True):
-            first = part.route[0]
-            try:
-                await self.channels.add_outgoing_htlc(part.channel, first.amount_msat, invoice.payment_hash,
-                                                      first.cltv_expiry, packet, record)
-            except LocalRequestError as exc:
-                self._part_failed(record, part.channel.channel_id, f"failed: not sent: {exc}", PAY_TRY_OTHER_ROUTE)
+        self._pending[invoice.payment_hash] = PendingPayment(None, [], done)
+        try:
+            await self.multipart.start(invoice, bolt11, amount_msat, label=label, timeout_s=timeout_s,
+                                       max_fee_msat=max_fee_msat, max_delay=max_delay, no_route=no_route)
+        except RpcError:
+            self._pending.pop(invoice.payment_hash, None)
+            raise
         try:
             return await asyncio.wait_for(asyncio.shield(done), timeout_s)
         except asyncio.TimeoutError:
@@ -413,7 +372,8 @@ class Payments:
 
     def on_fulfilled(self, htlc: Htlc, preimage: bytes) -> None:
         """Our HTLC was fulfilled: the payment is complete (persisted before waking the caller)."""
-        record = self.store.payment(htlc.payment_hash)
+        record = self.multipart.live(htlc.payment_hash) or self.store.payment(htlc.payment_hash)
+        self.multipart.completed(htlc.payment_hash)
         if record is None or record.status == "complete":
             return
         record.status = "complete"
@@ -426,13 +386,11 @@ class Payments:
     def on_failed(self, htlc: Htlc, channel_id: bytes | None = None) -> None:
         """Our HTLC (on `channel_id`) was removed by a failure: decode why and fail the payment
         (a multi-part payment once none of its parts is left in flight)."""
-        record = self.store.payment(htlc.payment_hash)
+        record = self.multipart.live(htlc.payment_hash) or self.store.payment(htlc.payment_hash)
         if record is None or record.status != "pending":
             return
-        part = multipart.parts_of(record).get(channel_id.hex() if channel_id else "")
-        if part is not None:
-            view = dataclasses.replace(record, data={"shared_secrets": part["shared_secrets"], "route": part["route"]})
-            self._part_failed(record, channel_id, *self._describe_failure(view, htlc))
+        if multipart.parts_of(record):
+            self.multipart.part_failed(record, channel_id, htlc)
             return
         reason, code = self._describe_failure(record, htlc)
         record.status = "failed"
@@ -449,9 +407,9 @@ class Payments:
 
     def on_chain_failed(self, htlc: Htlc, why: str, channel_id: bytes | None = None) -> None:
         """Our HTLC can never be fulfilled (closed channel): the payment failed."""
-        record = self.store.payment(htlc.payment_hash)
+        record = self.multipart.live(htlc.payment_hash) or self.store.payment(htlc.payment_hash)
         if record is not None and record.status == "pending" and multipart.parts_of(record):
-            self._part_failed(record, channel_id, f"failed: {why}", PAY_STOPPED_RETRYING)
+            self.multipart.part_failed(record, channel_id, htlc, why)
             return
         if record is None or record.status != "pending" or record.htlc_id != htlc.htlc_id:
             return
@@ -463,22 +421,6 @@ class Payments:
         self.store.save_payment(record)
         log.info("payment %s failed: %s", htlc.payment_hash.hex(), record.failure)
         self._wake(record)
-
-    def _part_failed(self, record: PaymentRecord, channel_id: bytes | None, failure: str, code: int) -> None:
-        """One part of a multi-part payment failed; the payment fails once no part is in flight."""
-        over = multipart.part_failed(record, channel_id, failure, code)
-        if over is None:
-            return
-        log.info("payment %s: the part over %s %s", record.payment_hash.hex(), (channel_id or b"").hex(), failure)
-        if over:
-            record.failure, code = multipart.summary(record)
-            record.status = "failed"
-            record.completed_at = int(time.time())
-            record.data["error_code"] = code
-            log.info("payment %s failed: %s", record.payment_hash.hex(), record.failure)
-        self.store.save_payment(record)
-        if over:
-            self._wake(record)
 
     def _describe_failure(self, record: PaymentRecord, htlc: Htlc) -> tuple[str, int]:
         if htlc.removal == "fail_malformed":

@@ -157,5 +157,5 @@ def _pay_result(record: PaymentRecord) -> dict[str, Any]:
         "amount_sent_msat": record.amount_sent_msat,
         "destination": record.destination.hex(),
         "created_at": record.created_at,
-        "parts": len(record.data.get("parts") or ()) or 1,
+        "parts": sum(1 for p in (record.data.get("parts") or {}).values() if p["status"] != "failed") or 1,
     }

@@ -88,7 +88,7 @@ def register(registry: RpcRegistry, *, payments: Payments, network: str) -> None
         return {
             "payment_preimage": record.preimage.hex() if record.preimage else None,
             "failed_parts": attempts - 1 + sum(1 for p in parts.values() if p["status"] == "failed"),
-            "successful_parts": len(parts) or 1,
+            "successful_parts": sum(1 for p in parts.values() if p["status"] != "failed") or 1,
             "amount_msat": record.amount_msat,
             "amount_sent_msat": record.amount_sent_msat,
         }
