@@ -58,6 +58,24 @@ def test_parts_from_two_payers_are_held_until_the_total_arrives(node_factory):
     assert sum(c.local_msat for c in bob.channels()) == 100_000
 
 
+def test_a_part_held_across_a_restart_of_the_payee_is_collected_again(node_factory):
+    alice, bob, carol = node_factory.get_nodes(3, impls=["builtin"] * 3)
+    for payer in (alice, carol):
+        payer.fund_wallet(1_000_000)
+        payer.open_channel(bob, 500_000)
+    invoice = bob.invoice(100_000, description="held over a restart")
+    payment_hash = send_part(alice, bob, invoice.bolt11, part_msat=70_000, total_msat=100_000)
+    bob.daemon.wait_for_log(r"holding part")
+    bob.restart()
+    for payer in (alice, carol):
+        payer.connect(bob)
+        payer.wait_channel_active(bob)
+    bob.daemon.wait_for_log(r"holding part \d+ .*\(70000 of 100000 msat in 1 parts\)")
+    send_part(carol, bob, invoice.bolt11, part_msat=30_000, total_msat=100_000)
+    assert bob.wait_invoice_paid(invoice.label).native["amount_received_msat"] == 100_000
+    assert alice.rpc.waitsendpay(payment_hash)["status"] == "complete"
+
+
 def test_an_incomplete_set_fails_with_mpp_timeout(node_factory):
     alice, bob = node_factory.get_nodes(2, impls=["builtin"] * 2, opts=[{}, {"mpp-timeout": 3}])
     alice.fund_wallet(1_000_000)
