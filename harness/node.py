@@ -344,6 +344,25 @@ class LightningNode(ABC):
              timeout: float | None = None) -> Payment:
         """Pay `bolt11` to its final outcome (see `pay`), without the wait for the HTLCs."""
 
+    def keysend(self, other: LightningNode | str, amount_msat: int, *,
+                timeout: float | None = None) -> Payment:
+        """Pay `other` (a node or its id) `amount_msat` without an invoice: a spontaneous
+        payment whose preimage travels in the onion (keysend, TLV 5482373484). Waits like
+        `pay` (same errors); raises `UnsupportedFeature` naming the implementation if it
+        cannot send one."""
+        if amount_msat <= 0:
+            raise ValueError(f"amount_msat must be positive, got {amount_msat}")
+        node_id = other if isinstance(other, str) else other.node_id
+        payment = self._keysend(node_id, amount_msat, timeout=timeout)
+        self._wait_payment_htlcs_gone(payment.payment_hash, timeout)
+        return payment
+
+    def _keysend(self, node_id: str, amount_msat: int, *, timeout: float | None = None) -> Payment:
+        """Send a keysend to its final outcome (see `keysend`), without the wait for the HTLCs.
+        Adapters whose implementation can send one override this."""
+        raise UnsupportedFeature(f"{self.impl} ({self.name}): its adapter cannot send keysend payments "
+                                 "(LightningNode.keysend)")
+
     def payment_htlcs(self, payment_hash: str) -> int | None:
         """HTLCs carrying `payment_hash` on our active channels (None: the adapter cannot say)."""
         count = 0

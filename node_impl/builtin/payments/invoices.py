@@ -25,6 +25,7 @@ from .gossip_view import GossipView
 log = get_logger("invoices")
 
 DEFAULT_EXPIRY_S = 7 * 24 * 3600  # Core Lightning's default
+MAX_DESCRIPTION_BYTES = 639  # what a BOLT 11 `d` field holds
 
 
 class InvoiceError(Exception):
@@ -165,6 +166,14 @@ class InvoiceStore:
         if record is None:
             raise InvoiceError(f"invoice {label!r} vanished after insert")
         return record
+
+    def create_keysend(self, preimage: bytes, *, amount_msat: int, description: str) -> InvoiceRecord:
+        """The invoice recording a keysend we accept (label keysend-<seconds>.<nanoseconds>, as
+        Core Lightning names them); a description too long for a BOLT 11 `d` goes in as its hash."""
+        now = time.time_ns()
+        return self.create(amount_msat=amount_msat, label=f"keysend-{now // 10**9}.{now % 10**9:09d}",
+                           description=description, preimage=preimage,
+                           description_hash_only=len(description.encode()) > MAX_DESCRIPTION_BYTES)
 
     def route_hints(self, amount_msat: int | None) -> list[list[bolt11.RouteHintHop]]:
         """BOLT 11 route hints for our private channels whose peer is connected and can send us

@@ -307,6 +307,28 @@ def hex_bytes(value: Any, name: str, size: int | None = None) -> bytes:
     return raw
 
 
+MAX_EXTRA_TLV_BYTES = 1024
+"""Every extra record of a keysend together (the onion's final payload holds little more)."""
+
+
+def tlv_records(value: Any, name: str, *, reserved: Sequence[int] = ()) -> tuple[tuple[int, bytes], ...]:
+    """Extra TLV records for an onion payload, as Core Lightning takes them: an object of
+    {"type": "hex value"} (type a decimal string or integer), sorted by type. Types below
+    65536 (BOLT 4's own) and `reserved` ones are refused."""
+    if not isinstance(value, dict):
+        raise param_error(name, f"expected an object of type: hex value, got {_show(value)}")
+    records = []
+    for key, raw in value.items():
+        tlv_type = key if isinstance(key, int) and not isinstance(key, bool) else _digits(str(key))
+        if tlv_type is None or not 65536 <= tlv_type < 1 << 64 or tlv_type in reserved:
+            raise param_error(name, f"type {_show(key)} is not a custom record type (65536 .. 2^64-1, "
+                                    f"not {', '.join(map(str, reserved)) or 'reserved'})")
+        records.append((tlv_type, hex_bytes(raw, f"{name}.{tlv_type}")))
+    if sum(len(v) for _, v in records) > MAX_EXTRA_TLV_BYTES:
+        raise param_error(name, f"more than {MAX_EXTRA_TLV_BYTES} bytes of records")
+    return tuple(sorted(records))
+
+
 def short_channel_id(value: Any, name: str = "short_channel_id") -> int:
     """"BLOCKxTXxOUT" (or an int): the scid as its 64-bit number."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 64:
