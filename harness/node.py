@@ -61,6 +61,14 @@ class LightningNode(ABC):
     accept_depth: ClassVar[int] = 1
     #: log lines that mean the node hit a bug; checked at teardown unless allowed
     broken_log_regex: ClassVar[str] = r"\b(BROKEN|Traceback|CRITICAL)\b"
+    #: why a node of this implementation cannot restart from a copy of its directory on
+    #: fresh ports (snapshots, `lnharness replay`); None when it can. Adapters that can say so
+    #: explicitly; the default is the honest "not known".
+    restore_unsupported: ClassVar[str | None] = (
+        "its adapter does not declare that a node restarts from a copy of its directory")
+    #: paths in the node's directory (glob patterns, relative) a snapshot does not save: logs,
+    #: the chain's credentials (rewritten at every start); sockets are never saved
+    saved_excludes: ClassVar[tuple[str, ...]] = ("log",)
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):

@@ -108,6 +108,10 @@ class BuiltinNode(ClnShapedNode):
     """The built-in Python node, started as its own process."""
 
     impl = "builtin"
+    #: everything is in its directory (sqlite, seed, rpc secret); ports and the chain's address
+    #: come from the command line at every start, and it redials peers only when told
+    restore_unsupported = None
+    saved_excludes = ("log", "bitcoin_rpc_credentials")
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):
