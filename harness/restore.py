@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import stat
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,20 +73,47 @@ def not_restorable(impls: Sequence[str]) -> dict[str, str]:
 
 def bring_up(factory: NodeFactory, nodes: Sequence[LightningNode],
              channels: Sequence[tuple[LightningNode, LightningNode]], *,
-             timeout: float | None = None) -> None:
+             timeout: float | None = None, phases: dict[str, float] | None = None,
+             only_open: bool = False) -> list[tuple[LightningNode, LightningNode]]:
     """Start the (stopped) `nodes` in parallel on the factory's chain, have each channel's
     opener dial its peer, and return once every channel is active and connected on both
-    ends and every node has processed the chain's tip."""
+    ends and every node has processed the chain's tip. `phases` gets each step's seconds.
+
+    With `only_open`, a channel its opener no longer lists as active (closed or closing in a
+    saved failing state) is left as it is. Returns the channels brought up."""
+    clock = _Phases(phases)
     factory._each(lambda node: node.start(timeout), list(nodes))
+    clock.done("nodes started")
+    if only_open:
+        channels = [(a, b) for a, b in channels
+                    if any(c.state == "active" for c in a.channels(b))]
 
     def reconnect(pair: tuple[LightningNode, LightningNode]) -> None:
         a, b = pair
         if not a.is_connected(b):
             a.connect(b)
     factory._each(reconnect, list(channels))
+    clock.done("peers reconnected")
     factory._each(lambda pair: pair[0].wait_channel_active(pair[1], timeout=timeout),
                   list(channels))
+    clock.done("channels active on both ends")
     factory.sync_blockheight(nodes)
+    clock.done("nodes at the tip")
+    return list(channels)
+
+
+class _Phases:
+    """Records the seconds since the previous step into a dict (or nowhere)."""
+
+    def __init__(self, phases: dict[str, float] | None):
+        self.phases = phases
+        self.last = time.perf_counter()
+
+    def done(self, step: str) -> None:
+        now = time.perf_counter()
+        if self.phases is not None:
+            self.phases[step] = self.phases.get(step, 0.0) + now - self.last
+        self.last = now
 
 
 def copy_saved_nodes(saved: Path, manifest: Manifest, directory: Path) -> None:
@@ -98,12 +126,13 @@ def copy_saved_nodes(saved: Path, manifest: Manifest, directory: Path) -> None:
 
 
 def start_saved_nodes(factory: NodeFactory, manifest: Manifest, *,
-                      timeout: float | None = None) -> list[LightningNode]:
+                      timeout: float | None = None, phases: dict[str, float] | None = None,
+                      only_open: bool = False) -> list[LightningNode]:
     """Make the manifest's nodes (same names, implementations and options) on the node
     directories already copied into the factory's directory (`copy_saved_nodes`), start
     them and bring the channels up (`bring_up`); the chain must already run the saved
-    chain's copy. Returns the nodes in the manifest's order; `RestoreError` if a node
-    comes back with another id than the saved one."""
+    chain's copy (`only_open`: see `bring_up`). Returns the nodes in the manifest's order;
+    `RestoreError` if a node comes back with another id than the saved one."""
     unfit = not_restorable([entry.impl for entry in manifest.nodes])
     if unfit:
         raise RestoreError("these implementations cannot restart from a copy of their "
@@ -114,7 +143,7 @@ def start_saved_nodes(factory: NodeFactory, manifest: Manifest, *,
         nodes.append(factory._make(entry.impl, options, name=entry.name, **flags))
     by_name = {node.name: node for node in nodes}
     bring_up(factory, nodes, [(by_name[c.a], by_name[c.b]) for c in manifest.channels],
-             timeout=timeout)
+             timeout=timeout, phases=phases, only_open=only_open)
     for entry, node in zip(manifest.nodes, nodes, strict=True):
         if entry.node_id is not None and node.node_id != entry.node_id:
             raise RestoreError(f"{entry.name} ({entry.impl}) came back as {node.node_id}, not "

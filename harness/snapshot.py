@@ -28,7 +28,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,8 @@ class SnapshotUse:
     path: Path | None
     reason: str = ""
     seconds: float = 0.0
+    #: seconds per step of a restore (or of the restart after a build), in order
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -205,27 +207,39 @@ def obtain(factory: NodeFactory, nodes: Sequence[SavedNode], channels: Sequence[
     root = snapshot_root()
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = root / key
+    phases: dict[str, float] = {"key": time.perf_counter() - started}
     with _locked(root, key):
+        mark = time.perf_counter()
+        phases["lock"] = mark - started - phases["key"]
         saved = path / bundle_manifest.FILE_NAME
         if saved.exists():
             manifest = bundle_manifest.read(path)
             replace_chain_data(factory.chain, path / manifest.chain.directory)
             copy_saved_nodes(path, manifest, factory.directory)
             action = "restored"
+            phases["chain stopped, directories copied"] = time.perf_counter() - mark
         else:
             built = build()
+            phases["built"] = time.perf_counter() - mark
+            mark = time.perf_counter()
             _save(factory, built, channels, path, material, description)
+            phases["saved"] = time.perf_counter() - mark
             action = "built"
+    mark = time.perf_counter()
     factory.chain.start()
+    phases["chain started"] = time.perf_counter() - mark
     if action == "restored":
-        result = start_saved_nodes(factory, manifest)
+        result = start_saved_nodes(factory, manifest, phases=phases)
     else:
         result = built
-        bring_up(factory, result, [(result[c.opener], result[c.peer]) for c in channels])
+        bring_up(factory, result, [(result[c.opener], result[c.peer]) for c in channels],
+                 phases=phases)
     if wait_for_announce:
+        mark = time.perf_counter()
         factory.wait_for_gossip(result, channels)
+        phases["routes known"] = time.perf_counter() - mark
     seconds = time.perf_counter() - started
-    factory.last_snapshot = SnapshotUse(action, key, path, seconds=seconds)
+    factory.last_snapshot = SnapshotUse(action, key, path, seconds=seconds, phases=phases)
     log.info("%s snapshot %s of %s in %.2f s", action, key, description, seconds)
     return result
 

@@ -1,0 +1,121 @@
+"""snapshot=True: a topology built once, saved, and restored on fresh ports by later calls."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lnharness.chain import start_chain
+from lnharness.network import NodeFactory
+from lnharness.node_impl.builtin.adapter import BuiltinNode
+from lnharness.snapshot import SnapshotError, SnapshotWarning, list_snapshots
+
+LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
+
+
+@pytest.fixture
+def snapshot_dir(tmp_path, monkeypatch) -> Path:
+    """An empty snapshot directory of this test's own (LNH_SNAPSHOT_DIR)."""
+    path = tmp_path / "snapshots"
+    monkeypatch.setenv("LNH_SNAPSHOT_DIR", str(path))
+    return path
+
+
+@pytest.fixture
+def second_network(directory, bitcoind, executor):
+    """Makes a second fresh chain and factory in the test's directory (as a later test or
+    xdist worker would have); torn down after the test, problems fail it."""
+    made = []
+
+    def make() -> NodeFactory:
+        where = directory / f"second-{len(made)}"
+        where.mkdir()
+        chain = start_chain(where, type(bitcoind.backend))
+        factory = NodeFactory(where, chain, executor=executor)
+        made.append((factory, chain))
+        return factory
+    yield make
+    problems = []
+    for factory, chain in made:
+        problems += factory.teardown()
+        chain.close()
+    assert not problems, problems
+
+
+def _state(nodes):
+    return [(node.node_id, node.balance(),
+             sorted((c.funding_txid, c.short_channel_id, c.capacity_sat, c.local_msat, c.state)
+                    for c in node.channels()))
+            for node in nodes]
+
+
+def test_second_call_restores_the_same_network_on_fresh_ports(node_factory, snapshot_dir,
+                                                                second_network):
+    built = node_factory.line_graph(3, wait_for_announce=True, snapshot=True)
+    assert node_factory.last_snapshot.action == "built"
+    key = node_factory.last_snapshot.key
+    saved = json.loads((snapshot_dir / key / "manifest.json").read_text())
+    assert [n["node_id"] for n in saved["nodes"]] == [n.node_id for n in built]
+    assert [(c["a"], c["b"]) for c in saved["channels"]] == [("l1", "l2"), ("l2", "l3")]
+    before = _state(built)
+    height = node_factory.chain.height()
+
+    factory = second_network()
+    restored = factory.line_graph(3, wait_for_announce=True, snapshot=True)
+    assert factory.last_snapshot.action == "restored"
+    assert factory.last_snapshot.key == key
+    assert _state(restored) == before  # ids, balances, channels
+    assert factory.chain.height() == height
+    assert {n.port for n in restored}.isdisjoint(n.port for n in built)  # fresh ports
+    assert factory.chain.rpc_port != node_factory.chain.rpc_port
+    # usable at once: a routed payment over the restored gossip, no waiting in between
+    payment = restored[0].pay(restored[2].invoice(20_000).bolt11)
+    assert payment.status == "complete" and payment.fee_msat > 0
+    assert len(list_snapshots(snapshot_dir)) == 1  # restored, not built again
+
+
+def test_a_changed_key_builds_again_and_the_cli_lists_and_clears(node_factory, snapshot_dir,
+                                                                  second_network):
+    node_factory.line_graph(2, snapshot=True)
+    first = node_factory.last_snapshot
+    assert first.action == "built"
+
+    factory = second_network()
+    factory.line_graph(2, fundamount_sat=500_000, snapshot=True)  # another key
+    assert factory.last_snapshot.action == "built"
+    assert factory.last_snapshot.key != first.key
+    assert {info.key for info in list_snapshots(snapshot_dir)} == {first.key,
+                                                                    factory.last_snapshot.key}
+
+    listed = subprocess.run([LNHARNESS, "snapshots"], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert f"snapshots in {snapshot_dir} (LNH_SNAPSHOT_DIR): 2," in listed.stdout
+    assert first.key in listed.stdout and "line_graph(2) of builtin" in listed.stdout
+    cleared = subprocess.run([LNHARNESS, "snapshots", "--clear"], capture_output=True, text=True,
+                             timeout=60)
+    assert cleared.returncode == 0, cleared.stderr
+    assert "removed 2 snapshot(s)" in cleared.stdout
+    assert list_snapshots(snapshot_dir) == []
+    assert not [p for p in snapshot_dir.iterdir() if p.is_dir()]
+
+
+def test_a_used_chain_is_refused(node_factory, bitcoind, snapshot_dir):
+    bitcoind.generate_block(1)
+    with pytest.raises(SnapshotError, match=r"snapshot=True needs a fresh chain and no nodes "
+                                            r"yet .*: the chain is at height 102, not 101"):
+        node_factory.line_graph(2, snapshot=True)
+    assert not snapshot_dir.exists() or list_snapshots(snapshot_dir) == []
+
+
+def test_an_implementation_that_cannot_restore_builds_fresh_and_says_why(node_factory,
+                                                                          snapshot_dir,
+                                                                          monkeypatch):
+    monkeypatch.setattr(BuiltinNode, "restore_unsupported", "pretend: keeps absolute paths")
+    with pytest.warns(SnapshotWarning, match="builtin nodes cannot restart from a copy of "
+                                             "their directory: pretend: keeps absolute paths"):
+        l1, l2 = node_factory.line_graph(2, snapshot=True)
+    assert node_factory.last_snapshot.action == "fresh"
+    assert l1.channels(l2)[0].state == "active"
+    assert not snapshot_dir.exists() or list_snapshots(snapshot_dir) == []
