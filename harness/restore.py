@@ -10,6 +10,7 @@ on both ends, every node at the chain's tip.
 from __future__ import annotations
 
 import fnmatch
+import os
 import shutil
 import stat
 import time
@@ -48,8 +49,32 @@ def copy_dir(source: Path, destination: Path, excludes: Sequence[str] = ()) -> N
                     or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))):
                 skip.add(name)
         return skip
-    shutil.copytree(source, destination, ignore=ignored, symlinks=False)
+    shutil.copytree(source, destination, ignore=ignored, symlinks=False, copy_function=copy_file)
     Path(destination).chmod(0o700)
+
+
+#: files from this size on are copied with their runs of zero bytes left as holes
+SPARSE_FROM_BYTES = 1 << 20
+_BLOCK = 1 << 16
+_ZEROS = bytes(_BLOCK)
+
+
+def copy_file(source: str, destination: str) -> str:
+    """`shutil.copy2`, except that a large file's all-zero blocks become holes: a chain's
+    block files are preallocated (16 MiB of zeros for a few blocks), and a snapshot need
+    not store nor copy them."""
+    size = os.path.getsize(source)
+    if size < SPARSE_FROM_BYTES:
+        return str(shutil.copy2(source, destination))
+    with open(source, "rb") as src, open(destination, "wb") as dst:
+        while chunk := src.read(_BLOCK):
+            if chunk == _ZEROS[:len(chunk)]:
+                dst.seek(len(chunk), os.SEEK_CUR)
+            else:
+                dst.write(chunk)
+        dst.truncate(size)
+    shutil.copystat(source, destination)
+    return destination
 
 
 def replace_chain_data(chain: Chain, source: Path) -> None:
@@ -74,14 +99,22 @@ def not_restorable(impls: Sequence[str]) -> dict[str, str]:
 def bring_up(factory: NodeFactory, nodes: Sequence[LightningNode],
              channels: Sequence[tuple[LightningNode, LightningNode]], *,
              timeout: float | None = None, phases: dict[str, float] | None = None,
-             only_open: bool = False) -> list[tuple[LightningNode, LightningNode]]:
+             only_open: bool = False,
+             start_chain: bool = False) -> list[tuple[LightningNode, LightningNode]]:
     """Start the (stopped) `nodes` in parallel on the factory's chain, have each channel's
     opener dial its peer, and return once every channel is active and connected on both
     ends and every node has processed the chain's tip. `phases` gets each step's seconds.
 
-    With `only_open`, a channel its opener no longer lists as active (closed or closing in a
+    With `start_chain`, the (stopped) chain is started too, at the same time as the
+    processes of nodes that can start before it (`LightningNode.starts_before_chain`). With
+    `only_open`, a channel its opener no longer lists as active (closed or closing in a
     saved failing state) is left as it is. Returns the channels brought up."""
     clock = _Phases(phases)
+    if start_chain:
+        early = [node for node in nodes if node.starts_before_chain]
+        factory._each(lambda start: start(), [lambda: factory.chain.start(timeout),
+                                              *(lambda n=node: n.launch(timeout) for node in early)])
+        clock.done("chain started" + (f", {len(early)} node processes launched" if early else ""))
     factory._each(lambda node: node.start(timeout), list(nodes))
     clock.done("nodes started")
     if only_open:
@@ -127,11 +160,11 @@ def copy_saved_nodes(saved: Path, manifest: Manifest, directory: Path) -> None:
 
 def start_saved_nodes(factory: NodeFactory, manifest: Manifest, *,
                       timeout: float | None = None, phases: dict[str, float] | None = None,
-                      only_open: bool = False) -> list[LightningNode]:
+                      only_open: bool = False, start_chain: bool = False) -> list[LightningNode]:
     """Make the manifest's nodes (same names, implementations and options) on the node
     directories already copied into the factory's directory (`copy_saved_nodes`), start
     them and bring the channels up (`bring_up`); the chain must already run the saved
-    chain's copy (`only_open`: see `bring_up`). Returns the nodes in the manifest's order;
+    chain's copy, or be stopped on it with `start_chain` (`only_open`: see `bring_up`). Returns the nodes in the manifest's order;
     `RestoreError` if a node comes back with another id than the saved one."""
     unfit = not_restorable([entry.impl for entry in manifest.nodes])
     if unfit:
@@ -143,7 +176,7 @@ def start_saved_nodes(factory: NodeFactory, manifest: Manifest, *,
         nodes.append(factory._make(entry.impl, options, name=entry.name, **flags))
     by_name = {node.name: node for node in nodes}
     bring_up(factory, nodes, [(by_name[c.a], by_name[c.b]) for c in manifest.channels],
-             timeout=timeout, phases=phases, only_open=only_open)
+             timeout=timeout, phases=phases, only_open=only_open, start_chain=start_chain)
     for entry, node in zip(manifest.nodes, nodes, strict=True):
         if entry.node_id is not None and node.node_id != entry.node_id:
             raise RestoreError(f"{entry.name} ({entry.impl}) came back as {node.node_id}, not "

@@ -225,15 +225,12 @@ def obtain(factory: NodeFactory, nodes: Sequence[SavedNode], channels: Sequence[
             _save(factory, built, channels, path, material, description)
             phases["saved"] = time.perf_counter() - mark
             action = "built"
-    mark = time.perf_counter()
-    factory.chain.start()
-    phases["chain started"] = time.perf_counter() - mark
     if action == "restored":
-        result = start_saved_nodes(factory, manifest, phases=phases)
+        result = start_saved_nodes(factory, manifest, phases=phases, start_chain=True)
     else:
         result = built
         bring_up(factory, result, [(result[c.opener], result[c.peer]) for c in channels],
-                 phases=phases)
+                 phases=phases, start_chain=True)
     if wait_for_announce:
         mark = time.perf_counter()
         factory.wait_for_gossip(result, channels)
@@ -285,7 +282,7 @@ def _options_of(factory: NodeFactory, node: LightningNode) -> dict[str, Any]:
 # -- the cache as a whole (`lnharness snapshots`) --------------------------------------------
 @dataclass(frozen=True)
 class SnapshotInfo:
-    """One saved snapshot: its key, directory, size in bytes, when saved, what it holds."""
+    """One saved snapshot: its key, directory, bytes on disk, when saved, what it holds."""
     key: str
     path: Path
     size_bytes: int
@@ -305,7 +302,7 @@ def list_snapshots(root: Path | None = None) -> list[SnapshotInfo]:
             description = bundle_manifest.read(path).test_id
         except bundle_manifest.ManifestError as exc:
             description = f"unreadable: {exc}"
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        size = sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file())  # on disk
         found.append(SnapshotInfo(path.name, path, size, manifest_path.stat().st_mtime, description))
     return sorted(found, key=lambda info: info.saved_at)
 

@@ -112,6 +112,7 @@ class BuiltinNode(ClnShapedNode):
     #: come from the command line at every start, and it redials peers only when told
     restore_unsupported = None
     saved_excludes = ("log", "bitcoin_rpc_credentials")
+    starts_before_chain = True  # its chain watcher retries every 0.2 s until the chain answers
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):
@@ -157,9 +158,13 @@ class BuiltinNode(ClnShapedNode):
             self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port)
         return self._rpc
 
-    def start(self, timeout: float | None = None) -> None:
-        self._daemon.start(timeout)
+    def launch(self, timeout: float | None = None) -> None:
+        self._daemon.start(timeout)  # ready once its RPC and peer ports listen
         self._rpc = None  # the secret is created at first start
+
+    def start(self, timeout: float | None = None) -> None:
+        if not self._daemon.is_running():
+            self.launch(timeout)
         self._wait_synced(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:
