@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def snapshot_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def second_network(directory, bitcoind, executor):
+def second_network(directory, bitcoind, executor, impl):
     """Makes a second fresh chain and factory in the test's directory (as a later test or
     xdist worker would have); torn down after the test, problems fail it."""
     made = []
@@ -33,7 +34,7 @@ def second_network(directory, bitcoind, executor):
         where = directory / f"second-{len(made)}"
         where.mkdir()
         chain = start_chain(where, type(bitcoind.backend))
-        factory = NodeFactory(where, chain, executor=executor)
+        factory = NodeFactory(where, chain, default_impl=impl, executor=executor)
         made.append((factory, chain))
         return factory
     yield make
@@ -119,3 +120,29 @@ def test_an_implementation_that_cannot_restore_builds_fresh_and_says_why(node_fa
     assert node_factory.last_snapshot.action == "fresh"
     assert l1.channels(l2)[0].state == "active"
     assert not snapshot_dir.exists() or list_snapshots(snapshot_dir) == []
+
+
+def test_two_workers_asking_at_once_build_once(node_factory, snapshot_dir, second_network):
+    """As two xdist workers would: two fresh chains ask for the same topology at the same
+    time; the key's file lock lets one build and save while the other waits, then restores."""
+    other = second_network()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda factory: factory.line_graph(2, snapshot=True),
+                                [node_factory, other]))
+    actions = sorted([node_factory.last_snapshot.action, other.last_snapshot.action])
+    assert actions == ["built", "restored"]
+    assert [n.node_id for n in results[0]] == [n.node_id for n in results[1]]
+    assert len(list_snapshots(snapshot_dir)) == 1
+
+
+@pytest.mark.impls("lnd", "ldk")
+def test_an_external_implementation_restores_from_its_snapshot(node_factory, snapshot_dir, second_network):
+    built = node_factory.line_graph(2, snapshot=True)
+    assert node_factory.last_snapshot.action == "built"
+    factory = second_network()
+    restored = factory.line_graph(2, snapshot=True)
+    assert factory.last_snapshot.action == "restored"
+    assert [n.node_id for n in restored] == [n.node_id for n in built]
+    channel = restored[0].channels(restored[1])[0]
+    assert channel.funding_txid == built[0].channels(built[1])[0].funding_txid
+    assert restored[0].pay(restored[1].invoice(10_000).bolt11).status == "complete"
