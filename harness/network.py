@@ -10,11 +10,13 @@ from typing import Any, TypeVar
 from lnharness import snapshot as snapshots
 from lnharness import topology
 from lnharness.chain import Chain
+from lnharness.errors import LnhError
 from lnharness.faults import Link, LinkError
 from lnharness.implementations import NODE_FLAGS as NODE_FLAGS
 from lnharness.implementations import UnknownImplementation as UnknownImplementation
 from lnharness.implementations import implementation, split_node_flags
 from lnharness.node import LightningNode
+from lnharness.ports import PortBlock
 from lnharness.settle import gossip_missing
 from lnharness.settle import settle as settle_nodes
 from lnharness.topology import ChannelSpec, NodeSpec
@@ -49,6 +51,8 @@ class NodeFactory:
         self.links: list[Link] = []
         #: what the last `snapshot=True` call did (`lnharness.snapshot.SnapshotUse`)
         self.last_snapshot: snapshots.SnapshotUse | None = None
+        #: ports kept from every lnharness process until teardown (see `ports.PortBlock`)
+        self.port_blocks: list[PortBlock] = []
         self._executor = executor or ThreadPoolExecutor(max_workers=16)
 
     @property
@@ -288,6 +292,16 @@ class NodeFactory:
             future.result()
         return nodes
 
+    def retire(self, nodes: Sequence[LightningNode]) -> None:
+        """Forget stopped `nodes` (no teardown for them) and release their ports; their
+        directories stay, so new nodes of the same names can start from them."""
+        for node in nodes:
+            if node.daemon.is_running():
+                raise LnhError(f"{node.name} still runs: stop it before retiring it")
+        self.managed = [m for m in self.managed if not any(m.node is n for n in nodes)]
+        for node in nodes:
+            node.close()
+
     # -- faults and barriers -------------------------------------------------------------
     def link(self, a: LightningNode, b: LightningNode) -> Link:
         """Put a TCP proxy between `a` and `b` (see `lnharness.faults.Link`): from now on
@@ -351,4 +365,6 @@ class NodeFactory:
                 link.close()
             except Exception as exc:  # every link is closed even if one fails
                 problems.append(f"link {link.name}: could not close: {exc}")
+        for block in self.port_blocks:
+            block.release()
         return problems

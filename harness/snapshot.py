@@ -39,8 +39,8 @@ from lnharness.chain import MATURITY_BLOCKS
 from lnharness.errors import LnhError
 from lnharness.implementations import implementation
 from lnharness.node import LightningNode
+from lnharness.ports import block_ports
 from lnharness.restore import (
-    bring_up,
     channel_entries,
     copy_dir,
     copy_saved_nodes,
@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from lnharness.network import NodeFactory
 
 ENV_DIR = "LNH_SNAPSHOT_DIR"
+#: in a snapshot: each node's peer port when it was saved (peers may redial it)
+PORTS_FILE = "ports.json"
 KEY_FORMAT = 1
 #: files of a chain datadir not saved: its conf (holds the RPC password; rewritten at every
 #: start) and its logs
@@ -208,29 +210,28 @@ def obtain(factory: NodeFactory, nodes: Sequence[SavedNode], channels: Sequence[
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = root / key
     phases: dict[str, float] = {"key": time.perf_counter() - started}
+    action = "restored"
     with _locked(root, key):
         mark = time.perf_counter()
         phases["lock"] = mark - started - phases["key"]
-        saved = path / bundle_manifest.FILE_NAME
-        if saved.exists():
-            manifest = bundle_manifest.read(path)
-            replace_chain_data(factory.chain, path / manifest.chain.directory)
-            copy_saved_nodes(path, manifest, factory.directory)
-            action = "restored"
-            phases["chain stopped, directories copied"] = time.perf_counter() - mark
-        else:
+        if not (path / bundle_manifest.FILE_NAME).exists():
             built = build()
             phases["built"] = time.perf_counter() - mark
             mark = time.perf_counter()
             _save(factory, built, channels, path, material, description)
-            phases["saved"] = time.perf_counter() - mark
+            factory.retire(built)  # the builder, too, comes back on fresh ports (below)
             action = "built"
-    if action == "restored":
-        result = start_saved_nodes(factory, manifest, phases=phases, start_chain=True)
-    else:
-        result = built
-        bring_up(factory, result, [(result[c.opener], result[c.peer]) for c in channels],
-                 phases=phases, start_chain=True)
+        manifest = bundle_manifest.read(path)
+        # the saved nodes may redial each other at the ports they had when saved: keep every
+        # lnharness process from giving those ports to another copy of them while ours runs
+        stale = json.loads((path / PORTS_FILE).read_text())
+        factory.port_blocks.append(block_ports(sorted(set(stale.values()))))
+        if action == "restored":
+            replace_chain_data(factory.chain, path / manifest.chain.directory)
+            copy_saved_nodes(path, manifest, factory.directory)
+        phases["saved" if action == "built" else "chain stopped, directories copied"] = (
+            time.perf_counter() - mark)
+    result = start_saved_nodes(factory, manifest, phases=phases, start_chain=True)
     if wait_for_announce:
         mark = time.perf_counter()
         factory.wait_for_gossip(result, channels)
@@ -247,6 +248,7 @@ def _save(factory: NodeFactory, nodes: Sequence[LightningNode], channels: Sequen
     `path`: written to a partial directory first and renamed into place when complete."""
     entries = channel_entries(nodes, [(c.opener, c.peer) for c in channels])
     ids = [node.node_id for node in nodes]
+    ports = {node.name: node.port for node in nodes}
     factory._each(lambda node: node.stop(), list(nodes))
     factory.chain.stop()
     for stale in path.parent.glob(f".{path.name}.partial-*"):
@@ -268,6 +270,7 @@ def _save(factory: NodeFactory, nodes: Sequence[LightningNode], channels: Sequen
                         lnharness_version=bundle_manifest.lnharness_version())
     bundle_manifest.write(partial, manifest)
     (partial / "key.json").write_text(json.dumps(material, indent=2, sort_keys=True) + "\n")
+    (partial / PORTS_FILE).write_text(json.dumps(ports, sort_keys=True) + "\n")
     os.rename(partial, path)
 
 

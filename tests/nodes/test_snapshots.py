@@ -1,7 +1,9 @@
 """snapshot=True: a topology built once, saved, and restored on fresh ports by later calls."""
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +13,7 @@ import pytest
 from lnharness.chain import start_chain
 from lnharness.network import NodeFactory
 from lnharness.node_impl.builtin.adapter import BuiltinNode
+from lnharness.ports import lock_dir
 from lnharness.snapshot import SnapshotError, SnapshotWarning, list_snapshots
 
 LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
@@ -55,7 +58,7 @@ def _state(nodes):
 def test_second_call_restores_the_same_network_on_fresh_ports(node_factory, snapshot_dir,
                                                                 second_network):
     built = node_factory.line_graph(3, wait_for_announce=True, snapshot=True)
-    assert node_factory.last_snapshot.action == "built"
+    assert node_factory.last_snapshot.action == "built"  # and back on fresh ports
     key = node_factory.last_snapshot.key
     saved = json.loads((snapshot_dir / key / "manifest.json").read_text())
     assert [n["node_id"] for n in saved["nodes"]] == [n.node_id for n in built]
@@ -75,6 +78,18 @@ def test_second_call_restores_the_same_network_on_fresh_ports(node_factory, snap
     payment = restored[0].pay(restored[2].invoice(20_000).bolt11)
     assert payment.status == "complete" and payment.fee_msat > 0
     assert len(list_snapshots(snapshot_dir)) == 1  # restored, not built again
+    # the ports the nodes had when saved (peers may redial them) stay blocked for every
+    # lnharness process while copies run: no other copy of these nodes may listen there
+    stale = json.loads((snapshot_dir / key / "ports.json").read_text())
+    assert set(stale) == {"l1", "l2", "l3"}
+    assert {n.port for n in built + restored}.isdisjoint(stale.values())
+    for port in stale.values():
+        fd = os.open(lock_dir() / str(port), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
 
 
 def test_a_changed_key_builds_again_and_the_cli_lists_and_clears(node_factory, snapshot_dir,
