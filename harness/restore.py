@@ -78,9 +78,10 @@ def copy_file(source: str, destination: str) -> str:
 
 
 def replace_chain_data(chain: Chain, source: Path) -> None:
-    """Stop `chain` and put a copy of the datadir `source` in place of its own; the caller
-    starts it again (same ports; `bitcoin.conf` is rewritten at start)."""
-    chain.stop()
+    """Kill `chain` (its data is discarded: no need for a clean stop) and put a copy of the
+    datadir `source` in place of its own; the caller starts it again (same ports;
+    `bitcoin.conf` is rewritten at start)."""
+    chain.kill()
     shutil.rmtree(chain.datadir, ignore_errors=True)
     copy_dir(source, chain.datadir)
 
