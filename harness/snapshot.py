@@ -218,7 +218,7 @@ def obtain(factory: NodeFactory, nodes: Sequence[SavedNode], channels: Sequence[
             built = build()
             phases["built"] = time.perf_counter() - mark
             mark = time.perf_counter()
-            _save(factory, built, channels, path, material, description)
+            _save(factory, built, nodes, channels, path, material, description)
             factory.retire(built)  # the builder, too, comes back on fresh ports (below)
             action = "built"
         manifest = bundle_manifest.read(path)
@@ -242,8 +242,9 @@ def obtain(factory: NodeFactory, nodes: Sequence[SavedNode], channels: Sequence[
     return result
 
 
-def _save(factory: NodeFactory, nodes: Sequence[LightningNode], channels: Sequence[ChannelSpec],
-          path: Path, material: dict[str, Any], description: str) -> None:
+def _save(factory: NodeFactory, nodes: Sequence[LightningNode], asked: Sequence[SavedNode],
+          channels: Sequence[ChannelSpec], path: Path, material: dict[str, Any],
+          description: str) -> None:
     """Stop every node and the chain (consistent copies), then save them as the snapshot
     `path`: written to a partial directory first and renamed into place when complete."""
     entries = channel_entries(nodes, [(c.opener, c.peer) for c in channels])
@@ -258,11 +259,12 @@ def _save(factory: NodeFactory, nodes: Sequence[LightningNode], channels: Sequen
     copy_dir(factory.chain.datadir, partial / "chain", CHAIN_EXCLUDES)
     (partial / "nodes").mkdir(mode=0o700)
     node_entries = []
-    for node, node_id in zip(nodes, ids, strict=True):
+    for node, node_id, spec in zip(nodes, ids, asked, strict=True):
         copy_dir(node.lightning_dir, partial / "nodes" / node.name, type(node).saved_excludes)
+        # the options as asked (get_node's flags included), as a fresh build would be made
         node_entries.append(NodeEntry(name=node.name, impl=node.impl,
                                       version=type(node).availability().version,
-                                      options=_options_of(factory, node), node_id=node_id))
+                                      options=dict(spec.opts), node_id=node_id))
     manifest = Manifest(chain=ChainEntry(backend=factory.chain.name,
                                          version=str(material["chain"][1])),
                         nodes=node_entries, channels=entries,
@@ -272,14 +274,6 @@ def _save(factory: NodeFactory, nodes: Sequence[LightningNode], channels: Sequen
     (partial / "key.json").write_text(json.dumps(material, indent=2, sort_keys=True) + "\n")
     (partial / PORTS_FILE).write_text(json.dumps(ports, sort_keys=True) + "\n")
     os.rename(partial, path)
-
-
-def _options_of(factory: NodeFactory, node: LightningNode) -> dict[str, Any]:
-    """The node's options plus the `get_node` flags it was made with (restored alike)."""
-    managed = next(m for m in factory.managed if m.node is node)
-    flags = {"may_fail": managed.may_fail, "may_reconnect": node.may_reconnect,
-             "allow_broken_log": managed.allow_broken_log}
-    return {**node.options, **{k: v for k, v in flags.items() if v}}
 
 
 # -- the cache as a whole (`lnharness snapshots`) --------------------------------------------

@@ -120,7 +120,9 @@ class BuiltinNode(ClnShapedNode):
                          may_reconnect=may_reconnect)
         self.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         seed = self.options.pop("seed", None)
-        if seed is not None or not {"seed_file", "seed-file"} & set(self.options):
+        if seed is not None or not ({"seed_file", "seed-file"} & set(self.options)
+                                    or (self.lightning_dir / "seed").exists()):
+            # a directory that has a seed keeps it (a restored snapshot's node, a replay)
             # reproducible node ids: the same name gives the same id in every run
             write_private(self.lightning_dir / "seed", str(
                 seed if seed is not None else hashlib.sha256(f"lnharness:{name}".encode()).hexdigest()))
