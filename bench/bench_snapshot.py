@@ -100,11 +100,11 @@ def main() -> None:
     restore = statistics.median(float(r["usable"]) for r in restored)  # type: ignore[arg-type]
     lines += ["", f"Target (issue #15): usable under {TARGET_S} s after a restore: "
               f"{'met' if restore < TARGET_S else 'not met'} ({restore:.2f} s). A restore "
-              "replaces copying and process starts for the channel work: it kills the test's "
-              "chain, copies the saved datadir and node directories, then starts the chain "
-              "and every node process at once; what remains is mostly those processes' "
-              "start (Python imports and the chain's consensus engine, CPU-bound on this "
-              "2-core machine), which a fresh build pays too."]
+              "trades the funding, opening and gossip work for copying and restarting: it "
+              "kills the test's chain, copies the saved datadir and node directories, then "
+              "starts the chain and the nodes (at once where the implementation allows); "
+              "what remains is mostly those processes' start (the steps above), which a "
+              "fresh build pays too. \"Usable\" includes the first payment itself."]
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:

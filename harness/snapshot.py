@@ -1,13 +1,13 @@
-"""Snapshots: a topology built once, saved, and restored by later calls in milliseconds' worth
-of copying plus the processes' start.
+"""Snapshots: a topology built once, saved, and restored by later calls from copies of its
+directories, so a test skips the funding, opening and gossip work.
 
 `NodeFactory.line_graph(..., snapshot=True)` (and `star_graph`, `ring_graph`, `graph`) asks
 `obtain`: the first call for a key builds the network on the test's own chain, stops every
 process, saves the chain's datadir and every node's directory under
 `snapshot_root()/<key>/` (with a `manifest.json`, see `lnharness.bundle_manifest`), then
-starts them again; every later call, in any test, xdist worker or run, stops the test's
-still untouched chain, puts a copy of the saved datadir in its place, copies the node
-directories and starts everything on fresh ports (`lnharness.restore`).
+brings it back on fresh ports; every later call, in any test, xdist worker or run, kills
+the test's still untouched chain, puts a copy of the saved datadir in its place, copies
+the node directories and starts everything on fresh ports (`lnharness.restore`).
 
 The key hashes everything the network depends on: its nodes (names, implementations and
 their versions, options), its channels, `wait_for_announce`, the chain backend and its
@@ -139,7 +139,7 @@ def snapshot_key(factory: NodeFactory, nodes: Sequence[SavedNode],
         "wait_for_announce": wait_for_announce,
         "impl_versions": versions,
         "chain": [chain.name, chain_version],
-        "source": {folder.name: source_digest(folder) for folder in sorted(folders)},
+        "source": sorted(source_digest(folder) for folder in folders),
     }
     try:
         text = json.dumps(material, sort_keys=True)
