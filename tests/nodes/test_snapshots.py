@@ -21,7 +21,8 @@ LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
 
 @pytest.fixture
 def snapshot_dir(tmp_path, monkeypatch) -> Path:
-    """An empty snapshot directory of this test's own (LNH_SNAPSHOT_DIR)."""
+    """An empty snapshot directory of this test's own (LNH_SNAPSHOT_DIR); ask for it before
+    any fixture that makes a snapshot."""
     path = tmp_path / "snapshots"
     monkeypatch.setenv("LNH_SNAPSHOT_DIR", str(path))
     return path
@@ -161,3 +162,10 @@ def test_an_external_implementation_restores_from_its_snapshot(node_factory, sna
     channel = restored[0].channels(restored[1])[0]
     assert channel.funding_txid == built[0].channels(built[1])[0].funding_txid
     assert restored[0].pay(restored[1].invoice(10_000).bolt11).status == "complete"
+
+
+@pytest.mark.line_graph(2, snapshot=True)
+def test_the_line_graph_marker_takes_snapshot(snapshot_dir, line_graph, node_factory):
+    assert node_factory.last_snapshot.action == "built"
+    assert [n.name for n in line_graph] == ["l1", "l2"]
+    assert len(list_snapshots(snapshot_dir)) == 1
