@@ -132,6 +132,17 @@ class LightningNode(ABC):
         self.stop()
         self.start(timeout)
 
+    def set_options(self, options: dict[str, Any]) -> None:
+        """Replace the implementation options (as `get_node(options=...)` takes them) for the
+        next start; the node must be stopped. Adapters whose command line can be rebuilt
+        override this; the default raises `UnsupportedFeature`."""
+        raise UnsupportedFeature(f"{self.impl} ({self.name}): its adapter cannot change "
+                                 "options after the node was made")
+
+    def _check_stopped_for_options(self) -> None:
+        if self.daemon.is_running():
+            raise RuntimeError(f"{self.name}: stop the node before changing its options")
+
     @abstractmethod
     def close(self) -> None:
         """Release everything the node holds (ports); called once after the last stop."""

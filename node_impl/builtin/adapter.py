@@ -53,6 +53,8 @@ CLN_NOOP_OPTIONS = {
     "dev-fail-on-subdaemon-fail": "one process: there are no subdaemons",
     "dev-no-version-checks": "one process: there are no subdaemons to check",
     "dev-no-plugin-checksum": "there are no plugins",
+    "xpay-handle-pay": "pay and xpay are one payer here: pay already runs xpay's code",
+    "dev-crash-after": "the harness's timeouts bound a test; the node keeps no crash timer",
 }
 #: Core Lightning's log levels -> the built-in node's (`log-level=LEVEL:SUBSYSTEM` is dropped:
 #: the node has one level for all its loggers).
@@ -152,6 +154,14 @@ class BuiltinNode(ClnShapedNode):
                 # as the cln adapter's --dev-no-reconnect (pyln-testing): redial only if allowed
                 *([] if self.may_reconnect else ["--no-reconnect"]),
                 *self._extra_args]
+
+    def set_options(self, options: dict[str, Any]) -> None:
+        self._check_stopped_for_options()
+        if {"seed", "seed_file", "seed-file"} & set(options):
+            raise TypeError(f"{self.name}: the seed is fixed when the node is made")
+        self._extra_args = _option_args(options)  # raises before anything changes
+        self.options = dict(options)
+        self._daemon.cmd = self._command()
 
     # -- lifecycle --------------------------------------------------------------------
     @property

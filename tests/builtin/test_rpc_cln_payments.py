@@ -154,3 +154,14 @@ def test_connect_answers_the_resolved_address_and_clns_codes(chained_builtin_nod
     err = error_of(alice.rpc.connect, f"{stranger_id}@127.0.0.1:{stranger.peer_port}")
     assert err.code == 401
     wait_for(lambda: alice.rpc.listpeers(id=bob.node_id)["peers"], what="bob listed")
+
+
+def test_pay_stores_an_uppercase_invoice_lowered_and_names_the_expiry(pair):
+    alice, bob = pair
+    invoice = bob.rpc.invoice(amount_msat=4_000, label="loud", description="upper")["bolt11"]
+    assert alice.rpc.pay("lightning:" + invoice.upper())["status"] == "complete"
+    assert [p["bolt11"] for p in alice.rpc.listpays()["pays"]] == [invoice]
+    stale = bob.rpc.invoice(amount_msat=4_000, label="stale", description="s", expiry=1)["bolt11"]
+    wait_for(lambda: bob.rpc.listinvoices("stale")["invoices"][0]["status"] == "expired")
+    err = error_of(alice.rpc.xpay, invstring=stale)
+    assert err.code == 207 and "Invoice expired" in err.message and "seconds ago" in err.message

@@ -142,7 +142,9 @@ class Payments:
         invoice without one); returns the complete record, else raises RpcError with Core
         Lightning's pay error code. A payment already made or in flight is not made again."""
         if invoice.is_expired():
-            raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired (expired at {invoice.expires_at})")
+            ago = max(1, int(time.time()) - invoice.expires_at)
+            raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired {ago} seconds ago "
+                                                f"(expired at {invoice.expires_at})")
         existing = self.store.payment(invoice.payment_hash)
         if existing is not None and existing.status == "complete":
             return existing

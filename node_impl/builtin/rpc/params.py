@@ -184,7 +184,8 @@ def string(value: Any, name: str, *, max_bytes: int = MAX_STRING_BYTES) -> str:
 
 def bolt11(value: Any, name: str = "bolt11") -> str:
     """A BOLT 11 invoice string (not decoded here), at most MAX_BOLT11_CHARS; a "lightning:"
-    URI prefix (BOLT 11's recommendation, any case) is taken off, as Core Lightning does."""
+    URI prefix (BOLT 11's recommendation, any case) is taken off and an all-uppercase invoice
+    lowered (bech32's other case), as Core Lightning does."""
     if not isinstance(value, str):
         raise param_error(name, f"expected a bolt11 string, got {type(value).__name__}")
     if value[:len(URI_PREFIX)].lower() == URI_PREFIX:
@@ -192,7 +193,7 @@ def bolt11(value: Any, name: str = "bolt11") -> str:
     if len(value) > MAX_BOLT11_CHARS:
         raise param_error(name, f"is {len(value)} characters, longer than any invoice "
                                 f"({MAX_BOLT11_CHARS} at most)")
-    return value
+    return value.lower() if value.isupper() else value  # bech32's other case; mixed stays invalid
 
 
 def choice(value: Any, name: str, allowed: Sequence[str]) -> str:
