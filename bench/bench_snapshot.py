@@ -9,7 +9,7 @@ the time until the network is returned and until the first payment completed ("u
 and for restores the median time of each step (`SnapshotUse.phases`). The first call,
 which builds, saves and restarts the network, is reported once.
 
-Run: python bench/bench_snapshot.py [--runs 5] [--impl builtin] [--chain embedded]
+Run: python bench/bench_snapshot.py [--runs 5] [--impl builtin] [--chain embedded] [--nodes 5]
 """
 from __future__ import annotations
 
@@ -27,19 +27,20 @@ from lnharness.chain import start_chain  # noqa: E402
 from lnharness.network import NodeFactory  # noqa: E402
 from results import header, write_section  # noqa: E402
 
-SECTION = "## Snapshots: line_graph(5, announced) on {impl}, {chain} chain"
-NODES = 5
+SECTION = "## Snapshots: line_graph({nodes}, announced) on {impl}, {chain} chain"
+DEFAULT_NODES = 5
 TARGET_S = 0.2
 
 
-def one_run(root: Path, chain_name: str, impl: str, snapshot: bool) -> dict[str, object]:
+def one_run(root: Path, chain_name: str, impl: str, snapshot: bool,
+            nodes_count: int = DEFAULT_NODES) -> dict[str, object]:
     """One test's worth: fresh chain, the network (fresh or from the snapshot), one payment."""
     root.mkdir()
     chain = start_chain(root, chain_name)
     factory = NodeFactory(root, chain, default_impl=impl)
     try:
         start = time.perf_counter()
-        nodes = factory.line_graph(NODES, wait_for_announce=True, snapshot=snapshot)
+        nodes = factory.line_graph(nodes_count, wait_for_announce=True, snapshot=snapshot)
         returned = time.perf_counter() - start
         payment = nodes[0].pay(nodes[-1].invoice(10_000).bolt11)
         usable = time.perf_counter() - start
@@ -60,18 +61,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs of each kind (default 5)")
     parser.add_argument("--impl", default="builtin", help="implementation (default builtin)")
     parser.add_argument("--chain", default="embedded", help="chain backend (default embedded)")
+    parser.add_argument("--nodes", type=int, default=DEFAULT_NODES,
+                        help=f"nodes in the line (default {DEFAULT_NODES})")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lnh-bench-snap-") as tmp:
         os.environ["LNH_SNAPSHOT_DIR"] = str(Path(tmp) / "snapshots")
         runs = iter(range(10**6))
-        first = one_run(Path(tmp) / f"run{next(runs)}", args.chain, args.impl, True)
+        first = one_run(Path(tmp) / f"run{next(runs)}", args.chain, args.impl, True, args.nodes)
         if first["action"] != "built":
             raise RuntimeError(f"the first snapshot=True call did {first['action']}, not built")
         fresh, restored = [], []
         for _ in range(args.runs):  # interleaved, so a change in the machine's load hits both
-            fresh.append(one_run(Path(tmp) / f"run{next(runs)}", args.chain, args.impl, False))
-            restored.append(one_run(Path(tmp) / f"run{next(runs)}", args.chain, args.impl, True))
+            fresh.append(one_run(Path(tmp) / f"run{next(runs)}", args.chain, args.impl, False, args.nodes))
+            restored.append(one_run(Path(tmp) / f"run{next(runs)}", args.chain, args.impl, True, args.nodes))
         if any(r["action"] != "restored" for r in restored):
             raise RuntimeError(f"a later call did not restore: {[r['action'] for r in restored]}")
 
@@ -81,11 +84,11 @@ def main() -> None:
                 f"max {max(values):.2f})")
 
     command = "python bench/bench_snapshot.py" + "".join(f" {a}" for a in sys.argv[1:])
-    section = SECTION.format(impl=args.impl, chain=args.chain)
+    section = SECTION.format(nodes=args.nodes, impl=args.impl, chain=args.chain)
     lines = header(section, command)
     lines += [f"{args.runs} runs of each kind, interleaved; each from a started chain with 101 "
               "blocks and no nodes (what the `bitcoind` fixture hands a test). \"Usable\" = "
-              f"the first payment l1 -> l{NODES} (4 hops) completed.", "",
+              f"the first payment l1 -> l{args.nodes} ({args.nodes - 1} hops) completed.", "",
               "| | network returned | usable (first payment done) |", "|---|---|---|",
               f"| fresh build | {cell(fresh, 'returned')} | {cell(fresh, 'usable')} |",
               f"| restore from snapshot | {cell(restored, 'returned')} | {cell(restored, 'usable')} |",
