@@ -57,6 +57,8 @@ ENV_DIR = "LNH_SNAPSHOT_DIR"
 #: in a snapshot: each node's peer port when it was saved (peers may redial it)
 PORTS_FILE = "ports.json"
 KEY_FORMAT = 1
+#: a snapshot older than this is built again: nodes may prune gossip older than two weeks
+MAX_AGE_S = 7 * 86400
 #: files of a chain datadir not saved: its conf (holds the RPC password; rewritten at every
 #: start) and its logs
 CHAIN_EXCLUDES = ("bitcoin.conf", "debug.log", "regtest/debug.log", "*.lock", ".lock")
@@ -214,7 +216,13 @@ def obtain(factory: NodeFactory, nodes: Sequence[SavedNode], channels: Sequence[
     with _locked(root, key):
         mark = time.perf_counter()
         phases["lock"] = mark - started - phases["key"]
-        if not (path / bundle_manifest.FILE_NAME).exists():
+        saved = path / bundle_manifest.FILE_NAME
+        if saved.exists() and time.time() - saved.stat().st_mtime > MAX_AGE_S:
+            # gossip older than two weeks may be pruned (BOLT 7): rebuild well before that
+            log.info("snapshot %s is older than %d days: building it again", key,
+                     MAX_AGE_S // 86400)
+            shutil.rmtree(path)
+        if not saved.exists():
             built = build()
             phases["built"] = time.perf_counter() - mark
             mark = time.perf_counter()

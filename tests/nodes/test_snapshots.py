@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from lnharness.chain import start_chain
 from lnharness.network import NodeFactory
 from lnharness.node_impl.builtin.adapter import BuiltinNode
 from lnharness.ports import lock_dir
-from lnharness.snapshot import SnapshotError, SnapshotWarning, list_snapshots
+from lnharness.snapshot import MAX_AGE_S, SnapshotError, SnapshotWarning, list_snapshots
 
 LNHARNESS = str(Path(sys.executable).with_name("lnharness"))
 
@@ -105,6 +106,15 @@ def test_a_changed_key_builds_again_and_the_cli_lists_and_clears(node_factory, s
     assert factory.last_snapshot.key != first.key
     assert {info.key for info in list_snapshots(snapshot_dir)} == {first.key,
                                                                     factory.last_snapshot.key}
+
+    # a snapshot older than a week is built again (gossip may be pruned after two)
+    manifest = snapshot_dir / first.key / "manifest.json"
+    week_ago = time.time() - MAX_AGE_S - 60
+    os.utime(manifest, (week_ago, week_ago))
+    third = second_network()
+    third.line_graph(2, snapshot=True)
+    assert (third.last_snapshot.action, third.last_snapshot.key) == ("built", first.key)
+    assert manifest.stat().st_mtime > week_ago + 60
 
     listed = subprocess.run([LNHARNESS, "snapshots"], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
