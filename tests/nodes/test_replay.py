@@ -26,16 +26,20 @@ def _tree_digest(root: Path) -> str:
 
 
 def _hand_made_bundle(node_factory, bitcoind, where: Path) -> dict:
-    """A bundle written by hand (not by the snapshot code): a 2-node line, stopped, copied."""
-    l1, l2 = node_factory.line_graph(2)
-    l2.invoice(1_000, label="before-the-bundle")
+    """A bundle written by hand (not by the snapshot code): a 3-node line whose second
+    channel was closed, as a failing test may leave it; stopped, then copied."""
+    l1, l2, l3 = node_factory.line_graph(3)
+    closed = l2.channels(l3)[0].funding_txid
+    bitcoind.generate_block(1, wait_for_mempool=l2.close_channel(l3))
+    l2.wait_channel_closed(l3, closed)
+    nodes = (l1, l2, l3)
     funding = l1.channels(l2)[0].funding_txid
-    ids = {"l1": l1.node_id, "l2": l2.node_id}
-    for node in (l1, l2):
+    ids = {node.name: node.node_id for node in nodes}
+    for node in nodes:
         node.stop()
     bitcoind.stop()
     shutil.copytree(bitcoind.datadir, where / "chain")
-    for node in (l1, l2):
+    for node in nodes:
         shutil.copytree(node.lightning_dir, where / "nodes" / node.name)
     (where / "merged.log").write_text("")
     (where / "test_source.py").write_text("def test_x(): pass\n")
@@ -45,7 +49,8 @@ def _hand_made_bundle(node_factory, bitcoind, where: Path) -> dict:
                 "nodes": [{"name": name, "impl": "builtin", "version": None, "command": None,
                            "options": {}, "node_id": node_id, "directory": f"nodes/{name}"}
                           for name, node_id in ids.items()],
-                "channels": [{"a": "l1", "b": "l2", "funding_txid": funding}]}
+                "channels": [{"a": "l1", "b": "l2", "funding_txid": funding},
+                             {"a": "l2", "b": "l3", "funding_txid": closed}]}
     (where / "manifest.json").write_text(json.dumps(manifest))
     return ids
 
@@ -76,6 +81,11 @@ def test_replay_restarts_the_bundle_and_prints_endpoints(node_factory, bitcoind,
                                                             re.M).group(1)))
         assert [c["state"] for c in l1.call("listpeerchannels")["channels"]] == ["CHANNELD_NORMAL"]
         assert all(p["connected"] for p in l1.call("listpeers")["peers"])
+        # the channel closed in the saved state stays closed, nobody waits for it
+        l3 = BuiltinRpc.for_node(work / "l3", int(re.search(r"^l3 .*rpc_url=\S+:(\d+)/", text,
+                                                            re.M).group(1)))
+        assert [c["state"] for c in l3.call("listpeerchannels")["channels"]
+                if c["state"] == "CHANNELD_NORMAL"] == []
         down = subprocess.run([LNHARNESS, "down", "--dir", str(work)], capture_output=True,
                               text=True, timeout=120)
         assert down.returncode == 0, down.stdout + down.stderr
