@@ -64,6 +64,17 @@ class LightningNode(ABC):
     #: whether the adapter derives the node's keys from `identity` (and so takes the
     #: `identity` keyword): the factory then passes the test id with the node's name
     derives_identity: ClassVar[bool] = False
+    #: why a node of this implementation cannot restart from a copy of its directory on
+    #: fresh ports (snapshots, `lnharness replay`); None when it can. Adapters that can say so
+    #: explicitly; the default is the honest "not known".
+    restore_unsupported: ClassVar[str | None] = (
+        "its adapter does not declare that a node restarts from a copy of its directory")
+    #: paths in the node's directory (glob patterns, relative) a snapshot does not save: logs,
+    #: the chain's credentials (rewritten at every start); sockets are never saved
+    saved_excludes: ClassVar[tuple[str, ...]] = ("log",)
+    #: whether the node's process may start before the chain answers (it retries the chain by
+    #: itself): a restore then starts the chain and these processes at once (`launch`)
+    starts_before_chain: ClassVar[bool] = False
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False,
@@ -113,6 +124,12 @@ class LightningNode(ABC):
     @abstractmethod
     def stop(self, timeout: float = 30.0) -> int | None:
         """Stop gracefully (kill after `timeout`); return the exit code."""
+
+    def launch(self, timeout: float | None = None) -> None:
+        """Start the process without waiting for the chain (implementations that set
+        `starts_before_chain`); `start` then finishes: it waits until the node is synced."""
+        raise UnsupportedFeature(f"{self.impl} ({self.name}): its process cannot start before "
+                                 "the chain answers (LightningNode.launch)")
 
     def kill(self) -> int | None:
         """SIGKILL the process at once; return its exit status."""

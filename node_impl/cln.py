@@ -71,6 +71,10 @@ class ClnNode(ClnShapedNode):
     """A Core Lightning node."""
 
     impl = "cln"
+    #: its state (hsm_secret, lightningd.sqlite3, gossip_store) is in its directory; ports and
+    #: the chain come from the command line; the RPC socket is made at start
+    restore_unsupported = None
+    saved_excludes = ("log", "regtest/lightning-rpc")
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):

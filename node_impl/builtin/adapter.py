@@ -111,6 +111,11 @@ class BuiltinNode(ClnShapedNode):
 
     impl = "builtin"
     derives_identity = True
+    #: everything is in its directory (sqlite, seed, rpc secret); ports and the chain's address
+    #: come from the command line at every start, and it redials peers only when told
+    restore_unsupported = None
+    saved_excludes = ("log", "bitcoin_rpc_credentials")
+    starts_before_chain = True  # its chain watcher retries every 0.2 s until the chain answers
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False,
@@ -119,7 +124,9 @@ class BuiltinNode(ClnShapedNode):
                          may_reconnect=may_reconnect, identity=identity)
         self.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         seed = self.options.pop("seed", None)
-        if seed is not None or not {"seed_file", "seed-file"} & set(self.options):
+        if seed is not None or not ({"seed_file", "seed-file"} & set(self.options)
+                                    or (self.lightning_dir / "seed").exists()):
+            # a directory that has a seed keeps it (a restored snapshot's node, a replay);
             # reproducible node ids: the same identity (under pytest the test id and the
             # node's name, else the name) gives the same id in every run
             write_private(self.lightning_dir / "seed", str(
@@ -167,9 +174,13 @@ class BuiltinNode(ClnShapedNode):
             self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port)
         return self._rpc
 
-    def start(self, timeout: float | None = None) -> None:
-        self._daemon.start(timeout)
+    def launch(self, timeout: float | None = None) -> None:
+        self._daemon.start(timeout)  # ready once its RPC and peer ports listen
         self._rpc = None  # the secret is created at first start
+
+    def start(self, timeout: float | None = None) -> None:
+        if not self._daemon.is_running():
+            self.launch(timeout)
         self._wait_synced(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:

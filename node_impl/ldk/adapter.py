@@ -80,6 +80,10 @@ class LdkNode(ClnShapedNode):
     broken_log_regex: ClassVar[str] = BROKEN_LOG_REGEX
     accept_depth: ClassVar[int] = 6
     derives_identity: ClassVar[bool] = True
+    #: ldk-node keeps everything in its storage directory, given on the command line at every
+    #: start with the ports and the chain; nothing stored names a path
+    restore_unsupported: ClassVar[str | None] = None
+    saved_excludes: ClassVar[tuple[str, ...]] = ("log", "bitcoin_rpc_credentials")
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False,

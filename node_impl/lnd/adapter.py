@@ -46,6 +46,10 @@ class LndNode(LightningNode):
 
     impl = "lnd"
     broken_log_regex: ClassVar[str] = BROKEN_LOG_REGEX
+    #: its state (wallet, channel.db, macaroons, TLS cert) is in its --lnddir; ports and the
+    #: chain come from the command line; it redials its peers' old addresses, harmlessly
+    restore_unsupported: ClassVar[str | None] = None
+    saved_excludes: ClassVar[tuple[str, ...]] = ("log", "logs")
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):
