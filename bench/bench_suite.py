@@ -40,7 +40,7 @@ def summary_counts(output: str) -> dict[str, int]:
 
 
 def run_suite(workers: int, extra: list[str]) -> tuple[dict[str, int], list[str], float, str]:
-    """One run: counts, failing test ids, wall seconds and the output's tail."""
+    """One run: counts, failing test ids, wall seconds and pytest's whole output."""
     with tempfile.TemporaryDirectory(prefix="lnh-suite-") as base:
         env = {**os.environ, "LNH_TEST_DIR": base}
         start = time.perf_counter()
@@ -49,7 +49,7 @@ def run_suite(workers: int, extra: list[str]) -> tuple[dict[str, int], list[str]
                               capture_output=True, text=True)
         wall = time.perf_counter() - start
     output = done.stdout + done.stderr
-    return summary_counts(output), [m[1] for m in _FAILED.findall(output)], wall, output[-3000:]
+    return summary_counts(output), [m[1] for m in _FAILED.findall(output)], wall, output
 
 
 def main() -> int:
@@ -65,10 +65,12 @@ def main() -> int:
     lines += ["| run | passed | failed | errors | skipped | wall time |", "|---|---|---|---|---|---|"]
     broken: list[str] = []
     for run in range(1, args.runs + 1):
-        counts, failing, wall, tail = run_suite(args.workers, args.pytest_args)
-        print(f"run {run}: {counts} in {wall:.0f} s", flush=True)
+        counts, failing, wall, output = run_suite(args.workers, args.pytest_args)
+        kept = Path(tempfile.gettempdir()) / f"lnh-suite-run{run}.log"
+        kept.write_text(output)
+        print(f"run {run}: {counts} in {wall:.0f} s; output kept in {kept}", flush=True)
         if counts["passed"] == 0:
-            print(tail, file=sys.stderr)
+            print(output[-3000:], file=sys.stderr)
         lines.append(f"| {run} | {counts['passed']} | {counts['failed']} | {counts['error']} | "
                      f"{counts['skipped']} | {wall / 60:.1f} min |")
         broken += [f"run {run}: {test}" for test in failing]

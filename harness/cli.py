@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,6 +69,42 @@ def _cmd_down(args: argparse.Namespace) -> int:
     return bring_down(Path(args.dir) if args.dir else _default_up_dir(), sys.stdout)
 
 
+def _cmd_snapshots(args: argparse.Namespace) -> int:
+    from lnharness.snapshot import clear_snapshots, list_snapshots, snapshot_root
+
+    root = snapshot_root()
+    if args.clear:
+        removed = clear_snapshots(root)
+        print(f"removed {removed} snapshot(s) from {root}")
+        return 0
+    found = list_snapshots(root)
+    print(f"snapshots in {root} (LNH_SNAPSHOT_DIR): {len(found)}, "
+          f"{_size(sum(info.size_bytes for info in found))}")
+    for info in found:
+        saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.saved_at))
+        print(f"  {info.key}  {_size(info.size_bytes):>8}  {saved}  {info.description}")
+    return 0
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB"
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from lnharness.dirs import make_test_dir
+    from lnharness.replay import replay
+
+    bundle = Path(args.bundle)
+    if args.dir:
+        directory = Path(args.dir)
+        if directory.exists() and any(directory.iterdir()):
+            raise LnhError(f"--dir {directory} is not empty: replay needs a fresh working "
+                           "directory (the bundle itself is never modified)")
+    else:
+        directory = make_test_dir(f"replay-{bundle.resolve().name}")
+    return replay(bundle, directory, sys.stdout)
+
+
 def _cmd_matrix(args: argparse.Namespace) -> int:
     from lnharness.matrix.command import MatrixConfig, run_matrix
 
@@ -75,6 +113,19 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
     config = MatrixConfig(out=Path(args.out), impls=args.impls, scenarios=args.scenarios,
                           chain=args.chain, jobs=args.jobs, keep_dirs=args.keep_dirs, **given)
     return run_matrix(config, sys.stdout)
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from lnharness.repro import bundle_log_lines
+
+    processes = [name for given in args.process or [] for name in given]
+    lines = bundle_log_lines(Path(args.bundle), processes)
+    try:
+        sys.stdout.writelines(line + "\n" for line in lines)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `lnharness logs B | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def _names(value: str) -> list[str]:
@@ -169,6 +220,28 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep the directories of passing cells too (failed ones are "
                              "always kept)")
     matrix.set_defaults(run=_cmd_matrix)
+
+    logs = sub.add_parser("logs", help="print the merged, time-ordered log of a repro bundle "
+                                       "(written by pytest --lnh-repro)")
+    logs.add_argument("bundle", help="the bundle's directory (the failure report names it)")
+    logs.add_argument("--process", type=_names, action="append", metavar="NAME[,NAME...]",
+                      help="only the lines of these processes: node names, or chain "
+                           "(repeatable)")
+    logs.set_defaults(run=_cmd_logs)
+
+    snapshots = sub.add_parser(
+        "snapshots", help="list the saved network snapshots (snapshot=True) with their sizes")
+    snapshots.add_argument("--clear", action="store_true", help="delete every snapshot")
+    snapshots.set_defaults(run=_cmd_snapshots)
+
+    replay = sub.add_parser(
+        "replay", help="restart a saved network (a repro bundle or a snapshot directory) on "
+                       "fresh ports and keep it running; prints every endpoint like `up`")
+    replay.add_argument("bundle", help="directory holding manifest.json, chain/ and nodes/")
+    replay.add_argument("--dir", help="working directory, empty or new (default a new "
+                                      "<LNH_TEST_DIR>/replay-<bundle name>); `lnharness down "
+                                      "--dir DIR` stops it")
+    replay.set_defaults(run=_cmd_replay)
 
     down = sub.add_parser("down", help="stop the network started by `lnharness up`")
     down.add_argument("--dir", help="working directory given to `up` (default <LNH_TEST_DIR>/up)")

@@ -8,12 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lnharness import registry, topology
+from lnharness import snapshot as snapshots
+from lnharness import topology
 from lnharness.chain import Chain
-from lnharness.errors import LnhError, UnavailableError
+from lnharness.errors import LnhError
 from lnharness.faults import Link, LinkError
 from lnharness.graph_import import load_topology
+from lnharness.implementations import NODE_FLAGS as NODE_FLAGS
+from lnharness.implementations import UnknownImplementation as UnknownImplementation
+from lnharness.implementations import implementation, split_node_flags
 from lnharness.node import LightningNode
+from lnharness.ports import PortBlock
 from lnharness.settle import Unsettled
 from lnharness.settle import settle as settle_nodes
 from lnharness.topology import ChannelSpec, NodeSpec, Topology
@@ -38,46 +43,9 @@ class ManagedNode:
     allow_broken_log: bool
 
 
-class UnknownImplementation(LnhError, KeyError):
-    """No Lightning implementation of that name is registered; the message lists them."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
-
-
-def implementation(name: str) -> type[LightningNode]:
-    """The adapter class registered as `name`.
-
-    Raises `UnknownImplementation` for a name nobody registered and `UnavailableError`
-    (with the reason) for one that cannot run here.
-    """
-    try:
-        cls = registry.load(registry.IMPLS_GROUP, name)
-    except KeyError as exc:
-        raise UnknownImplementation(str(exc.args[0])) from None
-    availability = cls.availability()
-    if not availability.available:
-        raise UnavailableError(f"Lightning implementation {name!r} is unavailable: {availability.reason}")
-    return cls
-
-
-NODE_FLAGS = ("may_fail", "may_reconnect", "allow_broken_log")
-
-
-def split_node_flags(options: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, bool]]:
-    """Split one node's `opts` into implementation options and `get_node`'s flags
-    (`may_fail`, `may_reconnect`, `allow_broken_log`), as pyln-testing's `get_nodes(opts=...)`
-    does; a flag must be a bool."""
-    if options is None:
-        return None, {}
-    flags: dict[str, bool] = {}
-    for key in NODE_FLAGS:
-        if key in options:
-            value = options[key]
-            if not isinstance(value, bool):
-                raise TypeError(f"{key} must be True or False, got {value!r}")
-            flags[key] = value
-    return {k: v for k, v in options.items() if k not in NODE_FLAGS}, flags
+def node_identity(test_id: str, name: str) -> str:
+    """The identity (what its keys derive from) of the node `name` in the test `test_id`."""
+    return f"{test_id}/{name}"
 
 
 def wait_for_routes(node: LightningNode, targets: Sequence[LightningNode],
@@ -107,12 +75,20 @@ class NodeFactory:
     """Makes nodes of any registered implementation on one chain, under one directory."""
 
     def __init__(self, directory: Path, chain: Chain, *, default_impl: str = "builtin",
-                 executor: ThreadPoolExecutor | None = None):
+                 executor: ThreadPoolExecutor | None = None, test_id: str | None = None):
         self.directory = Path(directory)
+        #: the test these nodes belong to: keys of nodes whose adapter derives them
+        #: (`LightningNode.derives_identity`) come from it and the node's name, so a rerun
+        #: of the test shows the same node ids; None: from the name alone
+        self.test_id = test_id
         self.chain = chain
         self.default_impl = default_impl
         self.managed: list[ManagedNode] = []
         self.links: list[Link] = []
+        #: what the last `snapshot=True` call did (`lnharness.snapshot.SnapshotUse`)
+        self.last_snapshot: snapshots.SnapshotUse | None = None
+        #: ports kept from every lnharness process until teardown (see `ports.PortBlock`)
+        self.port_blocks: list[PortBlock] = []
         self._executor = executor or ThreadPoolExecutor(max_workers=16)
         #: seconds the last `open_channels` spent in each phase (fund, open, active, announce)
         self.phase_seconds: dict[str, float] = {}
@@ -139,8 +115,10 @@ class NodeFactory:
         cls = implementation(impl or self.default_impl)
         index = len(self.managed) + 1
         name = name or f"l{index}"
+        identity = ({"identity": node_identity(self.test_id, name)}
+                    if self.test_id is not None and cls.derives_identity else {})
         node = cls(name, directory=self.directory / name, chain=self.chain, options=options,
-                   may_reconnect=may_reconnect)
+                   may_reconnect=may_reconnect, **identity)
         self.managed.append(ManagedNode(node, may_fail, allow_broken_log))
         return node
 
@@ -318,48 +296,86 @@ class NodeFactory:
     def line_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
                    fundamount_sat: int = 10**6, wait_for_announce: bool = False,
                    announce_channels: bool = True,
-                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
-        """`n` nodes, each with a channel to the next."""
+                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+                   snapshot: bool = False) -> list[LightningNode]:
+        """`n` nodes, each with a channel to the next. With `snapshot=True` the network comes
+        from a saved snapshot of the same topology when there is one, else it is built and
+        saved (see `lnharness.snapshot`): ask for it first in a test, on a fresh chain."""
         return self._shaped(topology.line, n, impls, opts, fundamount_sat, wait_for_announce,
-                            announce_channels)
+                            announce_channels, snapshot)
 
     def star_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
                    fundamount_sat: int = 10**6, wait_for_announce: bool = False,
                    announce_channels: bool = True,
-                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
-        """`n` nodes; the first (the hub) has a channel to each of the others."""
+                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+                   snapshot: bool = False) -> list[LightningNode]:
+        """`n` nodes; the first (the hub) has a channel to each of the others (`snapshot`: as
+        in `line_graph`)."""
         return self._shaped(topology.star, n, impls, opts, fundamount_sat, wait_for_announce,
-                            announce_channels)
+                            announce_channels, snapshot)
 
     def ring_graph(self, n: int, impls: Sequence[str | None] | None = None, *,
                    fundamount_sat: int = 10**6, wait_for_announce: bool = False,
                    announce_channels: bool = True,
-                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None) -> list[LightningNode]:
-        """A line whose last node also has a channel to the first."""
+                   opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+                   snapshot: bool = False) -> list[LightningNode]:
+        """A line whose last node also has a channel to the first (`snapshot`: as in
+        `line_graph`)."""
         return self._shaped(topology.ring, n, impls, opts, fundamount_sat, wait_for_announce,
-                            announce_channels)
+                            announce_channels, snapshot)
 
     def _shaped(self, shape: Callable[[int, int, bool], list[ChannelSpec]], n: int,
                 impls: Sequence[str | None] | None,
                 opts: dict[str, Any] | Sequence[dict[str, Any] | None] | None,
                 fundamount_sat: int, wait_for_announce: bool,
-                announce_channels: bool) -> list[LightningNode]:
+                announce_channels: bool, use_snapshot: bool = False) -> list[LightningNode]:
+        channels = shape(n, fundamount_sat, announce_channels)
+        if use_snapshot:
+            kinds = topology.impls_for(n, impls)
+            per_node = opts if opts is None or isinstance(opts, dict) else list(opts)
+            if isinstance(per_node, list) and len(per_node) != n:
+                raise ValueError(f"opts has {len(per_node)} entries for {n} nodes")
+            specs = [NodeSpec(f"l{len(self.managed) + i + 1}", kinds[i],
+                              dict((per_node[i] if isinstance(per_node, list) else per_node) or {}))
+                     for i in range(n)]
+            return self._from_snapshot(
+                specs, channels, wait_for_announce, f"{shape.__name__}_graph({n})",
+                lambda: self._shaped(shape, n, impls, opts, fundamount_sat, wait_for_announce,
+                                     announce_channels))
         nodes = self.get_nodes(n, impls, opts)
-        self.open_channels(nodes, shape(n, fundamount_sat, announce_channels),
-                           wait_for_announce=wait_for_announce)
+        self.open_channels(nodes, channels, wait_for_announce=wait_for_announce)
         return nodes
 
+    def _from_snapshot(self, specs: Sequence[NodeSpec], channels: Sequence[ChannelSpec],
+                       wait_for_announce: bool, description: str,
+                       build: Callable[[], list[LightningNode]]) -> list[LightningNode]:
+        saved = [snapshots.SavedNode(spec.name, spec.impl or self.default_impl, dict(spec.options))
+                 for spec in specs]
+        impls = ", ".join(dict.fromkeys(node.impl for node in saved))
+        return snapshots.obtain(self, saved, channels, wait_for_announce=wait_for_announce,
+                               build=build, description=f"{description} of {impls}")
+
     def graph(self, spec: Topology | dict[str, Any] | str | Path, *, fundamount_sat: int = 10**6,
-              wait_for_announce: bool = False) -> dict[str, LightningNode]:
+              wait_for_announce: bool = False, snapshot: bool = False) -> dict[str, LightningNode]:
         """Nodes and channels of a topology, by name. `spec` is a `Topology` (from
         `topology.random_graph`, `topology.scale_free`, `graph_import.import_channel_graph`),
         a graph spec (dict or .json/.toml file, see `topology.load_graph_spec`), or a Core
         Lightning `listchannels` / LND `describegraph` JSON (dict or .json file), imported with
-        `import_channel_graph`'s defaults (see `graph_import.load_topology`)."""
+        `import_channel_graph`'s defaults (see `graph_import.load_topology`). `snapshot`: as
+        in `line_graph`."""
         shape = load_topology(spec, default_capacity_sat=fundamount_sat)
-        nodes = self.start_nodes(shape.nodes)
-        self.open_channels(nodes, shape.channels, wait_for_announce=wait_for_announce)
-        return {node_spec.name: node for node_spec, node in zip(shape.nodes, nodes, strict=True)}
+        node_specs, channels = list(shape.nodes), list(shape.channels)
+
+        def build() -> list[LightningNode]:
+            nodes = self.start_nodes(node_specs)
+            self.open_channels(nodes, channels, wait_for_announce=wait_for_announce)
+            return nodes
+        if snapshot:
+            nodes = self._from_snapshot(node_specs, channels, wait_for_announce,
+                                        f"graph of {len(node_specs)} nodes", build)
+        else:
+            nodes = build()
+        return {node_spec.name: node for node_spec, node in zip(node_specs, nodes, strict=True)}
 
     def start_nodes(self, specs: Sequence[NodeSpec]) -> list[LightningNode]:
         """Create the nodes `specs` describe (names, implementations, options); start them in parallel."""
@@ -367,6 +383,16 @@ class NodeFactory:
         for future in [self._executor.submit(node.start) for node in nodes]:
             future.result()
         return nodes
+
+    def retire(self, nodes: Sequence[LightningNode]) -> None:
+        """Forget stopped `nodes` (no teardown for them) and release their ports; their
+        directories stay, so new nodes of the same names can start from them."""
+        for node in nodes:
+            if node.daemon.is_running():
+                raise LnhError(f"{node.name} still runs: stop it before retiring it")
+        self.managed = [m for m in self.managed if not any(m.node is n for n in nodes)]
+        for node in nodes:
+            node.close()
 
     # -- faults and barriers -------------------------------------------------------------
     def link(self, a: LightningNode, b: LightningNode) -> Link:
@@ -431,4 +457,6 @@ class NodeFactory:
                 link.close()
             except Exception as exc:  # every link is closed even if one fails
                 problems.append(f"link {link.name}: could not close: {exc}")
+        for block in self.port_blocks:
+            block.release()
         return problems

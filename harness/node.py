@@ -61,10 +61,29 @@ class LightningNode(ABC):
     accept_depth: ClassVar[int] = 1
     #: log lines that mean the node hit a bug; checked at teardown unless allowed
     broken_log_regex: ClassVar[str] = r"\b(BROKEN|Traceback|CRITICAL)\b"
+    #: whether the adapter derives the node's keys from `identity` (and so takes the
+    #: `identity` keyword): the factory then passes the test id with the node's name
+    derives_identity: ClassVar[bool] = False
+    #: why a node of this implementation cannot restart from a copy of its directory on
+    #: fresh ports (snapshots, `lnharness replay`); None when it can. Adapters that can say so
+    #: explicitly; the default is the honest "not known".
+    restore_unsupported: ClassVar[str | None] = (
+        "its adapter does not declare that a node restarts from a copy of its directory")
+    #: paths in the node's directory (glob patterns, relative) a snapshot does not save: logs,
+    #: the chain's credentials (rewritten at every start); sockets are never saved
+    saved_excludes: ClassVar[tuple[str, ...]] = ("log",)
+    #: whether the node's process may start before the chain answers (it retries the chain by
+    #: itself): a restore then starts the chain and these processes at once (`launch`)
+    starts_before_chain: ClassVar[bool] = False
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
-                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False,
+                 identity: str | None = None):
         self.name = name
+        #: the text the node's keys derive from, where the adapter derives them
+        #: (`derives_identity`): the same identity gives the same node id in every run;
+        #: default the node's name, under pytest `<test id>/<name>`
+        self.identity = identity or name
         #: whether the node may redial its channel peers by itself (at start and after a drop);
         #: off by default, as in pyln-testing: implementations that can turn automatic
         #: reconnection off do so unless this is set, so a test reconnects with `connect`
@@ -106,6 +125,12 @@ class LightningNode(ABC):
     def stop(self, timeout: float = 30.0) -> int | None:
         """Stop gracefully (kill after `timeout`); return the exit code."""
 
+    def launch(self, timeout: float | None = None) -> None:
+        """Start the process without waiting for the chain (implementations that set
+        `starts_before_chain`); `start` then finishes: it waits until the node is synced."""
+        raise UnsupportedFeature(f"{self.impl} ({self.name}): its process cannot start before "
+                                 "the chain answers (LightningNode.launch)")
+
     def kill(self) -> int | None:
         """SIGKILL the process at once; return its exit status."""
         return self.daemon.kill()
@@ -114,6 +139,17 @@ class LightningNode(ABC):
         """Stop, then start again with the same data."""
         self.stop()
         self.start(timeout)
+
+    def set_options(self, options: dict[str, Any]) -> None:
+        """Replace the implementation options (as `get_node(options=...)` takes them) for the
+        next start; the node must be stopped. Adapters whose command line can be rebuilt
+        override this; the default raises `UnsupportedFeature`."""
+        raise UnsupportedFeature(f"{self.impl} ({self.name}): its adapter cannot change "
+                                 "options after the node was made")
+
+    def _check_stopped_for_options(self) -> None:
+        if self.daemon.is_running():
+            raise RuntimeError(f"{self.name}: stop the node before changing its options")
 
     @abstractmethod
     def close(self) -> None:
@@ -324,6 +360,25 @@ class LightningNode(ABC):
     def _pay(self, bolt11: str, *, amount_msat: int | None = None,
              timeout: float | None = None) -> Payment:
         """Pay `bolt11` to its final outcome (see `pay`), without the wait for the HTLCs."""
+
+    def keysend(self, other: LightningNode | str, amount_msat: int, *,
+                timeout: float | None = None) -> Payment:
+        """Pay `other` (a node or its id) `amount_msat` without an invoice: a spontaneous
+        payment whose preimage travels in the onion (keysend, TLV 5482373484). Waits like
+        `pay` (same errors); raises `UnsupportedFeature` naming the implementation if it
+        cannot send one."""
+        if amount_msat <= 0:
+            raise ValueError(f"amount_msat must be positive, got {amount_msat}")
+        node_id = other if isinstance(other, str) else other.node_id
+        payment = self._keysend(node_id, amount_msat, timeout=timeout)
+        self._wait_payment_htlcs_gone(payment.payment_hash, timeout)
+        return payment
+
+    def _keysend(self, node_id: str, amount_msat: int, *, timeout: float | None = None) -> Payment:
+        """Send a keysend to its final outcome (see `keysend`), without the wait for the HTLCs.
+        Adapters whose implementation can send one override this."""
+        raise UnsupportedFeature(f"{self.impl} ({self.name}): its adapter cannot send keysend payments "
+                                 "(LightningNode.keysend)")
 
     def payment_htlcs(self, payment_hash: str) -> int | None:
         """HTLCs carrying `payment_hash` on our active channels (None: the adapter cannot say)."""

@@ -81,3 +81,39 @@ def ensure_port_free(port: int, host: str = "127.0.0.1") -> None:
             sock.bind((host, port))
         except OSError as exc:
             raise PortError(f"port {port} on {host} is already in use ({exc.strerror})") from None
+
+
+class PortBlock:
+    """Ports kept from `reserve_port` in every lnharness process (a shared lock on each
+    port's lock file) until `release`: a restored network's nodes may redial their peers at
+    the ports stored when its snapshot was saved, and no other copy of those peers (same
+    node ids, same channels) may ever listen there. A port another live process holds right
+    now cannot be blocked and is left out of `ports` (no copy can be listening there)."""
+
+    def __init__(self, ports: list[int], fds: list[int]):
+        self.ports = ports
+        self._fds = fds
+
+    def release(self) -> None:
+        """Let the ports be reserved again (idempotent)."""
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)
+
+
+def block_ports(ports: list[int]) -> PortBlock:
+    """Keep `ports` from being reserved while the returned `PortBlock` lives (see there)."""
+    directory = lock_dir()
+    blocked, fds = [], []
+    for port in ports:
+        fd = os.open(directory / str(port), os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                continue
+            raise
+        blocked.append(port)
+        fds.append(fd)
+    return PortBlock(blocked, fds)

@@ -58,6 +58,9 @@ class Payment:
     fee_msat: int
     amount_msat: int
     native: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    parts: int = 1
+    """How many HTLCs (parts) the payment that completed took: more than one when it was
+    split across routes (a multi-part payment)."""
 
 
 @dataclass(frozen=True)

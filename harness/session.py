@@ -69,27 +69,46 @@ def start_network(config: UpConfig, out: TextIO) -> tuple[Chain, NodeFactory]:
         factory.teardown()
         chain.close()
         raise
+    print_endpoints(chain, nodes, out)
+    return chain, factory
+
+
+def print_endpoints(chain: Chain, nodes: list[LightningNode], out: TextIO) -> None:
+    """Print the chain's RPC URL, every node's id, address and RPC endpoint, and the
+    `export LNH_*=...` lines (`lnharness up`, `lnharness replay`)."""
     print(f"chain ({chain.name}): {chain.rpc_url}", file=out)
     for node in nodes:
         info = node.connection_info()
         print(f"{node.name} ({node.impl}): " + ", ".join(f"{k}={v}" for k, v in info.items()), file=out)
     print("\n# paste into a shell:\n" + env_snippet(chain, nodes), file=out, flush=True)
-    return chain, factory
 
 
 def run_until_signalled(config: UpConfig, out: TextIO) -> int:
     """`lnharness up`: run the network until Ctrl-C or `lnharness down`, then stop it cleanly."""
-    state = config.directory / STATE_FILE
+    refuse_if_up(config.directory)
+    chain, factory = start_network(config, out)
+    return serve_until_signalled(config.directory, chain, factory, out)
+
+
+def refuse_if_up(directory: Path) -> None:
+    """Raise if a network started by `up` (or `replay`) still runs in `directory`."""
+    state = directory / STATE_FILE
     if state.exists():
         pid = json.loads(state.read_text()).get("pid")
         if pid and _alive(pid):
-            raise LnhError(f"a network is already up in {config.directory} (pid {pid}); "
-                           f"run `lnharness down --dir {config.directory}` first")
-    chain, factory = start_network(config, out)
+            raise LnhError(f"a network is already up in {directory} (pid {pid}); "
+                           f"run `lnharness down --dir {directory}` first")
+
+
+def serve_until_signalled(directory: Path, chain: Chain, factory: NodeFactory, out: TextIO) -> int:
+    """Keep a started network running until Ctrl-C, SIGTERM or `lnharness down --dir
+    directory`; then stop every node and the chain. 1 if a node had a problem."""
+    state = directory / STATE_FILE
     state.write_text(json.dumps({"pid": os.getpid()}))
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print(f"\nnetwork up in {config.directory}; Ctrl-C or `lnharness down` stops it", file=out, flush=True)
+    print(f"\nnetwork up in {directory}; Ctrl-C or `lnharness down --dir {directory}` stops it",
+          file=out, flush=True)
     try:
         stop.wait()
     finally:

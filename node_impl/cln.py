@@ -61,10 +61,20 @@ def _probe(binary: str) -> tuple[str, str]:
     return version.stdout.strip(), helptext.stdout + helptext.stderr
 
 
+def _check_unmanaged(options: dict[str, Any]) -> None:
+    for key in options:
+        if key.replace("_", "-") in MANAGED_OPTIONS:
+            raise TypeError(f"cln option {key!r} is set by the harness and cannot be overridden")
+
+
 class ClnNode(ClnShapedNode):
     """A Core Lightning node."""
 
     impl = "cln"
+    #: its state (hsm_secret, lightningd.sqlite3, gossip_store) is in its directory; ports and
+    #: the chain come from the command line; the RPC socket is made at start
+    restore_unsupported = None
+    saved_excludes = ("log", "regtest/lightning-rpc")
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False):
@@ -75,9 +85,7 @@ class ClnNode(ClnShapedNode):
         if binary is None or shim is None:
             raise ProcessError(f"cln: {self.availability().reason}")
         self.binary, self.shim = binary, shim
-        for key in self.options:
-            if key.replace("_", "-") in MANAGED_OPTIONS:
-                raise TypeError(f"cln option {key!r} is set by the harness and cannot be overridden")
+        _check_unmanaged(self.options)
         self.port = reserve_port()
         self.lightning_dir.mkdir(parents=True, exist_ok=True)
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
@@ -122,6 +130,12 @@ class ClnNode(ClnShapedNode):
             name = key.replace("_", "-")
             args.append(f"--{name}" if value is True else f"--{name}={value}")
         return args
+
+    def set_options(self, options: dict[str, Any]) -> None:
+        self._check_stopped_for_options()
+        _check_unmanaged(options)
+        self.options = dict(options)
+        self._daemon.cmd = self._command()
 
     # -- lifecycle --------------------------------------------------------------------
     @property

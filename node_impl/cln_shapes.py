@@ -97,6 +97,7 @@ def payment_from_pay(result: dict[str, Any]) -> Payment:
         fee_msat=msat(result["amount_sent_msat"]) - amount,
         amount_msat=amount,
         native=result,
+        parts=int(result.get("parts") or result.get("number_of_parts") or 1),
     )
 
 
@@ -214,6 +215,17 @@ class ClnShapedNode(LightningNode):
             result = self.call("pay", params)
         except RpcError as exc:
             return self._outcome_after(bolt11, exc, deadline)
+        return payment_from_pay(result)
+
+    def _keysend(self, node_id: str, amount_msat: int, *, timeout: float | None = None) -> Payment:
+        """`keysend destination amount_msat retry_for` (Core Lightning's; an error answer is
+        `PaymentFailed` with its code and message)."""
+        budget = default_timeout() if timeout is None else timeout
+        try:
+            result = self.call("keysend", {"destination": node_id, "amount_msat": amount_msat,
+                                           "retry_for": max(1, int(budget) - PAY_ANSWER_MARGIN_S)})
+        except RpcError as exc:
+            raise PaymentFailed(f"[{exc.code}] {exc.message}", native=exc) from None
         return payment_from_pay(result)
 
     def _outcome_after(self, bolt11: str, error: RpcError, deadline: float) -> Payment:

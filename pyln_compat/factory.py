@@ -19,10 +19,13 @@ from lnharness.network import NodeFactory as EngineFactory
 from lnharness.ports import release_port, reserve_port
 from lnharness.pyln.chain import BitcoinD
 from lnharness.pyln.flags import flag
-from lnharness.pyln.node import FUNDAMOUNT, LightningNode, broken_lines
+from lnharness.pyln.node import FUNDAMOUNT, LightningNode, broken_lines, daemon_options
 from lnharness.pyln.waits import wait_for
 
 DEFAULT_FEERATES = (15000, 11000, 7500, 3750)
+#: pyln-testing's daemon defaults where the built-in node's differ (a cln node gets them from
+#: its adapter): Core Lightning's tests build routes with 5-block final delays
+BUILTIN_PYLN_DEFAULTS = {"cltv-final": 5}
 #: keys of a `get_nodes`/`line_graph` opts dict that are node arguments, not daemon options
 NODE_OPT_KEYS = frozenset({
     "disconnect", "may_fail", "broken_log", "allow_warning", "may_reconnect",
@@ -38,11 +41,6 @@ UNSUPPORTED = {
 }
 #: implementations whose daemon logs Core Lightning's " WARNING:" lines (checked at teardown)
 WARNING_CHECKED_IMPLS = ("cln",)
-
-
-def daemon_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """pyln's options (a value of None means a flag without value) as lnharness's (True)."""
-    return {k: (True if v is None else v) for k, v in (options or {}).items()}
 
 
 class NodeFactory:
@@ -99,6 +97,9 @@ class NodeFactory:
                 raise UnsupportedFeature(f"EXPERIMENTAL_DUAL_FUND=1: implementation {kind!r} has "
                                          "no dual funding")
             options.setdefault("experimental-dual-fund", None)
+        if kind == "builtin":
+            for key, value in BUILTIN_PYLN_DEFAULTS.items():
+                options.setdefault(key, value)
         if cleandir:
             shutil.rmtree(self.directory / name, ignore_errors=True)
         broken_log = kwargs.get("broken_log")

@@ -21,6 +21,7 @@ from lnharness.fixtures.chain import chain_backend_for, run_chain
 from lnharness.fixtures.nodes import SkippingNodeFactory
 from lnharness.fixtures.options import get_option
 from lnharness.fixtures.plugin import directory, executor, teardown_checks
+from lnharness.fixtures.repro import capture_before_stopping, register_chain, register_factory
 from lnharness.fixtures.teardown import TeardownChecks
 from lnharness.pyln.chain import BitcoinD
 from lnharness.pyln.client import Millisatoshi
@@ -101,9 +102,11 @@ def bitcoind(request: pytest.FixtureRequest, directory: Path,
     """A started, funded regtest chain (`--lnh-chain`), as pyln-testing's `BitcoinD`."""
     running = run_chain(directory, chain_backend_for(request.config), teardown_checks)
     chain = next(running)
+    register_chain(request, chain.backend)
     try:
         yield BitcoinD(chain)
     finally:
+        capture_before_stopping(request)  # with --lnh-repro
         running.close()  # reports a crash of the chain and stops it
 
 
@@ -114,15 +117,19 @@ def node_cls() -> type[LightningNode]:
 
 
 @pytest.fixture
-def node_factory(directory: Path, test_name: str, bitcoind: BitcoinD, executor: ThreadPoolExecutor,
+def node_factory(request: pytest.FixtureRequest, directory: Path, test_name: str,
+                 bitcoind: BitcoinD, executor: ThreadPoolExecutor,
                  teardown_checks: TeardownChecks, node_cls: type[LightningNode],
                  impl: str) -> Iterator[NodeFactory]:
     """pyln-testing's node factory; nodes of `impl` (`--lnh-impl`, `@pytest.mark.impls`).
 
     At teardown every node is stopped; crashes, unclean exits and broken log lines fail the
     test (all reported at once)."""
-    engine = SkippingNodeFactory(directory, bitcoind.chain, default_impl=impl, executor=executor)
+    engine = SkippingNodeFactory(directory, bitcoind.chain, default_impl=impl, executor=executor,
+                                 test_id=request.node.nodeid)
     factory = NodeFactory(engine, bitcoind, executor, node_cls=node_cls, testname=test_name)
+    register_factory(request, engine)
     yield factory
+    capture_before_stopping(request)  # with --lnh-repro: ids and channels while nodes run
     for problem in factory.teardown():
         teardown_checks.add_error(problem)

@@ -10,8 +10,8 @@ from lnharness.pyln.waits import wait_for
 
 
 class LogView:
-    """pyln-testing's `TailableProc` surface: `opts`, `logs`, `is_in_log`, `wait_for_log`,
-    `wait_for_logs`, `logsearch_start`, `lightning_dir`.
+    """pyln-testing's `TailableProc` surface: `opts`, `cmd_line`, `logs`, `is_in_log`,
+    `wait_for_log`, `wait_for_logs`, `logsearch_start`, `lightning_dir`.
 
     `wait_for_log(s)` search forward from `logsearch_start` (a line index that only moves
     forward, across restarts too, as in pyln-testing); `is_in_log` searches from line `start`.
@@ -22,10 +22,17 @@ class LogView:
         #: the options the node was created with; changing them does not change the node
         self.opts = dict(opts)
         self.logsearch_start = 0
+        #: pyln's wrapper commands (valgrind); lnharness runs none, so it must stay empty
+        self.cmd_prefix: list[str] = []
 
     @property
     def lightning_dir(self) -> Path:
         return Path(self._node.lightning_dir)
+
+    @property
+    def cmd_line(self) -> list[str]:
+        """The node's command line (a copy: changing it does not change the node)."""
+        return list(self._node.daemon.cmd)
 
     @property
     def prefix(self) -> str:

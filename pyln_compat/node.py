@@ -6,6 +6,7 @@ through `bitcoin` (a `BitcoinD`), and the process through the lnharness node (`l
 """
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from concurrent.futures import Executor
@@ -22,15 +23,37 @@ FUNDAMOUNT = 10**6
 #: channel states in which a channel carries payments
 NORMAL_STATES = ("CHANNELD_NORMAL", "CHANNELD_AWAITING_SPLICE")
 #: pyln-testing node arguments that mean nothing here; accepted with no effect
-IGNORED_ARGS = ("db", "port", "grpc_port", "jsonschemas", "valgrind_plugins",
+IGNORED_ARGS = ("executable", "db", "port", "grpc_port", "jsonschemas", "valgrind_plugins",
                 "bad_notifications", "allow_bad_gossip")
 #: pyln-testing node arguments lnharness cannot honour: an error when given
 UNSUPPORTED_ARGS = {
     "disconnect": "dev-disconnect scripts are Core Lightning's; use node_factory.link(a, b) faults",
-    "random_hsm": "node keys come from the node's name (reproducible ids)",
-    "executable": "set LNH_LIGHTNINGD to choose lightningd",
+    "random_hsm": "node keys come from the test id and the node's name (reproducible ids)",
     "old_hsmsecret": "no hsm_secret migration",
 }
+
+
+def daemon_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """pyln's options (a value of None means a flag without value) as lnharness's (True)."""
+    return {k: (True if v is None else v) for k, v in (options or {}).items()}
+
+
+def drop_none(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` without the ones left at None (not given)."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def check_executable(executable: str | None, node: Any) -> None:
+    """pyln's `executable` names a lightningd; a Core Lightning node runs the one lnharness
+    found (`LNH_LIGHTNINGD` or PATH, which wins, so a suite's build-tree path such as
+    "lightningd/lightningd" may stay). A Core Lightning node raises when `executable` exists
+    and is a different binary; nodes of other implementations run their own daemon."""
+    if executable is None or node.impl != "cln" or not os.path.exists(executable):
+        return
+    if os.path.realpath(executable) != os.path.realpath(node.binary):
+        raise UnsupportedFeature(f"LightningNode(executable={executable!r}): this node runs "
+                                 f"{node.binary}; set LNH_LIGHTNINGD={os.path.abspath(executable)} "
+                                 "to run that lightningd")
 
 
 def make_rpc(node: Any) -> Any:
@@ -57,6 +80,7 @@ class LightningNode:
                                          f"lnharness.pyln: {UNSUPPORTED_ARGS[name]}")
             if name not in IGNORED_ARGS and name not in UNSUPPORTED_ARGS:
                 raise TypeError(f"LightningNode() got an unexpected keyword argument {name!r}")
+        check_executable(kwargs.get("executable"), lnh_node)
         self.lnh = lnh_node
         self.node_id = node_id
         self.lightning_dir = lnh_node.lightning_dir
@@ -69,7 +93,7 @@ class LightningNode:
         self.allow_warning = allow_warning
         self.allow_bad_gossip = bool(kwargs.get("allow_bad_gossip", False))
         self.daemon = LogView(lnh_node, options or {})
-        self._created_opts = dict(self.daemon.opts)
+        self._applied_opts = dict(self.daemon.opts)
         self.rpc = make_rpc(lnh_node)
         self.info: dict[str, Any] = {}
         self.port = lnh_node.port
@@ -79,10 +103,12 @@ class LightningNode:
     def start(self, wait_for_bitcoind_sync: bool = True, stderr_redir: bool = False) -> None:
         """Start the node and cache its `getinfo` in `info`. lnharness always waits until the
         node has caught up with the chain (`wait_for_bitcoind_sync` cannot turn that off)."""
-        if self.daemon.opts != self._created_opts:
-            raise UnsupportedFeature(
-                f"{self.lnh.name}: daemon.opts changed after the node was made; lnharness.pyln "
-                "cannot restart a node with other options: pass them to get_node(options=...)")
+        if self.daemon.cmd_prefix:
+            raise UnsupportedFeature(f"{self.lnh.name}: daemon.cmd_prefix "
+                                     f"{self.daemon.cmd_prefix!r}: lnharness runs no wrapper")
+        if self.daemon.opts != self._applied_opts:  # changed since the last start: apply
+            self.lnh.set_options(daemon_options(self.daemon.opts))
+            self._applied_opts = dict(self.daemon.opts)
         self.lnh.start()
         self.info = self.rpc.getinfo()
         self.port = self.lnh.port
@@ -235,6 +261,37 @@ class LightningNode:
         if result.get("status") != "complete":
             raise ValueError(f"payment to {dst.lnh.name} did not complete: {result}")
         dst.wait_for_htlcs()
+
+    def dev_pay(self, bolt11: str, amount_msat: Any = None, label: str | None = None,
+                riskfactor: Any = None, maxfeepercent: Any = None, retry_for: Any = None,
+                maxdelay: Any = None, exemptfee: Any = None, dev_use_shadow: bool = True,
+                exclude: list[str] | None = None) -> dict[str, Any]:
+        """pyln's wrapper of Core Lightning's `dev_pay`. A Core Lightning node runs `dev_pay`;
+        other nodes run `pay` with the same arguments: they add no shadow route, so
+        `dev_use_shadow` changes nothing there; a `riskfactor` or `exclude` raises."""
+        params = {"bolt11": bolt11, "amount_msat": amount_msat, "label": label,
+                  "maxfeepercent": maxfeepercent, "retry_for": retry_for, "maxdelay": maxdelay,
+                  "exemptfee": exemptfee}
+        if self.lnh.impl == "cln":
+            params.update(riskfactor=riskfactor, dev_use_shadow=dev_use_shadow,
+                          exclude=exclude or None)
+            return dict(self.rpc.call("dev_pay", drop_none(params)))
+        for name, value in (("riskfactor", riskfactor), ("exclude", exclude or None)):
+            if value is not None:
+                raise UnsupportedFeature(f"dev_pay({name}=...) on {self.lnh.impl} node "
+                                         f"{self.lnh.name}: its pay has no {name}")
+        return dict(self.rpc.call("pay", drop_none(params)))
+
+    def dev_invoice(self, amount_msat: Any, label: str, description: str, expiry: Any = None,
+                    fallbacks: Any = None, preimage: Any = None, exposeprivatechannels: Any = None,
+                    cltv: Any = None, dev_routes: Any = None) -> dict[str, Any]:
+        """pyln's `invoice` with Core Lightning's `dev-routes` (a node without it refuses the
+        parameter with its own RPC error)."""
+        return dict(self.rpc.call("invoice", drop_none({
+            "amount_msat": amount_msat, "label": label, "description": description,
+            "expiry": expiry, "fallbacks": fallbacks, "preimage": preimage,
+            "exposeprivatechannels": exposeprivatechannels, "cltv": cltv,
+            "dev-routes": dev_routes})))
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -63,6 +63,14 @@ class NodeRpc:
         except HarnessRpcError as exc:
             raise pyln_error(method, payload, exc) from None
 
+    def getpeer(self, peer_id: str, level: str | None = None) -> dict[str, Any] | None:
+        """pyln-client's helper: the `listpeers` entry of `peer_id`, or None."""
+        if level is not None:
+            raise UnsupportedFeature(f"{self._name}: getpeer(level=...) (log levels of "
+                                     "listpeers) is not supported by lnharness.pyln")
+        peers = self.call("listpeers", {"id": peer_id}).get("peers") or []
+        return peers[0] if peers else None
+
     def __getattr__(self, attribute: str) -> Callable[..., Any]:
         if attribute.startswith("_"):
             raise AttributeError(attribute)

@@ -2,7 +2,7 @@
 
 Helpers (`wait_for`, `only_one`, `sync_blockheight`, `mine_funding_to_announce`,
 `wait_channel_quiescent`, `scid_to_int`, `get_tx_p2wsh_outnum`, `write_config`, `env`), the
-classes (`LightningNode`, `NodeFactory`, `BitcoinD`, `RpcError`, `Millisatoshi`,
+classes (`LightningNode`, `TailableProc`, `NodeFactory`, `BitcoinD`, `RpcError`, `Millisatoshi`,
 `LightningRpc`), `FUNDAMOUNT`, and the flags (`TIMEOUT`, `TEST_NETWORK`, `VALGRIND`, ...),
 which are read from the environment when looked up (see `flags`).
 """
@@ -16,11 +16,12 @@ from lnharness.pyln.client import LightningRpc, Millisatoshi, RpcError
 from lnharness.pyln.factory import NodeFactory
 from lnharness.pyln.flags import FLAGS, env, flag
 from lnharness.pyln.node import FUNDAMOUNT, LightningNode
+from lnharness.pyln.proc import TailableProc
 from lnharness.pyln.waits import PylnWaitTimeout, only_one, sync_blockheight, wait_for
 
 __all__ = [
     "BitcoinD", "FUNDAMOUNT", "LightningNode", "LightningRpc", "Millisatoshi", "NodeFactory",
-    "PylnWaitTimeout", "RpcError", "env", "get_tx_p2wsh_outnum", "mine_funding_to_announce",
+    "PylnWaitTimeout", "RpcError", "TailableProc", "env", "get_tx_p2wsh_outnum", "mine_funding_to_announce",
     "only_one", "scid_to_int", "sync_blockheight", "wait_channel_quiescent", "wait_for",
     "write_config", *FLAGS,
 ]

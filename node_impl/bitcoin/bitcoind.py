@@ -76,7 +76,7 @@ class BitcoindBackend(ChainBackend):
                f"-rpcuser={self.rpcuser}", f"-rpcpassword={self.rpcpassword}",
                "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcthreads=16",
                "-rpcworkqueue=128", "-listen=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0",
-               "-printtoconsole", "-logtimestamps"]
+               "-printtoconsole", "-logtimestamps", "-logtimemicros"]
         cmd += [f"-{topic}={endpoint}" for topic, endpoint in self.zmq_endpoints.items()]
         return cmd + list(self.extra_args)
 

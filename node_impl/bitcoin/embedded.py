@@ -45,7 +45,7 @@ class EmbeddedBackend(ChainBackend):
                 f"-conf={self.datadir / 'bitcoin.conf'}",
                 f"-rpcport={self.rpc_port}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
                 f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
-                "-printtoconsole"]
+                "-printtoconsole", "-logtimemicros"]
 
     def _env(self) -> dict[str, str] | None:
         return python_daemon_env()  # bytecode cached even under PYTHONDONTWRITEBYTECODE

@@ -54,6 +54,8 @@ CLN_NOOP_OPTIONS = {
     "dev-fail-on-subdaemon-fail": "one process: there are no subdaemons",
     "dev-no-version-checks": "one process: there are no subdaemons to check",
     "dev-no-plugin-checksum": "there are no plugins",
+    "xpay-handle-pay": "pay and xpay are one payer here: pay already runs xpay's code",
+    "dev-crash-after": "the harness's timeouts bound a test; the node keeps no crash timer",
 }
 #: Core Lightning's log levels -> the built-in node's (`log-level=LEVEL:SUBSYSTEM` is dropped:
 #: the node has one level for all its loggers).
@@ -109,17 +111,28 @@ class BuiltinNode(ClnShapedNode):
     """The built-in Python node, started as its own process."""
 
     impl = "builtin"
+    derives_identity = True
+    #: everything is in its directory (sqlite, seed, rpc secret); ports and the chain's address
+    #: come from the command line at every start, and it redials peers only when told
+    restore_unsupported = None
+    saved_excludes = ("log", "bitcoin_rpc_credentials")
+    starts_before_chain = True  # its chain watcher retries every 0.2 s until the chain answers
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
-                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False,
+                 identity: str | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
-                         may_reconnect=may_reconnect)
+                         may_reconnect=may_reconnect, identity=identity)
         self.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         seed = self.options.pop("seed", None)
-        if seed is not None or not {"seed_file", "seed-file"} & set(self.options):
-            # reproducible node ids: the same name gives the same id in every run
+        if seed is not None or not ({"seed_file", "seed-file"} & set(self.options)
+                                    or (self.lightning_dir / "seed").exists()):
+            # a directory that has a seed keeps it (a restored snapshot's node, a replay);
+            # reproducible node ids: the same identity (under pytest the test id and the
+            # node's name, else the name) gives the same id in every run
             write_private(self.lightning_dir / "seed", str(
-                seed if seed is not None else hashlib.sha256(f"lnharness:{name}".encode()).hexdigest()))
+                seed if seed is not None
+                else hashlib.sha256(f"lnharness:{self.identity}".encode()).hexdigest()))
         self._extra_args = _option_args(self.options)
         self.port = reserve_port()
         self.rpc_port = reserve_port()
@@ -148,6 +161,14 @@ class BuiltinNode(ClnShapedNode):
                 *([] if self.may_reconnect else ["--no-reconnect"]),
                 *self._extra_args]
 
+    def set_options(self, options: dict[str, Any]) -> None:
+        self._check_stopped_for_options()
+        if {"seed", "seed_file", "seed-file"} & set(options):
+            raise TypeError(f"{self.name}: the seed is fixed when the node is made")
+        self._extra_args = _option_args(options)  # raises before anything changes
+        self.options = dict(options)
+        self._daemon.cmd = self._command()
+
     # -- lifecycle --------------------------------------------------------------------
     @property
     def rpc(self) -> BuiltinRpc:
@@ -155,9 +176,13 @@ class BuiltinNode(ClnShapedNode):
             self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port)
         return self._rpc
 
-    def start(self, timeout: float | None = None) -> None:
-        self._daemon.start(timeout)
+    def launch(self, timeout: float | None = None) -> None:
+        self._daemon.start(timeout)  # ready once its RPC and peer ports listen
         self._rpc = None  # the secret is created at first start
+
+    def start(self, timeout: float | None = None) -> None:
+        if not self._daemon.is_running():
+            self.launch(timeout)
         self._wait_synced(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:

@@ -33,6 +33,7 @@ from .net.peers import PeerManager
 from .payments.forward import Forwarding
 from .payments.htlcs import HtlcOutcomes
 from .payments.invoices import InvoiceStore
+from .payments.mpp_receive import HtlcSets
 from .payments.pay import Payments
 from .payments.sendonion import OnionSender
 from .rpc import channels as channels_rpc
@@ -89,11 +90,13 @@ class Node:
             self.services, listen_address=lambda: self.listen_address,
             peer_htlc_minimum_msat=lambda scid: _peer_htlc_minimum_msat(self.channels, scid))
         self.invoices = InvoiceStore(self.services, self.channels, self.gossip)
-        self.payments = Payments(self.services, self.channels, self.channels.store, self.gossip)
+        self.payments = Payments(self.services, self.channels, self.channels.store, self.gossip,
+                                 self.invoices)
         self.forwarding = Forwarding(self.services, self.channels, self.gossip)
         self.onion_sender = OnionSender(self.services, self.channels, self.channels.store)
         self.channels.set_htlc_handler(HtlcOutcomes(
-            self.services, self.channels, self.payments, self.forwarding, self.invoices))
+            self.services, self.channels, self.payments, self.forwarding, self.invoices,
+            HtlcSets(self.services, self.channels)))
 
         self.peers.add_handler(self.channels)
         self.peers.add_handler(self.gossip)

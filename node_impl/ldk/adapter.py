@@ -79,11 +79,17 @@ class LdkNode(ClnShapedNode):
     impl = "ldk"
     broken_log_regex: ClassVar[str] = BROKEN_LOG_REGEX
     accept_depth: ClassVar[int] = 6
+    derives_identity: ClassVar[bool] = True
+    #: ldk-node keeps everything in its storage directory, given on the command line at every
+    #: start with the ports and the chain; nothing stored names a path
+    restore_unsupported: ClassVar[str | None] = None
+    saved_excludes: ClassVar[tuple[str, ...]] = ("log", "bitcoin_rpc_credentials")
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
-                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False,
+                 identity: str | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
-                         may_reconnect=may_reconnect)
+                         may_reconnect=may_reconnect, identity=identity)
         found = find_daemon()
         if found is None:
             raise ProcessError(f"ldk: lnh-ldkd not found; {INSTALL_HINT}")
@@ -92,8 +98,9 @@ class LdkNode(ClnShapedNode):
         self.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         seed = self.lightning_dir / "keys_seed"
         if not seed.exists():
-            # reproducible node ids: the same name gives the same id in every run
-            write_private(seed, hashlib.sha512(f"lnharness:{name}".encode()).digest())
+            # reproducible node ids: the same identity (under pytest the test id and the
+            # node's name, else the name) gives the same id in every run
+            write_private(seed, hashlib.sha512(f"lnharness:{self.identity}".encode()).digest())
         credentials = self.lightning_dir / "bitcoin_rpc_credentials"
         write_private(credentials, f"{chain.rpcuser}:{chain.rpcpassword}".encode())
         self.port = reserve_port()

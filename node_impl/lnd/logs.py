@@ -49,6 +49,13 @@ BENIGN_ERRORS: tuple[str, ...] = (
     r"unable to find arbitrator$",
     # a payment that fails: the reason reaches the caller as PaymentFailed
     r"\[ERR\] CRTR: (No route found for payment \w+$|Payment \w+ failed: )",
+    # a multi-part payment: lnd's splitter sent a part over a local channel whose bandwidth an
+    # earlier part had just taken; its switch refuses that attempt and lnd splits again (the
+    # payment's outcome reaches the caller)
+    r"\[ERR\] HSWC: Link [\d:]+ policy for local forward not satisfied$",
+    r"\[ERR\] CRTR: Failed sending attempt \d+ for payment \w+ to switch: insufficient bandwidth "
+    r"to route htlc$",
+    r"\[ERR\] CRTR: Channel update of ourselves received$",
     # regtest: bitcoind has no fee estimates without transaction history; lnd falls back to
     # its default fee rate
     r"\[ERR\] LNWL: unable to query estimator: fee estimation data not available yet",

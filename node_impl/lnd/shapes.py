@@ -166,4 +166,5 @@ def payment_from_lnd(record: dict[str, Any]) -> Payment:
         fee_msat=int(record.get("fee_msat") or 0),
         amount_msat=int(record.get("value_msat") or 0),
         native=record,
+        parts=sum(1 for htlc in record.get("htlcs") or () if htlc.get("status") == "SUCCEEDED") or 1,
     )

@@ -30,8 +30,8 @@ def test_bytes_are_big_endian_from_bit_zero_and_minimal() -> None:
 
 
 def test_default_node_features() -> None:
-    assert sorted(DEFAULT_NODE_FEATURES.bits) == [0, 7, 8, 12, 14, 44]
-    assert DEFAULT_NODE_FEATURES.to_bytes().hex() == "100000005181"
+    assert sorted(DEFAULT_NODE_FEATURES.bits) == [0, 7, 8, 12, 14, 17, 44, 55]
+    assert DEFAULT_NODE_FEATURES.to_bytes().hex() == "80100000025181"
     for feature in (
         Feature.OPTION_DATA_LOSS_PROTECT,
         Feature.VAR_ONION_OPTIN,
@@ -43,6 +43,10 @@ def test_default_node_features() -> None:
         assert feature in DEFAULT_KNOWN_FEATURES
     assert DEFAULT_NODE_FEATURES.supports(Feature.GOSSIP_QUERIES)
     assert not DEFAULT_NODE_FEATURES.requires(Feature.GOSSIP_QUERIES)
+    # multi-part payments are received (optional: a payer may still send one part)
+    assert DEFAULT_NODE_FEATURES.supports(Feature.BASIC_MPP)
+    assert not DEFAULT_NODE_FEATURES.requires(Feature.BASIC_MPP)
+    assert Feature.BASIC_MPP in DEFAULT_KNOWN_FEATURES
     # We must never offer dual funding or anchors before implementing them.
     assert not DEFAULT_NODE_FEATURES.supports(Feature.OPTION_DUAL_FUND)
     assert not DEFAULT_NODE_FEATURES.supports(Feature.OPTION_ANCHORS)

@@ -345,3 +345,17 @@ def test_failure_from_a_middle_hop_is_attributed_to_it():
     assert (failure.hop_index, failure.code) == (2, UNKNOWN_NEXT_PEER)
     with pytest.raises(OnionError, match="not authenticated"):
         decrypt_failure_packet(secrets, bytes(len(packet)))
+
+
+def test_keysend_preimage_record_is_type_5482373484_of_32_bytes():
+    preimage = bytes(range(32))
+    payload = HopPayload(5_000, 140, keysend_preimage=preimage, unknown_records=((65537, b"hi"),))
+    raw = payload.encode()
+    # BigSize of 5482373484 (above 2^32: 0xff and eight bytes), then length 32, the preimage
+    assert bytes.fromhex("ff0000000146c6616c20") + preimage in raw
+    assert decode_hop_payload(raw, is_final=True) == payload
+    # a wrong length is an invalid payload naming the type (the record is even: not skippable)
+    short = bytes.fromhex("0202138804018c" + "ff0000000146c6616c" + "10") + preimage[:16]
+    with pytest.raises(InvalidOnionPayloadError) as raised:
+        decode_hop_payload(short, is_final=True)
+    assert raised.value.tlv_type == 5482373484

@@ -89,3 +89,42 @@ def test_waitanyinvoice_times_out_with_904(builtin_nodes):
     assert err.code == 904
     err = error_of(node.rpc.waitanyinvoice, timeout=1)
     assert err.code == 904
+
+
+def test_decode_reads_other_networks_and_uppercase_invoices(builtin_nodes):
+    node = builtin_nodes.get_node()
+    # BOLT 11's first example (mainnet): decode reads it, decodepay (this node's network) not
+    mainnet = ("lnbc1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzqfq"
+               "qqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6"
+               "rfwvs8qun0dfjkxaq9qrsgq357wnc5r2ueh7ck6q93dj32dlqnls087fxdwk8qakdyafkq3yap9us6v52vj"
+               "jsrvywa6rt52cm9r9zqt8r2t7mlcwspyetp5h2tztugp9lfyql")
+    decoded = node.rpc.decode(mainnet)
+    assert decoded["currency"] == "bc" and decoded["created_at"] == 1496314658
+    assert decoded["description"] == "Please consider supporting this project"
+    assert error_of(node.rpc.decodepay, mainnet).code == -32602
+    created = node.rpc.invoice(amount_msat=7_000, label="up", description="shout")
+    assert node.rpc.decode(created["bolt11"].upper())["payment_hash"] == created["payment_hash"]
+    mixed = created["bolt11"][:10].upper() + created["bolt11"][10:]
+    assert error_of(node.rpc.decode, mixed).code == -32602
+
+
+def test_invoice_errors_in_core_lightnings_words(builtin_nodes):
+    node = builtin_nodes.get_node()
+    err = error_of(node.rpc.invoice, amount_msat=0, label="zero", description="z")
+    assert err.code == -32602 and "positive msat or 'any': invalid token '0'" in err.message
+    node.rpc.invoice(amount_msat=1_000, label="kept", description="k")
+    assert node.rpc.listinvoices(offer_id="aa" * 32) == {"invoices": []}
+    assert error_of(node.rpc.listinvoices, offer_id="zz").code == -32602
+
+
+def test_invoice_amounts_in_btc(builtin_nodes):
+    node = builtin_nodes.get_node()
+    assert node.rpc.decode(node.rpc.invoice(amount_msat="0.00000001btc", label="one-sat",
+                                            description="b")["bolt11"])["amount_msat"] == 1000
+    assert node.rpc.decode(node.rpc.invoice(amount_msat="0.00000000001btc", label="one-msat",
+                                            description="b")["bolt11"])["amount_msat"] == 1
+    for zero in ("0.00000000btc", "0btc"):
+        err = error_of(node.rpc.invoice, amount_msat=zero, label="z", description="z")
+        assert err.code == -32602 and f"invalid token '{zero}'" in err.message
+    for bad in ("0.000000000001btc", "1.btc", "btc", "1.2.3btc"):
+        assert error_of(node.rpc.invoice, amount_msat=bad, label="bad", description="z").code == -32602

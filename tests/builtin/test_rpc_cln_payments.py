@@ -150,7 +150,39 @@ def test_connect_answers_the_resolved_address_and_clns_codes(chained_builtin_nod
     stranger_id = stranger.node_id
     assert error_of(alice.rpc.connect, stranger_id).code == 400
     assert error_of(alice.rpc.connect, id=stranger_id, port=1).code == -32602
+    # bob's address under the stranger's id: bob drops the handshake (Core Lightning's words)
+    err = error_of(alice.rpc.connect, f"{stranger_id}@127.0.0.1:{bob.peer_port}")
+    assert err.code == 401 and "Cryptographic handshake: peer closed connection (wrong key?)" in err.message
     stranger.stop()
     err = error_of(alice.rpc.connect, f"{stranger_id}@127.0.0.1:{stranger.peer_port}")
-    assert err.code == 401
+    assert err.code == 401 and "Connection establishment: Connection refused" in err.message
     wait_for(lambda: alice.rpc.listpeers(id=bob.node_id)["peers"], what="bob listed")
+
+
+def test_pay_stores_an_uppercase_invoice_lowered_and_names_the_expiry(pair):
+    alice, bob = pair
+    invoice = bob.rpc.invoice(amount_msat=4_000, label="loud", description="upper")["bolt11"]
+    assert alice.rpc.pay("lightning:" + invoice.upper())["status"] == "complete"
+    assert [p["bolt11"] for p in alice.rpc.listpays()["pays"]] == [invoice]
+    stale = bob.rpc.invoice(amount_msat=4_000, label="stale", description="s", expiry=1)["bolt11"]
+    wait_for(lambda: bob.rpc.listinvoices("stale")["invoices"][0]["status"] == "expired")
+    err = error_of(alice.rpc.xpay, invstring=stale)
+    assert err.code == 207 and "Invoice expired" in err.message and "seconds ago" in err.message
+
+
+def test_pay_our_own_invoice_and_check_a_description(pair):
+    alice, bob = pair
+    own = alice.rpc.invoice(amount_msat=10_000, label="self", description="to me")
+    first = alice.rpc.pay(own["bolt11"])
+    assert first["status"] == "complete" and first["payment_preimage"]
+    assert alice.rpc.listinvoices("self")["invoices"][0]["status"] == "paid"
+    assert alice.rpc.pay(own["bolt11"])["payment_preimage"] == first["payment_preimage"]  # again
+    gone = alice.rpc.invoice(amount_msat=10_000, label="gone", description="x")["bolt11"]
+    alice.rpc.delinvoice(label="gone", status="unpaid")
+    err = error_of(alice.rpc.pay, gone)
+    assert err.code == 203 and "Unknown invoice" in err.message
+    text = "a description too long to carry " * 3
+    hashed = bob.rpc.invoice(amount_msat=1_000, label="h", description=text, deschashonly=True)
+    err = error_of(alice.rpc.pay, hashed["bolt11"], description=text[:-1])
+    assert err.code == -32602 and "does not match description" in err.message
+    assert alice.rpc.pay(hashed["bolt11"], description=text)["status"] == "complete"

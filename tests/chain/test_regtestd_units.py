@@ -153,6 +153,22 @@ def test_config_parsing(tmp_path):
         parse_args([f"-datadir={tmp_path}"])
 
 
+def test_logtimemicros_adds_microseconds_to_log_timestamps(tmp_path):
+    import logging
+    import re
+
+    from lnharness.node_impl.bitcoin.regtestd.__main__ import _UtcFormatter
+
+    assert parse_args([f"-datadir={tmp_path}"]).logtimemicros is False
+    assert parse_args([f"-datadir={tmp_path}", "-logtimemicros"]).logtimemicros is True
+    record = logging.LogRecord("regtestd", logging.INFO, "x", 1, "hello", None, None)
+    record.created = 1_780_000_000.123456
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.123456Z hello",
+                        _UtcFormatter("%(asctime)s %(message)s", micros=True).format(record))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ hello",
+                        _UtcFormatter("%(asctime)s %(message)s").format(record))
+
+
 # BIP341 wallet test vectors, keyPathSpending (transcribed from bip341_wallet_vectors.json)
 BIP341_UNSIGNED_TX = (
     "02000000097de20cbff686da83a54981d2b9bab3586f4ca7e48f57f5b55963115f3b334e9c010000000000000000d7b7cab5"

@@ -210,6 +210,13 @@ def test_benign_log_lines_are_allowed_and_others_are_not():
                      f"close resp:{point}, unable to find arbitrator")
     assert not is_benign(f"2026-12-05 07:44:45.247 [ERR] RPCS: unable to populate arbitrator force "
                          f"close resp:{point}, unable to fetch channel")
+    # lnd splitting a multi-part payment again after a part missed a local channel's bandwidth
+    assert is_benign("2026-12-05 08:43:53.187 [ERR] HSWC: Link 104:1:1 policy for local forward not "
+                     "satisfied")
+    assert is_benign("2026-12-05 08:43:53.187 [ERR] CRTR: Failed sending attempt 2 for payment "
+                     f"{'fc' * 32} to switch: insufficient bandwidth to route htlc")
+    assert not is_benign("2026-12-05 08:43:53.187 [ERR] CRTR: Failed sending attempt 2 for payment "
+                         f"{'fc' * 32} to switch: link not found")
     assert not is_benign("2026-12-04 16:33:10.200 [ERR] FNDG: unable to cancel reservation: "
                          "no active reservations for peer(02aa)")
     assert not is_benign("2026-12-04 17:12:17.120 [ERR] HSWC: ChannelLink(ab:1): failing link: "

@@ -82,3 +82,62 @@ def test_helpers():
     assert msat == 100000000 and msat.to_satoshi() == 100000
     assert Millisatoshi('1sat') + 1 == Millisatoshi('1001msat')
     assert Millisatoshi(3000) // 2 == Millisatoshi(1500) and Millisatoshi(10) < 11
+
+
+def test_daemon_opts_changed_while_stopped_apply_at_the_next_start(node_factory):
+    l1 = node_factory.get_node(options={'alias': 'BEFORE'})
+    assert l1.info['alias'] == 'BEFORE'
+    l1.stop()
+    l1.daemon.opts['alias'] = 'AFTER'
+    l1.start()
+    assert l1.rpc.getinfo()['alias'] == 'AFTER'
+    l1.daemon.opts['no-such-option'] = 1
+    l1.stop()
+    with pytest.raises(TypeError, match='no-such-option'):
+        l1.start()
+
+
+def test_a_cmd_prefix_is_refused_at_start(node_factory):
+    from lnharness.backend import UnsupportedFeature
+    l1 = node_factory.get_node(start=False)
+    assert l1.daemon.cmd_line == l1.lnh.daemon.cmd
+    l1.daemon.cmd_prefix += ['valgrind']
+    with pytest.raises(UnsupportedFeature, match='valgrind'):
+        l1.start()
+
+
+def test_executable_naming_another_lightningd_is_refused(node_factory, impl, tmp_path):
+    other = tmp_path / 'lightningd'
+    other.write_text('#!/bin/sh\n')
+    if impl == 'builtin':  # a built-in node runs its own daemon, whatever lightningd is named
+        assert node_factory.get_node(executable=str(other)).info['id']
+        return
+    from lnharness.backend import UnsupportedFeature
+    with pytest.raises(UnsupportedFeature, match='LNH_LIGHTNINGD'):
+        node_factory.get_node(executable=str(other))
+
+
+def test_tailable_proc_runs_a_helper_process_with_a_log(tmp_path):
+    from lnharness.pyln.utils import TailableProc
+
+    class Echo(TailableProc):
+        def __init__(self, directory):
+            TailableProc.__init__(self, directory)
+            self.cmd_line = ['sh', '-c', 'echo ready; echo second; exec sleep 30']
+
+    proc = Echo(tmp_path)
+    proc.start()
+    assert 'second' in proc.wait_for_log('sec')
+    assert proc.is_in_log('ready') == 'ready'
+    assert proc.stop() is not None
+    assert proc.logs[:2] == ['ready', 'second']
+
+
+def test_getpeer_and_pyln_testings_final_cltv(node_factory):
+    l1, l2 = node_factory.get_nodes(2)
+    assert l1.rpc.getpeer(l2.info['id']) is None
+    l1.rpc.connect(l2.info['id'], 'localhost', l2.port)
+    assert l1.rpc.getpeer(l2.info['id'])['id'] == l2.info['id']
+    # pyln-testing starts nodes with cltv-final=5, and Core Lightning's tests rely on it
+    inv = l2.rpc.invoice(1000, 'cltv', 'cltv')['bolt11']
+    assert l1.rpc.decode(inv)['min_final_cltv_expiry'] == 5

@@ -61,6 +61,18 @@ def test_the_pay_helper(node_factory):
     assert invoice['status'] == 'paid' and invoice['amount_received_msat'] == 100000
 
 
+def test_dev_pay_pays_and_refuses_what_the_node_cannot_do(node_factory, impl):
+    from lnharness.backend import UnsupportedFeature
+    l1, l2 = node_factory.line_graph(2)
+    inv = l2.rpc.invoice(5000, 'devpay', 'devpay')
+    assert l1.dev_pay(inv['bolt11'], dev_use_shadow=False)['status'] == 'complete'
+    assert only_one(l2.rpc.listinvoices('devpay')['invoices'])['status'] == 'paid'
+    if impl != 'cln':
+        other = l2.rpc.invoice(5000, 'devpay2', 'devpay2')['bolt11']
+        with pytest.raises(UnsupportedFeature, match='exclude'):
+            l1.dev_pay(other, exclude=[l2.info['id']])
+
+
 def test_mutual_close_returns_the_funds(node_factory, bitcoind):
     l1, l2 = node_factory.line_graph(2, fundamount=200000)
     res = l1.rpc.close(l2.info['id'])

@@ -30,6 +30,7 @@ Options (bitcoind syntax, also read from bitcoin.conf / -conf=):
   -addresstype=<type>     getnewaddress default: bech32 (P2WPKH) or bech32m (P2TR)
   -changetype=<type>      change output type (default: like the payment)
   -printtoconsole         log to stdout as well as debug.log
+  -logtimemicros          log timestamps with microseconds (2026-01-02T03:04:05.678901Z)
   -rpcservertimeout=<s>   a request must arrive whole within this (default 30), else HTTP 408
   -regtest / -chain=regtest   the only chain
 Unknown bitcoind options are accepted with a warning in the log.
@@ -39,14 +40,22 @@ log = logging.getLogger("regtestd")
 
 
 class _UtcFormatter(logging.Formatter):
-    """bitcoind's log timestamps: 2026-01-02T03:04:05Z."""
+    """bitcoind's log timestamps: 2026-01-02T03:04:05Z, or 2026-01-02T03:04:05.678901Z
+    with -logtimemicros."""
+
+    def __init__(self, fmt: str, *, micros: bool = False):
+        super().__init__(fmt)
+        self.micros = micros
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        if self.micros:
+            stamp += f".{int(record.created * 1_000_000) % 1_000_000:06d}"
+        return stamp + "Z"
 
 
-def _setup_logging(log_path, printtoconsole: bool) -> None:
-    formatter = _UtcFormatter("%(asctime)s %(message)s")
+def _setup_logging(log_path, printtoconsole: bool, micros: bool = False) -> None:
+    formatter = _UtcFormatter("%(asctime)s %(message)s", micros=micros)
     root = logging.getLogger("regtestd")
     root.setLevel(logging.DEBUG)
     root.propagate = False
@@ -103,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: Cannot obtain a lock on data directory {config.datadir}. regtestd is probably already running.",
               file=sys.stderr)
         return 1
-    _setup_logging(config.log_path, config.printtoconsole)
+    _setup_logging(config.log_path, config.printtoconsole, config.logtimemicros)
     log.info("regtestd starting (Bitcoin Core RPC compatible), datadir %s", config.datadir)
     for warning in config.warnings:
         log.warning(warning)

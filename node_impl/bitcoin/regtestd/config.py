@@ -19,10 +19,11 @@ _KNOWN = {
     "rpccookiefile", "fallbackfee", "minrelaytxfee", "printtoconsole", "regtest", "chain",
     "wallet", "disablewallet", "txindex", "server", "maxtxfee", "help", "version", "daemon",
     "testnet", "signet", "rpcthreads", "debuglogfile", "persistmempool", "walletdir",
-    "addresstype", "changetype", "mempoolfullrbf", "rpcservertimeout",
+    "addresstype", "changetype", "mempoolfullrbf", "rpcservertimeout", "logtimemicros",
 }
 _BOOL_OPTIONS = {"printtoconsole", "regtest", "disablewallet", "txindex", "server", "help",
-                 "version", "daemon", "testnet", "signet", "persistmempool", "mempoolfullrbf"}
+                 "version", "daemon", "testnet", "signet", "persistmempool", "mempoolfullrbf",
+                 "logtimemicros"}
 
 
 class ConfigError(Exception):
@@ -42,6 +43,7 @@ class Config:
     minrelaytxfee_sat_per_kvb: int = DEFAULT_MIN_RELAY_FEE_SAT_PER_KVB
     maxtxfee_sat: int = DEFAULT_MAX_TX_FEE_SAT
     printtoconsole: bool = False
+    logtimemicros: bool = False
     rpcservertimeout: int = DEFAULT_RPC_SERVER_TIMEOUT
     wallets: list[str] = field(default_factory=list)
     wallet_option_given: bool = False
@@ -219,6 +221,8 @@ def _apply(config: Config, name: str, value: str | None) -> None:
         config.maxtxfee_sat = _parse_amount_sat(name, value)
     elif name == "printtoconsole":
         config.printtoconsole = flag
+    elif name == "logtimemicros":
+        config.logtimemicros = flag
     elif name == "persistmempool":
         config.persistmempool = flag
     elif name == "mempoolfullrbf":

@@ -71,6 +71,9 @@ class PaymentRecord:
             entry["failure"] = self.failure
         if self.data.get("label"):
             entry["label"] = self.data["label"]
+        parts = [p for p in (self.data.get("parts") or {}).values() if p["status"] != "failed"]
+        if self.status == "complete" and len(parts) > 1:
+            entry["number_of_parts"] = len(parts)  # Core Lightning's: only for more than one
         return entry
 
 

@@ -57,6 +57,7 @@ class Config:
     chain_poll_s: float
     no_reconnect: bool = False
     rpc_read_timeout_s: float = 60.0
+    mpp_timeout_s: float = 60.0
 
 
 def _host_port(text: str) -> HostPort:
@@ -153,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="SECONDS",
                      help="an RPC request (or an idle connection's next one) must arrive within "
                           "this, else HTTP 408 and the connection is closed (default 60)")
+    dev.add_argument("--mpp-timeout", dest="mpp_timeout_s", type=float, default=60.0, metavar="SECONDS",
+                     help="fail every part of a multi-part payment with mpp_timeout when its total has "
+                          "not arrived this long after its first part (default 60, as BOLT 4 advises)")
     return p
 
 
@@ -168,6 +172,8 @@ def parse_config(argv: list[str] | None = None) -> Config:
         parser.error("--ping-idle must be positive")
     if not ns.rpc_read_timeout_s > 0:
         parser.error("--rpc-read-timeout must be positive")
+    if not ns.mpp_timeout_s > 0:
+        parser.error("--mpp-timeout must be positive")
     lightning_dir: Path = ns.lightning_dir.resolve()
     log_files = tuple(ns.log_files) if ns.log_files else (str(lightning_dir / "log"),)
     return Config(
@@ -195,4 +201,5 @@ def parse_config(argv: list[str] | None = None) -> Config:
         chain_poll_s=ns.chain_poll_s,
         no_reconnect=ns.no_reconnect,
         rpc_read_timeout_s=ns.rpc_read_timeout_s,
+        mpp_timeout_s=ns.mpp_timeout_s,
     )

@@ -18,6 +18,8 @@ Labels:
     lnharness/channel/<i>/htlc              htlc_basepoint secret
     lnharness/channel/<i>/commitment_seed   per-commitment seed (BOLT 3 shachain)
     lnharness/wallet/<i>                    on-chain wallet key i (P2WPKH)
+    lnharness/invoice/<i>/preimage          preimage of invoice i (not a key: any 32 bytes)
+    lnharness/invoice/<i>/secret            payment secret of invoice i
 
 BOLT 3 formulas (section "Key Derivation"): :func:`derive_pubkey`,
 :func:`derive_privkey`, :func:`derive_revocation_pubkey`,
@@ -200,6 +202,16 @@ def seed_secret(seed: bytes, label: str) -> bytes:
             return candidate
         counter += 1
         message = f"{label}/{counter}".encode()
+
+
+def invoice_secrets(seed: bytes, index: int) -> tuple[bytes, bytes]:
+    """(preimage, payment secret) of the node's `index`-th invoice: a rerun that creates
+    its invoices in the same order shows the same payment hashes."""
+    if len(seed) != 32:
+        raise ValueError(f"node seed must be 32 bytes, got {len(seed)}")
+    preimage = hmac.new(seed, f"lnharness/invoice/{index}/preimage".encode(), hashlib.sha256)
+    secret = hmac.new(seed, f"lnharness/invoice/{index}/secret".encode(), hashlib.sha256)
+    return preimage.digest(), secret.digest()
 
 
 def node_privkey(seed: bytes) -> bytes:

@@ -11,6 +11,7 @@ Both return a `PeerConnection` that sends and receives whole Lightning messages
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 
 from coincurve import PrivateKey
@@ -166,8 +167,10 @@ async def _read_act(
     try:
         return await asyncio.wait_for(reader.readexactly(size), timeout)
     except asyncio.IncompleteReadError as exc:
+        # Core Lightning's words first: a responder that is not the node we named drops us
         raise HandshakeError(
-            f"{act}: connection closed by peer after {len(exc.partial)} of {size} bytes"
+            f"Cryptographic handshake: peer closed connection (wrong key?): {act}: connection "
+            f"closed by peer after {len(exc.partial)} of {size} bytes"
         ) from exc
     except asyncio.TimeoutError as exc:
         raise HandshakeError(f"{act}: timed out after {timeout}s") from exc
@@ -193,8 +196,10 @@ async def connect(
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except asyncio.TimeoutError as exc:
         raise ConnectionFailed(f"connecting to {host}:{port} timed out after {timeout}s") from exc
-    except OSError as exc:
-        raise ConnectionFailed(f"connecting to {host}:{port} failed: {exc}") from exc
+    except OSError as exc:  # Core Lightning's words first: "Connection establishment: ..."
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConnectionFailed(f"Connection establishment: {reason}: connecting to "
+                               f"{host}:{port} failed ({exc})") from exc
     try:
         await _write(writer, handshake.act_one(), "act one")
         act_two = await _read_act(reader, ACT_TWO_SIZE, "act two", timeout)

@@ -1,7 +1,7 @@
 """Invoices this node issued: creation (BOLT 11 via bolt11.py), route hints, lookup, paid
 state, waiters.
 
-Layer: payments. Imports channel (ops), services, wire, core, and payments/gossip_view.
+Layer: payments. Imports channel (ops), services, wire, keys, core, and payments/gossip_view.
 
 payments/htlcs.py calls `check_payment(...)` when an HTLC for us arrives and `mark_paid(...)`
 once it is irrevocably ours; `mark_paid` persists before waking `waitinvoice` callers.
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..channel.ops import ChannelOps
 from ..core.log import get_logger
+from ..keys.derivation import invoice_secrets
 from ..services import Services
 from ..wire import bolt11
 from .gossip_view import GossipView
@@ -25,6 +25,7 @@ from .gossip_view import GossipView
 log = get_logger("invoices")
 
 DEFAULT_EXPIRY_S = 7 * 24 * 3600  # Core Lightning's default
+MAX_DESCRIPTION_BYTES = 639  # what a BOLT 11 `d` field holds
 
 
 class InvoiceError(Exception):
@@ -121,6 +122,11 @@ class InvoiceStore:
         ])
         self._changed = asyncio.Condition()
 
+    def _next_index(self) -> int:
+        """The number the next invoice gets (`created_index`)."""
+        rows = self.db.query("SELECT seq FROM sqlite_sequence WHERE name = 'invoices'")
+        return (int(rows[0][0]) if rows else 0) + 1
+
     def create(self, *, amount_msat: int | None, label: str, description: str,
                expiry_s: int = DEFAULT_EXPIRY_S, preimage: bytes | None = None,
                description_hash_only: bool = False) -> InvoiceRecord:
@@ -129,11 +135,14 @@ class InvoiceStore:
         record keeps the description itself."""
         if self.by_label(label) is not None:
             raise InvoiceError(f"Duplicate label '{label}'")
-        preimage = preimage if preimage is not None else secrets.token_bytes(32)
+        # derived from the seed and the invoice's number: reproducible, never reused (the
+        # number comes from AUTOINCREMENT, which never gives a deleted invoice's number again)
+        derived_preimage, payment_secret = invoice_secrets(self.services.identity.seed,
+                                                           self._next_index())
+        preimage = preimage if preimage is not None else derived_preimage
         payment_hash = hashlib.sha256(preimage).digest()
         if self.lookup(payment_hash) is not None:
             raise InvoiceError("preimage already used by another invoice")
-        payment_secret = secrets.token_bytes(32)
         created_at = int(time.time())
         min_final = self.services.config.cltv_final
         route_hints = self.route_hints(amount_msat)
@@ -157,6 +166,14 @@ class InvoiceStore:
         if record is None:
             raise InvoiceError(f"invoice {label!r} vanished after insert")
         return record
+
+    def create_keysend(self, preimage: bytes, *, amount_msat: int, description: str) -> InvoiceRecord:
+        """The invoice recording a keysend we accept (label keysend-<seconds>.<nanoseconds>, as
+        Core Lightning names them); a description too long for a BOLT 11 `d` goes in as its hash."""
+        now = time.time_ns()
+        return self.create(amount_msat=amount_msat, label=f"keysend-{now // 10**9}.{now % 10**9:09d}",
+                           description=description, preimage=preimage,
+                           description_hash_only=len(description.encode()) > MAX_DESCRIPTION_BYTES)
 
     def route_hints(self, amount_msat: int | None) -> list[list[bolt11.RouteHintHop]]:
         """BOLT 11 route hints for our private channels whose peer is connected and can send us

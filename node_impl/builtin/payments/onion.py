@@ -307,6 +307,11 @@ def _read_scid(reader: Reader) -> int:
     return int.from_bytes(reader.read_bytes(8), "big")
 
 
+KEYSEND_PREIMAGE_TYPE = 5482373484
+"""The final hop's record carrying a spontaneous payment's preimage (keysend: not a BOLT,
+the type LND, Core Lightning and LDK agree on; even, so a node that does not know it fails
+the HTLC with invalid_onion_payload)."""
+
 _PAYLOAD_CODEC = TlvStreamCodec(
     "payload",
     [
@@ -315,6 +320,7 @@ _PAYLOAD_CODEC = TlvStreamCodec(
         TlvRecord(6, "short_channel_id", _read_scid, lambda scid: scid.to_bytes(8, "big")),
         TlvRecord(8, "payment_data", _read_payment_data, _write_payment_data),
         bytes_record(16, "payment_metadata"),
+        bytes_record(KEYSEND_PREIMAGE_TYPE, "keysend_preimage", 32),
     ],
 )
 
@@ -330,6 +336,7 @@ class HopPayload:
     payment_secret: bytes | None = None
     total_msat: int | None = None
     payment_metadata: bytes | None = None
+    keysend_preimage: bytes | None = None
     unknown_records: tuple[tuple[int, bytes], ...] = ()  # odd types we do not know, kept raw
 
     def encode(self) -> bytes:
@@ -346,6 +353,7 @@ class HopPayload:
                 "short_channel_id": self.short_channel_id,
                 "payment_data": payment_data,
                 "payment_metadata": self.payment_metadata,
+                "keysend_preimage": self.keysend_preimage,
             },
             self.unknown_records,
         )
@@ -385,6 +393,7 @@ def decode_hop_payload(data: bytes, *, is_final: bool) -> HopPayload:
         payment_secret=payment_secret,
         total_msat=total_msat,
         payment_metadata=values.get("payment_metadata"),
+        keysend_preimage=values.get("keysend_preimage"),
         unknown_records=stream.unknown,
     )
 

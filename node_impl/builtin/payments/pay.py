@@ -16,6 +16,7 @@ Incoming HTLCs are decided in payments/htlcs.py.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -35,8 +36,11 @@ from ..wire import bolt11 as bolt11_codec
 from ..wire.codec import WireError
 from ..wire.messages import ChannelUpdate
 from ..wire.messages import decode as decode_message
-from . import onion, onion_failures
+from . import multipart, onion, onion_failures
 from .gossip_view import GossipView
+from .hops import Hop, build_onion
+from .invoices import InvoiceStore, PaymentRejected
+from .multipart import MultiPartSender
 
 log = get_logger("pay")
 
@@ -50,21 +54,11 @@ PAY_INVOICE_EXPIRED = 207
 PAY_STOPPED_RETRYING = 210
 PAY_UNPARSEABLE_ONION = 202
 CLTV_SAFETY_BLOCKS = 3  # tolerance for a payee whose chain view is a block or two ahead
+KEYSEND_FINAL_CLTV = 40
+"""Blocks the final HTLC of a keysend leaves the payee (no invoice says; LND's default)."""
 MAX_UPDATES_PER_CHANNEL = 2
 """Retries one payment makes with newer channel_updates from failures of one channel before
 it avoids that channel (a hop that keeps failing with fresh updates is not retried forever)."""
-
-
-@dataclass(frozen=True)
-class _Hop:
-    """One hop of the route an attempt takes: the HTLC to node_id over short_channel_id."""
-
-    node_id: bytes
-    short_channel_id: int | None
-    amount_msat: int
-    cltv_expiry: int
-    policy_timestamp: int = 0
-    """Timestamp of the channel_update routing used for this channel (0: a route hint's or ours)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ class RouteHop:
 class PendingPayment:
     """What the payer keeps to read a failure and wake the caller."""
 
-    record: PaymentRecord
+    record: PaymentRecord | None  # None: a payment in parts (multipart.py keeps its record)
     shared_secrets: list[bytes]
     done: asyncio.Future[PaymentRecord]
 
@@ -127,12 +121,14 @@ class Payments:
     """Outgoing payments of one node."""
 
     def __init__(self, services: Services, channels: ChannelOps, store: ChannelStore,
-                 gossip: GossipView) -> None:
+                 gossip: GossipView, invoices: InvoiceStore) -> None:
         self.services = services
         self.channels = channels
         self.store = store
         self.gossip = gossip
+        self.invoices = invoices
         self._pending: dict[bytes, PendingPayment] = {}
+        self.multipart = MultiPartSender(services, channels, store, gossip, self._describe_failure, self._wake)
 
     # ------------------------------------------------------------------ outgoing
     async def pay(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int, *,
@@ -142,7 +138,9 @@ class Payments:
         invoice without one); returns the complete record, else raises RpcError with Core
         Lightning's pay error code. A payment already made or in flight is not made again."""
         if invoice.is_expired():
-            raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired (expired at {invoice.expires_at})")
+            ago = max(1, int(time.time()) - invoice.expires_at)
+            raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired {ago} seconds ago "
+                                                f"(expired at {invoice.expires_at})")
         existing = self.store.payment(invoice.payment_hash)
         if existing is not None and existing.status == "complete":
             return existing
@@ -151,12 +149,88 @@ class Payments:
             if pending is None:
                 raise RpcError(PAY_STOPPED_RETRYING, "a payment for this hash is already pending")
             return self._complete_or_raise(await asyncio.shield(pending.done))
-        record = await self.send_direct(
-            destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
-            payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
-            bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
-            max_delay=max_delay, label=label)
+        if bytes.fromhex(invoice.payee) == self.services.identity.node_id:
+            return await self._pay_self(invoice, bolt11, amount_msat, label)
+        try:
+            record = await self.send_direct(
+                destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
+                payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
+                bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
+                max_delay=max_delay, label=label)
+        except RpcError as exc:
+            if exc.code != PAY_ROUTE_NOT_FOUND or not _accepts_parts(invoice):
+                raise
+            log.info("payment %s: no single route (%s): splitting it", invoice.payment_hash.hex(), exc.message)
+            record = await self._pay_in_parts(invoice, bolt11, amount_msat, label=label, timeout_s=timeout_s,
+                                              max_fee_msat=max_fee_msat, max_delay=max_delay, no_route=exc)
         return self._complete_or_raise(record)
+
+    async def _pay_in_parts(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int, *,
+                            label: str | None, timeout_s: float, max_fee_msat: int | None, max_delay: int | None,
+                            no_route: RpcError) -> PaymentRecord:
+        """Pay an invoice offering basic_mpp in parts over several of our channels (see
+        multipart.py); returns the settled record."""
+        done: asyncio.Future[PaymentRecord] = asyncio.get_running_loop().create_future()
+        self._pending[invoice.payment_hash] = PendingPayment(None, [], done)
+        try:
+            await self.multipart.start(invoice, bolt11, amount_msat, label=label, timeout_s=timeout_s,
+                                       max_fee_msat=max_fee_msat, max_delay=max_delay, no_route=no_route)
+        except RpcError:
+            self._pending.pop(invoice.payment_hash, None)
+            raise
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), timeout_s)
+        except asyncio.TimeoutError:
+            raise RpcError(PAY_STOPPED_RETRYING,
+                           f"payment {invoice.payment_hash.hex()} still pending after the retry time") from None
+
+    async def keysend(self, destination: bytes, amount_msat: int, *, label: str | None = None,
+                      timeout_s: float = 60.0, max_fee_msat: int | None = None, max_delay: int | None = None,
+                      extra_records: tuple[tuple[int, bytes], ...] = ()) -> PaymentRecord:
+        """A spontaneous payment: a fresh preimage travels to ``destination`` in the final
+        payload (TLV 5482373484, with the caller's ``extra_records``), no payment_secret.
+        Returns the complete record, else raises RpcError with Core Lightning's code."""
+        if onion.KEYSEND_PREIMAGE_TYPE in {t for t, _ in extra_records}:
+            raise ValueError(f"extra records may not carry type {onion.KEYSEND_PREIMAGE_TYPE} (the preimage)")
+        preimage = os.urandom(32)
+        payment_hash = hashlib.sha256(preimage).digest()
+        log.info("keysend of %d msat to %s (hash %s)", amount_msat, destination.hex(), payment_hash.hex())
+        record = await self.send_direct(
+            destination=destination, amount_msat=amount_msat, payment_hash=payment_hash, payment_secret=None,
+            min_final_cltv_expiry=KEYSEND_FINAL_CLTV, bolt11=None, timeout=timeout_s,
+            max_fee_msat=max_fee_msat, max_delay=max_delay, label=label,
+            final_records=((onion.KEYSEND_PREIMAGE_TYPE, preimage), *extra_records), tags={"keysend": True})
+        if record.status == "failed" and "INVALID_ONION_PAYLOAD" in (record.failure or "") \
+                and record.data.get("final"):
+            raise RpcError(PAY_DESTINATION_PERM_FAIL, f"Recipient {destination.hex()} reported an invalid "
+                                                      "payload: it probably does not support keysend")
+        return self._complete_or_raise(record)
+
+    async def _pay_self(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int,
+                        label: str | None) -> PaymentRecord:
+        """Pay one of our own invoices (as Core Lightning does): no HTLC, the invoice is
+        marked paid and the payment recorded complete with its preimage; an invoice we do
+        not hold (deleted) is 203 "Unknown invoice"."""
+        own = self.invoices.lookup(invoice.payment_hash)
+        if own is None:
+            raise RpcError(PAY_DESTINATION_PERM_FAIL, "Unknown invoice: we hold no invoice "
+                                                      f"with hash {invoice.payment_hash.hex()}")
+        height = self.services.blockheight
+        try:
+            self.invoices.check_payment(invoice.payment_hash, invoice.payment_secret, amount_msat,
+                                        height + own.min_final_cltv_expiry, height)
+        except PaymentRejected as exc:
+            raise RpcError(PAY_DESTINATION_PERM_FAIL, f"paying ourselves: {exc}") from None
+        await self.invoices.mark_paid(invoice.payment_hash, amount_msat)
+        now = int(time.time())
+        record = PaymentRecord(
+            payment_hash=invoice.payment_hash, bolt11=bolt11, destination=self.services.identity.node_id,
+            amount_msat=amount_msat, amount_sent_msat=amount_msat, status="complete",
+            preimage=own.payment_preimage, failure=None, created_at=now, completed_at=now,
+            channel_id=None, htlc_id=None, data={"label": label, "attempt": 1})
+        self.store.save_payment(record)
+        log.info("paid our own invoice %r: %d msat", own.label, amount_msat)
+        return record
 
     def _complete_or_raise(self, record: PaymentRecord) -> PaymentRecord:
         if record.status == "complete":
@@ -165,13 +239,15 @@ class Payments:
         raise RpcError(code, record.failure or "payment failed")
 
     async def send_direct(
-        self, *, destination: bytes, amount_msat: int, payment_hash: bytes, payment_secret: bytes,
+        self, *, destination: bytes, amount_msat: int, payment_hash: bytes, payment_secret: bytes | None,
         min_final_cltv_expiry: int, bolt11: str | None, timeout: float, route_hints: Any = (),
         max_fee_msat: int | None = None, max_delay: int | None = None, label: str | None = None,
+        final_records: tuple[tuple[int, bytes], ...] = (), tags: dict[str, Any] | None = None,
     ) -> PaymentRecord:
         """Pay ``destination``: over a channel with it if we have one that can carry the amount,
         else along a route from the gossip graph; retries other routes until ``timeout``.
-        Returns the settled record (complete or failed)."""
+        ``final_records`` are raw TLV records for the final hop's payload (keysend's preimage,
+        a caller's extra records). Returns the settled record (complete or failed)."""
         deadline = asyncio.get_running_loop().time() + timeout
         plan = RetryPlan()
         attempt = 0
@@ -187,7 +263,8 @@ class Payments:
                 raise
             record = await self._attempt(route, destination=destination, amount_msat=amount_msat,
                                          payment_hash=payment_hash, payment_secret=payment_secret,
-                                         bolt11=bolt11, deadline=deadline, label=label, attempt=attempt)
+                                         bolt11=bolt11, deadline=deadline, label=label, attempt=attempt,
+                                         final_records=final_records, tags=tags)
             last = record
             if record.status != "failed" or record.data.get("final"):
                 return record
@@ -223,12 +300,12 @@ class Payments:
         return False
 
     def _route(self, destination: bytes, amount_msat: int, final_cltv: int, route_hints: Any,
-               plan: RetryPlan, max_fee_msat: int | None = None, max_delay: int | None = None) -> list[_Hop]:
+               plan: RetryPlan, max_fee_msat: int | None = None, max_delay: int | None = None) -> list[Hop]:
         final_expiry = self.services.blockheight + final_cltv + CLTV_SAFETY_BLOCKS
         chan = self.channels.channel_to(destination, amount_msat)
         if chan is not None and chan.short_channel_id not in plan.exclude_channels \
                 and chan.spendable_msat() >= amount_msat:
-            return [_Hop(destination, chan.short_channel_id, amount_msat, final_expiry)]
+            return [Hop(destination, chan.short_channel_id, amount_msat, final_expiry)]
         spendable = {c.short_channel_id: c.spendable_msat() for c in self.channels.usable_channels()}
         try:
             hops = self.gossip.find_route(destination, amount_msat, final_cltv_delta=final_cltv + CLTV_SAFETY_BLOCKS,
@@ -243,7 +320,7 @@ class Payments:
                                f"{destination.hex()} can send now ({chan.spendable_msat()} msat)") from None
             raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found to {destination.hex()} for "
                                                 f"{amount_msat} msat: {exc}") from None
-        return [_Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry,
+        return [Hop(h.node_id, h.short_channel_id, h.amount_msat, h.cltv_expiry,
                      self._policy_timestamp(plan, h.short_channel_id, h.direction)) for h in hops]
 
     def _policy_timestamp(self, plan: RetryPlan, short_channel_id: int, direction: int) -> int:
@@ -254,12 +331,15 @@ class Payments:
                                        plan.policies.get((short_channel_id, direction))) if p is not None]
         return max(known, default=0)
 
-    async def _attempt(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
-                       payment_secret: bytes, bolt11: str | None, deadline: float,
-                       label: str | None = None, attempt: int = 1) -> PaymentRecord:
+    async def _attempt(self, route: list[Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
+                       payment_secret: bytes | None, bolt11: str | None, deadline: float,
+                       label: str | None = None, attempt: int = 1,
+                       final_records: tuple[tuple[int, bytes], ...] = (),
+                       tags: dict[str, Any] | None = None) -> PaymentRecord:
         record, done = await self._launch(route, destination=destination, amount_msat=amount_msat,
                                           payment_hash=payment_hash, payment_secret=payment_secret,
-                                          bolt11=bolt11, label=label, attempt=attempt)
+                                          bolt11=bolt11, label=label, attempt=attempt,
+                                          final_records=final_records, tags=tags)
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         try:
             return await asyncio.wait_for(asyncio.shield(done), max(remaining, 1.0))
@@ -282,16 +362,17 @@ class Payments:
         if existing is not None and existing.status == "pending":
             raise RpcError(PAY_IN_PROGRESS, f"Already have pending payment for {payment_hash.hex()}")
         base = self.services.blockheight + 1
-        route = [_Hop(h.node_id, h.short_channel_id, h.amount_msat, base + h.delay) for h in hops]
+        route = [Hop(h.node_id, h.short_channel_id, h.amount_msat, base + h.delay) for h in hops]
         record, _ = await self._launch(route, destination=route[-1].node_id, amount_msat=amount_msat,
                                        payment_hash=payment_hash, payment_secret=payment_secret,
                                        bolt11=bolt11, label=label, attempt=1,
                                        tags={"groupid": groupid, "description": description})
         return record
 
-    async def _launch(self, route: list[_Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
+    async def _launch(self, route: list[Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
                       payment_secret: bytes | None, bolt11: str | None, label: str | None,
                       attempt: int, tags: dict[str, Any] | None = None,
+                      final_records: tuple[tuple[int, bytes], ...] = (),
                       ) -> tuple[PaymentRecord, asyncio.Future[PaymentRecord]]:
         """Record the payment and offer the HTLC of one attempt; the future settles with the record."""
         first = route[0]
@@ -301,23 +382,7 @@ class Payments:
         if chan is None:
             raise RpcError(PAY_ROUTE_NOT_FOUND, f"No route found: no usable channel {first.short_channel_id} "
                                                 f"with {first.node_id.hex()}")
-        payloads = []
-        for i, hop in enumerate(route):
-            if i + 1 < len(route):
-                nxt = route[i + 1]
-                payloads.append(onion.HopPayload(amt_to_forward_msat=nxt.amount_msat,
-                                                 outgoing_cltv_value=nxt.cltv_expiry,
-                                                 short_channel_id=nxt.short_channel_id))
-            else:
-                payloads.append(onion.HopPayload(amt_to_forward_msat=hop.amount_msat,
-                                                 outgoing_cltv_value=hop.cltv_expiry,
-                                                 payment_secret=payment_secret,
-                                                 total_msat=None if payment_secret is None else amount_msat))
-        session_key = os.urandom(32)
-        packet = onion.construct_onion(
-            session_key, [onion.OnionHop(h.node_id, p.encode()) for h, p in zip(route, payloads, strict=True)],
-            payment_hash)
-        secrets = onion.hop_shared_secrets(session_key, [h.node_id for h in route])
+        packet, secrets = build_onion(route, payment_hash, payment_secret, amount_msat, final_records)
         record = PaymentRecord(
             payment_hash=payment_hash, bolt11=bolt11, destination=destination, amount_msat=amount_msat,
             amount_sent_msat=first.amount_msat, status="pending", preimage=None, failure=None,
@@ -339,7 +404,8 @@ class Payments:
 
     def on_fulfilled(self, htlc: Htlc, preimage: bytes) -> None:
         """Our HTLC was fulfilled: the payment is complete (persisted before waking the caller)."""
-        record = self.store.payment(htlc.payment_hash)
+        record = self.multipart.live(htlc.payment_hash) or self.store.payment(htlc.payment_hash)
+        self.multipart.completed(htlc.payment_hash)
         if record is None or record.status == "complete":
             return
         record.status = "complete"
@@ -349,10 +415,14 @@ class Payments:
         log.info("payment %s complete", htlc.payment_hash.hex())
         self._wake(record)
 
-    def on_failed(self, htlc: Htlc) -> None:
-        """Our HTLC was removed by a failure: decode why and fail the payment."""
-        record = self.store.payment(htlc.payment_hash)
+    def on_failed(self, htlc: Htlc, channel_id: bytes | None = None) -> None:
+        """Our HTLC (on `channel_id`) was removed by a failure: decode why and fail the payment
+        (a multi-part payment once none of its parts is left in flight)."""
+        record = self.multipart.live(htlc.payment_hash) or self.store.payment(htlc.payment_hash)
         if record is None or record.status != "pending":
+            return
+        if multipart.parts_of(record):
+            self.multipart.part_failed(record, channel_id, htlc)
             return
         reason, code = self._describe_failure(record, htlc)
         record.status = "failed"
@@ -363,13 +433,16 @@ class Payments:
         log.info("payment %s failed: %s", htlc.payment_hash.hex(), reason)
         self._wake(record)
 
-    def on_chain_timeout(self, htlc: Htlc) -> None:
+    def on_chain_timeout(self, htlc: Htlc, channel_id: bytes | None = None) -> None:
         """Our HTLC was taken back on chain after its expiry: the payment failed."""
-        self.on_chain_failed(htlc, f"HTLC timed out on chain at cltv_expiry {htlc.cltv_expiry}")
+        self.on_chain_failed(htlc, f"HTLC timed out on chain at cltv_expiry {htlc.cltv_expiry}", channel_id)
 
-    def on_chain_failed(self, htlc: Htlc, why: str) -> None:
+    def on_chain_failed(self, htlc: Htlc, why: str, channel_id: bytes | None = None) -> None:
         """Our HTLC can never be fulfilled (closed channel): the payment failed."""
-        record = self.store.payment(htlc.payment_hash)
+        record = self.multipart.live(htlc.payment_hash) or self.store.payment(htlc.payment_hash)
+        if record is not None and record.status == "pending" and multipart.parts_of(record):
+            self.multipart.part_failed(record, channel_id, htlc, why)
+            return
         if record is None or record.status != "pending" or record.htlc_id != htlc.htlc_id:
             return
         record.status = "failed"
@@ -449,6 +522,12 @@ class Payments:
         if status is not None:
             records = [r for r in records if r.status == status]
         return records
+
+
+def _accepts_parts(invoice: bolt11_codec.Invoice) -> bool:
+    """Whether the invoice lets us pay it in parts: basic_mpp offered, a payment_secret."""
+    return invoice.payment_secret is not None and bool(
+        {bolt11_codec.FEATURE_BASIC_MPP, bolt11_codec.FEATURE_BASIC_MPP + 1} & set(invoice.features))
 
 
 def _decode_update(raw: bytes) -> ChannelUpdate:

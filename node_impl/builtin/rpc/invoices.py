@@ -41,8 +41,9 @@ def feature_hex(bits: frozenset[int]) -> str:
     return value.to_bytes((value.bit_length() + 7) // 8, "big").hex()
 
 
-def decode_invoice_for_rpc(text: str, network: str) -> dict[str, Any]:
-    """Core Lightning's decodepay fields for an invoice; -32602 naming what is wrong."""
+def decode_invoice_for_rpc(text: str, network: str | None) -> dict[str, Any]:
+    """Core Lightning's decodepay fields for an invoice of `network` (None: any); -32602
+    naming what is wrong."""
     try:
         inv = bolt11_decode.decode_invoice(text, network=network)
     except bolt11_codec.Bolt11Error as exc:
@@ -92,7 +93,8 @@ class InvoiceMethods:
         description's SHA256 (description_hash), for a description too long for it."""
         amount = params.msat_or_any(amount_msat, "amount_msat")
         if amount == 0:
-            raise param_error("amount_msat", "must be positive or 'any'")
+            raise param_error("amount_msat", f"should be positive msat or 'any': "
+                                             f"invalid token '{amount_msat}'")
         preimage_bytes = None if preimage is None else params.hex_bytes(preimage, "preimage", 32)
         for name, value in (("fallbacks", fallbacks), ("exposeprivatechannels", exposeprivatechannels),
                             ("cltv", cltv)):
@@ -125,8 +127,9 @@ class InvoiceMethods:
         if sum(f is not None for f in (label, invstring, payment_hash, offer_id)) > 1:
             raise RpcError(INVALID_PARAMS, "Can only specify one of {label}, {invstring}, "
                                            "{payment_hash} or {offer_id}")
-        if offer_id is not None:
-            raise param_error("offer_id", "BOLT 12 offers are not supported by this node")
+        if offer_id is not None:  # this node makes no BOLT 12 offers: none of its invoices has one
+            params.hex_bytes(offer_id, "offer_id", 32)
+            return {"invoices": []}
         first, most = params.paging(index, start, limit, maximum=MAX_INDEX)
         records = [r for r in self._invoices.list() if r.created_index >= first]
         if label is not None:
@@ -201,7 +204,7 @@ class InvoiceMethods:
             raise param_error("string", f"looks like {kind}, which this node cannot decode: "
                                         "only BOLT 11 invoices")
         try:
-            decoded = decode_invoice_for_rpc(text, self._network)
+            decoded = decode_invoice_for_rpc(text, None)  # as Core Lightning: any network
         except RpcError as exc:
             raise param_error("string", f"Unparsable string: {exc.message}") from None
         return {"type": "bolt11 invoice", "valid": True, **decoded}

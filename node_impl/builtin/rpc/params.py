@@ -75,12 +75,28 @@ def _parse_msat(value: Any) -> int | None:
         if value.endswith("sat"):
             whole = _digits(value[:-3])
             return None if whole is None else whole * 1000
+        if value.endswith("btc"):
+            return _btc_to_msat(value[:-3])
         return _digits(value)
     return None
 
 
+#: decimals of a "X.Ybtc" amount down to the millisatoshi
+BTC_DECIMALS = 11
+
+
+def _btc_to_msat(text: str) -> int | None:
+    """Millisatoshi of "X" or "X.Y" bitcoin (at most 11 decimals, as Core Lightning reads it)."""
+    whole, dot, fraction = text.partition(".")
+    if _digits(whole) is None or (dot and (not (fraction.isascii() and fraction.isdigit())
+                                           or len(fraction) > BTC_DECIMALS)):
+        return None
+    return int(whole) * 10**BTC_DECIMALS + int(fraction.ljust(BTC_DECIMALS, "0") or 0)
+
+
 def msat(value: Any, name: str, *, minimum: int = 0) -> int:
-    """An amount in msat: int, "N", "Nmsat" or "Nsat"; at least `minimum`, at most 21M BTC."""
+    """An amount in msat: int, "N", "Nmsat", "Nsat" or "X.Ybtc"; at least `minimum`, at most
+    21M BTC."""
     amount = _parse_msat(value)
     if amount is None:
         raise param_error(name, f"expected an amount in msat, got {_show(value)}")
@@ -184,7 +200,8 @@ def string(value: Any, name: str, *, max_bytes: int = MAX_STRING_BYTES) -> str:
 
 def bolt11(value: Any, name: str = "bolt11") -> str:
     """A BOLT 11 invoice string (not decoded here), at most MAX_BOLT11_CHARS; a "lightning:"
-    URI prefix (BOLT 11's recommendation, any case) is taken off, as Core Lightning does."""
+    URI prefix (BOLT 11's recommendation, any case) is taken off and an all-uppercase invoice
+    lowered (bech32's other case), as Core Lightning does."""
     if not isinstance(value, str):
         raise param_error(name, f"expected a bolt11 string, got {type(value).__name__}")
     if value[:len(URI_PREFIX)].lower() == URI_PREFIX:
@@ -192,7 +209,7 @@ def bolt11(value: Any, name: str = "bolt11") -> str:
     if len(value) > MAX_BOLT11_CHARS:
         raise param_error(name, f"is {len(value)} characters, longer than any invoice "
                                 f"({MAX_BOLT11_CHARS} at most)")
-    return value
+    return value.lower() if value.isupper() else value  # bech32's other case; mixed stays invalid
 
 
 def choice(value: Any, name: str, allowed: Sequence[str]) -> str:
@@ -288,6 +305,28 @@ def hex_bytes(value: Any, name: str, size: int | None = None) -> bytes:
         want = f"{size} bytes of hex" if size is not None else "hex"
         raise param_error(name, f"expected {want}, got {_show(value)}")
     return raw
+
+
+MAX_EXTRA_TLV_BYTES = 1024
+"""Every extra record of a keysend together (the onion's final payload holds little more)."""
+
+
+def tlv_records(value: Any, name: str, *, reserved: Sequence[int] = ()) -> tuple[tuple[int, bytes], ...]:
+    """Extra TLV records for an onion payload, as Core Lightning takes them: an object of
+    {"type": "hex value"} (type a decimal string or integer), sorted by type. Types below
+    65536 (BOLT 4's own) and `reserved` ones are refused."""
+    if not isinstance(value, dict):
+        raise param_error(name, f"expected an object of type: hex value, got {_show(value)}")
+    records = []
+    for key, raw in value.items():
+        tlv_type = key if isinstance(key, int) and not isinstance(key, bool) else _digits(str(key))
+        if tlv_type is None or not 65536 <= tlv_type < 1 << 64 or tlv_type in reserved:
+            raise param_error(name, f"type {_show(key)} is not a custom record type (65536 .. 2^64-1, "
+                                    f"not {', '.join(map(str, reserved)) or 'reserved'})")
+        records.append((tlv_type, hex_bytes(raw, f"{name}.{tlv_type}")))
+    if sum(len(v) for _, v in records) > MAX_EXTRA_TLV_BYTES:
+        raise param_error(name, f"more than {MAX_EXTRA_TLV_BYTES} bytes of records")
+    return tuple(sorted(records))
 
 
 def short_channel_id(value: Any, name: str = "short_channel_id") -> int:

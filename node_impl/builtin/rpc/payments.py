@@ -9,12 +9,13 @@ and calls the payments subsystem's typed method; node.py registers them.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ..channel.store import PaymentRecord
 from ..core.jsonrpc import RpcRegistry, param_error
 from ..payments.forward import STATUSES, Forwarding
-from ..payments.onion import ONION_PACKET_SIZE
+from ..payments.onion import KEYSEND_PREIMAGE_TYPE, ONION_PACKET_SIZE
 from ..payments.pay import Payments
 from ..payments.sendonion import OnionSender
 from ..wire import bolt11 as bolt11_codec
@@ -29,13 +30,17 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
     """Offer the payment methods on `registry`."""
 
     async def pay(bolt11: Any, amount_msat: Any = None, label: Any = None, maxfeepercent: Any = 0.5,
-                  retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000) -> dict[str, Any]:
-        """Pay a BOLT 11 invoice (to a peer we have a channel with); returns the preimage."""
+                  retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = 5000,
+                  description: Any = None) -> dict[str, Any]:
+        """Pay a BOLT 11 invoice; returns the preimage. `description`, when given, must be the
+        invoice's (or hash to its description_hash)."""
         bolt11 = params.bolt11(bolt11)
         try:
             invoice = bolt11_decode.decode_invoice(bolt11, network=network)
         except bolt11_codec.Bolt11Error as exc:
             raise param_error("bolt11", f"invalid invoice: {exc}") from None
+        if description is not None:
+            _check_description(invoice, params.string(description, "description"))
         if invoice.amount_msat is None:
             if amount_msat is None:
                 raise param_error("amount_msat", "required for an invoice without an amount")
@@ -45,15 +50,37 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
                 raise param_error("amount_msat", "must not be given: the invoice has an amount")
             amount = invoice.amount_msat
         timeout_s = params.number(retry_for, "retry_for") if retry_for is not None else DEFAULT_RETRY_FOR_S
-        fee_percent = params.number(maxfeepercent, "maxfeepercent", allow_zero=True, maximum=100)
-        max_fee_msat = max(int(amount * fee_percent / 100),
-                           int(params.number(exemptfee, "exemptfee", allow_zero=True,
-                                             maximum=params.MAX_MSAT)))
+        max_fee_msat = _max_fee_msat(amount, maxfeepercent, exemptfee)
         max_delay = int(params.number(maxdelay, "maxdelay")) if maxdelay is not None else None
         if label is not None:
             label = params.string(label, "label")
         record = await payments.pay(invoice, bolt11, amount, label=label, timeout_s=timeout_s,
                                     max_fee_msat=max_fee_msat, max_delay=max_delay)
+        return _pay_result(record)
+
+    async def keysend(destination: Any, amount_msat: Any, label: Any = None, maxfeepercent: Any = None,
+                      retry_for: Any = None, maxdelay: Any = None, exemptfee: Any = None, routehints: Any = None,
+                      extratlvs: Any = None, maxfee: Any = None) -> dict[str, Any]:
+        """Pay ``destination`` without an invoice: the preimage travels in the onion (keysend)."""
+        node = params.node_id(destination, "destination")
+        amount = params.msat(amount_msat, "amount_msat", minimum=1)
+        if routehints not in (None, []):
+            raise param_error("routehints", "route hints for keysend are not supported by this node")
+        if maxfee is not None and (maxfeepercent is not None or exemptfee is not None):
+            raise param_error("maxfee", "cannot be given with maxfeepercent or exemptfee")
+        if maxfee is not None:
+            max_fee_msat = params.msat(maxfee, "maxfee")
+        else:
+            max_fee_msat = _max_fee_msat(amount, 0.5 if maxfeepercent is None else maxfeepercent,
+                                         5000 if exemptfee is None else exemptfee)
+        records = params.tlv_records(extratlvs, "extratlvs", reserved=(KEYSEND_PREIMAGE_TYPE,)) \
+            if extratlvs is not None else ()
+        record = await payments.keysend(
+            node, amount, label=params.string(label, "label") if label is not None else None,
+            timeout_s=params.number(retry_for, "retry_for") if retry_for is not None else DEFAULT_RETRY_FOR_S,
+            max_fee_msat=max_fee_msat,
+            max_delay=int(params.number(maxdelay, "maxdelay")) if maxdelay is not None else None,
+            extra_records=records)
         return _pay_result(record)
 
     async def listpays(bolt11: Any = None, payment_hash: Any = None, status: Any = None) -> dict[str, Any]:
@@ -109,12 +136,30 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
 
     for name, handler in (
         ("pay", pay),
+        ("keysend", keysend),
         ("listpays", listpays),
         ("listforwards", listforwards),
         ("sendonion", sendonion),
         ("waitsendpay", waitsendpay),
     ):
         registry.register(name, handler)
+
+
+def _check_description(invoice: bolt11_codec.Invoice, description: str) -> None:
+    """Core Lightning's check of pay's `description` against the invoice's."""
+    if invoice.description_hash is not None:
+        if hashlib.sha256(description.encode()).digest() != invoice.description_hash:
+            raise param_error("description", "does not match description_hash")
+    elif invoice.description is not None and description != invoice.description:
+        raise param_error("description", "does not match description in the invoice")
+
+
+def _max_fee_msat(amount_msat: int, maxfeepercent: Any, exemptfee: Any) -> int:
+    """The fee a payment may pay: `maxfeepercent` of the amount, at least `exemptfee` (Core
+    Lightning's pay and keysend)."""
+    fee_percent = params.number(maxfeepercent, "maxfeepercent", allow_zero=True, maximum=100)
+    return max(int(amount_msat * fee_percent / 100),
+               int(params.number(exemptfee, "exemptfee", allow_zero=True, maximum=params.MAX_MSAT)))
 
 
 def _pay_result(record: PaymentRecord) -> dict[str, Any]:
@@ -126,5 +171,5 @@ def _pay_result(record: PaymentRecord) -> dict[str, Any]:
         "amount_sent_msat": record.amount_sent_msat,
         "destination": record.destination.hex(),
         "created_at": record.created_at,
-        "parts": 1,
+        "parts": sum(1 for p in (record.data.get("parts") or {}).values() if p["status"] != "failed") or 1,
     }

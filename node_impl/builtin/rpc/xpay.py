@@ -84,10 +84,11 @@ def register(registry: RpcRegistry, *, payments: Payments, network: str) -> None
                 raise
             raise RpcError(PAY_UNSPECIFIED_ERROR, exc.message, data=exc.data) from None
         attempts = int(record.data.get("attempt", 1))
+        parts = record.data.get("parts") or {}  # a payment pay split (multipart.py)
         return {
             "payment_preimage": record.preimage.hex() if record.preimage else None,
-            "failed_parts": attempts - 1,
-            "successful_parts": 1,
+            "failed_parts": attempts - 1 + sum(1 for p in parts.values() if p["status"] == "failed"),
+            "successful_parts": sum(1 for p in parts.values() if p["status"] != "failed") or 1,
             "amount_msat": record.amount_msat,
             "amount_sent_msat": record.amount_sent_msat,
         }

@@ -74,7 +74,7 @@ KNOWN_INVOICE_FEATURES = frozenset(
     for bit in (even, even + 1)
 )
 # feature (even bit of the pair) -> features (even bits) it depends on
-DEFAULT_INVOICE_FEATURES = frozenset({FEATURE_VAR_ONION_OPTIN, FEATURE_PAYMENT_SECRET})
+DEFAULT_INVOICE_FEATURES = frozenset({FEATURE_VAR_ONION_OPTIN, FEATURE_PAYMENT_SECRET, FEATURE_BASIC_MPP + 1})
 
 TIMESTAMP_WORDS = 7  # 35 bits
 _MAX_FIELD_WORDS = 1023

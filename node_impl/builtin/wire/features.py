@@ -163,11 +163,18 @@ def is_negotiated(local: Features, remote: Features, feature: Feature) -> bool:
     return local.requires(feature) or (local.supports(feature) and remote.supports(feature))
 
 
-# What the built-in node sends in `init`: the five features every node now assumes
-# as compulsory, plus optional gossip_queries so peers send us gossip.
+KEYSEND_OPTIONAL_BIT = 55
+"""Not in BOLT 9: the optional bit LND and Core Lightning set to say they accept keysend
+(spontaneous payments whose preimage rides in the onion)."""
+
+# What the built-in node sends in `init` (and node_announcement): the five features every
+# node now assumes as compulsory, plus optional gossip_queries so peers send us gossip,
+# optional basic_mpp (we receive multi-part payments) and the keysend bit.
 DEFAULT_NODE_FEATURES = Features.from_bits(
     Feature.OPTION_DATA_LOSS_PROTECT.compulsory,
     Feature.GOSSIP_QUERIES.optional,
+    Feature.BASIC_MPP.optional,
+    KEYSEND_OPTIONAL_BIT,
     Feature.VAR_ONION_OPTIN.compulsory,
     Feature.OPTION_STATIC_REMOTEKEY.compulsory,
     Feature.PAYMENT_SECRET.compulsory,
@@ -182,6 +189,7 @@ DEFAULT_KNOWN_FEATURES: frozenset[Feature] = frozenset(
         Feature.VAR_ONION_OPTIN,
         Feature.OPTION_STATIC_REMOTEKEY,
         Feature.PAYMENT_SECRET,
+        Feature.BASIC_MPP,
         Feature.OPTION_CHANNEL_TYPE,
     }
 )
