@@ -116,6 +116,13 @@ class FaultProxy:
         self._server: asyncio.AbstractServer | None = None
         self._to_target = self._to_client = self._dropped = self._accepted = 0
 
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one the kernel chose for `listen_port=0`), once started."""
+        if self._server is None or not self._server.sockets:
+            return self.listen[1]
+        return int(self._server.sockets[0].getsockname()[1])
+
     # -- control, from any thread ----------------------------------------------------------
     def start(self) -> None:
         """Listen; raise `ProxyError` naming the port if it cannot."""
