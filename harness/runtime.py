@@ -105,11 +105,12 @@ class NodeRuntime(ABC):
     def daemon(self, name: str, cmd: list[str], *, image: str | None, log_path: Path,
                cwd: Path | None = None, env: Mapping[str, str] | None = None,
                ready_regex: str | None = None, ports: Sequence[int] = (),
-               mounts: Sequence[Path] = ()) -> Daemon:
+               mounts: Sequence[Path] = (), fork_preload: Sequence[str] | None = None) -> Daemon:
         """The supervised process of node `name`. `image` names the lnharness image it runs
-        in and `env` is the environment of a process (each for one runtime only); `ports`
-        are the ones the harness reaches, `mounts` the directories and files of this
-        machine its command line names."""
+        in; `env` is the environment of a process and `fork_preload` what the fork server
+        imports for it (`proc.Daemon`) (each for processes only: a container never comes from
+        the fork server); `ports` are the ones the harness reaches, `mounts` the directories
+        and files of this machine its command line names."""
 
     def proxy_host(self, name: str) -> ProxyHost:
         """Where the fault proxies of the link `name` run."""
@@ -136,8 +137,9 @@ class ProcessRuntime(NodeRuntime):
     def daemon(self, name: str, cmd: list[str], *, image: str | None, log_path: Path,
                cwd: Path | None = None, env: Mapping[str, str] | None = None,
                ready_regex: str | None = None, ports: Sequence[int] = (),
-               mounts: Sequence[Path] = ()) -> Daemon:
-        return Daemon(name, cmd, log_path=log_path, cwd=cwd, env=env, ready_regex=ready_regex)
+               mounts: Sequence[Path] = (), fork_preload: Sequence[str] | None = None) -> Daemon:
+        return Daemon(name, cmd, log_path=log_path, cwd=cwd, env=env, ready_regex=ready_regex,
+                      fork_preload=fork_preload)
 
 
 #: the runtime of nodes made without one

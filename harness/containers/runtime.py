@@ -101,7 +101,9 @@ class DockerRuntime(NodeRuntime):
     def daemon(self, name: str, cmd: list[str], *, image: str | None, log_path: Path,
                cwd: Path | None = None, env: Mapping[str, str] | None = None,
                ready_regex: str | None = None, ports: Sequence[int] = (),
-               mounts: Sequence[Path] = ()) -> Daemon:
+               mounts: Sequence[Path] = (), fork_preload: Sequence[str] | None = None) -> Daemon:
+        # env and fork_preload are for processes: the image sets the environment, and a
+        # container is never forked from this machine's fork server
         if image is None:
             raise UnavailableError(f"{name}: its adapter names no image to run it in")
         return ContainerDaemon(name, cmd, scope=self.scope, image=self.require_image(image),

@@ -19,6 +19,10 @@ from lnharness.bitcoin_rpc import BitcoinRpc
 from lnharness.proc import python_daemon_env
 
 DAEMON_MODULE = "lnharness.node_impl.bitcoin.regtestd"
+# what the daemon imports once configured: the fork server imports them ahead of every start
+FORK_PRELOAD = ["pbk", *(f"{DAEMON_MODULE}.{name}" for name in (
+    "config", "kernel", "node", "rpc_server", "rpc_chain", "rpc_control", "rpc_mining",
+    "rpc_rawtx", "rpc_wallet", "rpc_wallet_send"))]
 
 
 class EmbeddedBackend(ChainBackend):
@@ -42,6 +46,9 @@ class EmbeddedBackend(ChainBackend):
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", DAEMON_MODULE, *regtestd_args(self)]
+
+    def _fork_preload(self) -> list[str] | None:
+        return FORK_PRELOAD
 
     def _env(self) -> dict[str, str] | None:
         return python_daemon_env()  # bytecode cached even under PYTHONDONTWRITEBYTECODE

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from lnharness.node import LightningNode
     from lnharness.runtime import NodeRuntime
 
+# what `python -m lnharness.node_impl.builtin` imports: the fork server imports it ahead
+FORK_PRELOAD = ["lnharness.node_impl.builtin.core.config", "lnharness.node_impl.builtin.node"]
 READY_REGEX = r"Server started with public key [0-9a-f]{66}"
 #: options the adapter sets itself; a test cannot override them through `options`
 MANAGED_OPTIONS = frozenset({"lightning-dir", "addr", "rpc-port", "bitcoin-rpcurl",
@@ -142,7 +144,8 @@ class BuiltinNode(ClnShapedNode):
         self._daemon = self.runtime.daemon(
             name, self._command(), image=self.container_image,
             log_path=self.lightning_dir / "log", cwd=self.lightning_dir, env=python_daemon_env(),
-            ready_regex=READY_REGEX, ports=[self.port, self.rpc_port], mounts=[self.lightning_dir])
+            ready_regex=READY_REGEX, ports=[self.port, self.rpc_port], mounts=[self.lightning_dir],
+            fork_preload=FORK_PRELOAD)
         self._rpc: BuiltinRpc | None = None
 
     @classmethod
