@@ -85,6 +85,18 @@ def test_ldk_in_a_container_pays_a_builtin_node(factory, images):
     ldk.pay(builtin.invoice(30_000).bolt11)
 
 
+def test_cln_in_a_container_pays_a_builtin_node_over_the_tests_network(factory, images):
+    _require_image(images, "cln")
+    cln, builtin = factory.get_nodes(2, impls=["cln", "builtin"])
+    assert cln.daemon.image.startswith("lnharness/cln:")
+    # lightningd's bcli plugin reaches the chain by its name on the test's network
+    assert "--bitcoin-rpcconnect=chain" in cln.daemon.cmd
+    cln.fund_wallet(2_000_000)
+    cln.open_channel(builtin, 1_000_000, push_msat=100_000_000)
+    cln.pay(builtin.invoice(30_000).bolt11)
+    builtin.pay(cln.invoice(20_000).bolt11)
+
+
 def test_a_container_that_dies_is_reported_at_teardown(docker_chain, directory, executor):
     factory = NodeFactory(directory, docker_chain, executor=executor,
                           runtime=DockerRuntime.for_chain(docker_chain))
