@@ -87,6 +87,9 @@ class NodeRuntime(ABC):
     bind_host: str = LOOPBACK
     #: where the harness reaches a node's ports
     reach_host: str = LOOPBACK
+    #: whether the node runs on this machine, so a unix socket in its directory is reachable
+    #: from here (not on a remote Docker engine)
+    on_this_machine: bool = True
 
     @abstractmethod
     def peer_host(self, node_name: str) -> str:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lnharness.errors import ProcessError, RpcError
+from lnharness.errors import ProcessError, RpcError, UnavailableError
 from lnharness.node import LightningNode
 from lnharness.node_impl.cln_rpc import ClnRpc
 from lnharness.node_impl.cln_shapes import ClnShapedNode
@@ -83,6 +83,10 @@ class ClnNode(ClnShapedNode):
                  runtime: NodeRuntime | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
                          may_reconnect=may_reconnect, runtime=runtime)
+        if not self.runtime.on_this_machine:
+            raise UnavailableError(f"cln: Core Lightning's RPC is a unix socket in its "
+                                   f"directory, unreachable from here when it runs on a remote "
+                                   f"engine ({self.runtime.name} runtime): use a local engine")
         binary = lightningd_path()
         shim = shim_path()
         if binary is None or shim is None:

@@ -38,19 +38,19 @@ def build(names: list[str] | None, out: TextIO) -> int:
     wanted = resolve_names(names)
     engine = Engine()
     engine.ping()
-    images = Images(engine, out=out)
+    images = Images(engine, out=out, build_missing=True)
     images.ensure(BASE)
     status = 0
     for name in wanted:
         try:
             images.ensure(name)
+        except EngineError as exc:  # a failed build: the others are still built
+            print(f"{REPOSITORY}/{name}: {exc}", file=out, flush=True)
+            status = 1
         except UnavailableError as exc:
             print(f"{REPOSITORY}/{name}: unavailable: {exc}", file=out, flush=True)
             if names is not None:  # asked for by name
                 status = 1
-        except EngineError as exc:  # a failed build: the others are still built
-            print(f"{REPOSITORY}/{name}: {exc}", file=out, flush=True)
-            status = 1
     print(f"images ready in {time.monotonic() - started:.1f} s on {engine.host}", file=out)
     return status
 

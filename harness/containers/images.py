@@ -45,6 +45,18 @@ LABEL_CONTENT = "lnharness.content"
 BUILD_HINT = "run `lnharness images build`"
 #: lines of a failed build's output its error shows
 BUILD_TAIL_LINES = 15
+#: `0`: an image the engine lacks is never built at first use (read when `Images` is made);
+#: it must come from `lnharness images build` (CI builds once, bounded, then sets this)
+BUILD_ENV = "LNH_BUILD_IMAGES"
+
+
+class ImageBuildError(EngineError, UnavailableError):
+    """An image could not be built: an engine error, and the image is unavailable to what
+    needs it (a test skips with this reason)."""
+
+
+#: references whose build failed in this process, with the error: not tried again
+_FAILED_BUILDS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -137,9 +149,13 @@ def _say(out: TextIO | None, text: str) -> None:
 class Images:
     """lnharness's images on one engine: their references, built when missing."""
 
-    def __init__(self, engine: Engine, *, out: TextIO | None = None):
+    def __init__(self, engine: Engine, *, out: TextIO | None = None,
+                 build_missing: bool | None = None):
         self.engine = engine
         self.out = out
+        #: build a missing image at first use (default: unless LNH_BUILD_IMAGES=0)
+        self.build_missing = (os.environ.get(BUILD_ENV, "1") != "0" if build_missing is None
+                              else build_missing)
         self._references: dict[str, str] = {}
 
     def spec(self, name: str) -> ImageSpec:
@@ -169,6 +185,8 @@ class Images:
     def ensure(self, name: str, *, say_current: bool = True) -> str:
         """The image's reference, built first (with what it is built on) if missing."""
         if name == BASE:
+            if not self.build_missing:
+                return self.require_base()
             with _locked(BASE):
                 return base_image.ensure(self.engine, self.out if say_current else None)
         spec = self.spec(name)
@@ -179,7 +197,16 @@ class Images:
                 if say_current:
                     _say(self.out, f"{reference}: up to date ({spec.description})")
                 return reference
-            self._build(spec, reference, self.reference(spec.base))
+            if reference in _FAILED_BUILDS:
+                raise ImageBuildError(_FAILED_BUILDS[reference])
+            if not self.build_missing:
+                raise UnavailableError(f"{reference} is not built and {BUILD_ENV}=0 forbids "
+                                       f"building it at first use: {BUILD_HINT}")
+            try:
+                self._build(spec, reference, self.reference(spec.base))
+            except EngineError as exc:
+                _FAILED_BUILDS[reference] = str(exc)
+                raise ImageBuildError(str(exc), status=exc.status) from None
         return reference
 
     def _build(self, spec: ImageSpec, reference: str, base_reference: str) -> None:

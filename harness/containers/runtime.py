@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from lnharness.containers.daemon import ContainerDaemon
 from lnharness.containers.engine import Engine, EngineError
-from lnharness.containers.images import Images
+from lnharness.containers.images import BUILD_ENV, BUILD_HINT, Images
 from lnharness.containers.proxyd import READY_REGEX, RemoteProxy, control_call
 from lnharness.containers.scope import ContainerScope, dns_name
 from lnharness.errors import UnavailableError
@@ -52,6 +52,8 @@ def docker_available(image: str) -> tuple[bool, str]:
         built = engine.image(reference) is not None
     except (EngineError, UnavailableError) as exc:
         return False, str(exc)
+    if not built and not images.build_missing:
+        return False, f"{reference} is not built ({BUILD_ENV}=0): {BUILD_HINT}"
     state = "built" if built else "built at first use"
     return True, f"{reference} ({state}) on the engine at {engine.host}"
 
@@ -68,6 +70,7 @@ class DockerRuntime(NodeRuntime):
         #: where the runtime's own logs go (the proxy container's): the test's directory
         self.directory = Path(directory)
         self.reach_host = scope.publish_host
+        self.on_this_machine = scope.engine.host.startswith("unix://")
         self._chain_address = chain_address
         self._images = Images(scope.engine)
         self._proxies: ContainerProxies | None = None

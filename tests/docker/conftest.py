@@ -38,6 +38,15 @@ def images(engine: Engine) -> Images:
     return images
 
 
+def require_image(images: Images, name: str) -> str:
+    """The reference of image `name`, built if missing; the test skips with the reason when
+    it cannot be had here (not buildable, a failed build, or LNH_BUILD_IMAGES=0)."""
+    try:
+        return images.ensure(name)
+    except UnavailableError as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def base_image(images: Images) -> str:
     return images.require_base()
@@ -46,7 +55,7 @@ def base_image(images: Images) -> str:
 @pytest.fixture
 def docker_chain(images: Images, directory: Path) -> Iterator[Chain]:
     """A started, funded chain in a container (the `docker` backend); removed at teardown."""
-    images.ensure("bitcoind" if inner_chain() == "bitcoind" else "python")
+    require_image(images, "bitcoind" if inner_chain() == "bitcoind" else "python")
     chain = start_chain(directory, DockerBackend)
     yield chain
     chain.backend.close()

@@ -13,6 +13,8 @@ from lnharness.errors import ProcessError
 from lnharness.ports import release_port, reserve_port
 from lnharness.wait import wait_for
 
+from tests.docker.conftest import require_image
+
 SERVE = 'trap "echo got TERM; exit 0" TERM; echo ready $(id -u); while :; do sleep 0.05; done'
 
 
@@ -75,7 +77,7 @@ def test_ports_are_published_on_the_loopback_only(images, scope, tmp_path):
             "web", ["python", "-c", f"import http.server as h; print('ready', flush=True); "
                     f"h.ThreadingHTTPServer(('0.0.0.0', {port}), h.SimpleHTTPRequestHandler)"
                     ".serve_forever()"],
-            scope=scope, image=images.ensure("python"), log_path=tmp_path / "web.log",
+            scope=scope, image=require_image(images, "python"), log_path=tmp_path / "web.log",
             cwd=tmp_path, mounts=[tmp_path], ports=[port], ready_regex="^ready")
         daemon.start()
         (tmp_path / "hello.txt").write_text("hi")

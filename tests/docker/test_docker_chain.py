@@ -7,6 +7,8 @@ from lnharness.chain import start_chain
 from lnharness.containers.daemon import ContainerDaemon
 from lnharness.node_impl.bitcoin.docker import DockerBackend, inner_chain
 
+from tests.docker.conftest import require_image
+
 
 def test_the_inner_chain_is_bitcoind_when_one_is_found(monkeypatch, tmp_path):
     monkeypatch.delenv("LNH_BITCOIND", raising=False)
@@ -33,7 +35,7 @@ def test_the_chain_runs_in_a_container_publishing_its_rpc_on_the_loopback(docker
 
 def test_closing_the_chain_removes_its_container_and_network(images, directory):
     if inner_chain() == "embedded":
-        images.ensure("python")
+        require_image(images, "python")
     chain = start_chain(directory, DockerBackend)
     scope = chain.backend.scope
     assert scope.engine.containers(f"lnharness.scope={scope.id}")

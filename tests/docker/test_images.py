@@ -10,8 +10,10 @@ import pytest
 from lnharness.containers import commands
 from lnharness.containers.bundles import LIB_PLACEHOLDER, bundle, shared_libraries
 from lnharness.containers.engine import Engine
-from lnharness.containers.images import Images, ImageSpec, content_hash
+from lnharness.containers.images import BUILD_ENV, ImageBuildError, Images, ImageSpec, content_hash
 from lnharness.errors import LnhError, UnavailableError
+
+from tests.docker.conftest import require_image
 
 TEST_IMAGE = "lnh-test-smoke"
 
@@ -30,8 +32,9 @@ def _spec(binary: Path) -> ImageSpec:
 
 
 class _TestImages(Images):
-    def __init__(self, engine: Engine, spec: ImageSpec, out: io.StringIO):
-        super().__init__(engine, out=out)
+    def __init__(self, engine: Engine, spec: ImageSpec, out: io.StringIO, *,
+                 build_missing: bool = True):
+        super().__init__(engine, out=out, build_missing=build_missing)
         self.test_spec = spec
 
     def spec(self, name: str) -> ImageSpec:
@@ -86,11 +89,33 @@ def test_a_failing_smoke_test_fails_the_build_with_its_output(engine, base_image
     binary = tmp_path / "lnh-ldkd"
     binary.write_text("#!/bin/sh\necho cannot run here >&2\nexit 7\n")
     binary.chmod(0o755)
-    images = _TestImages(engine, _spec(binary), io.StringIO())
+    out = io.StringIO()
+    images = _TestImages(engine, _spec(binary), out)
     with pytest.raises(LnhError, match="returned a non-zero code: 7") as failed:
         images.ensure(TEST_IMAGE)
     assert "the build failed" in str(failed.value) and "cannot run here" in str(failed.value)
     assert engine.image(images.reference(TEST_IMAGE)) is None
+    # unavailable to what needs it (a test skips with the reason), and not built again
+    assert isinstance(failed.value, UnavailableError)
+    out.truncate(0)
+    out.seek(0)
+    with pytest.raises(ImageBuildError, match="cannot run here"):
+        _TestImages(engine, _spec(binary), out).ensure(TEST_IMAGE)
+    assert "building" not in out.getvalue()
+
+
+def test_without_builds_at_first_use_a_missing_image_is_unavailable(monkeypatch, engine,
+                                                                   base_image, tmp_path):
+    monkeypatch.setenv(BUILD_ENV, "0")
+    images = Images(engine)
+    assert not images.build_missing
+    spec = _spec(_script(tmp_path / "lnh-ldkd", "never built"))
+    reference = _TestImages(engine, spec, io.StringIO()).reference(TEST_IMAGE)
+    with pytest.raises(UnavailableError, match=f"{reference} is not built and {BUILD_ENV}=0 "
+                                               "forbids building it at first use: run "
+                                               "`lnharness images build`"):
+        _TestImages(engine, spec, io.StringIO(), build_missing=False).ensure(TEST_IMAGE)
+    assert engine.image(reference) is None
 
 
 def test_images_names_are_checked_and_builtin_means_python():
@@ -100,7 +125,7 @@ def test_images_names_are_checked_and_builtin_means_python():
 
 
 def test_the_python_image_runs_the_daemons_of_this_checkout(images):
-    reference = images.ensure("python")
+    reference = require_image(images, "python")
     spec = images.spec("python")
     assert "site/lnharness/node_impl/builtin/node.py" in spec.files
     assert not any(path.startswith("site/lnharness/fixtures/") for path in spec.files)
@@ -126,7 +151,7 @@ def test_the_images_command_names_what_is_wrong(capsys):
 def test_images_list_shows_the_current_reference_of_each_image(images, capsys):
     from lnharness.cli import main
 
-    python = images.ensure("python")
+    python = require_image(images, "python")
     assert main(["images", "list"]) == 0
     out = capsys.readouterr().out
     assert f"  base: {images.require_base()} (built)" in out

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 import pytest
 from lnharness.chain import Chain
 from lnharness.containers.daemon import ContainerDaemon
-from lnharness.containers.images import Images
 from lnharness.containers.runtime import DockerRuntime
 from lnharness.errors import UnavailableError
 from lnharness.network import NodeFactory
 from lnharness.node_impl.bitcoin.embedded import EmbeddedBackend
+from lnharness.node_impl.cln import ClnNode
+from lnharness.runtime import ProcessRuntime
+
+from tests.docker.conftest import require_image
 
 
 @pytest.fixture
@@ -24,17 +27,11 @@ def factory(docker_chain: Chain, directory, executor, request) -> Iterator[NodeF
     assert not problems, problems
 
 
-def _require_image(images: Images, name: str) -> None:
-    try:
-        images.ensure(name)
-    except UnavailableError as exc:
-        pytest.skip(str(exc))
-
-
 def test_builtin_nodes_in_containers_route_a_payment_and_restart(factory):
     # announced: gossip crossed the test's network; peers redial each other by name there
     l1, l2, l3 = factory.line_graph(3, wait_for_announce=True, opts={"may_reconnect": True})
     scope = factory.runtime.scope
+    assert factory.runtime.on_this_machine  # the local engine: unix:// socket
     for node in (l1, l2, l3):
         assert isinstance(node.daemon, ContainerDaemon) and node.daemon.image.startswith("lnharness/python:")
         assert node.host == node.name  # peers dial it by name on the network
@@ -67,7 +64,7 @@ def test_a_link_between_containers_cuts_and_restores(factory):
 
 
 def test_lnd_in_a_container_pays_a_builtin_node_and_back(factory, images):
-    _require_image(images, "lnd")
+    require_image(images, "lnd")
     lnd, builtin = factory.get_nodes(2, impls=["lnd", "builtin"])
     assert lnd.daemon.image.startswith("lnharness/lnd:")
     lnd.fund_wallet(2_000_000)
@@ -77,7 +74,7 @@ def test_lnd_in_a_container_pays_a_builtin_node_and_back(factory, images):
 
 
 def test_ldk_in_a_container_pays_a_builtin_node(factory, images):
-    _require_image(images, "ldk")
+    require_image(images, "ldk")
     ldk, builtin = factory.get_nodes(2, impls=["ldk", "builtin"])
     assert ldk.daemon.image.startswith("lnharness/ldk:")
     ldk.fund_wallet(2_000_000)
@@ -86,7 +83,7 @@ def test_ldk_in_a_container_pays_a_builtin_node(factory, images):
 
 
 def test_cln_in_a_container_pays_a_builtin_node_over_the_tests_network(factory, images):
-    _require_image(images, "cln")
+    require_image(images, "cln")
     cln, builtin = factory.get_nodes(2, impls=["cln", "builtin"])
     assert cln.daemon.image.startswith("lnharness/cln:")
     # lightningd's bcli plugin reaches the chain by its name on the test's network
@@ -107,6 +104,20 @@ def test_a_container_that_dies_is_reported_at_teardown(docker_chain, directory, 
     assert problems[0].startswith("l1 (builtin) died during the test with code -9; log ")
 
 
+class _RemoteEngineRuntime(ProcessRuntime):
+    """Stands for nodes on a remote engine: their directories are not on this machine."""
+    name = "docker"
+    on_this_machine = False
+
+
+def test_cln_refuses_a_remote_engine_whose_unix_socket_it_cannot_reach(tmp_path):
+    assert ProcessRuntime().on_this_machine
+    with pytest.raises(UnavailableError, match=r"cln: Core Lightning's RPC is a unix socket in "
+                                               r"its directory, unreachable from here"):
+        ClnNode("l1", directory=tmp_path / "l1", chain=Chain(EmbeddedBackend(tmp_path)),
+                runtime=_RemoteEngineRuntime())
+
+
 def test_nodes_in_containers_need_the_chain_in_one(tmp_path):
     with pytest.raises(UnavailableError, match=r"need the chain in a container too "
                                                r"\(--lnh-chain=docker\), not 'embedded'"):
@@ -125,7 +136,7 @@ def test_in_containers(node_factory, bitcoind):
 
 
 def test_the_option_runs_a_suites_nodes_and_chain_in_containers(pytester, images, tmp_path):
-    images.ensure("python")
+    require_image(images, "python")
     pytester.makepyfile(USER_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lnh-node-runtime=docker",
                                            f"--lnh-test-dir={tmp_path / 'base'}")
