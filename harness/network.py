@@ -122,7 +122,7 @@ class NodeFactory:
         name = name or f"l{index}"
         identity = ({"identity": node_identity(self.test_id, name)}
                     if self.test_id is not None and cls.derives_identity else {})
-        placement: dict[str, Any] = {}
+        placement: dict[str, Any] = dict(identity)
         if self.runtime is not PROCESS_RUNTIME:
             if cls.container_image is None:
                 raise UnavailableError(f"Lightning implementation {cls.impl!r} cannot run in a "
@@ -130,7 +130,7 @@ class NodeFactory:
                                        "(LightningNode.container_image)")
             placement["runtime"] = self.runtime
         node = cls(name, directory=self.directory / name, chain=self.chain, options=options,
-                   may_reconnect=may_reconnect, **identity, **placement)
+                   may_reconnect=may_reconnect, **placement)
         self.managed.append(ManagedNode(node, may_fail, allow_broken_log))
         return node
 

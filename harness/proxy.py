@@ -113,7 +113,7 @@ class FaultProxy:
         self._mode: Mode = "pass"
         self._delay_s = 0.0
         self._connections: set[_Connection] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._to_target = self._to_client = self._dropped = self._accepted = 0
 
     @property

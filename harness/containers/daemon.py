@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lnharness.containers.engine import EngineError
 from lnharness.containers.scope import LABEL_NAME, ContainerScope, dns_name
@@ -65,7 +66,7 @@ class ContainerDaemon(Daemon):
     def is_running(self) -> bool:
         return self.container_id is not None and self.returncode is None
 
-    def _state(self) -> dict[str, object] | None:
+    def _state(self) -> dict[str, Any] | None:
         assert self.container_id is not None
         info = self.scope.engine.inspect(self.container_id)
         return dict(info["State"]) if info is not None else None

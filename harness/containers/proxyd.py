@@ -45,9 +45,10 @@ class _Proxies:
                 ident = len(self.proxies) + 1
                 self.proxies[ident] = proxy
             return {"id": ident, "port": proxy.port}
-        proxy = self.proxies.get(int(request.get("id", 0)))
-        if proxy is None:
+        found = self.proxies.get(int(request.get("id", 0)))
+        if found is None:
             raise ValueError(f"no proxy with id {request.get('id')!r}")
+        proxy = found
         if op == "mode":
             if request.get("mode") not in MODES:
                 raise ValueError(f"mode must be one of {MODES}, got {request.get('mode')!r}")
