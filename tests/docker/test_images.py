@@ -3,6 +3,7 @@ with their libraries, the registered images."""
 from __future__ import annotations
 
 import io
+import secrets
 import shutil
 from pathlib import Path
 
@@ -18,8 +19,13 @@ from tests.docker.conftest import require_image
 TEST_IMAGE = "lnh-test-smoke"
 
 
+#: in every test script: each run's images are its own (runs sharing an engine, or an
+#: interrupted run's leftovers, never hand a test an image it did not build)
+RUN = secrets.token_hex(6)
+
+
 def _script(path: Path, version: str) -> Path:
-    path.write_text(f"#!/bin/sh\necho lnh-ldkd {version}\n")
+    path.write_text(f"#!/bin/sh\n# run {RUN}\necho lnh-ldkd {version}\n")
     path.chmod(0o755)
     return path
 
