@@ -12,7 +12,7 @@ import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from lnharness import registry
 from lnharness.bitcoin_rpc import BitcoinRpc, rpc_url
@@ -20,6 +20,9 @@ from lnharness.errors import LnhError, RpcError, UnavailableError
 from lnharness.ports import release_port, reserve_port
 from lnharness.proc import Daemon
 from lnharness.wait import wait_for
+
+if TYPE_CHECKING:
+    from lnharness.containers.scope import ContainerScope
 
 CHAINS_GROUP = registry.CHAINS_GROUP
 AUTO = "auto"
@@ -60,6 +63,9 @@ class ChainBackend(ABC):
 
     name: ClassVar[str]
     features: ClassVar[frozenset[str]] = frozenset()
+    #: the containers of the chain's test when the chain runs in one (the `docker` backend);
+    #: nodes in containers join them (`lnharness.containers.runtime.DockerRuntime`)
+    scope: ContainerScope | None = None
 
     def __init__(self, directory: Path | str, *, rpcuser: str = "lnh",
                  rpcpassword: str | None = None, wallet: str = WALLET_NAME):
@@ -178,6 +184,10 @@ class ChainBackend(ABC):
     def node_rpc(self) -> BitcoinRpc:
         """A client for the node-level endpoint (no wallet in the URL)."""
         return BitcoinRpc(self.rpc_url, peer=f"{self.name}@{self.rpchost}:{self.rpc_port}")
+
+    def container_address(self) -> tuple[str, int]:
+        """Where containers of `scope` reach the chain's RPC (backends that run in one)."""
+        raise UnsupportedFeature(f"the {self.name!r} chain backend does not run in a container")
 
     def supports(self, feature: str) -> bool:
         """Whether this backend offers `feature` (one of the FEATURE_* names)."""

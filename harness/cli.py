@@ -50,6 +50,18 @@ def _cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_images(args: argparse.Namespace) -> int:
+    from lnharness.containers import commands
+
+    if args.action == "build":
+        return commands.build(args.impls, sys.stdout)
+    if args.impls is not None:
+        raise LnhError(f"--impls applies to `images build`, not `images {args.action}`")
+    if args.action == "list":
+        return commands.list_images(sys.stdout)
+    return commands.prune(sys.stdout)
+
+
 def _default_up_dir() -> Path:
     return base_dir() / "up"
 
@@ -183,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--bin-dir", help="where the binaries go (default $LNH_BIN_DIR, else "
                                            "~/.cache/lnharness/bin)")
     install.set_defaults(run=_cmd_install)
+
+    images = sub.add_parser(
+        "images", help="build (or list, or prune) the images that run the chain and the nodes "
+                       "in containers, on the engine of DOCKER_HOST (no registry needed)")
+    images.add_argument("action", choices=["build", "list", "prune"],
+                        help="build: the Debian base, then each image, tagged by the hash of "
+                             "what goes in (built again only on a change); list: what the "
+                             "engine has and what is current; prune: remove older builds")
+    images.add_argument("--impls", type=_names, metavar="A,B,...",
+                        help="images to build: python (also builtin, embedded), bitcoind, "
+                             "cln, lnd, ldk (default: every one that can be built here)")
+    images.set_defaults(run=_cmd_images)
 
     up = sub.add_parser("up", help="start a network and keep it running for interactive work")
     up.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")

@@ -2,7 +2,9 @@
 
 `NodeFactory.link(a, b)` makes one. From then on `a.connect(b)` dials a proxy port that
 forwards to `b`, and `b.connect(a)` one that forwards to `a` (`LightningNode.dial_address`),
-whatever the implementation: the proxy sits on the socket path, the nodes do not know.
+whatever the implementation: the proxy sits on the socket path, the nodes do not know. The
+proxies run where the nodes' runtime puts them (`NodeRuntime.proxy_host`): in this process
+for processes, in a container of the test's network for nodes in containers.
 """
 from __future__ import annotations
 
@@ -10,8 +12,7 @@ from dataclasses import dataclass
 
 from lnharness.errors import LnhError
 from lnharness.node import LightningNode
-from lnharness.ports import release_port, reserve_port
-from lnharness.proxy import FaultProxy, ProxyLoop
+from lnharness.runtime import FaultProxyControl
 from lnharness.settle import link_usable
 from lnharness.wait import wait_for
 
@@ -38,31 +39,34 @@ class Link:
     itself (`may_reconnect`) may use an address it learned from gossip instead.
     """
 
-    def __init__(self, a: LightningNode, b: LightningNode, *, host: str = "127.0.0.1"):
+    def __init__(self, a: LightningNode, b: LightningNode):
         if a is b:
             raise LinkError(f"a link needs two different nodes, got {a.name} twice")
+        if a.runtime is not b.runtime:
+            raise LinkError(f"{a.name} and {b.name} run in different runtimes "
+                            f"({a.runtime.name}, {b.runtime.name}): no proxy reaches both")
         self.a, self.b = a, b
         self.name = f"{a.name}<->{b.name}"
         self.mode = "pass"
         self.delay_ms = 0.0
         self._closed = False
-        self._loop = ProxyLoop(self.name)
-        self._ports: list[int] = []
-        self._proxies: list[FaultProxy] = []
+        #: where the proxies run: this process, or a container of the nodes' network
+        self._host = a.runtime.proxy_host(self.name)
+        self._proxies: list[FaultProxyControl] = []
+        addresses = []
         try:
             for target in (b, a):  # first: a dials b through it; second: b dials a
-                port = reserve_port(host)
-                self._ports.append(port)
-                proxy = FaultProxy(self._loop, listen_port=port, listen_host=host,
-                                   target=(target.host, target.port))
-                proxy.start()
+                proxy, address = self._host.open((target.host, target.port))
                 self._proxies.append(proxy)
+                addresses.append(address)
         except BaseException:
-            self._release()
+            self._host.close()
             raise
-        self.a_to_b_port, self.b_to_a_port = self._ports
-        a.dial_through(b, (host, self.a_to_b_port))
-        b.dial_through(a, (host, self.b_to_a_port))
+        #: where a dials b, and b dials a, through the proxies
+        self.a_to_b_address, self.b_to_a_address = addresses
+        self.a_to_b_port, self.b_to_a_port = (address[1] for address in addresses)
+        a.dial_through(b, self.a_to_b_address)
+        b.dial_through(a, self.b_to_a_address)
         if a.is_connected(b) or b.is_connected(a):
             self._reroute()
 
@@ -144,14 +148,7 @@ class Link:
         self._release()
 
     def _release(self) -> None:
-        try:
-            for proxy in self._proxies:
-                proxy.close()
-        finally:
-            self._loop.close()
-            for port in self._ports:
-                release_port(port)
-            self._ports = []
+        self._host.close()
 
     # -- waits -----------------------------------------------------------------------------
     def _check_open(self, action: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from lnharness import snapshot as snapshots
 from lnharness import topology
 from lnharness.chain import Chain
-from lnharness.errors import LnhError
+from lnharness.errors import LnhError, UnavailableError
 from lnharness.faults import Link, LinkError
 from lnharness.graph_import import load_topology
 from lnharness.implementations import NODE_FLAGS as NODE_FLAGS
@@ -19,6 +19,7 @@ from lnharness.implementations import UnknownImplementation as UnknownImplementa
 from lnharness.implementations import implementation, split_node_flags
 from lnharness.node import LightningNode
 from lnharness.ports import PortBlock
+from lnharness.runtime import PROCESS_RUNTIME, NodeRuntime
 from lnharness.settle import Unsettled
 from lnharness.settle import settle as settle_nodes
 from lnharness.topology import ChannelSpec, NodeSpec, Topology
@@ -75,8 +76,12 @@ class NodeFactory:
     """Makes nodes of any registered implementation on one chain, under one directory."""
 
     def __init__(self, directory: Path, chain: Chain, *, default_impl: str = "builtin",
-                 executor: ThreadPoolExecutor | None = None, test_id: str | None = None):
+                 executor: ThreadPoolExecutor | None = None, test_id: str | None = None,
+                 runtime: NodeRuntime | None = None):
         self.directory = Path(directory)
+        #: where the nodes run: processes of this machine (default), or containers
+        #: (`lnharness.containers.runtime.DockerRuntime`); closed at teardown
+        self.runtime = runtime or PROCESS_RUNTIME
         #: the test these nodes belong to: keys of nodes whose adapter derives them
         #: (`LightningNode.derives_identity`) come from it and the node's name, so a rerun
         #: of the test shows the same node ids; None: from the name alone
@@ -117,8 +122,15 @@ class NodeFactory:
         name = name or f"l{index}"
         identity = ({"identity": node_identity(self.test_id, name)}
                     if self.test_id is not None and cls.derives_identity else {})
+        placement: dict[str, Any] = dict(identity)
+        if self.runtime is not PROCESS_RUNTIME:
+            if cls.container_image is None:
+                raise UnavailableError(f"Lightning implementation {cls.impl!r} cannot run in a "
+                                       f"container: its adapter names no image "
+                                       "(LightningNode.container_image)")
+            placement["runtime"] = self.runtime
         node = cls(name, directory=self.directory / name, chain=self.chain, options=options,
-                   may_reconnect=may_reconnect, **identity)
+                   may_reconnect=may_reconnect, **placement)
         self.managed.append(ManagedNode(node, may_fail, allow_broken_log))
         return node
 
@@ -459,4 +471,8 @@ class NodeFactory:
                 problems.append(f"link {link.name}: could not close: {exc}")
         for block in self.port_blocks:
             block.release()
+        try:
+            self.runtime.close()
+        except Exception as exc:  # reported like a node that could not stop
+            problems.append(f"{self.runtime.name} runtime: could not close: {exc}")
         return problems

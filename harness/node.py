@@ -16,6 +16,7 @@ from lnharness.backend import UnsupportedFeature
 from lnharness.errors import LnhError
 from lnharness.proc import Daemon
 from lnharness.results import Availability, Balance, Channel, Invoice, Payment
+from lnharness.runtime import PROCESS_RUNTIME, NodeRuntime
 from lnharness.wait import wait_for
 
 if TYPE_CHECKING:
@@ -76,10 +77,17 @@ class LightningNode(ABC):
     #: itself): a restore then starts the chain and these processes at once (`launch`)
     starts_before_chain: ClassVar[bool] = False
 
+    #: the lnharness image (`lnharness images`) a node of this implementation runs in under
+    #: the container runtime; None: it cannot run in a container (`runtime=` is never passed)
+    container_image: ClassVar[str | None] = None
+
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False,
-                 identity: str | None = None):
+                 identity: str | None = None, runtime: NodeRuntime | None = None):
         self.name = name
+        #: where the node's process runs (a process here, or a container): adapters take
+        #: listen addresses, the chain's address and the daemon from it
+        self.runtime = runtime or PROCESS_RUNTIME
         #: the text the node's keys derive from, where the adapter derives them
         #: (`derives_identity`): the same identity gives the same node id in every run;
         #: default the node's name, under pytest `<test id>/<name>`
@@ -91,7 +99,9 @@ class LightningNode(ABC):
         self.lightning_dir = Path(directory)
         self.chain = chain
         self.options = dict(options or {})
-        self.host = "127.0.0.1"
+        #: where other nodes dial this one (with `port`); the harness reaches its ports at
+        #: `runtime.reach_host`
+        self.host = self.runtime.peer_host(name)
         self.port: int = 0
         #: where this node dials a peer other than at the peer's own address (a fault link)
         self._dial_via: dict[int, tuple[str, int]] = {}
@@ -448,7 +458,8 @@ class LightningNode(ABC):
     # -- reaching the node from outside -------------------------------------------------
     def connection_info(self) -> dict[str, str]:
         """How to reach this node: id, peer address and the implementation's RPC endpoint."""
-        return {"id": self.node_id, "address": f"{self.node_id}@{self.host}:{self.port}",
+        return {"id": self.node_id,
+                "address": f"{self.node_id}@{self.runtime.reach_host}:{self.port}",
                 "impl": self.impl, "log": str(self.daemon.log_path)}
 
     # -- teardown helpers ------------------------------------------------------------------

@@ -127,8 +127,8 @@ class Daemon:
         exited_marker = object()
 
         def ready_or_dead() -> object:
-            exited = self.proc is not None and self.proc.poll() is not None
-            line = self._search(pattern)  # after poll(): an exited process wrote everything
+            exited = self.returncode is not None
+            line = self._search(pattern)  # after that: an exited process wrote everything
             if line is None and exited:
                 return exited_marker
             return line

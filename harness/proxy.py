@@ -113,8 +113,15 @@ class FaultProxy:
         self._mode: Mode = "pass"
         self._delay_s = 0.0
         self._connections: set[_Connection] = set()
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._to_target = self._to_client = self._dropped = self._accepted = 0
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one the kernel chose for `listen_port=0`), once started."""
+        if self._server is None or not self._server.sockets:
+            return self.listen[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     # -- control, from any thread ----------------------------------------------------------
     def start(self) -> None:

@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lnharness.errors import ProcessError, RpcError
+from lnharness.errors import ProcessError, RpcError, UnavailableError
 from lnharness.node import LightningNode
 from lnharness.node_impl.cln_rpc import ClnRpc
 from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
-from lnharness.proc import Daemon
 from lnharness.results import Availability, Channel
 
 if TYPE_CHECKING:
     from lnharness.chain import Chain
+    from lnharness.runtime import NodeRuntime
 
 READY_REGEX = r"Server started with public key"
 SHIM = "lnharness-bitcoin-cli"
@@ -76,10 +76,17 @@ class ClnNode(ClnShapedNode):
     restore_unsupported = None
     saved_excludes = ("log", "regtest/lightning-rpc")
 
+    container_image = "cln"
+
     def __init__(self, name: str, *, directory: Path, chain: Chain,
-                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False,
+                 runtime: NodeRuntime | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
-                         may_reconnect=may_reconnect)
+                         may_reconnect=may_reconnect, runtime=runtime)
+        if not self.runtime.on_this_machine:
+            raise UnavailableError(f"cln: Core Lightning's RPC is a unix socket in its "
+                                   f"directory, unreachable from here when it runs on a remote "
+                                   f"engine ({self.runtime.name} runtime): use a local engine")
         binary = lightningd_path()
         shim = shim_path()
         if binary is None or shim is None:
@@ -88,8 +95,12 @@ class ClnNode(ClnShapedNode):
         _check_unmanaged(self.options)
         self.port = reserve_port()
         self.lightning_dir.mkdir(parents=True, exist_ok=True)
-        self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
-                              cwd=self.lightning_dir, ready_regex=READY_REGEX)
+        # the RPC is a unix socket in the node's directory: reachable through the bind mount
+        # from this machine (a local engine only); the bcli shim reads the chain's datadir
+        self._daemon = self.runtime.daemon(
+            name, self._command(), image=self.container_image,
+            log_path=self.lightning_dir / "log", cwd=self.lightning_dir, ready_regex=READY_REGEX,
+            ports=[self.port], mounts=[self.lightning_dir, chain.datadir])
         self._rpc = ClnRpc(self.lightning_dir / "regtest" / "lightning-rpc", name=name)
 
     @classmethod
@@ -109,14 +120,17 @@ class ClnNode(ClnShapedNode):
         return Availability(cls.impl, True, version=f"Core Lightning {version} ({binary})")
 
     def _command(self) -> list[str]:
-        chain = self.chain
+        chain, runtime = self.chain, self.runtime
+        chain_host, chain_port = runtime.chain_address(chain)
         _, helptext = _probe(self.binary)
-        args = [self.binary, "--network=regtest", f"--lightning-dir={self.lightning_dir}",
-                f"--addr={self.host}:{self.port}", f"--alias={self.name}",
+        args = [runtime.program(self.binary, "lightningd"), "--network=regtest",
+                f"--lightning-dir={self.lightning_dir}",
+                f"--addr={runtime.bind_host}:{self.port}", f"--alias={self.name}",
                 "--log-level=debug", "--log-file=-",
-                f"--bitcoin-cli={self.shim}", f"--bitcoin-datadir={chain.datadir}",
+                f"--bitcoin-cli={runtime.program(self.shim, SHIM)}",
+                f"--bitcoin-datadir={chain.datadir}",
                 f"--bitcoin-rpcuser={chain.rpcuser}", f"--bitcoin-rpcpassword={chain.rpcpassword}",
-                f"--bitcoin-rpcconnect={chain.rpchost}", f"--bitcoin-rpcport={chain.rpc_port}",
+                f"--bitcoin-rpcconnect={chain_host}", f"--bitcoin-rpcport={chain_port}",
                 "--cltv-delta=6", "--cltv-final=5", "--watchtime-blocks=5", "--rescan=1",
                 "--disable-dns", "--ignore-fee-limits=false"]
         if "--autoconnect-seeker-peers" in helptext:

@@ -16,6 +16,7 @@ from lnharness.backend import (
     WALLET_NAME,
     ChainBackend,
 )
+from lnharness.bitcoin_rpc import BitcoinRpc
 
 MIN_VERSION = 220000  # Core Lightning refuses older servers; generateblock needs >= 0.21
 
@@ -69,18 +70,29 @@ class BitcoindBackend(ChainBackend):
         path = bitcoind_path()
         if path is None:
             raise FileNotFoundError("bitcoind not found on PATH and LNH_BITCOIND is not set")
-        cmd = [path, "-regtest", f"-datadir={self.datadir}", "-server", "-txindex",
-               f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}", f"-rpcport={self.rpc_port}",
-               f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
-               f"-incrementalrelayfee={MIN_RELAY_FEE_BTC_PER_KVB}",
-               f"-rpcuser={self.rpcuser}", f"-rpcpassword={self.rpcpassword}",
-               "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcthreads=16",
-               "-rpcworkqueue=128", "-listen=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0",
-               "-printtoconsole", "-logtimestamps", "-logtimemicros"]
+        cmd = [path, *bitcoind_args(self)]
         cmd += [f"-{topic}={endpoint}" for topic, endpoint in self.zmq_endpoints.items()]
         return cmd + list(self.extra_args)
 
     def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
-        rpc = self.node_rpc
-        rpc.invalidateblock(rpc.getblockhash(height))
-        return [str(rpc.generateblock(address, txs)["hash"]) for txs in block_txs]
+        return replace_by_invalidating(self.node_rpc, height, block_txs, address)
+
+
+def bitcoind_args(backend: ChainBackend, *, rpcbind: str = "127.0.0.1",
+                  rpcallowip: str = "127.0.0.1") -> list[str]:
+    """bitcoind's options (after the program) for `backend`'s datadir, port and credentials."""
+    return ["-regtest", f"-datadir={backend.datadir}", "-server", "-txindex",
+            f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}", f"-rpcport={backend.rpc_port}",
+            f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
+            f"-incrementalrelayfee={MIN_RELAY_FEE_BTC_PER_KVB}",
+            f"-rpcuser={backend.rpcuser}", f"-rpcpassword={backend.rpcpassword}",
+            f"-rpcbind={rpcbind}", f"-rpcallowip={rpcallowip}", "-rpcthreads=16",
+            "-rpcworkqueue=128", "-listen=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0",
+            "-printtoconsole", "-logtimestamps", "-logtimemicros"]
+
+
+def replace_by_invalidating(rpc: BitcoinRpc, height: int, block_txs: list[list[str]],
+                            address: str) -> list[str]:
+    """`ChainBackend.replace_blocks` on Bitcoin Core: invalidateblock, then generateblock."""
+    rpc.invalidateblock(rpc.getblockhash(height))
+    return [str(rpc.generateblock(address, txs)["hash"]) for txs in block_txs]

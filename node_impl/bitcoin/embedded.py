@@ -15,6 +15,7 @@ from lnharness.backend import (
     MIN_RELAY_FEE_BTC_PER_KVB,
     ChainBackend,
 )
+from lnharness.bitcoin_rpc import BitcoinRpc
 from lnharness.proc import python_daemon_env
 
 DAEMON_MODULE = "lnharness.node_impl.bitcoin.regtestd"
@@ -44,12 +45,7 @@ class EmbeddedBackend(ChainBackend):
         return True, f"{sys.executable} -m {DAEMON_MODULE}"
 
     def _command(self) -> list[str]:
-        # rpcuser/rpcpassword are read from the conf file (write_conf): argv is visible in ps
-        return [sys.executable, "-m", DAEMON_MODULE, f"-datadir={self.datadir}",
-                f"-conf={self.datadir / 'bitcoin.conf'}",
-                f"-rpcport={self.rpc_port}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
-                f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
-                "-printtoconsole", "-logtimemicros"]
+        return [sys.executable, "-m", DAEMON_MODULE, *regtestd_args(self)]
 
     def _fork_preload(self) -> list[str] | None:
         return FORK_PRELOAD
@@ -58,25 +54,45 @@ class EmbeddedBackend(ChainBackend):
         return python_daemon_env()  # bytecode cached even under PYTHONDONTWRITEBYTECODE
 
     def write_conf(self) -> Path:
-        """`datadir/bitcoin.conf` with the RPC credentials, readable by this user only (0600,
-        datadir 0700): the daemon and the command-line clients read the password from there."""
-        self.datadir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.datadir, 0o700)
-        path = self.datadir / "bitcoin.conf"
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # an older tmp file keeps its mode through O_CREAT
-            handle.write("\n".join(self._conf_lines()) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_private_conf(self)
 
     def replace_blocks(self, height: int, block_txs: list[list[str]], address: str) -> list[str]:
-        rpc = self.node_rpc
-        parent = str(rpc.getblockhash(height - 1))
-        hashes: list[str] = []
-        for txs in block_txs:
-            result = rpc.generateblockfrom(parent, address, txs)
-            parent = str(result["hash"] if isinstance(result, dict) else result)
-            hashes.append(parent)
-        return hashes
+        return replace_by_branching(self.node_rpc, height, block_txs, address)
+
+
+def regtestd_args(backend: ChainBackend, *, rpcallowip: str | None = None) -> list[str]:
+    """regtestd's options (after `python -m DAEMON_MODULE`) for `backend`'s datadir and port;
+    with `rpcallowip`, the RPC serves every address and allows those clients too."""
+    # rpcuser/rpcpassword are read from the conf file (write_conf): argv is visible in ps
+    allow = [f"-rpcallowip={rpcallowip}"] if rpcallowip else []
+    return [f"-datadir={backend.datadir}", f"-conf={backend.datadir / 'bitcoin.conf'}",
+            f"-rpcport={backend.rpc_port}", *allow, f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
+            f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}", "-printtoconsole", "-logtimemicros"]
+
+
+def write_private_conf(backend: ChainBackend) -> Path:
+    """`datadir/bitcoin.conf` with the RPC credentials, readable by this user only (0600,
+    datadir 0700): the daemon and the command-line clients read the password from there."""
+    backend.datadir.mkdir(parents=True, exist_ok=True)
+    os.chmod(backend.datadir, 0o700)
+    path = backend.datadir / "bitcoin.conf"
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an older tmp file keeps its mode through O_CREAT
+        handle.write("\n".join(backend._conf_lines()) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def replace_by_branching(rpc: BitcoinRpc, height: int, block_txs: list[list[str]],
+                         address: str) -> list[str]:
+    """`ChainBackend.replace_blocks` on the embedded chain: a longer branch from `height - 1`
+    (generateblockfrom), which the chain switches to by itself."""
+    parent = str(rpc.getblockhash(height - 1))
+    hashes: list[str] = []
+    for txs in block_txs:
+        result = rpc.generateblockfrom(parent, address, txs)
+        parent = str(result["hash"] if isinstance(result, dict) else result)
+        hashes.append(parent)
+    return hashes

@@ -18,7 +18,7 @@ from lnharness.dirs import write_private
 from lnharness.errors import RpcError
 from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
-from lnharness.proc import Daemon, python_daemon_env
+from lnharness.proc import python_daemon_env
 from lnharness.results import Availability, Channel
 
 from .core.config import build_parser
@@ -27,6 +27,7 @@ from .core.jsonrpc_client import BuiltinRpc, BuiltinRpcError
 if TYPE_CHECKING:
     from lnharness.chain import Chain
     from lnharness.node import LightningNode
+    from lnharness.runtime import NodeRuntime
 
 # what `python -m lnharness.node_impl.builtin` imports: the fork server imports it ahead
 FORK_PRELOAD = ["lnharness.node_impl.builtin.core.config", "lnharness.node_impl.builtin.node"]
@@ -120,11 +121,13 @@ class BuiltinNode(ClnShapedNode):
     saved_excludes = ("log", "bitcoin_rpc_credentials")
     starts_before_chain = True  # its chain watcher dials the chain every 5 ms until it answers
 
+    container_image = "python"
+
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False,
-                 identity: str | None = None):
+                 identity: str | None = None, runtime: NodeRuntime | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
-                         may_reconnect=may_reconnect, identity=identity)
+                         may_reconnect=may_reconnect, identity=identity, runtime=runtime)
         self.lightning_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         seed = self.options.pop("seed", None)
         if seed is not None or not ({"seed_file", "seed-file"} & set(self.options)
@@ -138,9 +141,11 @@ class BuiltinNode(ClnShapedNode):
         self._extra_args = _option_args(self.options)
         self.port = reserve_port()
         self.rpc_port = reserve_port()
-        self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
-                              cwd=self.lightning_dir, env=python_daemon_env(),
-                              ready_regex=READY_REGEX, fork_preload=FORK_PRELOAD)
+        self._daemon = self.runtime.daemon(
+            name, self._command(), image=self.container_image,
+            log_path=self.lightning_dir / "log", cwd=self.lightning_dir, env=python_daemon_env(),
+            ready_regex=READY_REGEX, ports=[self.port, self.rpc_port], mounts=[self.lightning_dir],
+            fork_preload=FORK_PRELOAD)
         self._rpc: BuiltinRpc | None = None
 
     @classmethod
@@ -151,11 +156,13 @@ class BuiltinNode(ClnShapedNode):
         chain = self.chain
         credentials = self.lightning_dir / "bitcoin_rpc_credentials"
         write_private(credentials, f"{chain.rpcuser}:{chain.rpcpassword}")
-        return [sys.executable, "-m", "lnharness.node_impl.builtin",
+        runtime = self.runtime
+        chain_host, chain_port = runtime.chain_address(chain)
+        return [runtime.program(sys.executable, "python"), "-m", "lnharness.node_impl.builtin",
                 f"--lightning-dir={self.lightning_dir}",
-                f"--addr={self.host}:{self.port}",
-                f"--rpc-port={self.rpc_port}",
-                f"--bitcoin-rpcurl=http://{chain.rpchost}:{chain.rpc_port}",
+                f"--addr={runtime.bind_host}:{self.port}",
+                f"--rpc-port={self.rpc_port}", f"--rpc-bind={runtime.bind_host}",
+                f"--bitcoin-rpcurl=http://{chain_host}:{chain_port}",
                 f"--bitcoin-rpccookie={credentials}",
                 "--log-file=-",
                 f"--alias={self.name}",
@@ -175,7 +182,8 @@ class BuiltinNode(ClnShapedNode):
     @property
     def rpc(self) -> BuiltinRpc:
         if self._rpc is None:
-            self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port)
+            self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port,
+                                            host=self.runtime.reach_host)
         return self._rpc
 
     def launch(self, timeout: float | None = None) -> None:
@@ -201,7 +209,7 @@ class BuiltinNode(ClnShapedNode):
     def connection_info(self) -> dict[str, str]:
         secret = (self.lightning_dir / "rpc_secret").read_text().strip()
         return {**super().connection_info(),
-                "rpc_url": f"http://rpc:{secret}@127.0.0.1:{self.rpc_port}/"}
+                "rpc_url": f"http://rpc:{secret}@{self.runtime.reach_host}:{self.rpc_port}/"}
 
     def close(self) -> None:
         for port in (self.port, self.rpc_port):

@@ -151,14 +151,14 @@ class Node:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
-        self.rpc_port = await self._server.start(self.config.rpc_port)
+        self.rpc_port = await self._server.start(self.config.rpc_port, self.config.rpc_bind)
         (self.config.lightning_dir / "rpc_port").write_text(f"{self.rpc_port}\n")
         if self.config.addr is not None:
             self.listen_address = await self.peers.listen(self.config.addr.host, self.config.addr.port)
         await self.channels.start()
         await self.gossip.start()
         self.spawn(self.watcher.run(), "chain-watcher")
-        log.info("JSON-RPC on 127.0.0.1:%d", self.rpc_port)
+        log.info("JSON-RPC on %s:%d", self.config.rpc_bind, self.rpc_port)
         if self.listen_address:
             log.info("listening for peers on %s:%d", *self.listen_address)
         log.info("Server started with public key %s, alias %s", self.node_id.hex(), self.identity.alias)

@@ -30,7 +30,6 @@ from lnharness.node import LightningNode
 from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpc, BuiltinRpcError
 from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
-from lnharness.proc import Daemon
 from lnharness.results import Availability, Balance, Channel
 from lnharness.wait import wait_for
 
@@ -39,6 +38,7 @@ from .logs import BROKEN_LOG_REGEX, is_benign
 
 if TYPE_CHECKING:
     from lnharness.chain import Chain
+    from lnharness.runtime import NodeRuntime
 
 READY_REGEX = r"lnh-ldkd ready: node [0-9a-f]{66}"
 #: options the adapter sets itself; a test cannot pass them through `options`
@@ -85,11 +85,13 @@ class LdkNode(ClnShapedNode):
     restore_unsupported: ClassVar[str | None] = None
     saved_excludes: ClassVar[tuple[str, ...]] = ("log", "bitcoin_rpc_credentials")
 
+    container_image: ClassVar[str | None] = "ldk"
+
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False,
-                 identity: str | None = None):
+                 identity: str | None = None, runtime: NodeRuntime | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
-                         may_reconnect=may_reconnect, identity=identity)
+                         may_reconnect=may_reconnect, identity=identity, runtime=runtime)
         found = find_daemon()
         if found is None:
             raise ProcessError(f"ldk: lnh-ldkd not found; {INSTALL_HINT}")
@@ -105,12 +107,19 @@ class LdkNode(ClnShapedNode):
         write_private(credentials, f"{chain.rpcuser}:{chain.rpcpassword}".encode())
         self.port = reserve_port()
         self.rpc_port = reserve_port()
-        command = [self.binary, f"--lightning-dir={self.lightning_dir}",
-                   f"--addr={self.host}:{self.port}", f"--rpc-port={self.rpc_port}",
-                   f"--bitcoin-rpc={chain.rpchost}:{chain.rpc_port}",
+        runtime = self.runtime
+        chain_host, chain_port = runtime.chain_address(chain)
+        # --rpc-bind only where it differs from the default: an lnh-ldkd built before the
+        # option existed still runs as a process
+        bind = [] if runtime.bind_host == "127.0.0.1" else [f"--rpc-bind={runtime.bind_host}"]
+        command = [runtime.program(self.binary, BINARY), f"--lightning-dir={self.lightning_dir}",
+                   f"--addr={runtime.bind_host}:{self.port}", f"--rpc-port={self.rpc_port}",
+                   *bind, f"--bitcoin-rpc={chain_host}:{chain_port}",
                    f"--bitcoin-rpccookie={credentials}", *extra]
-        self._daemon = Daemon(name, command, log_path=self.lightning_dir / "log",
-                              cwd=self.lightning_dir, ready_regex=READY_REGEX)
+        self._daemon = runtime.daemon(
+            name, command, image=self.container_image, log_path=self.lightning_dir / "log",
+            cwd=self.lightning_dir, ready_regex=READY_REGEX, ports=[self.port, self.rpc_port],
+            mounts=[self.lightning_dir])
         self._rpc: BuiltinRpc | None = None
 
     @classmethod
@@ -133,7 +142,8 @@ class LdkNode(ClnShapedNode):
     def rpc(self) -> BuiltinRpc:
         """The daemon's JSON-RPC: `rpc.call("getinfo")`, `rpc.call("pay", {"bolt11": ...})`."""
         if self._rpc is None:
-            self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port)
+            self._rpc = BuiltinRpc.for_node(self.lightning_dir, self.rpc_port,
+                                            host=self.runtime.reach_host)
         return self._rpc
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
@@ -161,7 +171,7 @@ class LdkNode(ClnShapedNode):
     def connection_info(self) -> dict[str, str]:
         secret = (self.lightning_dir / "rpc_secret").read_text().strip()
         return {**super().connection_info(),
-                "rpc_url": f"http://rpc:{secret}@127.0.0.1:{self.rpc_port}/"}
+                "rpc_url": f"http://rpc:{secret}@{self.runtime.reach_host}:{self.rpc_port}/"}
 
     def wait_for_blockheight(self, height: int, timeout: float | None = None) -> int:
         """Wait until the node has processed `height`, asking it to poll the chain each time

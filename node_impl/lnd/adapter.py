@@ -30,6 +30,7 @@ from .rest import LndRest
 
 if TYPE_CHECKING:
     from lnharness.chain import Chain
+    from lnharness.runtime import NodeRuntime
 
 #: REST is up (logged once the gRPC gateway listens)
 READY_REGEX = r"gRPC proxy started at"
@@ -49,12 +50,14 @@ class LndNode(LightningNode):
     #: its state (wallet, channel.db, macaroons, TLS cert) is in its --lnddir; ports and the
     #: chain come from the command line; it redials its peers' old addresses, harmlessly
     restore_unsupported: ClassVar[str | None] = None
+    container_image: ClassVar[str | None] = "lnd"
     saved_excludes: ClassVar[tuple[str, ...]] = ("log", "logs")
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
-                 options: dict[str, Any] | None = None, may_reconnect: bool = False):
+                 options: dict[str, Any] | None = None, may_reconnect: bool = False,
+                 runtime: NodeRuntime | None = None):
         super().__init__(name, directory=directory, chain=chain, options=options,
-                         may_reconnect=may_reconnect)
+                         may_reconnect=may_reconnect, runtime=runtime)
         found = config.find_lnd()
         if found is None:
             raise ProcessError(f"lnd: {config.not_found_reason()}")
@@ -65,15 +68,21 @@ class LndNode(LightningNode):
         self.grpc_port = reserve_port()
         self.rest_port = reserve_port()
         self.lightning_dir.mkdir(parents=True, exist_ok=True)
-        command = [self.binary, *config.base_args(
-            lnddir=self.lightning_dir, alias=name, host=self.host, p2p_port=self.port,
+        runtime = self.runtime
+        chain_host, chain_port = runtime.chain_address(chain)
+        command = [runtime.program(self.binary, "lnd"), *config.base_args(
+            lnddir=self.lightning_dir, alias=name, host=runtime.bind_host,
+            external_host=self.host, reach_host=runtime.reach_host, p2p_port=self.port,
             rpc_port=self.grpc_port, rest_port=self.rest_port,
-            chain_rpc=f"{chain.rpchost}:{chain.rpc_port}", rpcuser=chain.rpcuser,
+            chain_rpc=f"{chain_host}:{chain_port}", rpcuser=chain.rpcuser,
             rpcpassword=chain.rpcpassword), *extra]
-        self._daemon = Daemon(name, command, log_path=self.lightning_dir / "log",
-                              cwd=self.lightning_dir, ready_regex=READY_REGEX)
+        self._daemon = runtime.daemon(
+            name, command, image=self.container_image, log_path=self.lightning_dir / "log",
+            cwd=self.lightning_dir, ready_regex=READY_REGEX,
+            ports=[self.port, self.grpc_port, self.rest_port], mounts=[self.lightning_dir])
         macaroon = self.lightning_dir / "data" / "chain" / "bitcoin" / "regtest" / "admin.macaroon"
-        self._rpc = LndRest(self.rest_port, self.lightning_dir / "tls.cert", macaroon, name=name)
+        self._rpc = LndRest(self.rest_port, self.lightning_dir / "tls.cert", macaroon,
+                            host=runtime.reach_host, name=name)
         self._labels = LabelStore(self.lightning_dir / "lnh-invoice-labels.json")
         self._node_id: str | None = None
 
@@ -162,7 +171,7 @@ class LndNode(LightningNode):
                 "tls_cert": str(self._rpc.cert_path), "macaroon": str(macaroon),
                 "cli": (f"{installed_binary('lncli') or 'lncli'} --network=regtest "
                         f"--lnddir={self.lightning_dir} "
-                        f"--rpcserver={self.host}:{self.grpc_port}")}
+                        f"--rpcserver={self.runtime.reach_host}:{self.grpc_port}")}
 
     # -- identity and wallet -----------------------------------------------------------
     def info(self) -> dict[str, Any]:

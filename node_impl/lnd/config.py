@@ -114,12 +114,19 @@ def option_args(options: dict[str, Any], known: frozenset[str]) -> list[str]:
 
 
 def base_args(*, lnddir: Path, alias: str, host: str, p2p_port: int, rpc_port: int,
-              rest_port: int, chain_rpc: str, rpcuser: str, rpcpassword: str) -> list[str]:
-    """The managed part of the command line: directories, ports, regtest on bitcoind's RPC
-    in polling mode (no ZMQ: works on every chain backend), no seed backup."""
+              rest_port: int, chain_rpc: str, rpcuser: str, rpcpassword: str,
+              external_host: str | None = None, reach_host: str = "127.0.0.1") -> list[str]:
+    """The managed part of the command line: directories, ports (listening on `host`,
+    announced at `external_host`, default `host`), regtest on bitcoind's RPC in polling mode
+    (no ZMQ: works on every chain backend), no seed backup. The TLS certificate also names
+    `reach_host`, where the harness calls the REST API, when it is not the loopback."""
+    tls = []
+    if reach_host not in ("127.0.0.1", "localhost", "::1"):
+        is_ip = all(part.isdigit() for part in reach_host.split(".")) or ":" in reach_host
+        tls = [f"--tlsextraip={reach_host}" if is_ip else f"--tlsextradomain={reach_host}"]
     return [f"--lnddir={lnddir}", f"--alias={alias}",
-            f"--listen={host}:{p2p_port}", f"--externalip={host}:{p2p_port}",
-            f"--rpclisten={host}:{rpc_port}", f"--restlisten={host}:{rest_port}",
+            f"--listen={host}:{p2p_port}", f"--externalip={external_host or host}:{p2p_port}",
+            f"--rpclisten={host}:{rpc_port}", f"--restlisten={host}:{rest_port}", *tls,
             "--noseedbackup", "--logging.file.disable",
             "--bitcoin.regtest", "--bitcoin.node=bitcoind", f"--bitcoind.rpchost={chain_rpc}",
             f"--bitcoind.rpcuser={rpcuser}", f"--bitcoind.rpcpass={rpcpassword}",

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from lnharness.node_impl.builtin.core.config import parse_config
 from lnharness.node_impl.builtin.core.jsonrpc_client import BuiltinRpc, BuiltinRpcError
 
 
@@ -99,9 +100,14 @@ def test_help_lists_the_command_line():
     out = subprocess.run([sys.executable, "-m", "lnharness.node_impl.builtin", "--help"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
-    for option in ("--lightning-dir", "--addr", "--rpc-port", "--bitcoin-rpcurl", "--seed",
+    for option in ("--lightning-dir", "--addr", "--rpc-port", "--rpc-bind", "--bitcoin-rpcurl", "--seed",
                    "--log-file", "--log-level", "--network", "--min-depth", "--cltv-delta"):
         assert option in out.stdout
+
+
+def test_the_rpc_listens_on_the_loopback_unless_rpc_bind_says_otherwise(tmp_path):
+    assert parse_config([f"--lightning-dir={tmp_path}"]).rpc_bind == "127.0.0.1"
+    assert parse_config([f"--lightning-dir={tmp_path}", "--rpc-bind=0.0.0.0"]).rpc_bind == "0.0.0.0"
 
 
 @pytest.mark.parametrize(("args", "complaint"), [

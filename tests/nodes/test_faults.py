@@ -9,7 +9,9 @@ from lnharness.wait import wait_for
 def test_link_carries_the_connection_and_counts_bytes(node_factory):
     l1, l2 = node_factory.get_nodes(2)
     link = node_factory.link(l1, l2)
-    assert l1.dial_address(l2) == ("127.0.0.1", link.a_to_b_port)
+    assert l1.dial_address(l2) == link.a_to_b_address  # a dials b through the proxy ...
+    assert link.a_to_b_address != (l2.host, l2.port)    # ... not at b's own address
+    assert link.a_to_b_address[1] == link.a_to_b_port
     node_factory.join_nodes([l1, l2])          # connects through the link
     stats = link.stats()
     assert stats.connections == 1 and stats.open_connections == 1

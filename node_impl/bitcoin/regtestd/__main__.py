@@ -17,7 +17,8 @@ Options (bitcoind syntax, also read from bitcoin.conf / -conf=):
   -datadir=<dir>          data directory (default ~/.bitcoin)
   -conf=<file>            configuration file (default <datadir>/bitcoin.conf)
   -rpcport=<port>         RPC port (default 18443)
-  -rpcbind=127.0.0.1      the only address served
+  -rpcbind=<addr>[:port]  the address served, only with -rpcallowip (default 127.0.0.1)
+  -rpcallowip=<ip|cidr>   clients allowed besides the loopback (repeatable)
   -rpcuser=<user> -rpcpassword=<pw>   credentials (otherwise a .cookie file is written)
   -rpcauth=<user>:<salt>$<hash>       salted credentials, like bitcoind
   -fallbackfee=<btc/kvB>  wallet fee rate when there is no estimate (default 0: disabled)
@@ -135,10 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: failed to load the chain: {exc}", file=sys.stderr)
         return 1
     try:
-        server = RpcHttpServer(("127.0.0.1", config.rpcport), node, Credentials(config),
-                               request_timeout=config.rpcservertimeout)
+        server = RpcHttpServer((config.rpcbind, config.rpcport), node, Credentials(config),
+                               request_timeout=config.rpcservertimeout,
+                               allowed=config.rpcallowip)
     except OSError as exc:
-        log.error("Error: Unable to bind RPC server on 127.0.0.1:%d: %s", config.rpcport, exc)
+        log.error("Error: Unable to bind RPC server on %s:%d: %s", config.rpcbind, config.rpcport, exc)
         print(f"Error: Unable to start HTTP server. See debug log for details. (port {config.rpcport}: {exc})",
               file=sys.stderr)
         node.close()
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                     name="rpc-server", daemon=True)
     serve_thread.start()
-    log.info("Binding RPC on address 127.0.0.1 port %d", config.rpcport)
+    log.info("Binding RPC on address %s port %d", config.rpcbind, config.rpcport)
     log.info("init message: Done loading")
     for handler in log.handlers:
         handler.flush()

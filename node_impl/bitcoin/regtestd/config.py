@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -35,6 +36,10 @@ class Config:
     datadir: Path
     rpcport: int = DEFAULT_RPC_PORT
     rpcbind: str = "127.0.0.1"
+    #: -rpcbind values, applied once every option is read (they need -rpcallowip)
+    rpcbind_given: list[str] = field(default_factory=list)
+    #: networks allowed to call the RPC besides the loopback (-rpcallowip)
+    rpcallowip: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     rpcuser: str | None = None
     rpcpassword: str | None = None
     rpcauth: list[str] = field(default_factory=list)
@@ -174,9 +179,32 @@ def parse_args(argv: list[str]) -> Config:
     config = Config(datadir=datadir)
     for name, value in entries:
         _apply(config, name, value)
+    _choose_rpc_address(config)
     if datadir_value is not None and not datadir.is_dir():
         raise ConfigError(f"Specified data directory \"{datadir_value}\" does not exist.")
     return config
+
+
+def _choose_rpc_address(config: Config) -> None:
+    """Bitcoin Core's rule: without -rpcallowip only the loopback is served (-rpcbind is
+    ignored); with it, the -rpcbind address (one here: the last), else every address."""
+    if not config.rpcallowip:
+        if config.rpcbind_given:
+            config.warnings.append("Warning: Option -rpcbind was ignored because -rpcallowip was "
+                                   "not specified, refusing to allow everyone to connect")
+        return
+    if not config.rpcbind_given:
+        config.rpcbind = "0.0.0.0"
+        return
+    if len(config.rpcbind_given) > 1:
+        config.warnings.append(f"Warning: regtestd serves one address: -rpcbind="
+                               f"{config.rpcbind_given[-1]} (the others are ignored)")
+    value = config.rpcbind_given[-1]
+    host, sep, port = value.rpartition(":")
+    if sep and port.isdigit() and not host.endswith(":"):
+        config.rpcport = _parse_int("rpcbind", port, 1, 65535)
+        value = host
+    config.rpcbind = value.strip("[]")
 
 
 def _apply(config: Config, name: str, value: str | None) -> None:
@@ -196,11 +224,14 @@ def _apply(config: Config, name: str, value: str | None) -> None:
     elif name == "rpcbind":
         if not value:
             raise ConfigError("Invalid value for -rpcbind: empty")
-        host = value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-        if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
-            config.warnings.append(f"Warning: -rpcbind={value} ignored, regtestd binds 127.0.0.1 only")
-        elif value.count(":") == 1:
-            config.rpcport = _parse_int("rpcbind", value.rsplit(":", 1)[1], 1, 65535)
+        config.rpcbind_given.append(value)
+    elif name == "rpcallowip":
+        try:
+            config.rpcallowip.append(ipaddress.ip_network(value or "", strict=False))
+        except ValueError:
+            raise ConfigError(f"Invalid -rpcallowip subnet specification: {value}. Valid are a "
+                              "single IP (e.g. 1.2.3.4) or a network/netmask (e.g. "
+                              "1.2.3.4/255.255.255.0) or a network/CIDR (e.g. 1.2.3.4/24).") from None
     elif name == "rpcuser":
         config.rpcuser = value or ""
     elif name == "rpcpassword":
@@ -260,4 +291,4 @@ def _apply(config: Config, name: str, value: str | None) -> None:
         config.rpcservertimeout = _parse_int(name, value, 1, 86400)
     elif name == "rpcthreads":
         _parse_int(name, value, 1, 1024)
-    # datadir, conf, rpcallowip, txindex, server, debuglogfile, walletdir: accepted, nothing to do
+    # datadir, conf, txindex, server, debuglogfile, walletdir: accepted, nothing to do

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
 import secrets
+import socket
 import socketserver
 import threading
 import urllib.parse
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -117,7 +120,7 @@ def _status_for(code: int) -> int:
     return 500
 
 
-_REASONS = {100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+_REASONS = {100: "Continue", 200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
             431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 MAX_LINE_BYTES = 65536
@@ -201,6 +204,12 @@ class RpcHandler(socketserver.StreamRequestHandler):
                 headers[name.strip().lower()] = value.strip()
         except _BadRequest as exc:
             self._send(exc.status, exc.text.encode(), "text/html", close=True)
+            return False
+        if not self.server.allows(self.client_address[0]):  # as Core: 403, not a 401
+            log.warning("Received a request from %s, which -rpcallowip does not allow",
+                        self.client_address[0])
+            self._discard_body(headers)
+            self._send(403, b"", "text/html", close=True)
             return False
         connection = headers.get("connection", "").lower()
         keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
@@ -355,13 +364,29 @@ class RpcHttpServer(socketserver.ThreadingTCPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], node: Any, credentials: Credentials,
-                 request_timeout: float = 30.0) -> None:
+                 request_timeout: float = 30.0,
+                 allowed: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = ()) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        #: clients allowed besides the loopback (-rpcallowip)
+        self.allowed = tuple(allowed)
         super().__init__(address, RpcHandler)
         self.request_timeout = request_timeout  # -rpcservertimeout: a started request must arrive by then
         self.node = node
         self.credentials = credentials
         self.stop_event = threading.Event()
         self.stop_pending = False
+
+    def allows(self, host: str) -> bool:
+        """Whether a client at `host` may call: the loopback always, others per -rpcallowip."""
+        try:
+            address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.is_loopback or any(address in network for network in self.allowed
+                                          if network.version == address.version)
 
     def request_stop(self) -> None:
         """Called by the stop RPC: shut down once its reply has been sent."""

@@ -14,7 +14,7 @@ SUPPORTED_NETWORKS = ("regtest",)
 DESCRIPTION = "The lnharness built-in Lightning node (pure Python, real BOLT protocol)."
 EPILOG = """\
 Everything lives in --lightning-dir: node.sqlite3, rpc_secret, seed, log.
-JSON-RPC 2.0 over HTTP POST to http://127.0.0.1:<rpc-port>/ with HTTP Basic auth,
+JSON-RPC 2.0 over HTTP POST to http://127.0.0.1:<rpc-port>/ (--rpc-bind) with HTTP Basic auth,
 user 'rpc', password = contents of <lightning-dir>/rpc_secret.
 Ready line in the log: 'Server started with public key <node id>, alias <alias>'.
 """
@@ -58,6 +58,7 @@ class Config:
     no_reconnect: bool = False
     rpc_read_timeout_s: float = 60.0
     mpp_timeout_s: float = 60.0
+    rpc_bind: str = "127.0.0.1"
 
 
 def _host_port(text: str) -> HostPort:
@@ -106,7 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "nor after a drop (like Core Lightning's --dev-no-reconnect); `connect` "
                         "still dials and incoming connections are accepted")
     p.add_argument("--rpc-port", type=_non_negative_int, default=0, metavar="PORT",
-                   help="JSON-RPC port on 127.0.0.1; 0 picks a free one (written to DIR/rpc_port)")
+                   help="JSON-RPC port (on --rpc-bind); 0 picks a free one (written to DIR/rpc_port)")
+    p.add_argument("--rpc-bind", default="127.0.0.1", metavar="HOST",
+                   help="address the JSON-RPC listens on (default 127.0.0.1; 0.0.0.0 in a "
+                        "container, whose port is published on the host's loopback)")
     p.add_argument("--alias", default=None, help="node alias (default derived from the node id)")
     p.add_argument("--bitcoin-rpcurl", default=None, metavar="URL",
                    help="chain backend, http://user:pass@127.0.0.1:PORT")
@@ -202,4 +206,5 @@ def parse_config(argv: list[str] | None = None) -> Config:
         no_reconnect=ns.no_reconnect,
         rpc_read_timeout_s=ns.rpc_read_timeout_s,
         mpp_timeout_s=ns.mpp_timeout_s,
+        rpc_bind=ns.rpc_bind,
     )

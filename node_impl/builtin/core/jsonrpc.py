@@ -142,7 +142,7 @@ class _Request:
 
 
 class RpcServer:
-    """HTTP/1.1 server (keep-alive) for the registry, bound to 127.0.0.1."""
+    """HTTP/1.1 server (keep-alive) for the registry, bound to 127.0.0.1 unless told otherwise."""
 
     def __init__(self, registry: RpcRegistry, secret: str, *,
                  read_timeout_s: float = DEFAULT_READ_TIMEOUT_S) -> None:
@@ -155,9 +155,9 @@ class RpcServer:
         self._busy: set[asyncio.Task[None]] = set()
         self.port: int | None = None
 
-    async def start(self, port: int) -> int:
-        """Listen on 127.0.0.1:port (0 = any free port); returns the port."""
-        self._server = await asyncio.start_server(self._serve_connection, "127.0.0.1", port,
+    async def start(self, port: int, host: str = "127.0.0.1") -> int:
+        """Listen on host:port (0 = any free port); returns the port."""
+        self._server = await asyncio.start_server(self._serve_connection, host, port,
                                                   limit=MAX_LINE_BYTES)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port

@@ -48,10 +48,11 @@ class BuiltinRpc:
         self._ids = itertools.count(1)
 
     @classmethod
-    def for_node(cls, lightning_dir: str | Path, rpc_port: int, *, timeout: float = 60.0) -> BuiltinRpc:
-        """Client for the node in `lightning_dir` (reads its rpc_secret) on `rpc_port`."""
+    def for_node(cls, lightning_dir: str | Path, rpc_port: int, *, timeout: float = 60.0,
+                 host: str = "127.0.0.1") -> BuiltinRpc:
+        """Client for the node in `lightning_dir` (reads its rpc_secret) on `host:rpc_port`."""
         secret = (Path(lightning_dir) / "rpc_secret").read_text().strip()
-        return cls(f"http://127.0.0.1:{rpc_port}/", secret, timeout=timeout)
+        return cls(f"http://{host}:{rpc_port}/", secret, timeout=timeout)
 
     def call(self, method: str, params: dict[str, Any] | list[Any] | None = None,
              *, timeout: float | None = None) -> Any:

@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 
 pub const USAGE: &str = "usage: lnh-ldkd [--help | --version] --lightning-dir=DIR --addr=HOST:PORT --rpc-port=PORT \
---bitcoin-rpc=HOST:PORT --bitcoin-rpccookie=FILE [--alias=NAME] [--log-level=LEVEL] [--anchor-reserve-sats=N]
+--bitcoin-rpc=HOST:PORT --bitcoin-rpccookie=FILE [--rpc-bind=HOST] [--alias=NAME] [--log-level=LEVEL] [--anchor-reserve-sats=N]
 
   --lightning-dir      every file of the node (created if missing; 0700)
   --addr               Lightning P2P listening address, e.g. 127.0.0.1:9735
-  --rpc-port           JSON-RPC over HTTP on 127.0.0.1; user `rpc`, password in DIR/rpc_secret
+  --rpc-port           JSON-RPC over HTTP (on --rpc-bind); user `rpc`, password in DIR/rpc_secret
+  --rpc-bind           the address the JSON-RPC listens on (default 127.0.0.1; 0.0.0.0 in a
+                       container, whose port is published on the host's loopback)
   --bitcoin-rpc        the chain backend's bitcoind JSON-RPC, e.g. 127.0.0.1:18443
   --bitcoin-rpccookie  a file holding `user:password` for that RPC
   --alias              node alias (at most 32 bytes); announced channels need one
@@ -21,6 +23,7 @@ pub struct Options {
     pub lightning_dir: PathBuf,
     pub listen_addr: String,
     pub rpc_port: u16,
+    pub rpc_bind: String,
     pub bitcoin_rpc_host: String,
     pub bitcoin_rpc_port: u16,
     pub bitcoin_rpc_cookie: PathBuf,
@@ -80,6 +83,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
     let listen_addr = required(take("addr"), "addr")?;
     split_host_port(&listen_addr, "addr")?;
     let rpc_port = parse_port(&required(take("rpc-port"), "rpc-port")?, "rpc-port")?;
+    let rpc_bind = take("rpc-bind").unwrap_or_else(|| "127.0.0.1".to_string());
+    if rpc_bind.is_empty() {
+        return Err("option --rpc-bind must name an address".to_string());
+    }
     let (bitcoin_rpc_host, bitcoin_rpc_port) = split_host_port(
         &required(take("bitcoin-rpc"), "bitcoin-rpc")?,
         "bitcoin-rpc",
@@ -110,6 +117,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         lightning_dir,
         listen_addr,
         rpc_port,
+        rpc_bind,
         bitcoin_rpc_host,
         bitcoin_rpc_port,
         bitcoin_rpc_cookie,
@@ -168,11 +176,23 @@ mod tests {
         };
         assert_eq!(options.lightning_dir, PathBuf::from("/tmp/n"));
         assert_eq!(options.rpc_port, 9736);
+        assert_eq!(options.rpc_bind, "127.0.0.1");
         assert_eq!(options.bitcoin_rpc_host, "127.0.0.1");
         assert_eq!(options.bitcoin_rpc_port, 18443);
         assert_eq!(options.alias.as_deref(), Some("l1"));
         assert_eq!(options.log_level, "debug");
         assert_eq!(options.anchor_reserve_sats, 0);
+    }
+
+    #[test]
+    fn rpc_bind_is_taken_and_must_name_an_address() {
+        let Command::Run(options) = parse(good_with(&["--rpc-bind=0.0.0.0"])).unwrap() else {
+            panic!("expected a run command");
+        };
+        assert_eq!(options.rpc_bind, "0.0.0.0");
+        assert!(parse(good_with(&["--rpc-bind="]))
+            .unwrap_err()
+            .contains("--rpc-bind must name an address"));
     }
 
     #[test]

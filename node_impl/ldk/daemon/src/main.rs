@@ -75,7 +75,7 @@ fn run(options: &Options) -> Result<(), String> {
     let secret = rpc_secret(&dir.join("rpc_secret"))?;
     let (user, password) = read_cookie(&options.bitcoin_rpc_cookie)?;
     // bind the RPC port before the node starts: a port in use fails here, cleanly
-    let rpc = server::bind(options.rpc_port)?;
+    let rpc = server::bind(&options.rpc_bind, options.rpc_port)?;
 
     let config = Config {
         anchor_channels_config: Some(AnchorChannelsConfig {
@@ -127,9 +127,10 @@ fn run(options: &Options) -> Result<(), String> {
             .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
     }
     log::info!(
-        "lnh-ldkd ready: node {} listening on {}, RPC on 127.0.0.1:{}, block height {}",
+        "lnh-ldkd ready: node {} listening on {}, RPC on {}:{}, block height {}",
         daemon.node.node_id(),
         options.listen_addr,
+        options.rpc_bind,
         options.rpc_port,
         daemon.node.status().current_best_block.height
     );

@@ -1,4 +1,4 @@
-//! JSON-RPC over HTTP on 127.0.0.1: one thread per request, HTTP Basic authentication
+//! JSON-RPC over HTTP (on 127.0.0.1 unless --rpc-bind says otherwise): one thread per request, HTTP Basic authentication
 //! (user `rpc`, the password from DIR/rpc_secret), bounded request size.
 
 use std::io::Read;
@@ -41,10 +41,10 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Bind the RPC port; an error names the port (e.g. already in use).
-pub fn bind(port: u16) -> Result<Server, String> {
-    Server::http(("127.0.0.1", port))
-        .map_err(|e| format!("cannot listen for RPC on 127.0.0.1:{port}: {e}"))
+/// Bind the RPC port on `host`; an error names the address (e.g. port already in use).
+pub fn bind(host: &str, port: u16) -> Result<Server, String> {
+    Server::http((host, port))
+        .map_err(|e| format!("cannot listen for RPC on {host}:{port}: {e}"))
 }
 
 /// Answer one request on its own thread.

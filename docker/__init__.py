@@ -1,0 +1,1 @@
+"""Dockerfiles of lnharness's images (package data, `lnharness.dockerfiles`); see README.md."""
