@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lnharness.errors import ProcessError, RpcError
 from lnharness.node import LightningNode
+from lnharness.node_impl.bitcoin.cli_mocks import (
+    ANY_PARAMS,
+    MOCKS_ENV,
+    mock_calls,
+    params_key,
+    set_mock,
+)
 from lnharness.node_impl.cln_rpc import ClnRpc
 from lnharness.node_impl.cln_shapes import ClnShapedNode
 from lnharness.ports import release_port, reserve_port
@@ -32,8 +42,17 @@ SHIM = "lnharness-bitcoin-cli"
 MANAGED_OPTIONS = frozenset({"network", "lightning-dir", "addr", "log-file", "bitcoin-cli",
                              "bitcoin-rpcuser", "bitcoin-rpcpassword", "bitcoin-rpcconnect",
                              "bitcoin-rpcport", "bitcoin-datadir"})
+#: pyln-testing's settings (its LIGHTNINGD_CONFIG, v26.06) where lightningd's defaults
+#: differ; `options` override them (a list value repeats the option, True is a bare flag)
+DEFAULT_OPTIONS: dict[str, Any] = {"log-level": "debug", "cltv-delta": 6, "cltv-final": 5,
+                                   "watchtime-blocks": 5, "rescan": 1, "disable-dns": True,
+                                   "ignore-fee-limits": "false"}
+#: the (blocks, mode) pairs lightningd's bcli asks estimatesmartfee for
+FEE_TARGETS = ((2, "CONSERVATIVE"), (6, "ECONOMICAL"), (12, "ECONOMICAL"), (100, "ECONOMICAL"))
 #: getroutes' errors when no route exists (PAY_ROUTE_NOT_FOUND, PAY_INSUFFICIENT_FUNDS, unknown node)
 NO_ROUTE_CODES = frozenset({205, 206, 215, 220})
+#: lightningd's start-up error for an option neither it nor a plugin registered
+UNKNOWN_OPTION = re.compile(r"--(?P<name>[\w-]+)(=\S*)?: unknown option")
 
 
 def lightningd_path() -> str | None:
@@ -59,6 +78,20 @@ def _probe(binary: str) -> tuple[str, str]:
         raise ProcessError(f"{binary} --version exited with {version.returncode}: "
                            f"{(version.stderr or version.stdout).strip()[:200]}")
     return version.stdout.strip(), helptext.stdout + helptext.stderr
+
+
+def btc_per_kvb(sat_per_kw: int | Decimal) -> Decimal:
+    """A fee rate in sat/kw as bitcoind reports one: BTC per kvB, 8 decimals."""
+    return (Decimal(sat_per_kw) * 4 / 10**8).quantize(Decimal("0.00000001"))
+
+
+def unknown_option(log_lines: list[str]) -> str | None:
+    """The option named in lightningd's "--NAME[=VALUE]: unknown option" start-up error."""
+    for line in reversed(log_lines):
+        found = UNKNOWN_OPTION.search(line)
+        if found:
+            return found["name"]
+    return None
 
 
 def _check_unmanaged(options: dict[str, Any]) -> None:
@@ -89,7 +122,8 @@ class ClnNode(ClnShapedNode):
         self.port = reserve_port()
         self.lightning_dir.mkdir(parents=True, exist_ok=True)
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
-                              cwd=self.lightning_dir, ready_regex=READY_REGEX)
+                              cwd=self.lightning_dir, ready_regex=READY_REGEX,
+                              env=self._environment())
         self._rpc = ClnRpc(self.lightning_dir / "regtest" / "lightning-rpc", name=name)
 
     @classmethod
@@ -112,24 +146,64 @@ class ClnNode(ClnShapedNode):
         chain = self.chain
         _, helptext = _probe(self.binary)
         args = [self.binary, "--network=regtest", f"--lightning-dir={self.lightning_dir}",
-                f"--addr={self.host}:{self.port}", f"--alias={self.name}",
-                "--log-level=debug", "--log-file=-",
+                f"--addr={self.host}:{self.port}", "--log-file=-",
                 f"--bitcoin-cli={self.shim}", f"--bitcoin-datadir={chain.datadir}",
                 f"--bitcoin-rpcuser={chain.rpcuser}", f"--bitcoin-rpcpassword={chain.rpcpassword}",
-                f"--bitcoin-rpcconnect={chain.rpchost}", f"--bitcoin-rpcport={chain.rpc_port}",
-                "--cltv-delta=6", "--cltv-final=5", "--watchtime-blocks=5", "--rescan=1",
-                "--disable-dns", "--ignore-fee-limits=false"]
+                f"--bitcoin-rpcconnect={chain.rpchost}", f"--bitcoin-rpcport={chain.rpc_port}"]
+        settings: dict[str, Any] = {"alias": self.name, **DEFAULT_OPTIONS}
         if "--autoconnect-seeker-peers" in helptext:
-            args.append("--autoconnect-seeker-peers=0")
+            settings["autoconnect-seeker-peers"] = 0
         if "--developer" in helptext:
-            args += ["--developer", "--dev-fast-gossip", "--dev-bitcoind-poll=1",
-                     "--dev-fail-on-subdaemon-fail"]
+            args.append("--developer")
+            settings.update({"dev-fast-gossip": True, "dev-bitcoind-poll": 1,
+                             "dev-fail-on-subdaemon-fail": True})
             if not self.may_reconnect:
-                args.append("--dev-no-reconnect")
-        for key, value in self.options.items():
-            name = key.replace("_", "-")
-            args.append(f"--{name}" if value is True else f"--{name}={value}")
+                settings["dev-no-reconnect"] = True
+        settings.update({key.replace("_", "-"): value for key, value in self.options.items()})
+        for name, value in settings.items():
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                text = str(item).lower() if isinstance(item, bool) else item
+                args.append(f"--{name}" if item is True else f"--{name}={text}")
         return args
+
+    def _environment(self) -> dict[str, str]:
+        """lightningd's environment: ours, plus the bitcoin-cli mocks file (`cli_mocks`) and,
+        as pyln-testing sets it, leak detection for `dev-memleak`."""
+        return {**os.environ, MOCKS_ENV: str(self.bitcoin_cli_mocks),
+                "LIGHTNINGD_DEV_MEMLEAK": "1"}
+
+    @property
+    def bitcoin_cli_mocks(self) -> Path:
+        """The file of canned bitcoin-cli answers this node's bcli plugin reads."""
+        return self.lightning_dir / "bitcoin-cli-mocks.json"
+
+    def mock_bitcoin_rpc(self, method: str, answers: Mapping[str, Any] | None) -> None:
+        """Make this node's bitcoin-cli answer `method` itself, as pyln-testing's bitcoind
+        proxy's `mock_rpc` does: `answers` maps `params_key([...])` (or "*", any parameters)
+        to the result; None sends `method` to the chain again. Applies to the next call."""
+        set_mock(self.bitcoin_cli_mocks, method, answers)
+
+    def set_fee_estimates(self, perkw: Sequence[int]) -> None:
+        """Fee estimates of this node alone, as pyln-testing's `set_feerates` gives them: sat/kw
+        for the four targets lightningd asks `estimatesmartfee` (2 CONSERVATIVE, then 6, 12
+        and 100 ECONOMICAL; any other 42 sat/kvB) and, as a fifth entry, the mempool's
+        minimum fee. Both are answered by the node's bitcoin-cli (see `mock_bitcoin_rpc`)."""
+        if len(perkw) not in (4, 5):
+            raise ValueError(f"set_fee_estimates takes 4 or 5 fee rates, got {len(perkw)}")
+        estimates: dict[str, Any] = {
+            params_key(list(target)): {"feerate": btc_per_kvb(rate), "blocks": target[0]}
+            for target, rate in zip(FEE_TARGETS, perkw, strict=False)}
+        estimates[ANY_PARAMS] = {"feerate": btc_per_kvb(Decimal(42) / 4), "blocks": 2}
+        floor = None
+        if len(perkw) == 5:
+            rate = btc_per_kvb(perkw[4])
+            floor = {ANY_PARAMS: {"mempoolminfee": rate, "minrelaytxfee": rate}}
+        self.mock_bitcoin_rpc("getmempoolinfo", floor)
+        self.mock_bitcoin_rpc("estimatesmartfee", estimates)
+
+    def mock_rpc_calls(self, method: str) -> int:
+        """How many calls of `method` the mocks answered since `mock_bitcoin_rpc` set it."""
+        return mock_calls(self.bitcoin_cli_mocks, method)
 
     def set_options(self, options: dict[str, Any]) -> None:
         self._check_stopped_for_options()
@@ -143,7 +217,17 @@ class ClnNode(ClnShapedNode):
         return self._rpc
 
     def start(self, timeout: float | None = None) -> None:
-        self._daemon.start(timeout)
+        """Start lightningd and wait until it has the chain's tip. An option lightningd does
+        not know (its own or its plugins') is a TypeError naming it, as with other nodes."""
+        try:
+            self._daemon.start(timeout)
+        except ProcessError as exc:
+            unknown = unknown_option(exc.log_tail)
+            if unknown is not None:
+                self._daemon.forget_failed_start()
+                raise TypeError(f"unknown cln option {unknown!r}: lightningd {self.binary} "
+                                f"refused it (log: {exc.log_path})") from exc
+            raise
         self._wait_synced(timeout)
 
     def stop(self, timeout: float = 30.0) -> int | None:

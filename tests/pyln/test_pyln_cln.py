@@ -1,0 +1,55 @@
+"""What a pyln-testing suite gets from Core Lightning nodes and no other: its fee estimates
+(`feerates`, `set_feerates`), `disconnect` scripts, pyln-testing's daemon settings and
+developer commands. Skipped where lightningd is not available."""
+import pytest
+from lnharness.pyln.fixtures import *  # noqa: F401,F403
+from lnharness.pyln.utils import RpcError, wait_for
+
+pytestmark = pytest.mark.impls("cln")
+
+
+def test_nodes_get_pyln_testings_default_fee_estimates(node_factory):
+    l1 = node_factory.get_node()
+    perkw = l1.rpc.feerates('perkw')['perkw']
+    # (15000, 11000, 7500, 3750) for 2, 6, 12 and 100 blocks, as pyln-testing mocks them
+    assert {e['blockcount']: e['feerate'] for e in perkw['estimates']} == \
+        {2: 15000, 6: 11000, 12: 7500, 100: 3750}
+
+
+def test_feerates_and_set_feerates_are_the_nodes_own(node_factory):
+    l1, l2 = node_factory.get_nodes(2, opts=[{'feerates': (20000, 16000, 12000, 8000)}, {}])
+    assert {e['blockcount']: e['feerate'] for e in
+            l1.rpc.feerates('perkw')['perkw']['estimates']}[2] == 20000
+    assert {e['blockcount']: e['feerate'] for e in
+            l2.rpc.feerates('perkw')['perkw']['estimates']}[2] == 15000
+    l2.set_feerates((5000, 4000, 3000, 2000, 1000))  # waits until lightningd asked again
+    assert l2.rpc.feerates('perkb')['perkb']['floor'] == 4000
+    wait_for(lambda: {e['blockcount']: e['feerate'] for e in
+                      l2.rpc.feerates('perkw')['perkw']['estimates']}[100] < 3750)
+
+
+def test_a_disconnect_script_is_run_by_lightningd(node_factory):
+    l1 = node_factory.get_node()
+    l2 = node_factory.get_node(disconnect=['-WIRE_INIT'])
+    assert l2.daemon.opts['dev-disconnect'].endswith('dev-disconnect')
+    assert (l2.lightning_dir / 'regtest' / 'dev-disconnect').read_text() == '-WIRE_INIT'
+    with pytest.raises(RpcError):
+        l1.rpc.connect(l2.info['id'], 'localhost', l2.port)
+    l2.daemon.wait_for_log('dev_disconnect: -WIRE_INIT')
+
+
+def test_daemon_settings_are_pyln_testings(node_factory):
+    l1 = node_factory.get_node(options={'log-level': ['trace', 'debug:connectd'],
+                                        'allow-deprecated-apis': True})
+    cmd = l1.daemon.cmd_line
+    assert '--log-level=trace' in cmd and '--log-level=debug:connectd' in cmd
+    assert '--allow-deprecated-apis=true' in cmd  # a bool is a value, as pyln writes it
+    assert l1.rpc.listconfigs('allow-deprecated-apis')['configs']['allow-deprecated-apis']['value_bool']
+    l2 = node_factory.get_node()
+    assert '--allow-deprecated-apis=false' in l2.daemon.cmd_line  # DEPRECATED_APIS unset
+    assert l2.daemon.is_in_log(' TRACE ')
+
+
+def test_dev_memleak_runs(node_factory):
+    l1 = node_factory.get_node()
+    assert l1.rpc.dev_memleak()['leaks'] == []
