@@ -9,8 +9,11 @@ bench/RESULTS.md: pass counts per implementation and, per test, the first line o
 not pass.
 
 The checkout's tests import pyln-client, pyln-proto, bitstring, python-bitcoinlib and
-websocket-client: install them first (`pip install pyln-client pyln-proto bitstring
-python-bitcoinlib websocket-client`). The checkout is read, never modified.
+websocket-client: install them first (`pip install pyln-client pyln-proto "bitstring<5"
+python-bitcoinlib websocket-client`; Core Lightning v26.06 pins bitstring 4.4.0, and its
+tests' `BitArray(length=...)` fails on bitstring 5). Its Python plugins (tests/plugins/*.py)
+run with the `python3` first on PATH: the bench puts its own Python's folder there. The
+checkout is read, never modified.
 
 Run: python bench/bench_pyln_sample.py --checkout PATH/TO/lightning [--impls builtin,cln]
 """
@@ -121,11 +124,15 @@ def run_sample(tests: Path, impl: str, workers: int) -> dict[str, tuple[str, str
     """Run the sample on `impl`; outcome per test (a test in a file that failed to import is
     an error with the import's reason). pytest runs from the copy's root, as Core Lightning's
     tests expect (they name their plugins `tests/plugins/...` from the working directory),
-    with this Python's folder first on PATH, so the plugins' `python3` finds pyln-client."""
+    with tests/ on PYTHONPATH and this Python's folder first on PATH, so the plugins'
+    `python3` finds pyln-client."""
     junit = tests.parent / f"junit-{impl}.xml"
     ids = [f"{file}::{name}" for file, names in SAMPLE.items() for name in names]
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "PATH": path, "LNH_TEST_DIR": str(tests.parent / f"run-{impl}")}
+    # tests/ on the import path, as its pytest.ini says (a checkout without it works too)
+    pythonpath = os.pathsep.join(filter(None, [str(tests), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PATH": path, "PYTHONPATH": pythonpath,
+           "LNH_TEST_DIR": str(tests.parent / f"run-{impl}")}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                "--continue-on-collection-errors", f"--lnh-impl={impl}", f"--junitxml={junit}", "-o", "junit_family=xunit1",
                *(["-n", str(workers)] if workers > 1 else []), *(f"tests/{i}" for i in ids)]

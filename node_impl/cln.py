@@ -205,6 +205,11 @@ class ClnNode(ClnShapedNode):
         """How many calls of `method` the mocks answered since `mock_bitcoin_rpc` set it."""
         return mock_calls(self.bitcoin_cli_mocks, method)
 
+    def knows_option(self, name: str) -> bool:
+        """Does this lightningd (without plugins given at start) take `--name`?"""
+        _, helptext = _probe(self.binary)
+        return re.search(rf"^\s*--{re.escape(name)}\b", helptext, re.M) is not None
+
     def set_options(self, options: dict[str, Any]) -> None:
         self._check_stopped_for_options()
         _check_unmanaged(options)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lnharness.backend import UnsupportedFeature
-from lnharness.pyln import client
+from lnharness.pyln import client, db
 from lnharness.pyln.chain import BitcoinD
 from lnharness.pyln.logs import LogView
 from lnharness.pyln.rpc import NodeRpc
@@ -106,6 +106,9 @@ class LightningNode:
         self.allow_bad_gossip = bool(kwargs.get("allow_bad_gossip", False))
         self.daemon = LogView(lnh_node, options or {})
         self._applied_opts = dict(self.daemon.opts)
+        if lnh_node.impl == "cln" and lnh_node.knows_option("dev-save-plugin-io"):
+            # as pyln-testing (v25.09+) does; suites delete it from opts to turn it off
+            self.daemon.opts["dev-save-plugin-io"] = str(self.lightning_dir / "plugin-io")
         self.disconnect = kwargs.get("disconnect")
         if self.disconnect:  # Core Lightning's dev-disconnect script, written at each start
             self.daemon.opts["dev-disconnect"] = str(self.lightning_dir / "regtest" / "dev-disconnect")
@@ -124,6 +127,8 @@ class LightningNode:
         if self.daemon.opts != self._applied_opts:  # changed since the last start: apply
             self.lnh.set_options(daemon_options(self.daemon.opts, self.lnh.impl))
             self._applied_opts = dict(self.daemon.opts)
+        if "dev-save-plugin-io" in self.daemon.opts:
+            Path(self.daemon.opts["dev-save-plugin-io"]).mkdir(parents=True, exist_ok=True)
         if "dev-disconnect" in self.daemon.opts:
             script = Path(self.daemon.opts["dev-disconnect"])
             script.parent.mkdir(parents=True, exist_ok=True)
@@ -338,6 +343,21 @@ class LightningNode:
             "expiry": expiry, "fallbacks": fallbacks, "preimage": preimage,
             "exposeprivatechannels": exposeprivatechannels, "cltv": cltv,
             "dev-routes": dev_routes})))
+
+    # -- Core Lightning's database ------------------------------------------------------------
+    def _database(self, what: str) -> Path:
+        if self.lnh.impl != "cln":
+            raise UnsupportedFeature(f"{what} on {self.lnh.impl} node {self.lnh.name}: only Core "
+                                     "Lightning nodes have lightningd's database")
+        return Path(self.lightning_dir) / "regtest" / "lightningd.sqlite3"
+
+    def db_query(self, query: str) -> list[dict[str, Any]]:
+        """pyln-testing's: rows of `query` on a copy of lightningd's sqlite database."""
+        return db.query(self._database("db_query"), query)
+
+    def db_manip(self, query: str) -> None:
+        """pyln-testing's: run `query` on lightningd's database itself (stop the node first)."""
+        db.manipulate(self._database("db_manip"), query)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

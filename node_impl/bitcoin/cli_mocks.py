@@ -53,7 +53,7 @@ def mocked_result(method: str, params: Sequence[Any],
 def set_mock(path: Path, method: str, answers: Mapping[str, Any] | None) -> None:
     """Answer `method` from `answers` (`{params_key(...) or "*": result}`; None: ask the chain
     again) and restart its call count."""
-    mocks = json.loads(path.read_text()) if path.exists() else {}
+    mocks = json.loads(path.read_text(), parse_float=Decimal) if path.exists() else {}
     if answers is None:
         mocks.pop(method, None)
     else:

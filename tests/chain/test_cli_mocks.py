@@ -40,6 +40,12 @@ def test_a_mocked_call_is_answered_with_bitcoinds_digits_and_counted(mocks):
     assert mock_calls(mocks, "estimatesmartfee") == 1
 
 
+def test_setting_another_method_keeps_the_digits_of_the_first(mocks):
+    set_mock(mocks, "getmempoolinfo", {ANY_PARAMS: {"mempoolminfee": Decimal("0.00004000")}})
+    set_mock(mocks, "estimatesmartfee", {ANY_PARAMS: {"feerate": Decimal("0.00060000")}})
+    assert cli("getmempoolinfo")[1] == '{\n  "mempoolminfee": 0.00004000\n}\n'
+
+
 def test_other_parameters_fall_back_to_any_or_to_the_chain(mocks):
     set_mock(mocks, "estimatesmartfee", {params_key([6, "ECONOMICAL"]): {"feerate": 1}})
     status, _, err = cli("estimatesmartfee", "12", "ECONOMICAL")

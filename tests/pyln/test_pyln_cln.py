@@ -53,3 +53,20 @@ def test_daemon_settings_are_pyln_testings(node_factory):
 def test_dev_memleak_runs(node_factory):
     l1 = node_factory.get_node()
     assert l1.rpc.dev_memleak()['leaks'] == []
+
+
+def test_db_query_reads_and_db_manip_changes_lightningds_database(node_factory):
+    l1, l2 = node_factory.line_graph(2)
+    assert l1.db_query('SELECT COUNT(id) AS count FROM channels;') == [{'count': 1}]
+    l1.stop()
+    l1.db_manip("INSERT INTO vars (name, intval) VALUES ('lnh-test', 7);")
+    assert l1.db_query("SELECT intval FROM vars WHERE name = 'lnh-test';") == [{'intval': 7}]
+
+
+def test_plugin_io_is_saved_unless_the_suite_deletes_the_option(node_factory):
+    l1 = node_factory.get_node()
+    saved = l1.daemon.opts['dev-save-plugin-io']
+    assert f'--dev-save-plugin-io={saved}' in l1.daemon.cmd_line
+    del l1.daemon.opts['dev-save-plugin-io']
+    l1.restart()
+    assert not any(a.startswith('--dev-save-plugin-io') for a in l1.daemon.cmd_line)
