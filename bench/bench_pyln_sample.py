@@ -124,18 +124,18 @@ def run_sample(tests: Path, impl: str, workers: int) -> dict[str, tuple[str, str
     """Run the sample on `impl`; outcome per test (a test in a file that failed to import is
     an error with the import's reason). pytest runs from the copy's root, as Core Lightning's
     tests expect (they name their plugins `tests/plugins/...` from the working directory),
-    with tests/ on PYTHONPATH and this Python's folder first on PATH, so the plugins'
-    `python3` finds pyln-client."""
+    with tests/ on pytest's `pythonpath` and this Python's folder first on PATH, so the
+    plugins' `python3` finds pyln-client."""
     junit = tests.parent / f"junit-{impl}.xml"
     ids = [f"{file}::{name}" for file, names in SAMPLE.items() for name in names]
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    # tests/ on the import path, as its pytest.ini says (a checkout without it works too)
-    pythonpath = os.pathsep.join(filter(None, [str(tests), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PATH": path, "PYTHONPATH": pythonpath,
-           "LNH_TEST_DIR": str(tests.parent / f"run-{impl}")}
+    env = {**os.environ, "PATH": path, "LNH_TEST_DIR": str(tests.parent / f"run-{impl}")}
+    # tests/ on pytest's import path as its pytest.ini says, also for a checkout without one
+    # (never on PYTHONPATH: the tests' plugins would inherit it and import tests/ modules)
+    ini = [] if (tests / "pytest.ini").exists() else ["-o", "pythonpath=tests"]
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                "--continue-on-collection-errors", f"--lnh-impl={impl}", f"--junitxml={junit}", "-o", "junit_family=xunit1",
-               *(["-n", str(workers)] if workers > 1 else []), *(f"tests/{i}" for i in ids)]
+               *ini, *(["-n", str(workers)] if workers > 1 else []), *(f"tests/{i}" for i in ids)]
     done = subprocess.run(command, cwd=tests.parent, env=env, capture_output=True, text=True)
     output = done.stdout + done.stderr
     found = outcomes(junit) if junit.exists() else {}

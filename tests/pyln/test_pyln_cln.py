@@ -70,3 +70,15 @@ def test_plugin_io_is_saved_unless_the_suite_deletes_the_option(node_factory):
     del l1.daemon.opts['dev-save-plugin-io']
     l1.restart()
     assert not any(a.startswith('--dev-save-plugin-io') for a in l1.daemon.cmd_line)
+
+
+def test_rpcproxy_mock_rpc_answers_fixed_results(node_factory):
+    from lnharness.backend import UnsupportedFeature
+    l1 = node_factory.get_node(start=False)
+    l1.daemon.rpcproxy.mock_rpc('estimatesmartfee', {'errors': ['Insufficient data'], 'blocks': 0})
+    l1.start()
+    wait_for(lambda: l1.daemon.rpcproxy.mock_counts['estimatesmartfee'] >= 4)
+    # no estimate: lightningd falls back to regtest's fake minimum, not pyln's 11000 sat/kw
+    assert l1.rpc.feerates('perkw')['perkw']['opening'] < 1000
+    with pytest.raises(UnsupportedFeature, match='fixed results'):
+        l1.daemon.rpcproxy.mock_rpc('sendrawtransaction', lambda r: None)
