@@ -102,8 +102,8 @@ class NodeFactory:
                                          "no dual funding")
             options.setdefault("experimental-dual-fund", None)
         if kind == "builtin":
-            for key, value in BUILTIN_PYLN_DEFAULTS.items():
-                options.setdefault(key, value)
+            for key, default in BUILTIN_PYLN_DEFAULTS.items():
+                options.setdefault(key, default)
         if kind == "cln":
             options.setdefault("log-level", CLN_PYLN_LOG_LEVEL)
             options.setdefault("allow-deprecated-apis", bool(flag("DEPRECATED_APIS")))
