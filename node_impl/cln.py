@@ -1,9 +1,11 @@
 """`LightningNode` adapter for Core Lightning (`lightningd`).
 
-Found through `LNH_LIGHTNINGD` (a path to lightningd) or on PATH. The chain is reached
-through `lnharness-bitcoin-cli`, a bitcoin-cli for lightningd's bcli plugin that works with
-every chain backend, the embedded one included. Startup follows pyln-testing's recipe:
-regtest, short CLTV deltas, fast gossip and 1 s chain polling on developer builds.
+Found through `LNH_LIGHTNINGD` (a path to lightningd) or on PATH. lightningd's bcli plugin
+reaches the chain with Bitcoin Core's `bitcoin-cli` (beside `LNH_BITCOIND`'s bitcoind or on
+PATH), else with `lnharness-bitcoin-cli`, through the node's own `ChainRpcProxy` in the test
+process, where the test's mocks of chain calls are answered (pyln-testing's bitcoind proxy).
+Works with every chain backend, the embedded one included. Startup follows pyln-testing's
+recipe: regtest, short CLTV deltas, fast gossip and 1 s chain polling on developer builds.
 """
 from __future__ import annotations
 
@@ -20,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from lnharness.errors import ProcessError, RpcError
 from lnharness.node import LightningNode
-from lnharness.node_impl.bitcoin.cli_mocks import (
+from lnharness.node_impl.bitcoin.bitcoind import bitcoind_path
+from lnharness.node_impl.bitcoin.rpc_proxy import (
     ANY_PARAMS,
-    MOCKS_ENV,
-    mock_calls,
+    ChainRpcProxy,
+    MockFunction,
     params_key,
-    set_mock,
 )
 from lnharness.node_impl.cln_rpc import ClnRpc
 from lnharness.node_impl.cln_shapes import ClnShapedNode
@@ -67,6 +69,16 @@ def shim_path() -> str | None:
     """The bitcoin-cli shim installed beside this Python, or on PATH."""
     beside = Path(sys.executable).with_name(SHIM)
     return str(beside) if beside.exists() else shutil.which(SHIM)
+
+
+def bitcoin_cli_path() -> str | None:
+    """Bitcoin Core's bitcoin-cli beside `LNH_BITCOIND`'s bitcoind, or on PATH, else the shim
+    (a Python program: about 0.1 s a call, which slows lightningd's block processing)."""
+    bitcoind = bitcoind_path()
+    beside = Path(bitcoind).with_name("bitcoin-cli") if bitcoind else None
+    if beside is not None and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("bitcoin-cli") or shim_path()
 
 
 @functools.lru_cache(maxsize=8)
@@ -114,12 +126,14 @@ class ClnNode(ClnShapedNode):
         super().__init__(name, directory=directory, chain=chain, options=options,
                          may_reconnect=may_reconnect)
         binary = lightningd_path()
-        shim = shim_path()
-        if binary is None or shim is None:
+        bitcoin_cli = bitcoin_cli_path()
+        if binary is None or bitcoin_cli is None:
             raise ProcessError(f"cln: {self.availability().reason}")
-        self.binary, self.shim = binary, shim
+        self.binary, self.bitcoin_cli = binary, bitcoin_cli
         _check_unmanaged(self.options)
         self.port = reserve_port()
+        self._proxy_port = reserve_port()
+        self.chain_proxy = ChainRpcProxy(chain.rpc_url, name=name, port=self._proxy_port)
         self.lightning_dir.mkdir(parents=True, exist_ok=True)
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
                               cwd=self.lightning_dir, ready_regex=READY_REGEX,
@@ -134,8 +148,9 @@ class ClnNode(ClnShapedNode):
                                                         "LNH_LIGHTNINGD is not set")
         if not os.access(binary, os.X_OK):
             return Availability(cls.impl, False, reason=f"{binary} (LNH_LIGHTNINGD) is not executable")
-        if shim_path() is None:
-            return Availability(cls.impl, False, reason=f"{SHIM} is not installed (pip install lnharness)")
+        if bitcoin_cli_path() is None:
+            return Availability(cls.impl, False, reason=f"neither bitcoin-cli nor {SHIM} found "
+                                                        "(pip install lnharness)")
         try:
             version, _ = _probe(binary)
         except (OSError, subprocess.SubprocessError, ProcessError) as exc:
@@ -147,9 +162,9 @@ class ClnNode(ClnShapedNode):
         _, helptext = _probe(self.binary)
         args = [self.binary, "--network=regtest", f"--lightning-dir={self.lightning_dir}",
                 f"--addr={self.host}:{self.port}", "--log-file=-",
-                f"--bitcoin-cli={self.shim}", f"--bitcoin-datadir={chain.datadir}",
+                f"--bitcoin-cli={self.bitcoin_cli}", f"--bitcoin-datadir={chain.datadir}",
                 f"--bitcoin-rpcuser={chain.rpcuser}", f"--bitcoin-rpcpassword={chain.rpcpassword}",
-                f"--bitcoin-rpcconnect={chain.rpchost}", f"--bitcoin-rpcport={chain.rpc_port}"]
+                "--bitcoin-rpcconnect=127.0.0.1", f"--bitcoin-rpcport={self.chain_proxy.port}"]
         settings: dict[str, Any] = {"alias": self.name, **DEFAULT_OPTIONS}
         if "--autoconnect-seeker-peers" in helptext:
             settings["autoconnect-seeker-peers"] = 0
@@ -167,21 +182,17 @@ class ClnNode(ClnShapedNode):
         return args
 
     def _environment(self) -> dict[str, str]:
-        """lightningd's environment: ours, plus the bitcoin-cli mocks file (`cli_mocks`) and,
-        as pyln-testing sets it, leak detection for `dev-memleak`."""
-        return {**os.environ, MOCKS_ENV: str(self.bitcoin_cli_mocks),
-                "LIGHTNINGD_DEV_MEMLEAK": "1"}
+        """lightningd's environment: ours plus, as pyln-testing sets it, leak detection for
+        `dev-memleak`."""
+        return {**os.environ, "LIGHTNINGD_DEV_MEMLEAK": "1"}
 
-    @property
-    def bitcoin_cli_mocks(self) -> Path:
-        """The file of canned bitcoin-cli answers this node's bcli plugin reads."""
-        return self.lightning_dir / "bitcoin-cli-mocks.json"
-
-    def mock_bitcoin_rpc(self, method: str, answers: Mapping[str, Any] | None) -> None:
-        """Make this node's bitcoin-cli answer `method` itself, as pyln-testing's bitcoind
-        proxy's `mock_rpc` does: `answers` maps `params_key([...])` (or "*", any parameters)
-        to the result; None sends `method` to the chain again. Applies to the next call."""
-        set_mock(self.bitcoin_cli_mocks, method, answers)
+    def mock_bitcoin_rpc(self, method: str,
+                         answers: Mapping[str, Any] | MockFunction | None) -> None:
+        """Answer this node's chain calls of `method` in the test process, as pyln-testing's
+        bitcoind proxy's `mock_rpc` does: `answers` maps `params_key([...])` (or "*", any
+        parameters) to the result, or is a function of the request returning the whole reply
+        (None: ask the chain); None sends `method` to the chain again. Applies to the next call."""
+        self.chain_proxy.mock(method, answers)
 
     def set_fee_estimates(self, perkw: Sequence[int]) -> None:
         """Fee estimates of this node alone, as pyln-testing's `set_feerates` gives them: sat/kw
@@ -203,7 +214,7 @@ class ClnNode(ClnShapedNode):
 
     def mock_rpc_calls(self, method: str) -> int:
         """How many calls of `method` the mocks answered since `mock_bitcoin_rpc` set it."""
-        return mock_calls(self.bitcoin_cli_mocks, method)
+        return self.chain_proxy.calls(method)
 
     def knows_option(self, name: str) -> bool:
         """Does this lightningd (without plugins given at start) take `--name`?"""
@@ -245,6 +256,8 @@ class ClnNode(ClnShapedNode):
                 "cli": f"lightning-cli --network=regtest --lightning-dir={self.lightning_dir}"}
 
     def close(self) -> None:
+        self.chain_proxy.close()
+        release_port(self._proxy_port)
         release_port(self.port)
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Any:

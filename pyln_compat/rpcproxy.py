@@ -1,6 +1,6 @@
 """`daemon.rpcproxy`: pyln-testing's bitcoind proxy surface (`mock_rpc`, `mock_counts`) over
-a Core Lightning node's bitcoin-cli mocks. A fixed answer works; a Python function as the
-answer (pyln's proxy calls it per request) cannot: bitcoin-cli runs in another process."""
+a Core Lightning node's `ChainRpcProxy`, which answers its bitcoin-cli calls in the test
+process: a fixed result, or a function of the request returning the whole reply."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -36,19 +36,17 @@ class RpcProxy:
         self.mock_counts = MockCounts(self)
 
     def mock_rpc(self, method: str, response: Any = None) -> None:
-        """Answer `method` with `response` (the call's result) for every parameter list;
-        None asks the chain again."""
+        """Answer `method` with `response`: the call's result for every parameter list, or a
+        function called with each request (`{"method", "params", "id"}`) that returns the
+        whole reply (`{"id", "result"}` or with `"error"`; None passes the call to the
+        chain); None asks the chain again."""
         if self.node.impl != "cln":
             raise UnsupportedFeature(f"daemon.rpcproxy.mock_rpc on {self.node.impl} node "
                                      f"{self.node.name}: only Core Lightning nodes reach the "
                                      "chain through a bitcoin-cli lnharness can answer for")
-        if callable(response):
-            raise UnsupportedFeature(f"daemon.rpcproxy.mock_rpc({method!r}, <function>): "
-                                     "lnharness answers bitcoin-cli calls with fixed results "
-                                     "only (the call runs in another process)")
         if response is None:
             self.node.mock_bitcoin_rpc(method, None)
             self.mocked.discard(method)
             return
-        self.node.mock_bitcoin_rpc(method, {"*": response})
+        self.node.mock_bitcoin_rpc(method, response if callable(response) else {"*": response})
         self.mocked.add(method)

@@ -6,8 +6,7 @@ converted to JSON for the same (method, position) pairs, a string result printed
 printed as nothing, anything else as 2-space-indented JSON with numbers exactly as the
 server wrote them (`0.00001000` stays `0.00001000`), errors on stderr as
 `error code: C` / `error message:` / `M` with exit status |C|, connection problems as
-`error: ...` with exit status 1. A call the node's mocks file answers (see `cli_mocks`)
-never reaches the chain.
+`error: ...` with exit status 1.
 """
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from typing import Any, TextIO
 
 from lnharness.bitcoin_rpc import BitcoinRpc, RpcConnectionError
 from lnharness.errors import RpcError, WaitTimeout
-from lnharness.node_impl.bitcoin.cli_mocks import mocked_result
 from lnharness.wait import wait_for
 
 PROG = "lnharness-bitcoin-cli"
@@ -348,10 +346,8 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
             raise CliError(f"Invalid value for -rpcwaittimeout: {wait_text}") from None
         method = args[0]
         params = convert_params(method, args[1:])
-        canned = mocked_result(method, params)
-        result = canned[0] if canned is not None else \
-            call(endpoint, method, params, rpcwait=options.flag("rpcwait"),
-                 rpcwait_timeout_s=wait_timeout)
+        result = call(endpoint, method, params, rpcwait=options.flag("rpcwait"),
+                      rpcwait_timeout_s=wait_timeout)
     except CliError as exc:
         stderr.write(f"error: {exc}\n" if not str(exc).startswith("Error") else f"{exc}\n")
         return exc.exit_code

@@ -73,12 +73,26 @@ def test_plugin_io_is_saved_unless_the_suite_deletes_the_option(node_factory):
 
 
 def test_rpcproxy_mock_rpc_answers_fixed_results(node_factory):
-    from lnharness.backend import UnsupportedFeature
     l1 = node_factory.get_node(start=False)
     l1.daemon.rpcproxy.mock_rpc('estimatesmartfee', {'errors': ['Insufficient data'], 'blocks': 0})
     l1.start()
     wait_for(lambda: l1.daemon.rpcproxy.mock_counts['estimatesmartfee'] >= 4)
     # no estimate: lightningd falls back to regtest's fake minimum, not pyln's 11000 sat/kw
     assert l1.rpc.feerates('perkw')['perkw']['opening'] < 1000
-    with pytest.raises(UnsupportedFeature, match='fixed results'):
-        l1.daemon.rpcproxy.mock_rpc('sendrawtransaction', lambda r: None)
+
+
+def test_rpcproxy_mock_rpc_calls_a_function_in_the_test_process(node_factory):
+    from decimal import Decimal
+    asked = []
+
+    def estimate(r):
+        asked.append((r['method'], r['params'][0]))
+        return {'id': r['id'], 'error': None,
+                'result': {'feerate': Decimal('0.00040000'), 'blocks': r['params'][0]}}
+    l1 = node_factory.get_node(start=False)
+    l1.daemon.rpcproxy.mock_rpc('estimatesmartfee', estimate)
+    l1.start()
+    wait_for(lambda: l1.daemon.rpcproxy.mock_counts['estimatesmartfee'] >= 4)
+    assert {('estimatesmartfee', 2), ('estimatesmartfee', 100)} <= set(asked)
+    # 0.0004 BTC/kvB is 10000 sat/kw, at every target
+    assert {e['feerate'] for e in l1.rpc.feerates('perkw')['perkw']['estimates']} == {10000}
