@@ -108,6 +108,26 @@ def test_sendpay_waitsendpay_listsendpays(chain, pair):
     assert error_of(alice.rpc.sendpay, route=more, payment_hash=invoice["payment_hash"]).code == 201
 
 
+
+def test_sendpay_below_the_htlc_minimum_fails_in_waitsendpay(pair):
+    """As Core Lightning: sendpay takes a 0 msat route; no HTLC is offered and waitsendpay
+    reports WIRE_AMOUNT_BELOW_MINIMUM (code 204); a later right amount still pays."""
+    alice, bob = pair
+    invoice = bob.rpc.invoice(amount_msat="any", label="zero", description="zero")
+    scid = channel_of(alice, bob.node_id)["short_channel_id"]
+    route = [{"id": bob.node_id, "channel": scid, "amount_msat": 0, "delay": 20}]
+    secret = bob.rpc.decode(invoice["bolt11"])["payment_secret"]
+    sent = alice.rpc.sendpay(route=route, payment_hash=invoice["payment_hash"], payment_secret=secret)
+    assert sent["amount_msat"] == 0
+    err = error_of(alice.rpc.waitsendpay, payment_hash=invoice["payment_hash"], timeout=30)
+    assert err.code == 204 and "WIRE_AMOUNT_BELOW_MINIMUM" in err.message
+    (failed,) = alice.rpc.listsendpays(payment_hash=invoice["payment_hash"])["payments"]
+    assert failed["status"] == "failed"
+    assert channel_of(alice, bob.node_id)["htlcs"] == []
+    alice.rpc.sendpay(route=[dict(route[0], amount_msat=5_000)], payment_hash=invoice["payment_hash"],
+                      payment_secret=secret)
+    assert alice.rpc.waitsendpay(payment_hash=invoice["payment_hash"], timeout=30)["status"] == "complete"
+
 def test_waitanyinvoice_follows_pay_index(pair):
     alice, bob = pair
     first = bob.rpc.invoice(amount_msat=1_000, label="first", description="1")

@@ -363,10 +363,44 @@ class Payments:
             raise RpcError(PAY_IN_PROGRESS, f"Already have pending payment for {payment_hash.hex()}")
         base = self.services.blockheight + 1
         route = [Hop(h.node_id, h.short_channel_id, h.amount_msat, base + h.delay) for h in hops]
+        below = self._below_minimum(route[0])
+        if below is not None:  # as Core Lightning's channeld: a local failure waitsendpay reports
+            return self._failed_at_once(route, payment_hash=payment_hash, amount_msat=amount_msat,
+                                        bolt11=bolt11, label=label, reason=below,
+                                        tags={"groupid": groupid, "description": description})
         record, _ = await self._launch(route, destination=route[-1].node_id, amount_msat=amount_msat,
                                        payment_hash=payment_hash, payment_secret=payment_secret,
                                        bolt11=bolt11, label=label, attempt=1,
                                        tags={"groupid": groupid, "description": description})
+        return record
+
+    def _below_minimum(self, first: Hop) -> str | None:
+        """Why the first hop's HTLC is below what our channel with its peer accepts (at least
+        1 msat, at least the peer's htlc_minimum_msat), or None."""
+        chan = self.channels.channel_by_scid(first.short_channel_id, first.node_id)
+        if chan is None or chan.remote_config is None:
+            return None
+        minimum = max(1, chan.remote_config.htlc_minimum_msat)
+        if first.amount_msat >= minimum:
+            return None
+        return (f"failed: WIRE_AMOUNT_BELOW_MINIMUM (htlc_msat={first.amount_msat}, below the "
+                f"peer's htlc_minimum_msat {minimum})")
+
+    def _failed_at_once(self, route: list[Hop], *, payment_hash: bytes, amount_msat: int,
+                        bolt11: str | None, label: str | None, reason: str,
+                        tags: dict[str, Any]) -> PaymentRecord:
+        """Record a payment that failed before any HTLC was offered (waitsendpay reports it)."""
+        now = int(time.time())
+        record = PaymentRecord(
+            payment_hash=payment_hash, bolt11=bolt11, destination=route[-1].node_id,
+            amount_msat=amount_msat, amount_sent_msat=route[0].amount_msat, status="failed",
+            preimage=None, failure=reason, created_at=now, completed_at=now, channel_id=None,
+            htlc_id=None, data={"route": [[h.node_id.hex(), h.short_channel_id, h.policy_timestamp]
+                                          for h in route],
+                                "label": label, "attempt": 1, "error_code": PAY_TRY_OTHER_ROUTE,
+                                **tags})
+        self.store.save_payment(record)
+        log.info("payment %s failed: %s", payment_hash.hex(), reason)
         return record
 
     async def _launch(self, route: list[Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,
