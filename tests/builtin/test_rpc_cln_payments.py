@@ -128,6 +128,19 @@ def test_sendpay_below_the_htlc_minimum_fails_in_waitsendpay(pair):
                       payment_secret=secret)
     assert alice.rpc.waitsendpay(payment_hash=invoice["payment_hash"], timeout=30)["status"] == "complete"
 
+
+def test_pay_keeps_the_checked_description_of_a_description_hash_invoice(pair):
+    alice, bob = pair
+    text = "one slice of watermelon " * 30  # too long for a `d` field
+    invoice = bob.rpc.invoice(amount_msat=4_000, label="hashed", description=text, deschashonly=True)
+    err = error_of(alice.rpc.pay, bolt11=invoice["bolt11"], description=text[:-1])
+    assert err.code == -32602 and "does not match description" in err.message
+    alice.rpc.pay(bolt11=invoice["bolt11"], description=text)
+    (sent,) = alice.rpc.listsendpays(payment_hash=invoice["payment_hash"])["payments"]
+    assert sent["description"] == text
+    (paid,) = alice.rpc.listpays(bolt11=invoice["bolt11"])["pays"]
+    assert paid["description"] == text
+
 def test_waitanyinvoice_follows_pay_index(pair):
     alice, bob = pair
     first = bob.rpc.invoice(amount_msat=1_000, label="first", description="1")

@@ -69,8 +69,9 @@ class PaymentRecord:
             entry["completed_at"] = self.completed_at
         if self.failure:
             entry["failure"] = self.failure
-        if self.data.get("label"):
-            entry["label"] = self.data["label"]
+        for key in ("label", "description"):
+            if self.data.get(key):
+                entry[key] = self.data[key]
         parts = [p for p in (self.data.get("parts") or {}).values() if p["status"] != "failed"]
         if self.status == "complete" and len(parts) > 1:
             entry["number_of_parts"] = len(parts)  # Core Lightning's: only for more than one

@@ -133,10 +133,11 @@ class Payments:
     # ------------------------------------------------------------------ outgoing
     async def pay(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int, *,
                   label: str | None = None, timeout_s: float = 60.0, max_fee_msat: int | None = None,
-                  max_delay: int | None = None) -> PaymentRecord:
+                  max_delay: int | None = None, description: str | None = None) -> PaymentRecord:
         """Pay a decoded BOLT 11 invoice (``amount_msat``: the invoice's, or the caller's for an
         invoice without one); returns the complete record, else raises RpcError with Core
-        Lightning's pay error code. A payment already made or in flight is not made again."""
+        Lightning's pay error code. A payment already made or in flight is not made again.
+        ``description`` (checked by the caller) is kept with a single-part payment."""
         if invoice.is_expired():
             ago = max(1, int(time.time()) - invoice.expires_at)
             raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired {ago} seconds ago "
@@ -156,7 +157,7 @@ class Payments:
                 destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
                 payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
                 bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
-                max_delay=max_delay, label=label)
+                max_delay=max_delay, label=label, tags={"description": description} if description else None)
         except RpcError as exc:
             if exc.code != PAY_ROUTE_NOT_FOUND or not _accepts_parts(invoice):
                 raise
