@@ -141,6 +141,36 @@ def test_pay_keeps_the_checked_description_of_a_description_hash_invoice(pair):
     (paid,) = alice.rpc.listpays(bolt11=invoice["bolt11"])["pays"]
     assert paid["description"] == text
 
+
+def test_wait_on_sendpays_indexes(pair):
+    """Core Lightning's `wait` for sendpays: at once when the index is there, else the change
+    that reaches it; other subsystems are refused."""
+    alice, bob = pair
+    created = alice.rpc.wait(subsystem="sendpays", indexname="created", nextvalue=0)
+    assert created == {"subsystem": "sendpays", "created": 0}
+    waited: dict = {}
+    waiters = [threading.Thread(target=lambda name=name: waited.update(
+        {name: alice.rpc.wait(subsystem="sendpays", indexname=name, nextvalue=1)}))
+        for name in ("created", "updated")]
+    for waiter in waiters:
+        waiter.start()
+    wait_for(lambda: all(line in alice.daemon.log_path.read_text() for line in
+                         ("waiting on sendpays created 1", "waiting on sendpays updated 1")), 30)
+    invoice = bob.rpc.invoice(amount_msat=3_000, label="waited", description="wait")
+    scid = channel_of(alice, bob.node_id)["short_channel_id"]
+    alice.rpc.sendpay(route=[{"id": bob.node_id, "channel": scid, "amount_msat": 3_000, "delay": 20}],
+                      payment_hash=invoice["payment_hash"],
+                      payment_secret=bob.rpc.decode(invoice["bolt11"])["payment_secret"])
+    for waiter in waiters:
+        waiter.join(30)
+    details = {"groupid": 1, "partid": 0, "payment_hash": invoice["payment_hash"]}
+    assert waited["created"] == {"subsystem": "sendpays", "created": 1,
+                                 "sendpays": {**details, "status": "pending"}}
+    assert waited["updated"] == {"subsystem": "sendpays", "updated": 1,
+                                 "sendpays": {**details, "status": "complete"}}
+    err = error_of(alice.rpc.wait, subsystem="invoices", indexname="created", nextvalue=5)
+    assert err.code == -32602 and "only sendpays" in err.message
+
 def test_waitanyinvoice_follows_pay_index(pair):
     alice, bob = pair
     first = bob.rpc.invoice(amount_msat=1_000, label="first", description="1")
