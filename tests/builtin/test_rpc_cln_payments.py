@@ -171,6 +171,30 @@ def test_wait_on_sendpays_indexes(pair):
     err = error_of(alice.rpc.wait, subsystem="invoices", indexname="created", nextvalue=5)
     assert err.code == -32602 and "only sendpays" in err.message
 
+def test_sendpay_logs_core_lightnings_lines_and_sends_a_paid_hash_once(pair):
+    """'Sending X over N hops to deliver Y' when an HTLC goes out; a sendpay of a hash already
+    paid answers complete with 'Payment: X COMPLETE' and sends nothing again."""
+    alice, bob = pair
+    invoice = bob.rpc.invoice(amount_msat=4_000, label="repay", description="repay")
+    scid = channel_of(alice, bob.node_id)["short_channel_id"]
+    route = [{"id": bob.node_id, "channel": scid, "amount_msat": 4_000, "delay": 20}]
+    secret = bob.rpc.decode(invoice["bolt11"])["payment_secret"]
+    alice.rpc.sendpay(route=route, payment_hash=invoice["payment_hash"], payment_secret=secret)
+    alice.rpc.waitsendpay(payment_hash=invoice["payment_hash"], timeout=30)
+    sending = "Sending 4000msat over 1 hops to deliver 4000msat"
+    wait_for(lambda: sending in alice.daemon.log_path.read_text(), 10)
+    assert "Payment: 4000msat COMPLETE" not in alice.daemon.log_path.read_text()
+    again = alice.rpc.sendpay(route=route, payment_hash=invoice["payment_hash"], payment_secret=secret)
+    assert again["status"] == "complete"
+    wait_for(lambda: "Payment: 4000msat COMPLETE" in alice.daemon.log_path.read_text(), 10)
+    assert alice.daemon.log_path.read_text().count(sending) == 1
+
+
+def test_dev_memleak_reports_what_pythons_collector_cannot_free(pair):
+    alice, _ = pair
+    assert alice.rpc.call("dev-memleak") == {"leaks": []}
+
+
 def test_waitanyinvoice_follows_pay_index(pair):
     alice, bob = pair
     first = bob.rpc.invoice(amount_msat=1_000, label="first", description="1")

@@ -355,6 +355,8 @@ class Payments:
         delay as given, the cltv_expiry of a hop the current height + 1 + its delay. Returns the
         pending record at once; its outcome is stored as pay's (waitsendpay, listsendpays)."""
         existing = self.store.payment(payment_hash)
+        if existing is not None:  # Core Lightning's line for each earlier payment of the hash
+            log.info("Payment: %dmsat %s", existing.amount_msat, existing.status.upper())
         if existing is not None and existing.status == "complete":
             if existing.amount_msat == amount_msat and existing.destination == hops[-1].node_id:
                 return existing
@@ -369,6 +371,8 @@ class Payments:
             return self._failed_at_once(route, payment_hash=payment_hash, amount_msat=amount_msat,
                                         bolt11=bolt11, label=label, reason=below,
                                         tags={"groupid": groupid, "description": description})
+        log.info("Sending %dmsat over %d hops to deliver %dmsat", route[0].amount_msat, len(route),
+                 amount_msat)  # Core Lightning's words, which its tests wait for
         record, _ = await self._launch(route, destination=route[-1].node_id, amount_msat=amount_msat,
                                        payment_hash=payment_hash, payment_secret=payment_secret,
                                        bolt11=bolt11, label=label, attempt=1,
