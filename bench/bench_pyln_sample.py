@@ -15,6 +15,11 @@ tests' `BitArray(length=...)` fails on bitstring 5). Its Python plugins (tests/p
 run with the `python3` first on PATH: the bench puts its own Python's folder there. The
 checkout is read, never modified.
 
+For `cln`, set `LNH_BITCOIND` too, as pyln-testing runs lightningd: on Bitcoin Core, with
+its `bitcoin-cli` (found beside bitcoind). Without one, lightningd's bcli runs
+`lnharness-bitcoin-cli`, whose Python start-up (about 0.1 s a call) makes a test that mines
+100 blocks come near pyln's 60 s waits.
+
 Run: python bench/bench_pyln_sample.py --checkout PATH/TO/lightning [--impls builtin,cln]
 """
 from __future__ import annotations
