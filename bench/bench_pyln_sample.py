@@ -9,8 +9,16 @@ bench/RESULTS.md: pass counts per implementation and, per test, the first line o
 not pass.
 
 The checkout's tests import pyln-client, pyln-proto, bitstring, python-bitcoinlib and
-websocket-client: install them first (`pip install pyln-client pyln-proto bitstring
-python-bitcoinlib websocket-client`). The checkout is read, never modified.
+websocket-client: install them first (`pip install pyln-client pyln-proto "bitstring<5"
+python-bitcoinlib websocket-client`; Core Lightning v26.06 pins bitstring 4.4.0, and its
+tests' `BitArray(length=...)` fails on bitstring 5). Its Python plugins (tests/plugins/*.py)
+run with the `python3` first on PATH: the bench puts its own Python's folder there. The
+checkout is read, never modified.
+
+For `cln`, set `LNH_BITCOIND` too, as pyln-testing runs lightningd: on Bitcoin Core, with
+its `bitcoin-cli` (found beside bitcoind). Without one, lightningd's bcli runs
+`lnharness-bitcoin-cli`, whose Python start-up (about 0.1 s a call) makes a test that mines
+100 blocks come near pyln's 60 s waits.
 
 Run: python bench/bench_pyln_sample.py --checkout PATH/TO/lightning [--impls builtin,cln]
 """
@@ -119,14 +127,21 @@ def collection_errors(output: str) -> dict[str, str]:
 
 def run_sample(tests: Path, impl: str, workers: int) -> dict[str, tuple[str, str]]:
     """Run the sample on `impl`; outcome per test (a test in a file that failed to import is
-    an error with the import's reason)."""
+    an error with the import's reason). pytest runs from the copy's root, as Core Lightning's
+    tests expect (they name their plugins `tests/plugins/...` from the working directory),
+    with tests/ on pytest's `pythonpath` and this Python's folder first on PATH, so the
+    plugins' `python3` finds pyln-client."""
     junit = tests.parent / f"junit-{impl}.xml"
     ids = [f"{file}::{name}" for file, names in SAMPLE.items() for name in names]
-    env = {**os.environ, "LNH_TEST_DIR": str(tests.parent / f"run-{impl}")}
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "LNH_TEST_DIR": str(tests.parent / f"run-{impl}")}
+    # tests/ on pytest's import path as its pytest.ini says, also for a checkout without one
+    # (never on PYTHONPATH: the tests' plugins would inherit it and import tests/ modules)
+    ini = [] if (tests / "pytest.ini").exists() else ["-o", "pythonpath=tests"]
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                "--continue-on-collection-errors", f"--lnh-impl={impl}", f"--junitxml={junit}", "-o", "junit_family=xunit1",
-               *(["-n", str(workers)] if workers > 1 else []), *ids]
-    done = subprocess.run(command, cwd=tests, env=env, capture_output=True, text=True)
+               *ini, *(["-n", str(workers)] if workers > 1 else []), *(f"tests/{i}" for i in ids)]
+    done = subprocess.run(command, cwd=tests.parent, env=env, capture_output=True, text=True)
     output = done.stdout + done.stderr
     found = outcomes(junit) if junit.exists() else {}
     broken_files = collection_errors(output)

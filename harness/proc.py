@@ -199,6 +199,14 @@ class Daemon:
             except (ProcessLookupError, PermissionError):
                 pass
 
+    def forget_failed_start(self) -> None:
+        """Forget a process that exited during start-up after the caller has reported why
+        (e.g. as a TypeError for an unknown option): it counts as never started, so teardown
+        does not report it again as a crash."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self._reap_group()
+            self.proc = None
+
     def exited_unexpectedly(self) -> bool:
         """True if the process ended without `stop()` or `kill()` being called."""
         return self.proc is not None and not self._stopping and self.proc.poll() is not None

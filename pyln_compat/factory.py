@@ -26,6 +26,9 @@ DEFAULT_FEERATES = (15000, 11000, 7500, 3750)
 #: pyln-testing's daemon defaults where the built-in node's differ (a cln node gets them from
 #: its adapter): Core Lightning's tests build routes with 5-block final delays
 BUILTIN_PYLN_DEFAULTS = {"cltv-final": 5}
+#: pyln-testing's lightningd settings the cln adapter does not make itself (v26.06: trace
+#: logging; deprecated APIs off unless DEPRECATED_APIS=1)
+CLN_PYLN_LOG_LEVEL = "trace"
 #: keys of a `get_nodes`/`line_graph` opts dict that are node arguments, not daemon options
 NODE_OPT_KEYS = frozenset({
     "disconnect", "may_fail", "broken_log", "allow_warning", "may_reconnect",
@@ -82,29 +85,33 @@ class NodeFactory:
             if value is not None:
                 raise UnsupportedFeature(f"get_node({name}=...) is not supported by "
                                          f"lnharness.pyln: {UNSUPPORTED[name]}")
-        if feerates is not None and tuple(feerates) != DEFAULT_FEERATES:
-            raise UnsupportedFeature("get_node(feerates=...) is not supported by lnharness.pyln: "
-                                     "fee estimates are the chain's; use bitcoind.set_feerate()")
+        kind = impl or self.engine.default_impl
+        if kind != "cln" and feerates is not None and tuple(feerates) != DEFAULT_FEERATES:
+            raise UnsupportedFeature(f"get_node(feerates=...) is not supported by lnharness.pyln "
+                                     f"on {kind!r} nodes: their fee estimates are the chain's; "
+                                     "use bitcoind.set_feerate()")
         if flag("TEST_NETWORK") != "regtest":
             raise UnsupportedFeature(f"TEST_NETWORK={flag('TEST_NETWORK')!r}: lnharness runs "
                                      "regtest only")
         node_id = node_id or self.get_node_id()
         name = f"l{node_id}"
         options = dict(options or {})
-        kind = impl or self.engine.default_impl
         if flag("EXPERIMENTAL_DUAL_FUND"):
             if kind != "cln":
                 raise UnsupportedFeature(f"EXPERIMENTAL_DUAL_FUND=1: implementation {kind!r} has "
                                          "no dual funding")
             options.setdefault("experimental-dual-fund", None)
         if kind == "builtin":
-            for key, value in BUILTIN_PYLN_DEFAULTS.items():
-                options.setdefault(key, value)
+            for key, default in BUILTIN_PYLN_DEFAULTS.items():
+                options.setdefault(key, default)
+        if kind == "cln":
+            options.setdefault("log-level", CLN_PYLN_LOG_LEVEL)
+            options.setdefault("allow-deprecated-apis", bool(flag("DEPRECATED_APIS")))
         if cleandir:
             shutil.rmtree(self.directory / name, ignore_errors=True)
         broken_log = kwargs.get("broken_log")
         lnh_node = self.engine.get_node(
-            kind, daemon_options(options), may_fail=may_fail or expect_fail,
+            kind, daemon_options(options, kind), may_fail=may_fail or expect_fail,
             may_reconnect=bool(kwargs.get("may_reconnect", False)),
             allow_broken_log=bool(kwargs.get("allow_broken_log")) or broken_log is not None,
             start=False, name=name)
@@ -115,6 +122,8 @@ class NodeFactory:
                              may_fail=may_fail or expect_fail, options=options,
                              lnh_node=lnh_node, **kwargs)
         self.nodes.append(node)
+        if kind == "cln" and feerates is not None:
+            node.set_feerates(feerates, False)
         if start:
             try:
                 node.start(wait_for_bitcoind_sync)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lnharness.pyln.rpcproxy import RpcProxy
 from lnharness.pyln.waits import wait_for
 
 
@@ -24,6 +25,8 @@ class LogView:
         self.logsearch_start = 0
         #: pyln's wrapper commands (valgrind); lnharness runs none, so it must stay empty
         self.cmd_prefix: list[str] = []
+        #: pyln's bitcoind proxy: fixed answers to the node's bitcoin-cli calls (cln only)
+        self.rpcproxy = RpcProxy(node)
 
     @property
     def lightning_dir(self) -> Path:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from concurrent.futures import Executor
+from pathlib import Path
 from typing import Any
 
 from lnharness.backend import UnsupportedFeature
-from lnharness.pyln import client
+from lnharness.pyln import client, db
 from lnharness.pyln.chain import BitcoinD
 from lnharness.pyln.logs import LogView
 from lnharness.pyln.rpc import NodeRpc
@@ -27,15 +29,23 @@ IGNORED_ARGS = ("executable", "db", "port", "grpc_port", "jsonschemas", "valgrin
                 "bad_notifications", "allow_bad_gossip")
 #: pyln-testing node arguments lnharness cannot honour: an error when given
 UNSUPPORTED_ARGS = {
-    "disconnect": "dev-disconnect scripts are Core Lightning's; use node_factory.link(a, b) faults",
+    "disconnect": "dev-disconnect scripts are Core Lightning's (cln nodes take them); use "
+                  "node_factory.link(a, b) faults",
     "random_hsm": "node keys come from the test id and the node's name (reproducible ids)",
     "old_hsmsecret": "no hsm_secret migration",
 }
 
 
-def daemon_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """pyln's options (a value of None means a flag without value) as lnharness's (True)."""
-    return {k: (True if v is None else v) for k, v in (options or {}).items()}
+def daemon_options(options: dict[str, Any] | None, impl: str = "builtin") -> dict[str, Any]:
+    """pyln's options (a value of None means a flag without value) as lnharness's (True).
+    For Core Lightning a bool is a value, written as pyln-testing writes it (`--name=true`)."""
+    def value(v: Any) -> Any:
+        if v is None:
+            return True
+        if impl == "cln" and isinstance(v, bool):
+            return str(v).lower()
+        return v
+    return {k: value(v) for k, v in (options or {}).items()}
 
 
 def drop_none(params: dict[str, Any]) -> dict[str, Any]:
@@ -75,6 +85,8 @@ class LightningNode:
                  allow_warning: bool = False, options: dict[str, Any] | None = None, *,
                  lnh_node: Any, allow_broken_log: bool = False, **kwargs: Any):
         for name in kwargs:
+            if name == "disconnect" and lnh_node.impl == "cln":
+                continue
             if name in UNSUPPORTED_ARGS and kwargs[name] not in (None, False):
                 raise UnsupportedFeature(f"LightningNode({name}=...) is not supported by "
                                          f"lnharness.pyln: {UNSUPPORTED_ARGS[name]}")
@@ -94,6 +106,12 @@ class LightningNode:
         self.allow_bad_gossip = bool(kwargs.get("allow_bad_gossip", False))
         self.daemon = LogView(lnh_node, options or {})
         self._applied_opts = dict(self.daemon.opts)
+        if lnh_node.impl == "cln" and lnh_node.knows_option("dev-save-plugin-io"):
+            # as pyln-testing (v25.09+) does; suites delete it from opts to turn it off
+            self.daemon.opts["dev-save-plugin-io"] = str(self.lightning_dir / "plugin-io")
+        self.disconnect = kwargs.get("disconnect")
+        if self.disconnect:  # Core Lightning's dev-disconnect script, written at each start
+            self.daemon.opts["dev-disconnect"] = str(self.lightning_dir / "regtest" / "dev-disconnect")
         self.rpc = make_rpc(lnh_node)
         self.info: dict[str, Any] = {}
         self.port = lnh_node.port
@@ -107,8 +125,14 @@ class LightningNode:
             raise UnsupportedFeature(f"{self.lnh.name}: daemon.cmd_prefix "
                                      f"{self.daemon.cmd_prefix!r}: lnharness runs no wrapper")
         if self.daemon.opts != self._applied_opts:  # changed since the last start: apply
-            self.lnh.set_options(daemon_options(self.daemon.opts))
+            self.lnh.set_options(daemon_options(self.daemon.opts, self.lnh.impl))
             self._applied_opts = dict(self.daemon.opts)
+        if "dev-save-plugin-io" in self.daemon.opts:
+            Path(self.daemon.opts["dev-save-plugin-io"]).mkdir(parents=True, exist_ok=True)
+        if "dev-disconnect" in self.daemon.opts:
+            script = Path(self.daemon.opts["dev-disconnect"])
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text("\n".join(self.disconnect or []))
         self.lnh.start()
         self.info = self.rpc.getinfo()
         self.port = self.lnh.port
@@ -128,6 +152,32 @@ class LightningNode:
         else:
             self.lnh.daemon.stop(timeout)
         self.start()
+
+    def set_feerates(self, feerates: Sequence[int], wait_for_effect: bool = True) -> None:
+        """pyln-testing's fee estimates of this node (sat/kw for 2, 6, 12 and 100 blocks, and
+        optionally the minimum fee): a Core Lightning node's bitcoin-cli answers them. With
+        `wait_for_effect`, wait until lightningd has asked for all four (and seen the floor)."""
+        if self.lnh.impl != "cln":
+            raise UnsupportedFeature(f"set_feerates on {self.lnh.impl} node {self.lnh.name}: "
+                                     "its fee estimates are the chain's; use "
+                                     "bitcoind.set_feerate()")
+        if len(feerates) not in (4, 5):
+            raise ValueError(f"set_feerates takes 4 or 5 fee rates, got {len(feerates)}")
+        self.lnh.set_fee_estimates(feerates)
+        if not wait_for_effect:
+            return
+        if len(feerates) > 4:
+            wait_for(lambda: self.rpc.feerates("perkb")["perkb"]["floor"] == feerates[4] * 4)
+        wait_for(lambda: self.lnh.mock_rpc_calls("estimatesmartfee") >= 4)
+
+    def force_feerates(self, rate: int) -> None:
+        """pyln-testing's: the same fee rate for every target, applied by a restart (the node
+        must be `may_reconnect`), then wait for the peer's update_fee."""
+        assert self.may_reconnect
+        self.set_feerates([rate] * 4, False)
+        self.restart()
+        self.daemon.wait_for_log("peer_out WIRE_UPDATE_FEE")
+        assert self.rpc.feerates("perkw")["perkw"]["opening"] == rate
 
     # -- peers and wallet ---------------------------------------------------------------------
     def connect(self, remote_node: LightningNode) -> None:
@@ -266,16 +316,17 @@ class LightningNode:
                 riskfactor: Any = None, maxfeepercent: Any = None, retry_for: Any = None,
                 maxdelay: Any = None, exemptfee: Any = None, dev_use_shadow: bool = True,
                 exclude: list[str] | None = None) -> dict[str, Any]:
-        """pyln's wrapper of Core Lightning's `dev_pay`. A Core Lightning node runs `dev_pay`;
-        other nodes run `pay` with the same arguments: they add no shadow route, so
-        `dev_use_shadow` changes nothing there; a `riskfactor` or `exclude` raises."""
+        """pyln's wrapper of pyln-client's `dev_pay`: Core Lightning's `pay` with its developer
+        parameter `dev_use_shadow`. Other nodes run `pay` with the same arguments: they add no
+        shadow route, so `dev_use_shadow` changes nothing there; a `riskfactor` or `exclude`
+        raises."""
         params = {"bolt11": bolt11, "amount_msat": amount_msat, "label": label,
                   "maxfeepercent": maxfeepercent, "retry_for": retry_for, "maxdelay": maxdelay,
                   "exemptfee": exemptfee}
         if self.lnh.impl == "cln":
             params.update(riskfactor=riskfactor, dev_use_shadow=dev_use_shadow,
                           exclude=exclude or None)
-            return dict(self.rpc.call("dev_pay", drop_none(params)))
+            return dict(self.rpc.call("pay", drop_none(params)))
         for name, value in (("riskfactor", riskfactor), ("exclude", exclude or None)):
             if value is not None:
                 raise UnsupportedFeature(f"dev_pay({name}=...) on {self.lnh.impl} node "
@@ -292,6 +343,21 @@ class LightningNode:
             "expiry": expiry, "fallbacks": fallbacks, "preimage": preimage,
             "exposeprivatechannels": exposeprivatechannels, "cltv": cltv,
             "dev-routes": dev_routes})))
+
+    # -- Core Lightning's database ------------------------------------------------------------
+    def _database(self, what: str) -> Path:
+        if self.lnh.impl != "cln":
+            raise UnsupportedFeature(f"{what} on {self.lnh.impl} node {self.lnh.name}: only Core "
+                                     "Lightning nodes have lightningd's database")
+        return Path(self.lightning_dir) / "regtest" / "lightningd.sqlite3"
+
+    def db_query(self, query: str) -> list[dict[str, Any]]:
+        """pyln-testing's: rows of `query` on a copy of lightningd's sqlite database."""
+        return db.query(self._database("db_query"), query)
+
+    def db_manip(self, query: str) -> None:
+        """pyln-testing's: run `query` on lightningd's database itself (stop the node first)."""
+        db.manipulate(self._database("db_manip"), query)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

@@ -345,8 +345,9 @@ def run(argv: Sequence[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> i
         except ValueError:
             raise CliError(f"Invalid value for -rpcwaittimeout: {wait_text}") from None
         method = args[0]
-        result = call(endpoint, method, convert_params(method, args[1:]),
-                      rpcwait=options.flag("rpcwait"), rpcwait_timeout_s=wait_timeout)
+        params = convert_params(method, args[1:])
+        result = call(endpoint, method, params, rpcwait=options.flag("rpcwait"),
+                      rpcwait_timeout_s=wait_timeout)
     except CliError as exc:
         stderr.write(f"error: {exc}\n" if not str(exc).startswith("Error") else f"{exc}\n")
         return exc.exit_code

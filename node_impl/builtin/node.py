@@ -43,6 +43,7 @@ from .rpc import invoices as invoices_rpc
 from .rpc import payments as payments_rpc
 from .rpc import peers as peers_rpc
 from .rpc import sendpay as sendpay_rpc
+from .rpc import wait as wait_rpc
 from .rpc import wallet as wallet_rpc
 from .rpc import xpay as xpay_rpc
 from .services import Identity, Services
@@ -123,6 +124,7 @@ class Node:
                               onion_sender=self.onion_sender, network=self.identity.network)
         xpay_rpc.register(self.rpc, payments=self.payments, network=self.identity.network)
         sendpay_rpc.register(self.rpc, payments=self.payments)
+        wait_rpc.register(self.rpc, store=self.channels.store)
 
     def _blockheight(self) -> int:
         return self.watcher.processed_height or 0

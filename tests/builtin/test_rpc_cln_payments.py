@@ -108,6 +108,93 @@ def test_sendpay_waitsendpay_listsendpays(chain, pair):
     assert error_of(alice.rpc.sendpay, route=more, payment_hash=invoice["payment_hash"]).code == 201
 
 
+
+def test_sendpay_below_the_htlc_minimum_fails_in_waitsendpay(pair):
+    """As Core Lightning: sendpay takes a 0 msat route; no HTLC is offered and waitsendpay
+    reports WIRE_AMOUNT_BELOW_MINIMUM (code 204); a later right amount still pays."""
+    alice, bob = pair
+    invoice = bob.rpc.invoice(amount_msat="any", label="zero", description="zero")
+    scid = channel_of(alice, bob.node_id)["short_channel_id"]
+    route = [{"id": bob.node_id, "channel": scid, "amount_msat": 0, "delay": 20}]
+    secret = bob.rpc.decode(invoice["bolt11"])["payment_secret"]
+    sent = alice.rpc.sendpay(route=route, payment_hash=invoice["payment_hash"], payment_secret=secret)
+    assert sent["amount_msat"] == 0
+    err = error_of(alice.rpc.waitsendpay, payment_hash=invoice["payment_hash"], timeout=30)
+    assert err.code == 204 and "WIRE_AMOUNT_BELOW_MINIMUM" in err.message
+    (failed,) = alice.rpc.listsendpays(payment_hash=invoice["payment_hash"])["payments"]
+    assert failed["status"] == "failed"
+    assert channel_of(alice, bob.node_id)["htlcs"] == []
+    alice.rpc.sendpay(route=[dict(route[0], amount_msat=5_000)], payment_hash=invoice["payment_hash"],
+                      payment_secret=secret)
+    assert alice.rpc.waitsendpay(payment_hash=invoice["payment_hash"], timeout=30)["status"] == "complete"
+
+
+def test_pay_keeps_the_checked_description_of_a_description_hash_invoice(pair):
+    alice, bob = pair
+    text = "one slice of watermelon " * 30  # too long for a `d` field
+    invoice = bob.rpc.invoice(amount_msat=4_000, label="hashed", description=text, deschashonly=True)
+    err = error_of(alice.rpc.pay, bolt11=invoice["bolt11"], description=text[:-1])
+    assert err.code == -32602 and "does not match description" in err.message
+    alice.rpc.pay(bolt11=invoice["bolt11"], description=text)
+    (sent,) = alice.rpc.listsendpays(payment_hash=invoice["payment_hash"])["payments"]
+    assert sent["description"] == text
+    (paid,) = alice.rpc.listpays(bolt11=invoice["bolt11"])["pays"]
+    assert paid["description"] == text
+
+
+def test_wait_on_sendpays_indexes(pair):
+    """Core Lightning's `wait` for sendpays: at once when the index is there, else the change
+    that reaches it; other subsystems are refused."""
+    alice, bob = pair
+    created = alice.rpc.wait(subsystem="sendpays", indexname="created", nextvalue=0)
+    assert created == {"subsystem": "sendpays", "created": 0}
+    waited: dict = {}
+    waiters = [threading.Thread(target=lambda name=name: waited.update(
+        {name: alice.rpc.wait(subsystem="sendpays", indexname=name, nextvalue=1)}))
+        for name in ("created", "updated")]
+    for waiter in waiters:
+        waiter.start()
+    wait_for(lambda: all(line in alice.daemon.log_path.read_text() for line in
+                         ("waiting on sendpays created 1", "waiting on sendpays updated 1")), 30)
+    invoice = bob.rpc.invoice(amount_msat=3_000, label="waited", description="wait")
+    scid = channel_of(alice, bob.node_id)["short_channel_id"]
+    alice.rpc.sendpay(route=[{"id": bob.node_id, "channel": scid, "amount_msat": 3_000, "delay": 20}],
+                      payment_hash=invoice["payment_hash"],
+                      payment_secret=bob.rpc.decode(invoice["bolt11"])["payment_secret"])
+    for waiter in waiters:
+        waiter.join(30)
+    details = {"groupid": 1, "partid": 0, "payment_hash": invoice["payment_hash"]}
+    assert waited["created"] == {"subsystem": "sendpays", "created": 1,
+                                 "sendpays": {**details, "status": "pending"}}
+    assert waited["updated"] == {"subsystem": "sendpays", "updated": 1,
+                                 "sendpays": {**details, "status": "complete"}}
+    err = error_of(alice.rpc.wait, subsystem="invoices", indexname="created", nextvalue=5)
+    assert err.code == -32602 and "only sendpays" in err.message
+
+def test_sendpay_logs_core_lightnings_lines_and_sends_a_paid_hash_once(pair):
+    """'Sending X over N hops to deliver Y' when an HTLC goes out; a sendpay of a hash already
+    paid answers complete with 'Payment: X COMPLETE' and sends nothing again."""
+    alice, bob = pair
+    invoice = bob.rpc.invoice(amount_msat=4_000, label="repay", description="repay")
+    scid = channel_of(alice, bob.node_id)["short_channel_id"]
+    route = [{"id": bob.node_id, "channel": scid, "amount_msat": 4_000, "delay": 20}]
+    secret = bob.rpc.decode(invoice["bolt11"])["payment_secret"]
+    alice.rpc.sendpay(route=route, payment_hash=invoice["payment_hash"], payment_secret=secret)
+    alice.rpc.waitsendpay(payment_hash=invoice["payment_hash"], timeout=30)
+    sending = "Sending 4000msat over 1 hops to deliver 4000msat"
+    wait_for(lambda: sending in alice.daemon.log_path.read_text(), 10)
+    assert "Payment: 4000msat COMPLETE" not in alice.daemon.log_path.read_text()
+    again = alice.rpc.sendpay(route=route, payment_hash=invoice["payment_hash"], payment_secret=secret)
+    assert again["status"] == "complete"
+    wait_for(lambda: "Payment: 4000msat COMPLETE" in alice.daemon.log_path.read_text(), 10)
+    assert alice.daemon.log_path.read_text().count(sending) == 1
+
+
+def test_dev_memleak_reports_what_pythons_collector_cannot_free(pair):
+    alice, _ = pair
+    assert alice.rpc.call("dev-memleak") == {"leaks": []}
+
+
 def test_waitanyinvoice_follows_pay_index(pair):
     alice, bob = pair
     first = bob.rpc.invoice(amount_msat=1_000, label="first", description="1")

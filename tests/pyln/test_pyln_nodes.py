@@ -141,3 +141,13 @@ def test_getpeer_and_pyln_testings_final_cltv(node_factory):
     # pyln-testing starts nodes with cltv-final=5, and Core Lightning's tests rely on it
     inv = l2.rpc.invoice(1000, 'cltv', 'cltv')['bolt11']
     assert l1.rpc.decode(inv)['min_final_cltv_expiry'] == 5
+
+
+def test_db_query_needs_lightningds_database(node_factory, impl):
+    l1 = node_factory.get_node()
+    if impl == 'cln':
+        assert l1.db_query('SELECT 1 AS one;') == [{'one': 1}]
+        return
+    from lnharness.backend import UnsupportedFeature
+    with pytest.raises(UnsupportedFeature, match='db_query'):
+        l1.db_query('SELECT 1;')

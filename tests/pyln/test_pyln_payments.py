@@ -77,9 +77,10 @@ def test_mutual_close_returns_the_funds(node_factory, bitcoind):
     l1, l2 = node_factory.line_graph(2, fundamount=200000)
     res = l1.rpc.close(l2.info['id'])
     assert res['type'] == 'mutual'
-    bitcoind.generate_block(1, wait_for_mempool=res['txid'])
+    txid = only_one(res['txids'])  # Core Lightning's close() since v24.11
+    bitcoind.generate_block(1, wait_for_mempool=txid)
     sync_blockheight(bitcoind, [l1, l2])
-    wait_for(lambda: any(o['txid'] == res['txid'] and o['status'] == 'confirmed'
+    wait_for(lambda: any(o['txid'] == txid and o['status'] == 'confirmed'
                          for o in l1.rpc.listfunds()['outputs']))
     wait_for(lambda: l1.channel_state(l2) in (None, 'CLOSINGD_COMPLETE', 'ONCHAIN', 'CLOSED'))
 
@@ -95,7 +96,7 @@ def test_unilateral_close_returns_the_funds_after_the_delay(node_factory, bitcoi
     l1.rpc.disconnect(l2.info['id'], force=True)
     res = l1.rpc.close(l2.info['id'], 1)  # unilateral after 1 s without an answer
     assert res['type'] == 'unilateral'
-    bitcoind.generate_block(1, wait_for_mempool=res['txid'])
+    bitcoind.generate_block(1, wait_for_mempool=only_one(res['txids']))
     # l1's own output waits for its to_self_delay, then l1 sweeps it to its wallet
     bitcoind.generate_block(10)
     sync_blockheight(bitcoind, [l1, l2])

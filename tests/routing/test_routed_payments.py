@@ -299,3 +299,23 @@ def test_forward_fulfilled_downstream_is_claimed_on_the_closed_incoming_channel(
                    for o in outputs)
     wait_for(claimed, what="l2 to claim the incoming HTLC with the preimage", interval=0.3)
     assert paying.result(timeout=30).status == "complete"  # l1 read the preimage from l2's claim
+
+
+def test_a_hop_forwards_an_onion_that_names_its_channel_by_our_alias(node_factory, impl):
+    """BOLT 2 scid aliases: each side of a channel sends its own in channel_ready, listpeerchannels
+    shows both, and a hop forwards an HTLC whose onion names the next channel by the hop's alias."""
+    l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    (toward_l3,) = l2.rpc.listpeerchannels(id=l3.node_id)["channels"]
+    (from_l2,) = l3.rpc.listpeerchannels(id=l2.node_id)["channels"]
+    assert toward_l3["alias"] == {"local": from_l2["alias"]["remote"], "remote": from_l2["alias"]["local"]}
+    assert toward_l3["alias"]["local"] != toward_l3["short_channel_id"]
+    assert l2.rpc.listpeerchannels(short_channel_id=toward_l3["alias"]["local"])["channels"] == [toward_l3]
+    assert l2.rpc.listpeerchannels(short_channel_id=toward_l3["alias"]["remote"])["channels"] == []
+    invoice = l3.invoice(50_000, description="by alias")
+    route = l1.rpc.getroute(id=l3.node_id, amount_msat=50_000, riskfactor=1)["route"]
+    assert route[1]["channel"] == toward_l3["short_channel_id"]
+    route[1]["channel"] = toward_l3["alias"]["local"]
+    l1.rpc.sendpay(route=route, payment_hash=invoice.payment_hash,
+                   payment_secret=l3.decode(invoice.bolt11)["payment_secret"])
+    assert l1.rpc.waitsendpay(payment_hash=invoice.payment_hash, timeout=30)["status"] == "complete"
+    assert l3.wait_invoice_paid(invoice.payment_hash).status == "paid"

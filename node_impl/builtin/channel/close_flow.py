@@ -40,6 +40,12 @@ log = get_logger("channeld")
 DEFAULT_CLOSE_TIMEOUT_S = 172800
 
 
+def close_result(kind: str, tx_hex: str, txid: str) -> dict[str, Any]:
+    """`close`'s answer: Core Lightning's `type`, `txs` and `txids` (since v24.11), plus the
+    single `tx` and `txid` older releases returned."""
+    return {"type": kind, "txs": [tx_hex], "txids": [txid], "tx": tx_hex, "txid": txid}
+
+
 class ClosingMixin(ManagerParts):
     """Mutual and unilateral closes; part of ChannelManager."""
 
@@ -68,10 +74,10 @@ class ClosingMixin(ManagerParts):
     async def close(self, chan: Channel, *, unilateral_timeout_s: float | None = None,
                     destination_script: bytes | None = None, force: bool = False) -> dict[str, Any]:
         """Close a channel: mutual, or unilateral after `unilateral_timeout_s` seconds (0: wait
-        forever; None: the default) or at once with `force`. Returns {type, tx, txid}."""
+        forever; None: the default) or at once with `force`. Returns `close_result`'s dict."""
         script = destination_script
         if chan.state in (CLOSING_COMPLETE,) and chan.closing_tx_hex:
-            return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
+            return close_result("mutual", chan.closing_tx_hex, chan.closing_txid)
         if chan.state in (AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED):
             raise RpcError(LIGHTNINGD, f"Channel is in state {chan.state}")
         if force:
@@ -96,23 +102,23 @@ class ClosingMixin(ManagerParts):
         except asyncio.TimeoutError:
             return await self._close_unilateral(chan)
         if chan.state == CLOSING_COMPLETE and chan.closing_tx_hex:
-            return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
+            return close_result("mutual", chan.closing_tx_hex, chan.closing_txid)
         if chan.local_commitment_tx_hex:
-            return {"type": "unilateral", "tx": chan.local_commitment_tx_hex,
-                    "txid": _txid_of_hex(chan.local_commitment_tx_hex)}
+            return close_result("unilateral", chan.local_commitment_tx_hex,
+                                _txid_of_hex(chan.local_commitment_tx_hex))
         raise RpcError(LIGHTNINGD, f"channel {_cid(chan)} ended in state {chan.state}: {chan.error_message}")
 
     async def _close_unilateral(self, chan: Channel) -> dict[str, Any]:
         async with self._lock(chan):
             if chan.state in (CLOSING_COMPLETE,) and chan.closing_tx_hex:
-                return {"type": "mutual", "tx": chan.closing_tx_hex, "txid": chan.closing_txid}
+                return close_result("mutual", chan.closing_tx_hex, chan.closing_txid)
             tx_hex = await self._force_close(chan, "close: unilateral")
             peer = self.services.peers.get(chan.peer_id)
             if peer is not None:  # after our broadcast, so our commitment is the one in the mempool
                 await peer.send_error(chan.channel_id or ALL_CHANNELS, "Forcibly closed by `close` command")
         if tx_hex is None:
             raise RpcError(LIGHTNINGD, f"channel {_cid(chan)} has no commitment to broadcast")
-        return {"type": "unilateral", "tx": tx_hex, "txid": _txid_of_hex(tx_hex)}
+        return close_result("unilateral", tx_hex, _txid_of_hex(tx_hex))
 
     def wake_close(self, chan: Channel) -> None:
         for fut in self._close_waiters.pop(chan.index, []):

@@ -476,9 +476,10 @@ class ChannelManager(OpeningMixin, ClosingMixin, ChainEventsMixin):
                 and self.services.peers.get(c.peer_id) is not None and c.short_channel_id is not None]
 
     def channel_by_scid(self, scid: int | None, peer_id: bytes) -> Channel | None:
-        """Our normal channel with ``peer_id`` (the one with ``scid`` if given)."""
+        """Our normal channel with ``peer_id`` (the one with ``scid``, or our alias ``scid``, if given)."""
         for chan in self.channels.values():
-            if chan.peer_id == peer_id and chan.state == NORMAL and scid in (None, chan.short_channel_id):
+            if chan.peer_id == peer_id and chan.state == NORMAL and \
+                    (scid is None or scid in (chan.short_channel_id, chan.local_alias)):
                 return chan
         return None
 
@@ -508,10 +509,10 @@ class ChannelManager(OpeningMixin, ClosingMixin, ChainEventsMixin):
             await self._commit(chan, [], None)
 
     def channel_by_scid_any(self, scid: int | None) -> Channel | None:
-        """Our channel with short_channel_id ``scid`` (any peer)."""
+        """Our channel with short_channel_id ``scid``, or whose alias (ours) it is (any peer)."""
         if scid is None:
             return None
-        return next((c for c in self.channels.values() if c.short_channel_id == scid), None)
+        return next((c for c in self.channels.values() if scid in (c.short_channel_id, c.local_alias)), None)
 
     def is_usable(self, chan: Channel) -> bool:
         """Normal, its peer connected and the channel re-established."""

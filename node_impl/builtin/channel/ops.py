@@ -57,7 +57,7 @@ class ChannelOps(Protocol):
         ...
 
     def channel_by_scid_any(self, scid: int | None) -> Channel | None:
-        """Our channel with short_channel_id ``scid`` (any peer, any state)."""
+        """Our channel with short_channel_id ``scid`` or our alias ``scid`` (any peer, any state)."""
         ...
 
     def channel_by_id(self, channel_id: bytes) -> Channel | None:

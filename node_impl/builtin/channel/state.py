@@ -186,6 +186,9 @@ class ChannelState:
         self.log: UpdateLog | None = None
         self.channel_ready_sent = False
         self.channel_ready_received = False
+        # scid aliases (BOLT 2 channel_ready's short_channel_id): ours, sent, and the peer's
+        self.local_alias: int | None = None
+        self.remote_alias: int | None = None
         self.local_commit_sig: bytes | None = None
         self.local_htlc_sigs: list[bytes] = []
         # retransmission
@@ -388,6 +391,8 @@ class ChannelState:
             "log": self.log.to_json() if self.log else None,
             "channel_ready_sent": self.channel_ready_sent,
             "channel_ready_received": self.channel_ready_received,
+            "local_alias": self.local_alias,
+            "remote_alias": self.remote_alias,
             "local_commit_sig": _hex(self.local_commit_sig),
             "local_htlc_sigs": [s.hex() for s in self.local_htlc_sigs],
             "last_commit_batch": [_msg_to_json(x) for x in self.last_commit_batch],
@@ -434,6 +439,8 @@ class ChannelState:
                      "closing_txid", "close_type", "local_commitment_tx_hex", "spend_txid", "spend_height",
                      "onchain", "error_message"):
             setattr(chan, name, data[name])
+        chan.local_alias = data.get("local_alias")  # absent in states saved before aliases
+        chan.remote_alias = data.get("remote_alias")
         chan.funding_txid = _unhex(data["funding_txid"])
         chan.log = UpdateLog.from_json(data["log"]) if data["log"] else None
         chan.local_commit_sig = _unhex(data["local_commit_sig"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +70,9 @@ class PaymentRecord:
             entry["completed_at"] = self.completed_at
         if self.failure:
             entry["failure"] = self.failure
-        if self.data.get("label"):
-            entry["label"] = self.data["label"]
+        for key in ("label", "description"):
+            if self.data.get(key):
+                entry[key] = self.data[key]
         parts = [p for p in (self.data.get("parts") or {}).values() if p["status"] != "failed"]
         if self.status == "complete" and len(parts) > 1:
             entry["number_of_parts"] = len(parts)  # Core Lightning's: only for more than one
@@ -98,12 +100,18 @@ class PaymentRecord:
         return entry
 
 
+SENDPAYS_UPDATED_VAR = "sendpays_updated_index"
+#: told of each payment row created or whose status changed: (index name, new index, record)
+PaymentListener = Callable[[str, int, "PaymentRecord"], None]
+
+
 class ChannelStore:
     """Reads and writes the channel subsystem's rows."""
 
     def __init__(self, db: Storage) -> None:
         self.db = db
         db.migrate("channels", SCHEMA)
+        self.payment_listeners: list[PaymentListener] = []
 
     # ---- channels -------------------------------------------------------------------
     def allocate_index(self) -> int:
@@ -128,6 +136,10 @@ class ChannelStore:
 
     # ---- payments -------------------------------------------------------------------
     def save_payment(self, p: PaymentRecord) -> None:
+        """Insert or rewrite a payment row (its `created_index` set from the row); a new row
+        bumps Core Lightning's sendpays `created` index, a changed status its `updated`
+        index (kept in the storage), and the listeners are told."""
+        before = self.db.query("SELECT status FROM payments WHERE payment_hash = ?", (p.payment_hash,))
         self.db.execute(
             "INSERT INTO payments (payment_hash, bolt11, destination, amount_msat, amount_sent_msat, "
             "status, preimage, failure, created_at, completed_at, channel_id, htlc_id, data) "
@@ -140,6 +152,28 @@ class ChannelStore:
             (p.payment_hash, p.bolt11, p.destination, p.amount_msat, p.amount_sent_msat, p.status,
              p.preimage, p.failure, p.created_at, p.completed_at, p.channel_id, p.htlc_id,
              json.dumps(p.data)))
+        row = self.db.query("SELECT rowid FROM payments WHERE payment_hash = ?", (p.payment_hash,))
+        p.created_index = int(row[0]["rowid"])
+        if not before:
+            self._tell("created", p.created_index, p)
+        elif before[0]["status"] != p.status:
+            updated = self.sendpays_index("updated") + 1
+            self.db.set_var(SENDPAYS_UPDATED_VAR, str(updated))
+            self._tell("updated", updated, p)
+
+    def sendpays_index(self, name: str) -> int:
+        """Core Lightning's sendpays index `name`: created (the last payment row) or updated
+        (status changes so far); deleted stays 0 (payments are never deleted)."""
+        if name == "created":
+            row = self.db.query("SELECT MAX(rowid) AS last FROM payments")
+            return int(row[0]["last"] or 0)
+        if name == "updated":
+            return int(self.db.get_var(SENDPAYS_UPDATED_VAR) or 0)
+        return 0
+
+    def _tell(self, index_name: str, value: int, record: PaymentRecord) -> None:
+        for listener in list(self.payment_listeners):
+            listener(index_name, value, record)
 
     def payment(self, payment_hash: bytes) -> PaymentRecord | None:
         rows = self.db.query(f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE payment_hash = ?",

@@ -133,10 +133,11 @@ class Payments:
     # ------------------------------------------------------------------ outgoing
     async def pay(self, invoice: bolt11_codec.Invoice, bolt11: str, amount_msat: int, *,
                   label: str | None = None, timeout_s: float = 60.0, max_fee_msat: int | None = None,
-                  max_delay: int | None = None) -> PaymentRecord:
+                  max_delay: int | None = None, description: str | None = None) -> PaymentRecord:
         """Pay a decoded BOLT 11 invoice (``amount_msat``: the invoice's, or the caller's for an
         invoice without one); returns the complete record, else raises RpcError with Core
-        Lightning's pay error code. A payment already made or in flight is not made again."""
+        Lightning's pay error code. A payment already made or in flight is not made again.
+        ``description`` (checked by the caller) is kept with a single-part payment."""
         if invoice.is_expired():
             ago = max(1, int(time.time()) - invoice.expires_at)
             raise RpcError(PAY_INVOICE_EXPIRED, f"Invoice expired {ago} seconds ago "
@@ -156,7 +157,7 @@ class Payments:
                 destination=bytes.fromhex(invoice.payee), amount_msat=amount_msat, payment_hash=invoice.payment_hash,
                 payment_secret=invoice.payment_secret, min_final_cltv_expiry=invoice.min_final_cltv_expiry,
                 bolt11=bolt11, timeout=timeout_s, route_hints=invoice.route_hints, max_fee_msat=max_fee_msat,
-                max_delay=max_delay, label=label)
+                max_delay=max_delay, label=label, tags={"description": description} if description else None)
         except RpcError as exc:
             if exc.code != PAY_ROUTE_NOT_FOUND or not _accepts_parts(invoice):
                 raise
@@ -354,6 +355,8 @@ class Payments:
         delay as given, the cltv_expiry of a hop the current height + 1 + its delay. Returns the
         pending record at once; its outcome is stored as pay's (waitsendpay, listsendpays)."""
         existing = self.store.payment(payment_hash)
+        if existing is not None:  # Core Lightning's line for each earlier payment of the hash
+            log.info("Payment: %dmsat %s", existing.amount_msat, existing.status.upper())
         if existing is not None and existing.status == "complete":
             if existing.amount_msat == amount_msat and existing.destination == hops[-1].node_id:
                 return existing
@@ -363,10 +366,46 @@ class Payments:
             raise RpcError(PAY_IN_PROGRESS, f"Already have pending payment for {payment_hash.hex()}")
         base = self.services.blockheight + 1
         route = [Hop(h.node_id, h.short_channel_id, h.amount_msat, base + h.delay) for h in hops]
+        below = self._below_minimum(route[0])
+        if below is not None:  # as Core Lightning's channeld: a local failure waitsendpay reports
+            return self._failed_at_once(route, payment_hash=payment_hash, amount_msat=amount_msat,
+                                        bolt11=bolt11, label=label, reason=below,
+                                        tags={"groupid": groupid, "description": description})
+        log.info("Sending %dmsat over %d hops to deliver %dmsat", route[0].amount_msat, len(route),
+                 amount_msat)  # Core Lightning's words, which its tests wait for
         record, _ = await self._launch(route, destination=route[-1].node_id, amount_msat=amount_msat,
                                        payment_hash=payment_hash, payment_secret=payment_secret,
                                        bolt11=bolt11, label=label, attempt=1,
                                        tags={"groupid": groupid, "description": description})
+        return record
+
+    def _below_minimum(self, first: Hop) -> str | None:
+        """Why the first hop's HTLC is below what our channel with its peer accepts (at least
+        1 msat, at least the peer's htlc_minimum_msat), or None."""
+        chan = self.channels.channel_by_scid(first.short_channel_id, first.node_id)
+        if chan is None or chan.remote_config is None:
+            return None
+        minimum = max(1, chan.remote_config.htlc_minimum_msat)
+        if first.amount_msat >= minimum:
+            return None
+        return (f"failed: WIRE_AMOUNT_BELOW_MINIMUM (htlc_msat={first.amount_msat}, below the "
+                f"peer's htlc_minimum_msat {minimum})")
+
+    def _failed_at_once(self, route: list[Hop], *, payment_hash: bytes, amount_msat: int,
+                        bolt11: str | None, label: str | None, reason: str,
+                        tags: dict[str, Any]) -> PaymentRecord:
+        """Record a payment that failed before any HTLC was offered (waitsendpay reports it)."""
+        now = int(time.time())
+        record = PaymentRecord(
+            payment_hash=payment_hash, bolt11=bolt11, destination=route[-1].node_id,
+            amount_msat=amount_msat, amount_sent_msat=route[0].amount_msat, status="failed",
+            preimage=None, failure=reason, created_at=now, completed_at=now, channel_id=None,
+            htlc_id=None, data={"route": [[h.node_id.hex(), h.short_channel_id, h.policy_timestamp]
+                                          for h in route],
+                                "label": label, "attempt": 1, "error_code": PAY_TRY_OTHER_ROUTE,
+                                **tags})
+        self.store.save_payment(record)
+        log.info("payment %s failed: %s", payment_hash.hex(), reason)
         return record
 
     async def _launch(self, route: list[Hop], *, destination: bytes, amount_msat: int, payment_hash: bytes,

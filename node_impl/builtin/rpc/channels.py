@@ -93,7 +93,7 @@ def register(registry: RpcRegistry, *, channels: ChannelManager, services: Servi
         return {"channels": [
             describe(channels, chan) for chan in channels.all_channels()
             if (peer_id is None or chan.peer_id == peer_id)
-            and (scid is None or chan.short_channel_id == scid)
+            and (scid is None or scid in (chan.short_channel_id, chan.local_alias))
             and (cid is None or (chan.channel_id or chan.temporary_channel_id) == cid)]}
 
     async def dev_channel_state(id: Any) -> dict[str, Any]:  # noqa: A002
@@ -152,6 +152,10 @@ def describe(channels: ChannelManager, chan: Channel) -> dict[str, Any]:
         entry["funding_outnum"] = chan.funding_outnum
     if chan.short_channel_id is not None:
         entry["short_channel_id"] = format_scid(chan.short_channel_id)
+    aliases = {side: format_scid(alias) for side, alias in (("local", chan.local_alias),
+                                                            ("remote", chan.remote_alias)) if alias is not None}
+    if aliases:
+        entry["alias"] = aliases
     if chan.log is not None:
         view = chan.log.view(LOCAL)
         entry["to_us_msat"] = view.local_msat

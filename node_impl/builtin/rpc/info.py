@@ -1,5 +1,5 @@
 """RPC methods about the node itself (Core Lightning's names and result shapes): getinfo,
-help, stop.
+help, stop, dev-memleak.
 
 Layer: rpc. Imports core, wire, net, services (the node's identity) and rpc only; what it
 reads of the chain, the channels and the running node comes as narrow arguments (callables
@@ -9,6 +9,7 @@ for what changes while the node runs).
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,6 +78,13 @@ class InfoMethods:
         asyncio.get_running_loop().call_soon(self._request_stop)
         return "Shutdown complete"
 
+    async def dev_memleak(self) -> dict[str, Any]:
+        """Core Lightning's leak report, from Python's garbage collector run now: the objects it
+        found unreachable and could not free (`gc.garbage`), each as `{value, label}`."""
+        gc.collect()
+        return {"leaks": [{"value": hex(id(obj)), "label": type(obj).__qualname__}
+                          for obj in gc.garbage]}
+
     async def help(self, command: Any = None) -> dict[str, Any]:
         """Commands this node offers."""
         names = self._registry.names()
@@ -99,3 +107,4 @@ def register(registry: RpcRegistry, *, identity: Identity, lightning_dir: Path,
                           request_stop=request_stop)
     for handler in (methods.getinfo, methods.help, methods.stop):
         registry.register(handler.__name__, handler)
+    registry.register("dev-memleak", methods.dev_memleak)

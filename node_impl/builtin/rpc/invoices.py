@@ -19,6 +19,7 @@ from ..payments.invoices import (
 )
 from ..wire import bolt11 as bolt11_codec
 from ..wire import bolt11_decode
+from ..wire.fallback_address import describe_fallback
 from . import params
 
 # Core Lightning's error codes
@@ -67,12 +68,8 @@ def decode_invoice_for_rpc(text: str, network: str | None) -> dict[str, Any]:
                               "fee_proportional_millionths": hop.fee_proportional_millionths,
                               "cltv_expiry_delta": hop.cltv_expiry_delta} for hop in route]
                             for route in inv.route_hints]
-    witness_fallbacks = [f for f in inv.fallbacks if f.version <= 16]
-    if witness_fallbacks:
-        result["fallbacks"] = [
-            {"type": f"witness v{f.version}",
-             "hex": (bytes([0x50 + f.version if f.version else 0, len(f.program)]) + f.program).hex()}
-            for f in witness_fallbacks]
+    if inv.fallbacks:
+        result["fallbacks"] = [describe_fallback(f, inv.network) for f in inv.fallbacks]
     if inv.metadata is not None:
         result["payment_metadata"] = inv.metadata.hex()
     return result

@@ -250,7 +250,7 @@ def route_hops(value: Any, name: str = "route") -> list[RouteHopParam]:
         hops.append(RouteHopParam(
             node_id=node_id(hop["id"], f"{where}.id"),
             short_channel_id=short_channel_id(hop["channel"], f"{where}.channel"),
-            amount_msat=msat(hop["amount_msat"], f"{where}.amount_msat", minimum=1),
+            amount_msat=msat(hop["amount_msat"], f"{where}.amount_msat"),
             delay=integer(hop["delay"], f"{where}.delay", minimum=1, maximum=MAX_ROUTE_DELAY)))
     return hops
 

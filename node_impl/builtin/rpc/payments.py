@@ -40,7 +40,8 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
         except bolt11_codec.Bolt11Error as exc:
             raise param_error("bolt11", f"invalid invoice: {exc}") from None
         if description is not None:
-            _check_description(invoice, params.string(description, "description"))
+            description = params.string(description, "description")
+            _check_description(invoice, description)
         if invoice.amount_msat is None:
             if amount_msat is None:
                 raise param_error("amount_msat", "required for an invoice without an amount")
@@ -55,7 +56,8 @@ def register(registry: RpcRegistry, *, payments: Payments, forwarding: Forwardin
         if label is not None:
             label = params.string(label, "label")
         record = await payments.pay(invoice, bolt11, amount, label=label, timeout_s=timeout_s,
-                                    max_fee_msat=max_fee_msat, max_delay=max_delay)
+                                    max_fee_msat=max_fee_msat, max_delay=max_delay,
+                                    description=description)
         return _pay_result(record)
 
     async def keysend(destination: Any, amount_msat: Any, label: Any = None, maxfeepercent: Any = None,
