@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lnharness.backend import UnsupportedFeature
 from lnharness.dirs import write_private
 from lnharness.errors import RpcError
 from lnharness.node_impl.cln_shapes import ClnShapedNode
@@ -60,6 +61,12 @@ CLN_NOOP_OPTIONS = {
     "xpay-handle-pay": "pay and xpay are one payer here: pay already runs xpay's code",
     "dev-crash-after": "the harness's timeouts bound a test; the node keeps no crash timer",
 }
+#: Core Lightning options the built-in node cannot honour: refused with UnsupportedFeature
+#: (README, "Core Lightning options"). Name -> why.
+CLN_UNSUPPORTED_OPTIONS = dict.fromkeys(
+    ("plugin", "plugin-dir", "important-plugin"),
+    "Core Lightning plugins run under lightningd's plugin host; the built-in node has none "
+    "(use a cln node)")
 #: Core Lightning's log levels -> the built-in node's (`log-level=LEVEL:SUBSYSTEM` is dropped:
 #: the node has one level for all its loggers).
 CLN_LOG_LEVELS = {"io": "debug", "trace": "debug", "debug": "debug", "info": "info",
@@ -71,6 +78,8 @@ def _cln_option(name: str, value: Any) -> tuple[str, Any] | None:
     (name, value) unchanged when it is not one of Core Lightning's."""
     if name in CLN_NOOP_OPTIONS:
         return None
+    if name in CLN_UNSUPPORTED_OPTIONS:
+        raise UnsupportedFeature(f"builtin node option {name!r} ({value!r}): {CLN_UNSUPPORTED_OPTIONS[name]}")
     if name == "dev-no-reconnect":
         return "no-reconnect", value
     if name == "log-level" and isinstance(value, str):

@@ -1,5 +1,6 @@
 """Core Lightning options on the built-in node: the documented no-ops are accepted and dropped,
-dev-no-reconnect and log-level are translated, anything else is still refused by name."""
+dev-no-reconnect and log-level are translated, plugin options are unsupported, anything else
+is still refused by name."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ def test_unknown_options_are_still_refused_by_name():
         _option_args({"log-level": "loud"})
     with pytest.raises(TypeError, match="'alias' takes a value"):
         _option_args({"alias": None})
+
+
+def test_plugin_options_are_unsupported_with_the_reason():
+    from lnharness.backend import UnsupportedFeature
+    for name in ("plugin", "plugin-dir", "important-plugin"):
+        with pytest.raises(UnsupportedFeature, match=f"option '{name}'.*plugin host"):
+            _option_args({name: "/tmp/some_plugin.py"})
 
 
 def test_a_node_started_with_pyln_options_runs_at_the_mapped_log_level(node_factory):
