@@ -56,11 +56,11 @@ def dispatch(chan: Channel, m: messages.Message) -> list[messages.Message]:
     return getattr(chan, f"handle_{kind}")(m)
 
 
-@pytest.fixture()
-def pair() -> tuple[Channel, Channel]:
+def open_pair(*, push_msat: int = 100_000_000, feerate_per_kw: int = 253) -> tuple[Channel, Channel]:
+    """alice opens a channel to bob (pushing `push_msat`); both normal, events drained."""
     alice = make(b"a" * 32, LOCAL)
     bob = make(b"b" * 32, REMOTE)
-    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=100_000_000, feerate_per_kw=253,
+    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=push_msat, feerate_per_kw=feerate_per_kw,
                                        announce=False)
     accept = bob.handle_open_channel(open_msg, min_depth=1)
     alice.handle_accept_channel(accept)
@@ -77,6 +77,11 @@ def pair() -> tuple[Channel, Channel]:
     alice.drain_events()
     bob.drain_events()
     return alice, bob
+
+
+@pytest.fixture()
+def pair() -> tuple[Channel, Channel]:
+    return open_pair()
 
 
 def pay(sender: Channel, receiver: Channel, amount_msat: int, preimage: bytes) -> None:

@@ -32,6 +32,8 @@ from .updates import LOCAL, REMOTE
 log = get_logger("channeld")
 
 FULFILL_SAFETY_BLOCKS = 3
+COMMITMENT_FEE_TARGET_BLOCKS = 6
+"""The confirmation target of the fee estimate our commitments follow (update_fee)."""
 
 
 class ChainEventsMixin(ManagerParts):
@@ -71,6 +73,27 @@ class ChainEventsMixin(ManagerParts):
                 self._fail_stranded_payments(chan)
         await self.onchain.on_block(height, block)
         await self.htlcs.on_block(height)  # forwards that can no longer resolve fail back
+        await self._follow_fee_estimate()
+
+    async def _follow_fee_estimate(self) -> None:
+        """As the opener, send update_fee on the channels whose commitment fee rate the chain's
+        estimate moved away from (Channel.propose_feerate decides how far and what it affords)."""
+        openers = [c for c in self.channels.values() if c.is_opener() and c.state == NORMAL]
+        if not openers:
+            return
+        estimate = await self.services.chain.fee_estimate_perkw(COMMITMENT_FEE_TARGET_BLOCKS)
+        if estimate is None:
+            return
+        for chan in openers:
+            peer = self.services.peers.get(chan.peer_id)
+            if peer is None or chan.index not in self._reestablished:
+                continue  # the next block after the reestablish looks again
+            async with self._lock(chan):
+                rate = chan.propose_feerate(estimate)
+                if rate is not None:
+                    log.info("channel %s: update_fee to %d sat/kw (chain estimate %d sat/kw)",
+                             _cid(chan), rate, estimate)
+                    await self._commit(chan, [], peer)
 
     def _fail_stranded_payments(self, chan: Channel) -> None:
         """Payments whose HTLC went nowhere on a closed channel fail: the HTLC was never signed, or

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..keys.derivation import Basepoints
 from ..wire import messages
+from . import fees
 from .state import (
     AWAITING_LOCKIN,
     MAX_ACCEPTED_HTLCS_LIMIT,
@@ -31,7 +32,6 @@ from .state import (
     ChannelState,
     SideConfig,
     channel_id_from_funding,
-    commitment_fee_sat,
     decode_channel_type,
     encode_channel_type,
 )
@@ -208,7 +208,7 @@ class ChannelOpening(ChannelState):
 
     def _check_initial_balances(self) -> None:
         opener_msat, other_msat = self._funder_msat()
-        fee_msat = commitment_fee_sat(self.initial_feerate_per_kw, 0) * 1000
+        fee_msat = fees.opener_cost_sat(self.initial_feerate_per_kw, 0, anchors=self.anchors) * 1000
         if opener_msat < fee_msat:
             raise ChannelError(
                 f"funder's amount {opener_msat} msat cannot pay the commitment fee {fee_msat} msat")

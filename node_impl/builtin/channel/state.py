@@ -43,6 +43,8 @@ ACTIVE_STATES = (NORMAL,)
 CLOSED_STATES = (CLOSING_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED)
 
 CHANNEL_TYPE_STATIC_REMOTEKEY = 1 << 12
+CHANNEL_TYPE_ANCHORS = (1 << 22) | (1 << 12)
+"""option_anchors (zero-fee HTLC transactions) with option_static_remotekey (BOLT 2)."""
 MAX_FUNDING_SAT = (1 << 24) - 1
 MIN_FUNDING_SAT = 10_000
 MAX_TO_SELF_DELAY = 2016
@@ -96,29 +98,6 @@ def encode_channel_type(bits: int) -> bytes:
 
 def decode_channel_type(data: bytes) -> int:
     return int.from_bytes(data, "big") if data else 0
-
-
-def commitment_weight(num_untrimmed_htlcs: int) -> int:
-    """BOLT 3 Appendix A commitment weight (non-anchor)."""
-    return 724 + 172 * num_untrimmed_htlcs
-
-
-def commitment_fee_sat(feerate_per_kw: int, num_untrimmed_htlcs: int) -> int:
-    return feerate_per_kw * commitment_weight(num_untrimmed_htlcs) // 1000
-
-
-def htlc_timeout_fee_sat(feerate_per_kw: int) -> int:
-    return feerate_per_kw * 663 // 1000
-
-
-def htlc_success_fee_sat(feerate_per_kw: int) -> int:
-    return feerate_per_kw * 703 // 1000
-
-
-def is_trimmed(offered_by_owner: bool, amount_msat: int, dust_limit_sat: int, feerate_per_kw: int) -> bool:
-    """Whether an HTLC output is trimmed from a commitment (BOLT 3 "Trimmed Outputs")."""
-    fee = htlc_timeout_fee_sat(feerate_per_kw) if offered_by_owner else htlc_success_fee_sat(feerate_per_kw)
-    return amount_msat // 1000 < dust_limit_sat + fee
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -237,6 +216,11 @@ class ChannelState:
 
     def is_opener(self) -> bool:
         return self.opener == LOCAL
+
+    @property
+    def anchors(self) -> bool:
+        """Whether the channel type is option_anchors (BOLT 3 anchor outputs, zero-fee HTLC txs)."""
+        return self.channel_type == CHANNEL_TYPE_ANCHORS
 
     def _cid(self) -> bytes:
         """The channel_id, for a message that needs it (only known once funded)."""

@@ -49,6 +49,8 @@ from .scripts import (
 )
 
 COMMITMENT_BASE_WEIGHT = 724
+ANCHOR_COMMITMENT_BASE_WEIGHT = 1124
+ANCHOR_OUTPUT_SAT = 330
 HTLC_OUTPUT_WEIGHT = 172
 HTLC_TIMEOUT_WEIGHT = 663
 HTLC_SUCCESS_WEIGHT = 703
@@ -182,42 +184,48 @@ def obscuring_factor(opener_payment_basepoint: bytes, accepter_payment_basepoint
 # --- fees and trimming ----------------------------------------------------------
 
 
-def commitment_fee_sat(feerate_per_kw: int, num_untrimmed_htlcs: int) -> int:
-    """Base commitment fee (Appendix A weights, no anchors)."""
-    weight = COMMITMENT_BASE_WEIGHT + HTLC_OUTPUT_WEIGHT * num_untrimmed_htlcs
-    return feerate_per_kw * weight // 1000
+def commitment_weight(num_untrimmed_htlcs: int, *, anchors: bool = False) -> int:
+    """Expected weight of a commitment tx (Appendix A): 724 (1124 with anchors) + 172 per HTLC."""
+    base = ANCHOR_COMMITMENT_BASE_WEIGHT if anchors else COMMITMENT_BASE_WEIGHT
+    return base + HTLC_OUTPUT_WEIGHT * num_untrimmed_htlcs
 
 
-def htlc_timeout_fee_sat(feerate_per_kw: int) -> int:
-    """Fee of an HTLC-timeout transaction (no anchors)."""
-    return feerate_per_kw * HTLC_TIMEOUT_WEIGHT // 1000
+def commitment_fee_sat(feerate_per_kw: int, num_untrimmed_htlcs: int, *, anchors: bool = False) -> int:
+    """Base commitment fee (Appendix A weights)."""
+    return feerate_per_kw * commitment_weight(num_untrimmed_htlcs, anchors=anchors) // 1000
 
 
-def htlc_success_fee_sat(feerate_per_kw: int) -> int:
-    """Fee of an HTLC-success transaction (no anchors)."""
-    return feerate_per_kw * HTLC_SUCCESS_WEIGHT // 1000
+def htlc_timeout_fee_sat(feerate_per_kw: int, *, anchors: bool = False) -> int:
+    """Fee of an HTLC-timeout transaction (zero with anchors: its spender adds the fee)."""
+    return 0 if anchors else feerate_per_kw * HTLC_TIMEOUT_WEIGHT // 1000
 
 
-def htlc_tx_fee_sat(direction: HtlcDirection, feerate_per_kw: int) -> int:
+def htlc_success_fee_sat(feerate_per_kw: int, *, anchors: bool = False) -> int:
+    """Fee of an HTLC-success transaction (zero with anchors: its spender adds the fee)."""
+    return 0 if anchors else feerate_per_kw * HTLC_SUCCESS_WEIGHT // 1000
+
+
+def htlc_tx_fee_sat(direction: HtlcDirection, feerate_per_kw: int, *, anchors: bool = False) -> int:
     """Fee of the second-stage transaction of an HTLC in ``direction``."""
     if direction is HtlcDirection.OFFERED:
-        return htlc_timeout_fee_sat(feerate_per_kw)
-    return htlc_success_fee_sat(feerate_per_kw)
+        return htlc_timeout_fee_sat(feerate_per_kw, anchors=anchors)
+    return htlc_success_fee_sat(feerate_per_kw, anchors=anchors)
 
 
-def is_htlc_trimmed(htlc: Htlc, dust_limit_sat: int, feerate_per_kw: int) -> bool:
+def is_htlc_trimmed(htlc: Htlc, dust_limit_sat: int, feerate_per_kw: int, *, anchors: bool = False) -> bool:
     """Whether ``htlc`` gets no output: its amount minus its HTLC tx fee is below dust."""
-    return (
-        htlc.amount_msat // 1000 - htlc_tx_fee_sat(htlc.direction, feerate_per_kw) < dust_limit_sat
-    )
+    fee_sat = htlc_tx_fee_sat(htlc.direction, feerate_per_kw, anchors=anchors)
+    return htlc.amount_msat // 1000 - fee_sat < dust_limit_sat
 
 
 def commitment_fee_for_htlcs_sat(
-    feerate_per_kw: int, htlcs: Sequence[Htlc], dust_limit_sat: int
+    feerate_per_kw: int, htlcs: Sequence[Htlc], dust_limit_sat: int, *, anchors: bool = False
 ) -> int:
     """Base commitment fee with ``htlcs`` committed (trimmed ones do not count)."""
-    untrimmed = sum(1 for h in htlcs if not is_htlc_trimmed(h, dust_limit_sat, feerate_per_kw))
-    return commitment_fee_sat(feerate_per_kw, untrimmed)
+    untrimmed = sum(
+        1 for h in htlcs if not is_htlc_trimmed(h, dust_limit_sat, feerate_per_kw, anchors=anchors)
+    )
+    return commitment_fee_sat(feerate_per_kw, untrimmed, anchors=anchors)
 
 
 def opener_fee_shortfall_msat(
