@@ -33,7 +33,7 @@ from ..keys.derivation import (
 )
 from ..keys.shachain import ShachainError
 from ..services import Services
-from ..tx import signing, sweeps
+from ..tx import htlc_txs, signing, sweeps
 from ..tx import transactions as txs
 from ..tx.scripts import p2wpkh, p2wsh, to_local_script
 from . import txs as channel_tx
@@ -334,7 +334,7 @@ class Onchain:
         commitment = chan._commitment(LOCAL, entry["ctn"])
         position = entry["htlc_position"]
         out = commitment.built.htlc_outputs[position]
-        htlc_tx = txs.build_htlc_tx(commitment.built, out)
+        htlc_tx = htlc_txs.build_htlc_tx(commitment.built, out)
         entry["second_stage_script"] = bytes(htlc_tx.output_witness_script).hex()
         privkey = derive_privkey(chan.keys.htlc_basepoint_secret, chan._our_point(entry["ctn"]))
         local_sig = signing.sign_tx(htlc_tx, privkey)

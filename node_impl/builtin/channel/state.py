@@ -309,6 +309,7 @@ class ChannelState:
             owner_msat=owner_msat,
             other_msat=other_msat,
             htlcs=htlcs,
+            anchors=self.anchors,
         )
 
     def _sign_remote_commitment(self, ctn: int) -> tuple[bytes, list[bytes]]:

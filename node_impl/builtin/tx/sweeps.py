@@ -19,10 +19,15 @@ from bitcoin.core.script import (
 
 from ..keys.derivation import pubkey_of
 from .scripts import (
+    anchor_script,
     p2pkh,
+    to_remote_anchors_script,
 )
 from .signing import sign_input, with_sighash_byte, with_witnesses
-from .transactions import MAX_SIG_LEN, Outpoint, TxError, tx_weight
+from .transactions import ANCHOR_OUTPUT_SAT, MAX_SIG_LEN, Outpoint, TxError, tx_weight
+
+CSV_OF_ONE = 1
+"""nSequence of an input spending an anchor channel's to_remote or HTLC output (BOLT 3)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,19 @@ def p2wpkh_spend(outpoint: Outpoint, amount_sat: int, privkey: bytes) -> SpendIn
     return SpendInput(outpoint, amount_sat, privkey, None)
 
 
+def to_remote_anchors_spend(outpoint: Outpoint, amount_sat: int, payment_privkey: bytes) -> SpendInput:
+    """Spend our to_remote output on the peer's anchor-channel commitment (P2WSH, one block
+    after it confirmed); ``payment_privkey`` = our payment_basepoint secret."""
+    script = to_remote_anchors_script(pubkey_of(payment_privkey))
+    return SpendInput(outpoint, amount_sat, payment_privkey, script, (), sequence=CSV_OF_ONE)
+
+
+def anchor_spend(outpoint: Outpoint, funding_privkey: bytes) -> SpendInput:
+    """Spend our 330-sat anchor output with our funding key (CPFP of the commitment)."""
+    script = anchor_script(pubkey_of(funding_privkey))
+    return SpendInput(outpoint, ANCHOR_OUTPUT_SAT, funding_privkey, script, ())
+
+
 def to_local_spend(
     outpoint: Outpoint,
     amount_sat: int,
@@ -95,9 +113,13 @@ def htlc_preimage_spend(
     witness_script: bytes,
     htlc_privkey: bytes,
     payment_preimage: bytes,
+    *,
+    anchors: bool = False,
 ) -> SpendInput:
-    """Claim, with the preimage, an HTLC the peer offered us on its own commitment."""
-    return SpendInput(outpoint, amount_sat, htlc_privkey, witness_script, (payment_preimage,))
+    """Claim, with the preimage, an HTLC the peer offered us on its own commitment (one
+    block after it confirmed, with ``anchors``)."""
+    return SpendInput(outpoint, amount_sat, htlc_privkey, witness_script, (payment_preimage,),
+                      sequence=CSV_OF_ONE if anchors else 0xFFFFFFFD)
 
 
 def htlc_timeout_spend(
@@ -106,10 +128,14 @@ def htlc_timeout_spend(
     witness_script: bytes,
     htlc_privkey: bytes,
     cltv_expiry: int,
+    *,
+    anchors: bool = False,
 ) -> SpendInput:
-    """Take back, after ``cltv_expiry``, an HTLC we offered, from the peer's commitment."""
+    """Take back, after ``cltv_expiry``, an HTLC we offered, from the peer's commitment (and
+    one block after it confirmed, with ``anchors``)."""
     return SpendInput(
-        outpoint, amount_sat, htlc_privkey, witness_script, (b"",), locktime=cltv_expiry
+        outpoint, amount_sat, htlc_privkey, witness_script, (b"",), locktime=cltv_expiry,
+        sequence=CSV_OF_ONE if anchors else 0xFFFFFFFD,
     )
 
 
