@@ -5,7 +5,7 @@ opener cannot pay."""
 from __future__ import annotations
 
 import pytest
-from lnharness.node_impl.builtin.channel.machine import ChannelWarning
+from lnharness.node_impl.builtin.channel.machine import CHANNEL_TYPE_ANCHORS, ChannelWarning
 from lnharness.node_impl.builtin.channel.updates import LOCAL, REMOTE
 from lnharness.node_impl.builtin.wire import messages
 
@@ -80,3 +80,12 @@ def test_receiver_refuses_rates_outside_the_bounds(rate):
     alice, bob = open_pair()
     with pytest.raises(ChannelWarning, match="outside 253..1000000"):
         bob.handle_update_fee(messages.UpdateFee(channel_id=bob.channel_id, feerate_per_kw=rate))
+
+
+def test_anchor_channel_opener_caps_its_rate_the_anchor_pays_the_rest():
+    alice, bob = open_pair(channel_type=CHANNEL_TYPE_ANCHORS)
+    assert alice.propose_feerate(10_000) == 2_500  # 10 sat/vbyte; a force close adds CPFP
+    deliver(bob, alice.sign_if_needed(), alice)
+    assert feerates(alice, bob) == {2_500}
+    assert alice.propose_feerate(20_000) is None
+    pay(alice, bob, 2_000_000, b"d" * 32)

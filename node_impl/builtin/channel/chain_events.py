@@ -14,7 +14,7 @@ from typing import Any
 from bitcoin.core import CBlock
 
 from ..core.log import get_logger
-from .common import ManagerParts
+from .common import COMMITMENT_FEE_TARGET_BLOCKS, ManagerParts
 from .common import channel_id_text as _cid
 from .machine import (
     AWAITING_LOCKIN,
@@ -32,8 +32,6 @@ from .updates import LOCAL, REMOTE
 log = get_logger("channeld")
 
 FULFILL_SAFETY_BLOCKS = 3
-COMMITMENT_FEE_TARGET_BLOCKS = 6
-"""The confirmation target of the fee estimate our commitments follow (update_fee)."""
 
 
 class ChainEventsMixin(ManagerParts):
@@ -121,6 +119,10 @@ class ChainEventsMixin(ManagerParts):
             await self.broadcast(chan.closing_tx_hex, f"closing tx of channel {_cid(chan)} (again)")
         elif chan.spend_txid is None and chan.state == AWAITING_UNILATERAL and chan.local_commitment_tx_hex:
             await self.broadcast(chan.local_commitment_tx_hex, f"our commitment of channel {_cid(chan)} (again)")
+            if chan.anchor_spend_hex:
+                await self.broadcast(chan.anchor_spend_hex, f"anchor CPFP for channel {_cid(chan)} (again)")
+            else:
+                await self.onchain.bump_our_commitment(chan)  # the wallet may have coins now
 
     async def _check_htlc_expiry(self, chan: Channel, height: int) -> None:
         """BOLT 2: an HTLC we offered that timed out, or one we fulfilled that nears its expiry

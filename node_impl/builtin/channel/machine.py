@@ -32,7 +32,9 @@ from .state import (
     AWAITING_LOCKIN,
     AWAITING_UNILATERAL,
     CHANNEL_TYPE_ANCHORS,
+    CHANNEL_TYPE_NAMES,
     CHANNEL_TYPE_STATIC_REMOTEKEY,
+    CHANNEL_TYPES,
     CLOSED,
     CLOSED_STATES,
     CLOSING_COMPLETE,
@@ -55,17 +57,18 @@ from .state import (
     SideConfig,
     channel_id_from_funding,
     decode_channel_type,
+    describe_channel_type,
     encode_channel_type,
 )
 from .updates import LOCAL, REMOTE, Htlc, UpdateError, UpdateLog
 
 __all__ = [
-    "ACTIVE_STATES", "AWAITING_LOCKIN", "AWAITING_UNILATERAL", "CHANNEL_TYPE_ANCHORS",
-    "CHANNEL_TYPE_STATIC_REMOTEKEY", "CLOSED", "CLOSED_STATES", "CLOSING_COMPLETE", "CLOSING_SIGEXCHANGE",
+    "ACTIVE_STATES", "AWAITING_LOCKIN", "AWAITING_UNILATERAL", "CHANNEL_TYPE_ANCHORS", "CHANNEL_TYPE_NAMES",
+    "CHANNEL_TYPE_STATIC_REMOTEKEY", "CHANNEL_TYPES", "CLOSED", "CLOSED_STATES", "CLOSING_COMPLETE", "CLOSING_SIGEXCHANGE",
     "CLTV_EXPIRY_LIMIT", "FUNDING_SPEND_SEEN", "MAX_ACCEPTED_HTLCS_LIMIT", "MAX_FUNDING_SAT", "MAX_TO_SELF_DELAY",
     "MIN_DUST_LIMIT_SAT", "MIN_FUNDING_SAT", "NORMAL", "ONCHAIN", "OPENING", "SHUTTING_DOWN", "Channel",
     "ChannelError", "ChannelWarning", "DataLossError", "LocalRequestError", "SideConfig",
-    "channel_id_from_funding", "decode_channel_type", "encode_channel_type",
+    "channel_id_from_funding", "decode_channel_type", "describe_channel_type", "encode_channel_type",
 ]
 
 

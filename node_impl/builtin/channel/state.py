@@ -45,6 +45,9 @@ CLOSED_STATES = (CLOSING_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCH
 CHANNEL_TYPE_STATIC_REMOTEKEY = 1 << 12
 CHANNEL_TYPE_ANCHORS = (1 << 22) | (1 << 12)
 """option_anchors (zero-fee HTLC transactions) with option_static_remotekey (BOLT 2)."""
+CHANNEL_TYPES = (CHANNEL_TYPE_ANCHORS, CHANNEL_TYPE_STATIC_REMOTEKEY)
+"""The channel types we make, the preferred first."""
+CHANNEL_TYPE_NAMES = {CHANNEL_TYPE_ANCHORS: "anchors", CHANNEL_TYPE_STATIC_REMOTEKEY: "static_remotekey"}
 MAX_FUNDING_SAT = (1 << 24) - 1
 MIN_FUNDING_SAT = 10_000
 MAX_TO_SELF_DELAY = 2016
@@ -98,6 +101,15 @@ def encode_channel_type(bits: int) -> bytes:
 
 def decode_channel_type(data: bytes) -> int:
     return int.from_bytes(data, "big") if data else 0
+
+
+def describe_channel_type(channel_type: int) -> dict[str, list]:
+    """Core Lightning's `channel_type` field: its bits and their names (`anchors/even`,
+    `static_remotekey/even`)."""
+    names = {12: "static_remotekey", 22: "anchors"}
+    bits = [bit for bit in range(channel_type.bit_length()) if channel_type >> bit & 1]
+    return {"bits": bits, "names": [f"{names.get(bit, f'bit{bit}')}/{'even' if bit % 2 == 0 else 'odd'}"
+                                    for bit in bits]}
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -186,6 +198,7 @@ class ChannelState:
         self.close_type: str | None = None
         # unilateral close / on-chain
         self.local_commitment_tx_hex: str | None = None
+        self.anchor_spend_hex: str | None = None  # our CPFP child of that commitment (anchors)
         self.spend_txid: str | None = None
         self.spend_height: int | None = None
         self.onchain: dict[str, Any] = {}
@@ -389,6 +402,7 @@ class ChannelState:
             "closing_txid": self.closing_txid,
             "close_type": self.close_type,
             "local_commitment_tx_hex": self.local_commitment_tx_hex,
+            "anchor_spend_hex": self.anchor_spend_hex,
             "spend_txid": self.spend_txid,
             "spend_height": self.spend_height,
             "onchain": self.onchain,
@@ -419,6 +433,7 @@ class ChannelState:
                      "closing_txid", "close_type", "local_commitment_tx_hex", "spend_txid", "spend_height",
                      "onchain", "error_message"):
             setattr(chan, name, data[name])
+        chan.anchor_spend_hex = data.get("anchor_spend_hex")  # absent in channels saved before anchors
         chan.funding_txid = _unhex(data["funding_txid"])
         chan.log = UpdateLog.from_json(data["log"]) if data["log"] else None
         chan.local_commit_sig = _unhex(data["local_commit_sig"])

@@ -58,6 +58,20 @@ class SpendInput:
             return [with_sighash_byte(signature), pubkey_of(self.privkey)]
         return [with_sighash_byte(signature), *self.witness_after_sig, self.witness_script]
 
+    @property
+    def witness_weight(self) -> int:
+        """Weight of this input's witness, counting a 73-byte signature."""
+        return stack_weight(self.witness(b"\x30" * (MAX_SIG_LEN - 1)))
+
+
+def stack_weight(stack: Sequence[bytes]) -> int:
+    """Serialized size (= weight) of one input's witness stack."""
+    return _compact_size(len(stack)) + sum(_compact_size(len(item)) + len(item) for item in stack)
+
+
+def _compact_size(n: int) -> int:
+    return 1 if n < 0xFD else 3 if n <= 0xFFFF else 5
+
 
 def p2wpkh_spend(outpoint: Outpoint, amount_sat: int, privkey: bytes) -> SpendInput:
     """Spend a P2WPKH output, e.g. our to_remote output on the peer's commitment
