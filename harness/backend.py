@@ -95,6 +95,10 @@ class ChainBackend(ABC):
         """A log line that means the process finished starting (bitcoind's, by default)."""
         return r"init message: Done loading"
 
+    def _fork_preload(self) -> list[str] | None:
+        """For a chain run as `python -m MODULE`: the modules to fork it with (`Daemon`)."""
+        return None
+
     def version(self) -> int:
         """The server version as `getnetworkinfo` reports it (e.g. 310000)."""
         return int(self.node_rpc.getnetworkinfo()["version"])
@@ -150,7 +154,8 @@ class ChainBackend(ABC):
         if self._daemon is None:
             self._daemon = Daemon(f"chain-{self.name}", self._command(), log_path=self.log_path,
                                   cwd=self.directory, env=self._env(),
-                                  ready_regex=self._ready_regex())
+                                  ready_regex=self._ready_regex(),
+                                  fork_preload=self._fork_preload())
         return self._daemon
 
     @property

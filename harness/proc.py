@@ -6,10 +6,13 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+from lnharness import forkserver
 from lnharness.dirs import bytecode_cache_dir
 from lnharness.errors import ProcessError, WaitTimeout
 from lnharness.wait import default_timeout, wait_for
@@ -38,11 +41,15 @@ class Daemon:
 
     `wait_for_log` searches forward from where the previous successful search ended, so a
     test can wait for the next occurrence of a line (as pyln-testing's TailableProc does).
+
+    `fork_preload`: for a daemon of ours run as `sys.executable -m MODULE ...`, the modules it
+    imports; the daemon is then forked from the fork server (`lnharness.forkserver`), which
+    imports them once, instead of starting a new Python (unless `LNH_FORKSERVER=0`).
     """
 
     def __init__(self, name: str, cmd: list[str], *, log_path: Path | str,
                  cwd: Path | str | None = None, env: Mapping[str, str] | None = None,
-                 ready_regex: str | None = None):
+                 ready_regex: str | None = None, fork_preload: Sequence[str] | None = None):
         if not cmd:
             raise ValueError(f"{name}: empty command")
         self.name = name
@@ -51,7 +58,8 @@ class Daemon:
         self.cwd = Path(cwd) if cwd is not None else None
         self.env = dict(env) if env is not None else None
         self.ready_regex = ready_regex
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.fork_preload = list(fork_preload) if fork_preload is not None else None
+        self.proc: subprocess.Popen[bytes] | forkserver.ForkedProcess | None = None
         self._stopping = False
         self._search_pos = 0
         self._lock = threading.Lock()
@@ -81,16 +89,33 @@ class Daemon:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             start_offset = log.tell()
-            try:
-                self.proc = subprocess.Popen(
-                    self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    cwd=self.cwd, env=self.env, start_new_session=True)
-            except OSError as exc:
-                raise ProcessError(f"cannot start {self.name}: {exc}") from None
+            self.proc = self._forked(log)
+            if self.proc is None:
+                try:
+                    self.proc = subprocess.Popen(
+                        self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                        cwd=self.cwd, env=self.env, start_new_session=True)
+                except OSError as exc:
+                    raise ProcessError(f"cannot start {self.name}: {exc}") from None
         self._stopping = False
         self._search_pos = start_offset
         if self.ready_regex:
             self._wait_ready(timeout)
+
+    def _forked(self, log: Any) -> forkserver.ForkedProcess | None:
+        """The daemon forked from the fork server, or None where it does not apply (or the
+        server cannot serve: said in the daemon's log, then it starts as a new process)."""
+        if (self.fork_preload is None or not forkserver.enabled()
+                or self.cmd[:2] != [sys.executable, "-m"] or len(self.cmd) < 3):
+            return None
+        try:
+            server = forkserver.shared(python_daemon_env())
+            return server.spawn(self.cmd[2], self.cmd[3:], log=self.log_path, cwd=self.cwd,
+                                env=self.env, preload=self.fork_preload)
+        except (ProcessError, WaitTimeout) as exc:
+            log.write(f"lnharness: not forked ({exc}); starting a new process\n".encode())
+            log.flush()
+            return None
 
     def _path(self) -> str | None:
         return (self.env or os.environ).get("PATH")

@@ -18,6 +18,10 @@ from lnharness.backend import (
 from lnharness.proc import python_daemon_env
 
 DAEMON_MODULE = "lnharness.node_impl.bitcoin.regtestd"
+# what the daemon imports once configured: the fork server imports them ahead of every start
+FORK_PRELOAD = ["pbk", *(f"{DAEMON_MODULE}.{name}" for name in (
+    "config", "kernel", "node", "rpc_server", "rpc_chain", "rpc_control", "rpc_mining",
+    "rpc_rawtx", "rpc_wallet", "rpc_wallet_send"))]
 
 
 class EmbeddedBackend(ChainBackend):
@@ -46,6 +50,9 @@ class EmbeddedBackend(ChainBackend):
                 f"-rpcport={self.rpc_port}", f"-fallbackfee={FALLBACK_FEE_BTC_PER_KVB}",
                 f"-minrelaytxfee={MIN_RELAY_FEE_BTC_PER_KVB}",
                 "-printtoconsole", "-logtimemicros"]
+
+    def _fork_preload(self) -> list[str] | None:
+        return FORK_PRELOAD
 
     def _env(self) -> dict[str, str] | None:
         return python_daemon_env()  # bytecode cached even under PYTHONDONTWRITEBYTECODE

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from lnharness.chain import Chain
     from lnharness.node import LightningNode
 
+# what `python -m lnharness.node_impl.builtin` imports: the fork server imports it ahead
+FORK_PRELOAD = ["lnharness.node_impl.builtin.core.config", "lnharness.node_impl.builtin.node"]
 READY_REGEX = r"Server started with public key [0-9a-f]{66}"
 #: options the adapter sets itself; a test cannot override them through `options`
 MANAGED_OPTIONS = frozenset({"lightning-dir", "addr", "rpc-port", "bitcoin-rpcurl",
@@ -138,7 +140,7 @@ class BuiltinNode(ClnShapedNode):
         self.rpc_port = reserve_port()
         self._daemon = Daemon(name, self._command(), log_path=self.lightning_dir / "log",
                               cwd=self.lightning_dir, env=python_daemon_env(),
-                              ready_regex=READY_REGEX)
+                              ready_regex=READY_REGEX, fork_preload=FORK_PRELOAD)
         self._rpc: BuiltinRpc | None = None
 
     @classmethod

@@ -17,6 +17,8 @@ BENIGN_ERRORS: tuple[str, ...] = (
     # every error an RPC answers is also logged at ERR; the caller gets it as RpcError
     r"\[ERR\] RPCS: \[/[\w.]+/\w+\]: ",
     r"\[ERR\] RRPC: SendPayment async error for payment \w+: ",
+    # lnd stopped while an HTLC was being forwarded (a test ends right after a routed payment)
+    r"\[ERR\] HSWC: unable to forward htlc packet htlc switch was stopped$",
     # lnd stopped while a commitment update was in flight (a test ends right after a payment)
     r"\[ERR\] HSWC: ChannelLink\([0-9a-f:]+\): failing link: unable to update commitment: "
     r"link shutting down",

@@ -217,6 +217,11 @@ def test_benign_log_lines_are_allowed_and_others_are_not():
                      f"{'fc' * 32} to switch: insufficient bandwidth to route htlc")
     assert not is_benign("2026-12-05 08:43:53.187 [ERR] CRTR: Failed sending attempt 2 for payment "
                          f"{'fc' * 32} to switch: link not found")
+    # lnd stopping while the switch still held an HTLC to forward
+    assert is_benign("2026-12-05 16:59:47.118 [ERR] HSWC: unable to forward htlc packet htlc "
+                     "switch was stopped")
+    assert not is_benign("2026-12-05 16:59:47.118 [ERR] HSWC: unable to forward htlc packet "
+                         "unknown channel")
     assert not is_benign("2026-12-04 16:33:10.200 [ERR] FNDG: unable to cancel reservation: "
                          "no active reservations for peer(02aa)")
     assert not is_benign("2026-12-04 17:12:17.120 [ERR] HSWC: ChannelLink(ab:1): failing link: "

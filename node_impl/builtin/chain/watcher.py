@@ -33,6 +33,7 @@ REGTEST_GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11
 METHOD_NOT_FOUND = -32601
 REORG_MEMORY_BLOCKS = 100
 FAILURE_MIN_PAUSE_S = 0.2
+UNAVAILABLE_FIRST_PAUSE_S = 0.01
 FAILURE_MAX_PAUSE_S = 10.0
 
 
@@ -219,6 +220,9 @@ class ChainWatcher:
             log.warning("no --bitcoin-rpcurl given: running without a chain backend")
             return
         failure_pause_s = FAILURE_MIN_PAUSE_S
+        # a node started beside its chain dials it until it listens: soon at first, then
+        # every 0.2 s at most
+        unavailable_pause_s = UNAVAILABLE_FIRST_PAUSE_S
         while True:
             try:
                 await self._catch_up()
@@ -228,7 +232,9 @@ class ChainWatcher:
                 if not self._warned_unavailable:
                     log.warning("chain backend unavailable: %s (retrying)", exc)
                     self._warned_unavailable = True
-                await asyncio.sleep(max(self.poll_s, 0.2))
+                await asyncio.sleep(unavailable_pause_s)
+                unavailable_pause_s = min(unavailable_pause_s * 2, max(self.poll_s, 0.2))
+                continue
             except ChainRpcError as exc:
                 log.warning("chain backend error: %s (retrying)", exc)
                 await asyncio.sleep(max(self.poll_s, 0.2))
@@ -239,6 +245,7 @@ class ChainWatcher:
                 failure_pause_s = min(failure_pause_s * 2, FAILURE_MAX_PAUSE_S)
                 continue
             failure_pause_s = FAILURE_MIN_PAUSE_S
+            unavailable_pause_s = UNAVAILABLE_FIRST_PAUSE_S
 
     async def _wait_for_next_block(self) -> None:
         if self._use_longpoll:
