@@ -5,6 +5,8 @@ output swept into the wallets."""
 from __future__ import annotations
 
 import pytest
+from lnharness.backend import FEATURE_SET_FEERATE
+from lnharness.chain import Chain
 from lnharness.matrix.onchain import ToLocalSweepWatch, is_commitment, mine_until
 from lnharness.node import LightningNode
 from lnharness.wait import wait_for
@@ -13,6 +15,12 @@ FEE_MARGIN_SAT = 25_000  # sweeps and the anchor's child at 40 sat/vbyte, the co
 MAX_SWEEP_BLOCKS = 160  # LDK asks a to_self_delay of 144 blocks of its peer
 OPEN_SAT_PER_KW = 2_000
 CLOSE_SAT_PER_KW = 10_000
+
+
+def skip_unless_fee_estimate_can_be_set(chain: Chain) -> None:
+    """These tests move the chain's fee estimate (`set_feerate`): Bitcoin Core cannot."""
+    if not chain.supports(FEATURE_SET_FEERATE):
+        pytest.skip(f"needs set_feerate, which the {chain.name!r} chain lacks (--lnh-chain=embedded has it)")
 
 
 def anchor_type_on_both_ends(builtin: LightningNode, other: LightningNode) -> None:
@@ -39,6 +47,7 @@ def local_sat(node: LightningNode, peer: LightningNode) -> int:
 @pytest.mark.parametrize("builtin_opens", [True, False], ids=["builtin-opens-peer-closes", "peer-opens-builtin-closes"])
 def test_anchor_channel_with_another_implementation(node_factory, other_impl, builtin_opens):
     chain = node_factory.chain
+    skip_unless_fee_estimate_can_be_set(chain)
     chain.set_feerate(sat_per_kw=OPEN_SAT_PER_KW)
     builtin, other = node_factory.get_nodes(2, impls=["builtin", other_impl])
     funder, fundee = (builtin, other) if builtin_opens else (other, builtin)
