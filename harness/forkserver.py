@@ -157,10 +157,18 @@ class _Server:
             return None
         sys.stdout.flush()
         sys.stderr.flush()
+        in_session_r, in_session_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.setsid()  # before the pid is told: the caller may signal its group at once
+            os.close(in_session_r)
+            os.write(in_session_w, b".")
+            os.close(in_session_w)
             self._close_in_child(conn)
             return spec
+        os.close(in_session_w)
+        os.read(in_session_r, 1)  # the child is in its own session (or dead: end of file)
+        os.close(in_session_r)
         self.children[pid] = conn
         _send(conn, {"pid": pid})
         return None
@@ -193,8 +201,8 @@ class _Server:
 
 
 def run_child(spec: ChildSpec) -> None:
-    """In a forked child: become `python -m spec.module *spec.args` (own session and log)."""
-    os.setsid()
+    """In a forked child, already in its own session: become `python -m spec.module
+    *spec.args` with its log, cwd and environment."""
     log_fd = os.open(spec.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     null_fd = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null_fd, 0)

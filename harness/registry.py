@@ -5,6 +5,7 @@ Lightning implementations register in the group `lnharness.impls`, chain backend
 """
 from __future__ import annotations
 
+import functools
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -27,8 +28,10 @@ def _entry_point(group: str, name: str) -> EntryPoint:
     return found[0]
 
 
+@functools.cache
 def load(group: str, name: str) -> Any:
-    """The object registered as `name` in `group` (imported now)."""
+    """The object registered as `name` in `group`: imported at the first call, then
+    remembered (reading the entry points costs milliseconds, and every node made asks)."""
     return _entry_point(group, name).load()
 
 

@@ -15,6 +15,7 @@ import shutil
 import stat
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,12 @@ def replace_chain_data(chain: Chain, source: Path) -> None:
     copy_dir(source, chain.datadir)
 
 
+def start_chain_soon(factory: NodeFactory, timeout: float | None = None) -> Future[None]:
+    """Start the factory's (stopped) chain on the factory's executor; the caller goes on
+    (copying node directories, launching nodes) and passes the future to `bring_up`."""
+    return factory._executor.submit(factory.chain.start, timeout)
+
+
 def not_restorable(impls: Sequence[str]) -> dict[str, str]:
     """Implementation -> why its nodes cannot be restarted from a copy of their directory,
     for those of `impls` that cannot (see `LightningNode.restore_unsupported`)."""
@@ -101,32 +108,39 @@ def bring_up(factory: NodeFactory, nodes: Sequence[LightningNode],
              channels: Sequence[tuple[LightningNode, LightningNode]], *,
              timeout: float | None = None, phases: dict[str, float] | None = None,
              only_open: bool = False,
-             start_chain: bool = False) -> list[tuple[LightningNode, LightningNode]]:
+             chain_starting: Future[None] | None = None) -> list[tuple[LightningNode, LightningNode]]:
     """Start the (stopped) `nodes` in parallel on the factory's chain, have each channel's
     opener dial its peer, and return once every channel is active and connected on both
     ends and every node has processed the chain's tip. `phases` gets each step's seconds.
 
-    With `start_chain`, the (stopped) chain is started too, at the same time as the
-    processes of nodes that can start before it (`LightningNode.starts_before_chain`). With
+    With `chain_starting` (the chain's `start`, under way, see `start_chain_soon`), the
+    processes of nodes that can start before the chain (`LightningNode.starts_before_chain`)
+    launch meanwhile and reconnect their channels' peers among themselves. With
     `only_open`, a channel its opener no longer lists as active (closed or closing in a
     saved failing state) is left as it is. Returns the channels brought up."""
     clock = _Phases(phases)
-    if start_chain:
-        early = [node for node in nodes if node.starts_before_chain]
-        factory._each(lambda start: start(), [lambda: factory.chain.start(timeout),
-                                              *(lambda n=node: n.launch(timeout) for node in early)])
-        clock.done("chain started" + (f", {len(early)} node processes launched" if early else ""))
-    factory._each(lambda node: node.start(timeout), list(nodes))
-    clock.done("nodes started")
-    if only_open:
-        channels = [(a, b) for a, b in channels
-                    if any(c.state == "active" for c in a.channels(b))]
 
     def reconnect(pair: tuple[LightningNode, LightningNode]) -> None:
         a, b = pair
         if not a.is_connected(b):
             a.connect(b)
-    factory._each(reconnect, list(channels))
+    reconnected: list[tuple[LightningNode, LightningNode]] = []
+    if chain_starting is not None:
+        # the chain starts while the nodes that can go first launch and dial their peers
+        early = [node for node in nodes if node.starts_before_chain]
+        factory._each(lambda node: node.launch(timeout), early)
+        if not only_open:
+            reconnected = [(a, b) for a, b in channels if a in early and b in early]
+            factory._each(reconnect, reconnected)
+        chain_starting.result()
+        clock.done("chain started" + (f", {len(early)} node processes launched" if early else "")
+                   + (f", {len(reconnected)} channels' peers reconnected" if reconnected else ""))
+    factory._each(lambda node: node.start(timeout), list(nodes))
+    clock.done("nodes started")
+    if only_open:
+        channels = [(a, b) for a, b in channels
+                    if any(c.state == "active" for c in a.channels(b))]
+    factory._each(reconnect, [pair for pair in channels if pair not in reconnected])
     clock.done("peers reconnected")
     factory._each(lambda pair: pair[0].wait_channel_active(pair[1], timeout=timeout),
                   list(channels))
@@ -161,11 +175,13 @@ def copy_saved_nodes(saved: Path, manifest: Manifest, directory: Path) -> None:
 
 def start_saved_nodes(factory: NodeFactory, manifest: Manifest, *,
                       timeout: float | None = None, phases: dict[str, float] | None = None,
-                      only_open: bool = False, start_chain: bool = False) -> list[LightningNode]:
+                      only_open: bool = False,
+                      chain_starting: Future[None] | None = None) -> list[LightningNode]:
     """Make the manifest's nodes (same names, implementations and options) on the node
     directories already copied into the factory's directory (`copy_saved_nodes`), start
     them and bring the channels up (`bring_up`); the chain must already run the saved
-    chain's copy, or be stopped on it with `start_chain` (`only_open`: see `bring_up`). Returns the nodes in the manifest's order;
+    chain's copy, or be starting on it (`chain_starting`, `only_open`: see `bring_up`).
+    Returns the nodes in the manifest's order;
     `RestoreError` if a node comes back with another id than the saved one."""
     unfit = not_restorable([entry.impl for entry in manifest.nodes])
     if unfit:
@@ -177,7 +193,7 @@ def start_saved_nodes(factory: NodeFactory, manifest: Manifest, *,
         nodes.append(factory._make(entry.impl, options, name=entry.name, **flags))
     by_name = {node.name: node for node in nodes}
     bring_up(factory, nodes, [(by_name[c.a], by_name[c.b]) for c in manifest.channels],
-             timeout=timeout, phases=phases, only_open=only_open, start_chain=start_chain)
+             timeout=timeout, phases=phases, only_open=only_open, chain_starting=chain_starting)
     for entry, node in zip(manifest.nodes, nodes, strict=True):
         if entry.node_id is not None and node.node_id != entry.node_id:
             raise RestoreError(f"{entry.name} ({entry.impl}) came back as {node.node_id}, not "

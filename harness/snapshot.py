@@ -46,6 +46,7 @@ from lnharness.restore import (
     copy_saved_nodes,
     not_restorable,
     replace_chain_data,
+    start_chain_soon,
     start_saved_nodes,
 )
 from lnharness.topology import ChannelSpec
@@ -236,10 +237,12 @@ def obtain(factory: NodeFactory, nodes: Sequence[SavedNode], channels: Sequence[
         factory.port_blocks.append(block_ports(sorted(set(stale.values()))))
         if action == "restored":
             replace_chain_data(factory.chain, path / manifest.chain.directory)
+        chain_starting = start_chain_soon(factory)
+        if action == "restored":
             copy_saved_nodes(path, manifest, factory.directory)
         phases["saved" if action == "built" else "chain stopped, directories copied"] = (
             time.perf_counter() - mark)
-    result = start_saved_nodes(factory, manifest, phases=phases, start_chain=True)
+    result = start_saved_nodes(factory, manifest, phases=phases, chain_starting=chain_starting)
     if wait_for_announce:
         mark = time.perf_counter()
         factory.wait_for_gossip(result, channels)

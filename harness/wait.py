@@ -28,19 +28,21 @@ def default_timeout() -> float:
 
 
 def wait_for(predicate: Callable[[], T | None], timeout: float | None = None, *,
-             what: str | None = None, interval: float = 0.01,
+             what: str | None = None, interval: float = 0.002,
              hint: str | None = None, max_interval: float = 0.1) -> T:
     """Call `predicate` until it returns a truthy value and return that value.
 
-    Polls every `interval` seconds (growing to at most `max_interval`, 0.1 s: many waits
-    running at once, say one per node of a large network, poll less often). On timeout raises
+    Polls after `interval` seconds at first, then after a tenth of the time waited so far
+    (so a wait notices its condition within ~10% of its length), at most every `max_interval`
+    (0.1 s: many long waits at once, say one per node of a large network, poll less
+    often). On timeout raises
     `WaitTimeout` naming `what` (default: the predicate's name) and the last value seen;
     `hint` is appended (e.g. where the logs are).
     """
     if timeout is None:
         timeout = default_timeout()
-    deadline = time.monotonic() + timeout
-    delay = interval
+    started = time.monotonic()
+    deadline = started + timeout
     last: object = None
     while True:
         last = predicate()
@@ -50,5 +52,5 @@ def wait_for(predicate: Callable[[], T | None], timeout: float | None = None, *,
         if remaining <= 0:
             label = what or str(getattr(predicate, "__name__", repr(predicate)))
             raise WaitTimeout(label, timeout, last, hint)
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, max_interval)
+        waited = time.monotonic() - started
+        time.sleep(min(max(interval, waited / 10), max_interval, remaining))

@@ -118,7 +118,7 @@ class BuiltinNode(ClnShapedNode):
     #: come from the command line at every start, and it redials peers only when told
     restore_unsupported = None
     saved_excludes = ("log", "bitcoin_rpc_credentials")
-    starts_before_chain = True  # its chain watcher retries every 0.2 s until the chain answers
+    starts_before_chain = True  # its chain watcher dials the chain every 5 ms until it answers
 
     def __init__(self, name: str, *, directory: Path, chain: Chain,
                  options: dict[str, Any] | None = None, may_reconnect: bool = False,

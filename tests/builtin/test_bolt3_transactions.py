@@ -1106,3 +1106,19 @@ def test_both_sides_build_and_sign_each_others_commitment_from_seed_keys():
     assert bob_commitment.output_of(OutputKind.TO_REMOTE).amount_sat == 600_000 - (
         bob_commitment.base_fee_sat
     )
+
+
+def test_hash160_uses_openssl_or_falls_back_to_the_same_pure_python_digest(monkeypatch):
+    from lnharness.node_impl.builtin.tx import scripts
+    # RIPEMD-160's published vectors (Dobbertin, Bosselaers, Preneel)
+    assert scripts.ripemd160(b"").hex() == "9c1185a5c5e9fc54612808977ee8f548b2258d31"
+    assert scripts.ripemd160(b"abc").hex() == "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc"
+    key = bytes.fromhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+    expected = scripts.hash160(key)
+    assert expected.hex() == "751e76e8199196d454941c45d1b3a323f1433bd6"  # privkey 1's P2WPKH
+
+    def no_ripemd160(name, *args, **kwargs):
+        raise ValueError(f"unsupported hash type {name}")
+    monkeypatch.setattr(scripts.hashlib, "new", no_ripemd160)
+    assert scripts.ripemd160(b"abc").hex() == "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc"
+    assert scripts.hash160(key) == expected

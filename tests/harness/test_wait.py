@@ -26,17 +26,38 @@ def test_wait_for_polls_quickly():
     assert time.monotonic() - start < 0.5
 
 
-def test_wait_for_max_interval_caps_the_growing_pause(monkeypatch):
+class _FakeClock:
+    """time.monotonic and time.sleep of a clock that moves only when slept on."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.pauses: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def test_wait_for_pauses_a_tenth_of_the_time_waited_within_its_bounds(monkeypatch):
     import lnharness.wait as wait_module
-    pauses = []
-    monkeypatch.setattr(wait_module.time, "sleep", pauses.append)
-    polls = iter(range(12))
-    wait_for(lambda: next(polls) == 11, timeout=10, max_interval=0.25)
-    assert pauses[0] == 0.01 and pauses == sorted(pauses) and max(pauses) == 0.25
-    pauses.clear()
-    polls = iter(range(12))
-    wait_for(lambda: next(polls) == 11, timeout=10)
-    assert max(pauses) == 0.1  # the default cap
+    clock = _FakeClock()
+    monkeypatch.setattr(wait_module, "time", clock)
+    wait_for(lambda: clock.now >= 1005.0, timeout=10, max_interval=0.25)
+    pauses = clock.pauses
+    assert pauses[0] == 0.002  # the first interval
+    assert pauses == sorted(pauses) and max(pauses) == 0.25
+    # past the first interval, each pause is a tenth of the time waited so far (until the cap)
+    waited = 0.0
+    for pause in pauses:
+        assert pause == pytest.approx(min(max(0.002, waited / 10), 0.25))
+        waited += pause
+    clock.pauses.clear()
+    start = clock.now
+    wait_for(lambda: clock.now >= start + 5.0, timeout=10)
+    assert max(clock.pauses) == 0.1  # the default cap
 
 
 def test_default_timeout_read_at_call_time(monkeypatch):

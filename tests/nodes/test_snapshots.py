@@ -161,7 +161,7 @@ def test_two_workers_asking_at_once_build_once(node_factory, snapshot_dir, secon
     assert len(list_snapshots(snapshot_dir)) == 1
 
 
-@pytest.mark.impls("lnd", "ldk")
+@pytest.mark.impls("cln", "lnd", "ldk")
 def test_an_external_implementation_restores_from_its_snapshot(node_factory, snapshot_dir, second_network):
     built = node_factory.line_graph(2, snapshot=True)
     assert node_factory.last_snapshot.action == "built"

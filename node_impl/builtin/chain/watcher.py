@@ -15,6 +15,7 @@ import base64
 import http.client
 import json
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -33,8 +34,19 @@ REGTEST_GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11
 METHOD_NOT_FOUND = -32601
 REORG_MEMORY_BLOCKS = 100
 FAILURE_MIN_PAUSE_S = 0.2
-UNAVAILABLE_FIRST_PAUSE_S = 0.01
 FAILURE_MAX_PAUSE_S = 10.0
+#: an unavailable chain is dialled again after this pause during its first second ...
+UNAVAILABLE_FIRST_PAUSE_S = 0.005
+UNAVAILABLE_FAST_FOR_S = 1.0
+#: ... then after at most this (or the poll interval, if longer)
+UNAVAILABLE_MAX_PAUSE_S = 0.2
+
+
+def unavailable_pause(unavailable_for_s: float, poll_s: float) -> float:
+    """Seconds to wait before dialling again a chain unavailable for `unavailable_for_s`."""
+    if unavailable_for_s < UNAVAILABLE_FAST_FOR_S:
+        return UNAVAILABLE_FIRST_PAUSE_S
+    return max(poll_s, UNAVAILABLE_MAX_PAUSE_S)
 
 
 class ChainRpcError(Exception):
@@ -220,9 +232,10 @@ class ChainWatcher:
             log.warning("no --bitcoin-rpcurl given: running without a chain backend")
             return
         failure_pause_s = FAILURE_MIN_PAUSE_S
-        # a node started beside its chain dials it until it listens: soon at first, then
-        # every 0.2 s at most
-        unavailable_pause_s = UNAVAILABLE_FIRST_PAUSE_S
+        # a node started beside its chain dials it until it listens: every 5 ms for the first
+        # second (a refused local connection costs next to nothing), then less often, every
+        # 0.2 s at most
+        unavailable_since: float | None = None
         while True:
             try:
                 await self._catch_up()
@@ -232,8 +245,9 @@ class ChainWatcher:
                 if not self._warned_unavailable:
                     log.warning("chain backend unavailable: %s (retrying)", exc)
                     self._warned_unavailable = True
-                await asyncio.sleep(unavailable_pause_s)
-                unavailable_pause_s = min(unavailable_pause_s * 2, max(self.poll_s, 0.2))
+                now = time.monotonic()
+                unavailable_since = now if unavailable_since is None else unavailable_since
+                await asyncio.sleep(unavailable_pause(now - unavailable_since, self.poll_s))
                 continue
             except ChainRpcError as exc:
                 log.warning("chain backend error: %s (retrying)", exc)
@@ -245,7 +259,7 @@ class ChainWatcher:
                 failure_pause_s = min(failure_pause_s * 2, FAILURE_MAX_PAUSE_S)
                 continue
             failure_pause_s = FAILURE_MIN_PAUSE_S
-            unavailable_pause_s = UNAVAILABLE_FIRST_PAUSE_S
+            unavailable_since = None
 
     async def _wait_for_next_block(self) -> None:
         if self._use_longpoll:
