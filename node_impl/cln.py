@@ -10,6 +10,7 @@ recipe: regtest, short CLTV deltas, fast gossip and 1 s chain polling on develop
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from lnharness.backend import UnsupportedFeature
 from lnharness.errors import ProcessError, RpcError, UnavailableError
-from lnharness.node import LightningNode
+from lnharness.node import LightningNode, PaymentFailed
 from lnharness.node_impl.bitcoin.bitcoind import bitcoind_path
 from lnharness.node_impl.bitcoin.rpc_proxy import (
     ANY_PARAMS,
@@ -31,10 +32,11 @@ from lnharness.node_impl.bitcoin.rpc_proxy import (
     params_key,
 )
 from lnharness.node_impl.cln_rpc import ClnRpc
-from lnharness.node_impl.cln_shapes import ClnShapedNode
+from lnharness.node_impl.cln_shapes import PAY_ANSWER_MARGIN_S, ClnShapedNode, payment_from_pay
 from lnharness.ports import release_port, reserve_port
-from lnharness.results import Availability, Channel
+from lnharness.results import Availability, Channel, Payment
 from lnharness.runtime import PROCESS
+from lnharness.wait import default_timeout
 
 if TYPE_CHECKING:
     from lnharness.chain import Chain
@@ -57,6 +59,7 @@ FEE_TARGETS = ((2, "CONSERVATIVE"), (6, "ECONOMICAL"), (12, "ECONOMICAL"), (100,
 NO_ROUTE_CODES = frozenset({205, 206, 215, 220})
 #: lightningd's start-up error for an option neither it nor a plugin registered
 UNKNOWN_OPTION = re.compile(r"--(?P<name>[\w-]+)(=\S*)?: unknown option")
+UNKNOWN_COMMAND = -32601
 
 
 def lightningd_path() -> str | None:
@@ -302,6 +305,24 @@ class ClnNode(ClnShapedNode):
         self.call("disconnect", {"id": channel.peer_id, "force": True})
         result = self.call("close", {"id": channel.channel_id, "unilateraltimeout": 1})
         return str(result["txids"][-1] if "txids" in result else result["txid"])
+
+    def _keysend(self, node_id: str, amount_msat: int, *, timeout: float | None = None) -> Payment:
+        """`xkeysend` (Core Lightning v26.06 deprecated `keysend` for it); `keysend` on a
+        lightningd without it."""
+        budget = default_timeout() if timeout is None else timeout
+        params = {"destination": node_id, "amount_msat": amount_msat,
+                  "retry_for": max(1, int(budget) - PAY_ANSWER_MARGIN_S)}
+        try:
+            result = self.call("xkeysend", params)
+        except RpcError as exc:
+            if exc.code == UNKNOWN_COMMAND:
+                return super()._keysend(node_id, amount_msat, timeout=timeout)
+            raise PaymentFailed(f"[{exc.code}] {exc.message}", native=exc) from None
+        preimage = str(result["payment_preimage"])
+        # xkeysend answers as xpay does: no payment hash or status (it only answers a success)
+        return payment_from_pay({**result, "status": "complete",
+                                 "payment_hash": hashlib.sha256(bytes.fromhex(preimage)).hexdigest(),
+                                 "parts": result.get("successful_parts", 1)})
 
     def has_route(self, other: LightningNode, amount_msat: int) -> bool:
         # getroute is deprecated in Core Lightning; askrene's getroutes replaces it

@@ -47,7 +47,7 @@ from .rpc import wait as wait_rpc
 from .rpc import wallet as wallet_rpc
 from .rpc import xpay as xpay_rpc
 from .services import Identity, Services
-from .wire.features import DEFAULT_NODE_FEATURES
+from .wire.features import node_features
 
 log = get_logger("node")
 
@@ -75,7 +75,7 @@ class Node:
                              blockheight=self._blockheight)
         self.peers = PeerManager(
             node_privkey=self.identity.node_privkey, node_id=node_id,
-            our_features=DEFAULT_NODE_FEATURES, db=self.db, ping_idle_s=config.ping_idle_s,
+            our_features=node_features(anchors=config.anchors), db=self.db, ping_idle_s=config.ping_idle_s,
             no_reconnect=config.no_reconnect)
         self.services = Services(
             identity=self.identity, config=config, db=self.db, chain=self.chain,

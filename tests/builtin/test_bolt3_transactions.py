@@ -17,6 +17,8 @@ from lnharness.node_impl.builtin.keys.derivation import (
     per_commitment_point,
     pubkey_of,
 )
+from lnharness.node_impl.builtin.tx.closing import build_closing_tx, closing_tx_weight
+from lnharness.node_impl.builtin.tx.htlc_txs import build_htlc_txs
 from lnharness.node_impl.builtin.tx.scripts import (
     funding_script,
     is_valid_shutdown_script,
@@ -54,10 +56,7 @@ from lnharness.node_impl.builtin.tx.transactions import (
     Outpoint,
     OutputKind,
     TxError,
-    build_closing_tx,
     build_commitment_tx,
-    build_htlc_txs,
-    closing_tx_weight,
     commitment_number_of,
     funding_output,
     obscuring_factor,

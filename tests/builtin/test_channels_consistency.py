@@ -16,7 +16,7 @@ from lnharness.node_impl.builtin.channel.machine import AWAITING_LOCKIN, NORMAL
 from lnharness.wait import wait_for
 
 from tests.builtin.in_process import make_node, until
-from tests.builtin.test_channels_e2e import channel_of, open_channel
+from tests.builtin.test_channels_e2e import channel_of, fund_wallet, open_channel
 from tests.builtin.test_channels_onchain import onchain_outputs, stuck_payment
 
 TIMEOUT_S = 20
@@ -79,6 +79,7 @@ def test_invoice_claimed_with_our_htlc_success_tx_is_paid_once_its_block_is_proc
     tx: as soon as his blockheight covers the block with that tx, the invoice shows paid."""
     alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
     open_channel(chain, alice, bob)
+    fund_wallet(chain, bob)  # an anchor channel's HTLC-success tx carries no fee: bob's wallet adds it
     invoice = stuck_payment(alice, bob)
     closed = bob.rpc.close(id=alice.node_id, force=True)
     wait_for(lambda: closed["txid"] in chain.rpc.getrawmempool(), what="bob's commitment in the mempool")

@@ -32,10 +32,13 @@ def wait_state(node, peer_id: str, state: str) -> dict:
                     what=f"{node.name}'s channel with {peer_id[:8]} to reach {state}")
 
 
-def open_channel(chain, opener, acceptor, *, push_msat: int = 0) -> dict:
+def open_channel(chain, opener, acceptor, *, push_msat: int = 0, channel_type: list[int] | None = None) -> dict:
+    """`opener` funds a channel to `acceptor` (of `channel_type`, default the node's choice:
+    anchors between built-in nodes) and both see it normal."""
     fund_wallet(chain, opener)
     opener.connect_to(acceptor)
-    result = opener.rpc.fundchannel(id=acceptor.node_id, amount=FUNDING_SAT, push_msat=push_msat)
+    extra = {} if channel_type is None else {"channel_type": channel_type}
+    result = opener.rpc.fundchannel(id=acceptor.node_id, amount=FUNDING_SAT, push_msat=push_msat, **extra)
     wait_for(lambda: result["txid"] in chain.rpc.getrawmempool(), what="funding tx in mempool")
     chain.mine(1)
     wait_state(opener, acceptor.node_id, "CHANNELD_NORMAL")
@@ -122,9 +125,13 @@ def test_open_with_push_pay_both_ways_restart_and_mutual_close(chain, chained_bu
     wait_state(alice, bob.node_id, "ONCHAIN")
 
 
-def test_open_without_push_kill9_and_unilateral_close(chain, chained_builtin_nodes, pair):
+@pytest.mark.parametrize("channel_type", [[12], [12, 22]], ids=["static_remotekey", "anchors"])
+def test_open_without_push_kill9_and_unilateral_close(chain, chained_builtin_nodes, pair, channel_type):
     alice, bob = pair
-    open_channel(chain, alice, bob)
+    funded = open_channel(chain, alice, bob, channel_type=channel_type)
+    anchors_sat = 660 if 22 in channel_type else 0
+    assert funded["channel_type"]["bits"] == channel_type
+    assert channel_of(bob, alice.node_id)["channel_type"]["bits"] == channel_type
     assert channel_of(bob, alice.node_id)["to_us_msat"] == 0
     for i in range(3):
         pay(alice, bob, 5_000_000, f"a2b-{i}")
@@ -146,9 +153,10 @@ def test_open_without_push_kill9_and_unilateral_close(chain, chained_builtin_nod
     commitment = chain.rpc.getrawtransaction(closed["txid"], True)
     outputs = sorted(round(o["value"] * 100_000_000) for o in commitment["vout"])
     commit_fee = FUNDING_SAT - sum(outputs)
-    to_local_sat = to_alice_msat // 1000 - commit_fee
-    assert outputs == sorted([to_local_sat, 29_000])
-    # bob sweeps his to_remote output at once; alice waits to_self_delay (6) blocks
+    to_local_sat = to_alice_msat // 1000 - commit_fee - anchors_sat
+    assert outputs == sorted([to_local_sat, 29_000] + ([330, 330] if anchors_sat else []))
+    # bob sweeps his to_remote output at once (anchors: one block after the commitment, which is
+    # the next one); alice waits to_self_delay (6) blocks
     wait_for(lambda: channel_of(bob, alice.node_id)["onchain"].get("outputs", [{}])[0].get("sweep_txid"),
              what="bob's sweep broadcast")
     chain.mine(5)
@@ -267,7 +275,11 @@ def test_restored_old_backup_does_not_broadcast_and_recovers_from_the_peers_comm
                      what="alice sweeps her output of bob's commitment")
     chain.mine(1)
     swept = round(chain.rpc.getrawtransaction(sweep, True)["vout"][0]["value"] * 100_000_000)
-    assert 600_000 - 2_000 < swept < 600_000  # the latest balance, not the backup's
+    # the latest balance (not the backup's) less what alice, the opener, paid for bob's
+    # commitment: its fee and its two 330-sat anchors (an anchor channel), less the sweep's fee
+    bobs = chain.rpc.getrawtransaction(commitment[0], True)
+    commit_fee = FUNDING_SAT - sum(round(o["value"] * 100_000_000) for o in bobs["vout"])
+    assert 600_000 - commit_fee - 660 - 2_000 < swept < 600_000 - commit_fee - 660
 
 
 def test_close_to_address_given_at_open_receives_the_mutual_close(chain, chained_builtin_nodes, pair):

@@ -12,6 +12,19 @@ from tests.builtin.test_channels_e2e import FUNDING_SAT, channel_of, open_channe
 HTLC_MSAT = 40_000_000
 
 
+@pytest.fixture(params=[[12], [12, 22]], ids=["static_remotekey", "anchors"])
+def channel_type(request) -> list[int]:
+    """Each test runs on a channel of each type the node makes."""
+    return request.param
+
+
+def tx_fee(chain, txid: str) -> int:
+    """What a confirmed tx pays in fee: its inputs' values less its outputs'."""
+    tx = chain.rpc.getrawtransaction(txid, True)
+    spent = sum(sat_outputs(chain, vin["txid"])[vin["vout"]] for vin in tx["vin"])
+    return spent - sum(sat_outputs(chain, txid))
+
+
 def sat_outputs(chain, txid: str) -> list[int]:
     return [round(o["value"] * 100_000_000) for o in chain.rpc.getrawtransaction(txid, True)["vout"]]
 
@@ -45,9 +58,10 @@ def mine_until(chain, nodes, predicate, what: str, max_blocks: int = 30):
     raise AssertionError(f"{what} not reached within {max_blocks} blocks")
 
 
-def test_payee_claims_the_htlc_with_the_preimage_on_the_payers_commitment(chain, chained_builtin_nodes):
+def test_payee_claims_the_htlc_with_the_preimage_on_the_payers_commitment(chain, chained_builtin_nodes,
+                                                                          channel_type):
     alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
-    open_channel(chain, alice, bob)
+    open_channel(chain, alice, bob, channel_type=channel_type)
     invoice = stuck_payment(alice, bob)
     closed = alice.rpc.close(id=bob.node_id, force=True)
     wait_for(lambda: closed["txid"] in chain.rpc.getrawmempool(), what="commitment in mempool")
@@ -69,9 +83,10 @@ def test_payee_claims_the_htlc_with_the_preimage_on_the_payers_commitment(chain,
     assert HTLC_MSAT // 1000 - 2_000 < claimed < HTLC_MSAT // 1000
 
 
-def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chained_builtin_nodes):
+def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chained_builtin_nodes, channel_type):
     alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
-    open_channel(chain, alice, bob)
+    open_channel(chain, alice, bob, channel_type=channel_type)
+    anchors = 22 in channel_type
     invoice = stuck_payment(alice, bob)
     bob_id = bob.node_id
     bob.daemon.kill()
@@ -80,7 +95,8 @@ def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chai
     wait_for(lambda: closed["txid"] in chain.rpc.getrawmempool(), what="commitment in mempool")
     chain.mine(1)
     commitment = sorted(sat_outputs(chain, closed["txid"]))
-    assert HTLC_MSAT // 1000 in commitment and len(commitment) == 2  # to_local + HTLC (bob has nothing)
+    # to_local + HTLC (bob has nothing), and on an anchor channel both anchors (an HTLC is untrimmed)
+    assert HTLC_MSAT // 1000 in commitment and len(commitment) == (4 if anchors else 2)
     to_local = max(commitment)
 
     def all_swept() -> bool:
@@ -96,7 +112,12 @@ def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chai
     fees = (to_local + HTLC_MSAT // 1000) - swept
     assert 0 < fees < 5_000
     assert FUNDING_SAT - sum(commitment) > 0  # the commitment fee, paid by alice (the opener)
-    wait_for(lambda: wallet_sat(alice) == before + swept, what="alice's swept outputs in her wallet")
+    # an anchor channel's HTLC-timeout tx carries the whole HTLC to its output: alice's wallet
+    # added a coin to pay its fee (and took change back)
+    delayed = outs["htlc_delayed"]["amount_sat"]
+    wallet_paid = tx_fee(chain, timeout_tx) - (HTLC_MSAT // 1000 - delayed)
+    assert (delayed == HTLC_MSAT // 1000 and wallet_paid > 0) if anchors else wallet_paid == 0
+    wait_for(lambda: wallet_sat(alice) == before + swept - wallet_paid, what="alice's swept outputs in her wallet")
     pays = alice.rpc.listpays(payment_hash=invoice["payment_hash"])["pays"]
     assert pays[0]["status"] == "failed" and "timed out on chain" in pays[0]["failure"]
     # bob comes back after everything was settled: he sees the channel closed on chain
@@ -105,9 +126,9 @@ def test_payer_takes_the_htlc_back_after_expiry_through_htlc_timeout(chain, chai
     wait_for(lambda: channel_of(bob, alice.node_id)["state"] == "ONCHAIN", what="bob sees the close")
 
 
-def test_revoked_commitment_is_punished_with_the_revocation_key(chain, chained_builtin_nodes):
+def test_revoked_commitment_is_punished_with_the_revocation_key(chain, chained_builtin_nodes, channel_type):
     alice, bob = chained_builtin_nodes.get_node(), chained_builtin_nodes.get_node()
-    open_channel(chain, alice, bob)
+    open_channel(chain, alice, bob, channel_type=channel_type)
     pay(alice, bob, 100_000_000, "first")
     old = alice.rpc.call("dev-sign-last-tx", {"id": bob.node_id})["tx"]  # alice: 900k, bob: 100k
     pay(alice, bob, 300_000_000, "second")  # revokes the old commitment
@@ -126,7 +147,8 @@ def test_revoked_commitment_is_punished_with_the_revocation_key(chain, chained_b
     assert outs["revoked_to_local"]["resolved"] and outs["to_remote"]["resolved"]
     commitment = sat_outputs(chain, cheat)
     swept = sum(sat_outputs(chain, o["resolved_by"])[0] for o in outs.values())
-    assert sum(commitment) - swept < 3_000  # bob took both outputs, minus the sweep fees
+    anchors_sat = 660 if 22 in channel_type else 0  # the anchors are left to their owners
+    assert sum(commitment) - anchors_sat - swept < 3_000  # bob took both outputs, minus the sweep fees
     assert outs["revoked_to_local"]["amount_sat"] > 800_000
     wait_for(lambda: wallet_sat(bob) == before + swept, what="everything in bob's wallet")
     assert kinds

@@ -10,6 +10,8 @@ import pytest
 from bitcoin.core import CTransaction, x
 from lnharness.node_impl.builtin.channel.machine import (
     AWAITING_LOCKIN,
+    CHANNEL_TYPE_ANCHORS,
+    CHANNEL_TYPE_STATIC_REMOTEKEY,
     CLOSING_COMPLETE,
     NORMAL,
     Channel,
@@ -56,12 +58,13 @@ def dispatch(chan: Channel, m: messages.Message) -> list[messages.Message]:
     return getattr(chan, f"handle_{kind}")(m)
 
 
-@pytest.fixture()
-def pair() -> tuple[Channel, Channel]:
+def open_pair(*, push_msat: int = 100_000_000, feerate_per_kw: int = 253,
+              channel_type: int = CHANNEL_TYPE_STATIC_REMOTEKEY) -> tuple[Channel, Channel]:
+    """alice opens a channel to bob (pushing `push_msat`); both normal, events drained."""
     alice = make(b"a" * 32, LOCAL)
     bob = make(b"b" * 32, REMOTE)
-    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=100_000_000, feerate_per_kw=253,
-                                       announce=False)
+    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=push_msat, feerate_per_kw=feerate_per_kw,
+                                       announce=False, channel_type=channel_type)
     accept = bob.handle_open_channel(open_msg, min_depth=1)
     alice.handle_accept_channel(accept)
     created = alice.make_funding_created(FUNDING_TXID, 0, "00")
@@ -77,6 +80,12 @@ def pair() -> tuple[Channel, Channel]:
     alice.drain_events()
     bob.drain_events()
     return alice, bob
+
+
+@pytest.fixture(params=[CHANNEL_TYPE_STATIC_REMOTEKEY, CHANNEL_TYPE_ANCHORS], ids=["static_remotekey", "anchors"])
+def pair(request) -> tuple[Channel, Channel]:
+    """A normal channel of each type the node makes."""
+    return open_pair(channel_type=request.param)
 
 
 def pay(sender: Channel, receiver: Channel, amount_msat: int, preimage: bytes) -> None:
@@ -312,3 +321,37 @@ def test_shutdown_waits_for_an_add_queued_behind_a_revocation(pair):
     assert [m.NAME for m in batch] == ["update_add_htlc", "commitment_signed", "shutdown"]
     assert alice.last_commit_batch[-1].NAME == "commitment_signed"
     assert bob_commit.NAME == "commitment_signed"
+
+
+def test_anchor_channel_commitments_carry_anchors_and_zero_fee_htlc_signatures():
+    alice, bob = open_pair(channel_type=CHANNEL_TYPE_ANCHORS)
+    assert alice.anchors and bob.anchors
+    alice.add_htlc(50_000_000, hashlib.sha256(b"q" * 32).digest(), 500, bytes(1366))
+    deliver(bob, alice.sign_if_needed(), alice)  # bob checked alice's SIGHASH_SINGLE|ANYONECANPAY signature
+    built = bob._commitment(LOCAL, bob.log.ctn[LOCAL]).built
+    kinds = sorted(o.kind.value for o in built.outputs)
+    assert kinds == ["local_anchor", "received_htlc", "remote_anchor", "to_local", "to_remote"]
+    assert {o.amount_sat for o in built.outputs if o.kind.value.endswith("anchor")} == {330}
+    # the opener (alice, bob's remote) paid the fee and both anchors out of her side
+    to_alice = next(o for o in built.outputs if o.kind.value == "to_remote").amount_sat
+    assert to_alice == 900_000 - 50_000 - 253 * (1124 + 172) // 1000 - 660
+
+
+def test_acceptor_without_anchors_refuses_an_anchor_channel():
+    alice = make(b"a" * 32, LOCAL)
+    bob = make(b"b" * 32, REMOTE)
+    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=0, feerate_per_kw=253, announce=False,
+                                       channel_type=CHANNEL_TYPE_ANCHORS)
+    with pytest.raises(ChannelError, match="channel_type 401000 is not supported .*static_remotekey 1000"):
+        bob.handle_open_channel(open_msg, min_depth=1, accept_anchors=False)
+
+
+def test_accept_channel_must_echo_the_channel_type():
+    alice = make(b"a" * 32, LOCAL)
+    bob = make(b"b" * 32, REMOTE)
+    open_msg = alice.make_open_channel(funding_sat=FUNDING_SAT, push_msat=0, feerate_per_kw=253, announce=False,
+                                       channel_type=CHANNEL_TYPE_ANCHORS)
+    accept = bob.handle_open_channel(open_msg, min_depth=1)
+    assert accept.channel_type == bytes.fromhex("401000")
+    with pytest.raises(ChannelError, match="not the one of open_channel"):
+        alice.handle_accept_channel(dataclasses.replace(accept, channel_type=bytes.fromhex("1000")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from lnharness.node_impl.builtin.wire.features import (
+    CHANNEL_TYPE_ANCHORS,
     CHANNEL_TYPE_STATIC_REMOTEKEY,
     DEFAULT_KNOWN_FEATURES,
     DEFAULT_NODE_FEATURES,
@@ -12,6 +13,7 @@ from lnharness.node_impl.builtin.wire.features import (
     Features,
     check_remote_features,
     is_negotiated,
+    node_features,
 )
 
 # The init features Core Lightning v26.06 sends (INTEROP-CLN.md).
@@ -30,8 +32,8 @@ def test_bytes_are_big_endian_from_bit_zero_and_minimal() -> None:
 
 
 def test_default_node_features() -> None:
-    assert sorted(DEFAULT_NODE_FEATURES.bits) == [0, 7, 8, 12, 14, 17, 44, 55]
-    assert DEFAULT_NODE_FEATURES.to_bytes().hex() == "80100000025181"
+    assert sorted(DEFAULT_NODE_FEATURES.bits) == [0, 7, 8, 12, 14, 17, 23, 44, 55]
+    assert DEFAULT_NODE_FEATURES.to_bytes().hex() == "80100000825181"
     for feature in (
         Feature.OPTION_DATA_LOSS_PROTECT,
         Feature.VAR_ONION_OPTIN,
@@ -47,9 +49,14 @@ def test_default_node_features() -> None:
     assert DEFAULT_NODE_FEATURES.supports(Feature.BASIC_MPP)
     assert not DEFAULT_NODE_FEATURES.requires(Feature.BASIC_MPP)
     assert Feature.BASIC_MPP in DEFAULT_KNOWN_FEATURES
-    # We must never offer dual funding or anchors before implementing them.
+    # anchor channels are offered (optional: a peer without them gets static_remotekey)
+    assert DEFAULT_NODE_FEATURES.supports(Feature.OPTION_ANCHORS)
+    assert not DEFAULT_NODE_FEATURES.requires(Feature.OPTION_ANCHORS)
+    assert Feature.OPTION_ANCHORS in DEFAULT_KNOWN_FEATURES
+    assert not node_features(anchors=False).supports(Feature.OPTION_ANCHORS)
+    assert node_features(anchors=False).with_bits(23) == DEFAULT_NODE_FEATURES
+    # We must never offer dual funding before implementing it.
     assert not DEFAULT_NODE_FEATURES.supports(Feature.OPTION_DUAL_FUND)
-    assert not DEFAULT_NODE_FEATURES.supports(Feature.OPTION_ANCHORS)
     check_remote_features(DEFAULT_NODE_FEATURES, DEFAULT_KNOWN_FEATURES)
 
 
@@ -63,8 +70,9 @@ def test_global_and_local_init_features_are_combined() -> None:
 
 
 def test_unknown_even_bit_is_refused_with_its_name() -> None:
-    with pytest.raises(FeatureError, match=r"bit 22 \(option_anchors\)"):
-        check_remote_features(DEFAULT_NODE_FEATURES.with_bits(22), DEFAULT_KNOWN_FEATURES)
+    with pytest.raises(FeatureError, match=r"bit 28 \(option_dual_fund\)"):
+        check_remote_features(DEFAULT_NODE_FEATURES.with_bits(28), DEFAULT_KNOWN_FEATURES)
+    check_remote_features(DEFAULT_NODE_FEATURES.with_bits(22), DEFAULT_KNOWN_FEATURES)  # anchors: known
     with pytest.raises(FeatureError, match=r"bit 100$"):
         check_remote_features(Features.from_bits(100), DEFAULT_KNOWN_FEATURES)
 
@@ -96,11 +104,13 @@ def test_negotiation_rule() -> None:
     assert is_negotiated(ours, Features(), Feature.OPTION_STATIC_REMOTEKEY)  # ours is even
     assert is_negotiated(ours, CLN_FEATURES, Feature.GOSSIP_QUERIES)  # both offered
     assert not is_negotiated(ours, Features(), Feature.GOSSIP_QUERIES)
-    assert not is_negotiated(ours, CLN_FEATURES, Feature.OPTION_ANCHORS)  # we did not offer
+    assert is_negotiated(ours, CLN_FEATURES, Feature.OPTION_ANCHORS)  # both offered
+    assert not is_negotiated(node_features(anchors=False), CLN_FEATURES, Feature.OPTION_ANCHORS)
 
 
 def test_channel_type_and_names() -> None:
     assert CHANNEL_TYPE_STATIC_REMOTEKEY.to_bytes().hex() == "1000"
+    assert CHANNEL_TYPE_ANCHORS.to_bytes().hex() == "401000"  # bits 22 and 12
     assert Feature.for_bit(45) is Feature.OPTION_CHANNEL_TYPE
     assert Feature.for_bit(2) is None
     assert Feature.BASIC_MPP.optional == 17

@@ -21,6 +21,7 @@ from lnharness.node_impl.builtin.gossip.announce import (
 )
 from lnharness.node_impl.builtin.gossip.graph import NodeAddress, format_scid, scid_from_parts
 from lnharness.node_impl.builtin.net import transport
+from lnharness.node_impl.builtin.tx.closing import build_closing_tx
 from lnharness.node_impl.builtin.tx.signing import (
     finalize_closing_tx,
     sign_tx,
@@ -28,7 +29,6 @@ from lnharness.node_impl.builtin.tx.signing import (
 from lnharness.node_impl.builtin.tx.transactions import (
     Funding,
     Outpoint,
-    build_closing_tx,
 )
 from lnharness.node_impl.builtin.wire import messages
 from lnharness.node_impl.builtin.wire.codec import REGTEST_CHAIN_HASH, ShortChannelId

@@ -13,8 +13,8 @@ def test_lnd_and_builtin_open_and_pay_both_ways(node_factory, opener):
     channel = funder.open_channel(fundee, 500_000, push_msat=100_000_000)
     assert channel.state == "active" and channel.remote_msat == 100_000_000
     lnd_node = funder if opener == "lnd" else fundee
-    # the built-in node has no anchors: LND negotiates a static_remotekey channel with it
-    assert lnd_node.channels()[0].native["commitment_type"] == "STATIC_REMOTE_KEY"
+    # both offer option_anchors: whichever opens, the channel is an anchor channel
+    assert lnd_node.channels()[0].native["commitment_type"] == "ANCHORS"
 
     there = fundee.invoice(30_000, description="forth")
     assert funder.pay(there.bolt11).preimage == fundee.wait_invoice_paid(there.label).preimage

@@ -162,6 +162,7 @@ def test_a_part_failing_inside_the_network_is_sent_again_another_way(node_factor
     cheap, dear = (c.short_channel_id for c in l2.channels(l3))
     l2.rpc.setchannel(dear, feebase=20_000, enforcedelay=0)
     node_factory.chain.generate_block(6)  # announce the channels
+    node_factory.settle([l1, l2, l3])  # l1 prices the final CLTV from its own height: at the tip
 
     def l1_knows_the_dear_fee() -> bool:
         return any(c["source"] == l2.node_id and c["base_fee_millisatoshi"] == 20_000

@@ -257,6 +257,7 @@ def test_preimage_learnt_on_chain_downstream_settles_the_forward_upstream(node_f
     # l3 closes l2-l3 with the HTLC on its commitment and claims it with the preimage on chain:
     # l2 reads the preimage from the witness and fulfills l1's HTLC off chain
     l1, l2, l3 = node_factory.line_graph(3, wait_for_announce=True)
+    l3.fund_wallet(100_000)  # an anchor channel's HTLC-success tx carries no fee: l3's wallet adds it
     paying = pay_held(l1, l3, 50_000_000, "claimed on chain")
     wait_htlc_committed(l3, l2)
     closing = l3.rpc.close(id=l2.node_id, force=True)

@@ -12,7 +12,7 @@ for a tx that was never broadcast.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +51,42 @@ DUST_LIMIT_SAT = 546
 # Weights (BOLT 3 Appendix A style upper bounds): P2WPKH input with a 72-byte signature.
 TX_BASE_WEIGHT = 4 * 10 + 2  # version, locktime, counts; segwit marker and flag
 P2WPKH_INPUT_WEIGHT = 4 * 41 + 1 + 1 + 72 + 1 + 33
+FOREIGN_INPUT_BASE_WEIGHT = 4 * 41  # outpoint, empty scriptSig, nSequence (its witness apart)
 NETWORK_HRP = {"regtest": "bcrt"}
 BASE58_PREFIXES = {"regtest": {111: "p2pkh", 196: "p2sh"}}
 
 
 class WalletError(Exception):
     """A wallet operation cannot be done (insufficient funds, bad address, ...)."""
+
+
+@dataclass(frozen=True)
+class ForeignInput:
+    """An input of a tx the wallet funds that its caller signs: the output it spends
+    (``txid`` in internal byte order), its value, nSequence, and its witness's weight."""
+
+    txid: bytes
+    vout: int
+    amount_sat: int
+    sequence: int
+    witness_weight: int
+
+
+@dataclass(frozen=True)
+class FundedTx:
+    """A tx from `Wallet.fund_with`: our inputs signed, the caller's first ones not yet."""
+
+    tx: CTransaction
+    foreign_inputs: int
+    our_witnesses: tuple[CTxInWitness, ...]
+
+    def signed(self, foreign_stacks: Sequence[Sequence[bytes]]) -> CTransaction:
+        """The tx with the caller's witness stacks for its inputs, in order, and ours."""
+        if len(foreign_stacks) != self.foreign_inputs:
+            raise WalletError(f"{len(foreign_stacks)} witnesses for {self.foreign_inputs} inputs")
+        witnesses = [CTxInWitness(CScriptWitness(list(stack))) for stack in foreign_stacks]
+        return CTransaction(self.tx.vin, self.tx.vout, nLockTime=self.tx.nLockTime,
+                            nVersion=self.tx.nVersion, witness=CTxWitness(witnesses + list(self.our_witnesses)))
 
 
 @dataclass(frozen=True)
@@ -287,22 +317,67 @@ class Wallet:
         tx = CMutableTransaction(
             [CTxIn(COutPoint(lx(u.txid), u.vout), nSequence=0xFFFFFFFD) for u in chosen],
             tx_outputs, nLockTime=self._blockheight(), nVersion=2)
+        tx.wit = CTxWitness(self._sign(tx, chosen, first_index=0))
+        final = CTransaction.from_tx(tx)
+        self._reserve(chosen, b2lx(final.GetTxid()))
+        return final
+
+    def fund_with(self, foreign: Sequence[ForeignInput], outputs: Sequence[tuple[bytes, int]],
+                  feerate_per_kw: int, *, extra_fee_sat: int = 0, locktime: int = 0,
+                  minconf: int = 1) -> FundedTx:
+        """A tx spending `foreign` inputs (first, in order; the caller signs them) and paying
+        `outputs` (first, in order), with our coins added so that it pays `feerate_per_kw` on
+        its whole weight plus `extra_fee_sat` (what a parent lacks, for CPFP), change to us.
+
+        Our inputs are signed (SIGHASH_ALL) and reserved at once (see `release`). Raises
+        WalletError when our confirmed coins cannot pay it."""
+        weight = TX_BASE_WEIGHT + sum(output_weight(script) for script, _ in outputs) \
+            + sum(FOREIGN_INPUT_BASE_WEIGHT + f.witness_weight for f in foreign)
+        change_weight = output_weight(bytes(22))
+        owed = sum(amount for _, amount in outputs) + extra_fee_sat - sum(f.amount_sat for f in foreign)
+        available = _selection_order(self.unspent(minconf=minconf), owed + fee_for_weight(
+            weight + P2WPKH_INPUT_WEIGHT + change_weight, feerate_per_kw) + DUST_LIMIT_SAT)
+        chosen: list[Utxo] = []
+        change_sat = -1
+        for utxo in available:
+            chosen.append(utxo)
+            weight += P2WPKH_INPUT_WEIGHT
+            change_sat = sum(u.amount_sat for u in chosen) - owed \
+                - fee_for_weight(weight + change_weight, feerate_per_kw)
+            if change_sat >= DUST_LIMIT_SAT:
+                break
+        else:
+            raise WalletError(
+                f"insufficient funds: need {max(owed, 0)} sat plus fee at {feerate_per_kw} sat/kw, have "
+                f"{sum(u.amount_sat for u in chosen)} sat in {len(chosen)} outputs with {minconf}+ confirmations")
+        tx = CMutableTransaction(
+            [CTxIn(COutPoint(f.txid, f.vout), nSequence=f.sequence) for f in foreign]
+            + [CTxIn(COutPoint(lx(u.txid), u.vout), nSequence=0xFFFFFFFD) for u in chosen],
+            [CTxOut(amount, CScript(script)) for script, amount in outputs]
+            + [CTxOut(change_sat, CScript(self.change_script()))],
+            nLockTime=locktime, nVersion=2)
+        ours = self._sign(tx, chosen, first_index=len(foreign))
+        funded = FundedTx(CTransaction.from_tx(tx), len(foreign), tuple(ours))
+        self._reserve(chosen, b2lx(funded.tx.GetTxid()))
+        return funded
+
+    def _sign(self, tx: CMutableTransaction, utxos: Sequence[Utxo], *, first_index: int) -> list[CTxInWitness]:
+        """Witnesses of our P2WPKH inputs, which are `tx`'s inputs from `first_index` on."""
         witnesses = []
-        for i, utxo in enumerate(chosen):
+        for i, utxo in enumerate(utxos, start=first_index):
             privkey = keys.wallet_privkey(self._seed, utxo.key_index)
             pubkey = keys.pubkey_of(privkey)
             sighash = SignatureHash(CScript(p2pkh(pubkey)), tx, i, SIGHASH_ALL,
                                     amount=utxo.amount_sat, sigversion=SIGVERSION_WITNESS_V0)
             signature = PrivateKey(privkey).sign(sighash, hasher=None) + bytes([SIGHASH_ALL])
             witnesses.append(CTxInWitness(CScriptWitness([signature, pubkey])))
-        tx.wit = CTxWitness(witnesses)
-        final = CTransaction.from_tx(tx)
-        txid = b2lx(final.GetTxid())
+        return witnesses
+
+    def _reserve(self, utxos: Sequence[Utxo], txid: str) -> None:
         with self.db.transaction():
-            for utxo in chosen:
+            for utxo in utxos:
                 self.db.execute("UPDATE wallet_utxos SET spent_by = ? WHERE txid = ? AND vout = ?",
                                 (txid, utxo.txid, utxo.vout))
-        return final
 
     def note_broadcast(self, tx: CTransaction) -> None:
         """Track our outputs of a tx we broadcast (change) as unconfirmed until mined."""

@@ -145,16 +145,23 @@ class ChainClient:
     async def sendrawtransaction(self, tx_hex: str) -> str:
         return str(await self.call("sendrawtransaction", tx_hex))
 
-    async def estimate_feerate_perkw(self, blocks: int, default_perkw: int = 253) -> int:
-        """Fee rate in sat per 1000 weight units for confirmation within `blocks` (floor 253)."""
+    async def fee_estimate_perkw(self, blocks: int) -> int | None:
+        """The backend's `estimatesmartfee` for confirmation within `blocks`, in sat per 1000
+        weight units (floor 253); None when it has no estimate or cannot be asked."""
         try:
             result = await self.call("estimatesmartfee", blocks)
         except (ChainRpcError, ChainUnavailable):
-            return default_perkw
+            return None
         btc_per_kvb = result.get("feerate") if isinstance(result, dict) else None
         if btc_per_kvb is None:
-            return default_perkw
+            return None
         return max(253, int(Decimal(btc_per_kvb) * 100_000_000 / 4))
+
+    async def estimate_feerate_perkw(self, blocks: int, default_perkw: int = 253) -> int:
+        """Fee rate in sat per 1000 weight units for confirmation within `blocks` (floor 253),
+        `default_perkw` without an estimate."""
+        estimate = await self.fee_estimate_perkw(blocks)
+        return default_perkw if estimate is None else estimate
 
     def close(self) -> None:
         """Abort in-flight calls (long polls included) and refuse new ones."""

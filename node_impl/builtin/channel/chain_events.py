@@ -14,7 +14,7 @@ from typing import Any
 from bitcoin.core import CBlock
 
 from ..core.log import get_logger
-from .common import ManagerParts
+from .common import COMMITMENT_FEE_TARGET_BLOCKS, ManagerParts
 from .common import channel_id_text as _cid
 from .machine import (
     AWAITING_LOCKIN,
@@ -71,6 +71,27 @@ class ChainEventsMixin(ManagerParts):
                 self._fail_stranded_payments(chan)
         await self.onchain.on_block(height, block)
         await self.htlcs.on_block(height)  # forwards that can no longer resolve fail back
+        await self._follow_fee_estimate()
+
+    async def _follow_fee_estimate(self) -> None:
+        """As the opener, send update_fee on the channels whose commitment fee rate the chain's
+        estimate moved away from (Channel.propose_feerate decides how far and what it affords)."""
+        openers = [c for c in self.channels.values() if c.is_opener() and c.state == NORMAL]
+        if not openers:
+            return
+        estimate = await self.services.chain.fee_estimate_perkw(COMMITMENT_FEE_TARGET_BLOCKS)
+        if estimate is None:
+            return
+        for chan in openers:
+            peer = self.services.peers.get(chan.peer_id)
+            if peer is None or chan.index not in self._reestablished:
+                continue  # the next block after the reestablish looks again
+            async with self._lock(chan):
+                rate = chan.propose_feerate(estimate)
+                if rate is not None:
+                    log.info("channel %s: update_fee to %d sat/kw (chain estimate %d sat/kw)",
+                             _cid(chan), rate, estimate)
+                    await self._commit(chan, [], peer)
 
     def _fail_stranded_payments(self, chan: Channel) -> None:
         """Payments whose HTLC went nowhere on a closed channel fail: the HTLC was never signed, or
@@ -98,6 +119,10 @@ class ChainEventsMixin(ManagerParts):
             await self.broadcast(chan.closing_tx_hex, f"closing tx of channel {_cid(chan)} (again)")
         elif chan.spend_txid is None and chan.state == AWAITING_UNILATERAL and chan.local_commitment_tx_hex:
             await self.broadcast(chan.local_commitment_tx_hex, f"our commitment of channel {_cid(chan)} (again)")
+            if chan.anchor_spend_hex:
+                await self.broadcast(chan.anchor_spend_hex, f"anchor CPFP for channel {_cid(chan)} (again)")
+            else:
+                await self.onchain.bump_our_commitment(chan)  # the wallet may have coins now
 
     async def _check_htlc_expiry(self, chan: Channel, height: int) -> None:
         """BOLT 2: an HTLC we offered that timed out, or one we fulfilled that nears its expiry

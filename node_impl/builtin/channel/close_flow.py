@@ -2,7 +2,7 @@
 messages through the manager), unilateral close (our commitment broadcast: `close` with a
 timeout or force, an error from the peer, a channel we fail).
 
-Layer: channel. Imports channel, services, core.
+Layer: channel. Imports channel, services, net, wire, core.
 
 `ClosingMixin` is part of ChannelManager (manager.py): its methods run on the manager.
 """
@@ -34,6 +34,7 @@ from .machine import (
     Channel,
     LocalRequestError,
 )
+from .onchain import Onchain
 
 log = get_logger("channeld")
 
@@ -54,6 +55,7 @@ class ClosingMixin(ManagerParts):
     _waiters: dict[tuple[bytes, bytes, str], asyncio.Future[messages.Message]]
     _close_waiters: dict[int, list[asyncio.Future[None]]]
     _publish_stopped_forwarding: Callable[[Channel], Any]
+    onchain: Onchain
 
     def find(self, ident: str) -> Channel:
         """The channel a peer id, channel id or short channel id (text) names; one that is not
@@ -163,4 +165,5 @@ class ClosingMixin(ManagerParts):
         if tx_hex is None:
             return None
         await self.broadcast(tx_hex, f"our commitment of channel {_cid(chan)}")
+        await self.onchain.bump_our_commitment(chan)
         return tx_hex

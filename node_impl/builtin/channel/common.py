@@ -20,6 +20,8 @@ ALL_CHANNELS = bytes(32)
 """channel_id of an error or warning about every channel with the peer (BOLT 1)."""
 LIGHTNINGD = -1
 """Core Lightning's generic error code."""
+COMMITMENT_FEE_TARGET_BLOCKS = 6
+"""The confirmation target of the fee estimate our commitments follow (open, update_fee)."""
 
 
 def channel_id_text(chan: Channel) -> str:

@@ -24,13 +24,17 @@ from typing import Any
 from ..keys.derivation import per_commitment_point
 from ..keys.shachain import ShachainError, index_of_commitment
 from ..wire import messages
+from . import fees
 from .closing import ChannelClosing
 from .opening import ChannelOpening
 from .state import (
     ACTIVE_STATES,
     AWAITING_LOCKIN,
     AWAITING_UNILATERAL,
+    CHANNEL_TYPE_ANCHORS,
+    CHANNEL_TYPE_NAMES,
     CHANNEL_TYPE_STATIC_REMOTEKEY,
+    CHANNEL_TYPES,
     CLOSED,
     CLOSED_STATES,
     CLOSING_COMPLETE,
@@ -52,23 +56,19 @@ from .state import (
     LocalRequestError,
     SideConfig,
     channel_id_from_funding,
-    commitment_fee_sat,
-    commitment_weight,
     decode_channel_type,
+    describe_channel_type,
     encode_channel_type,
-    htlc_success_fee_sat,
-    htlc_timeout_fee_sat,
-    is_trimmed,
 )
 from .updates import LOCAL, REMOTE, Htlc, UpdateError, UpdateLog
 
 __all__ = [
-    "ACTIVE_STATES", "AWAITING_LOCKIN", "AWAITING_UNILATERAL", "CHANNEL_TYPE_STATIC_REMOTEKEY", "CLOSED",
-    "CLOSED_STATES", "CLOSING_COMPLETE", "CLOSING_SIGEXCHANGE", "CLTV_EXPIRY_LIMIT", "FUNDING_SPEND_SEEN",
-    "MAX_ACCEPTED_HTLCS_LIMIT", "MAX_FUNDING_SAT", "MAX_TO_SELF_DELAY", "MIN_DUST_LIMIT_SAT", "MIN_FUNDING_SAT",
-    "NORMAL", "ONCHAIN", "OPENING", "SHUTTING_DOWN", "Channel", "ChannelError", "ChannelWarning", "DataLossError",
-    "LocalRequestError", "SideConfig", "channel_id_from_funding", "commitment_fee_sat", "commitment_weight",
-    "decode_channel_type", "encode_channel_type", "htlc_success_fee_sat", "htlc_timeout_fee_sat", "is_trimmed",
+    "ACTIVE_STATES", "AWAITING_LOCKIN", "AWAITING_UNILATERAL", "CHANNEL_TYPE_ANCHORS", "CHANNEL_TYPE_NAMES",
+    "CHANNEL_TYPE_STATIC_REMOTEKEY", "CHANNEL_TYPES", "CLOSED", "CLOSED_STATES", "CLOSING_COMPLETE", "CLOSING_SIGEXCHANGE",
+    "CLTV_EXPIRY_LIMIT", "FUNDING_SPEND_SEEN", "MAX_ACCEPTED_HTLCS_LIMIT", "MAX_FUNDING_SAT", "MAX_TO_SELF_DELAY",
+    "MIN_DUST_LIMIT_SAT", "MIN_FUNDING_SAT", "NORMAL", "ONCHAIN", "OPENING", "SHUTTING_DOWN", "Channel",
+    "ChannelError", "ChannelWarning", "DataLossError", "LocalRequestError", "SideConfig",
+    "channel_id_from_funding", "decode_channel_type", "describe_channel_type", "encode_channel_type",
 ]
 
 
@@ -93,11 +93,9 @@ class Channel(ChannelOpening, ChannelClosing):
             ours = view.local_msat - self.remote_config.channel_reserve_sat * 1000
             if self.is_opener():
                 dust = self.local_config.dust_limit_sat if side == LOCAL else self.remote_config.dust_limit_sat
-                untrimmed = sum(
-                    1 for h in view.htlcs
-                    if not is_trimmed(h.offerer == side, h.amount_msat, dust, view.feerate_per_kw))
+                untrimmed = fees.untrimmed_htlcs(view, dust, view.feerate_per_kw, anchors=self.anchors)
                 # room for one more HTLC at twice the fee rate (fee spike buffer)
-                ours -= commitment_fee_sat(2 * view.feerate_per_kw, untrimmed + 2) * 1000
+                ours -= fees.opener_cost_sat(2 * view.feerate_per_kw, untrimmed + 2, anchors=self.anchors) * 1000
             best = ours if best is None else min(best, ours)
         in_flight = sum(h.amount_msat for h in log.htlcs.values() if h.offerer == LOCAL and h.removal is None)
         best = min(best or 0, self.remote_config.max_htlc_value_in_flight_msat - in_flight)
@@ -109,8 +107,27 @@ class Channel(ChannelOpening, ChannelClosing):
         view = self.log.next_view(LOCAL)
         theirs = view.remote_msat - self.local_config.channel_reserve_sat * 1000
         if not self.is_opener():
-            theirs -= commitment_fee_sat(2 * view.feerate_per_kw, len(view.htlcs) + 2) * 1000
+            theirs -= fees.opener_cost_sat(2 * view.feerate_per_kw, len(view.htlcs) + 2, anchors=self.anchors) * 1000
         return max(0, theirs)
+
+    def propose_feerate(self, estimate_per_kw: int) -> int | None:
+        """As the opener of a normal channel, queue an update_fee (sent by the next
+        :meth:`sign_if_needed`) towards the chain's fee estimate: the rate fees.py wants for
+        it, or the highest we can pay while keeping our reserve on both commitments, when it
+        differs enough from the current rate. Returns the rate queued, else None."""
+        if not self.is_opener() or self.state != NORMAL or self.log is None or self.remote_config is None:
+            return None
+        log = self.log
+        current = log.next_view(LOCAL).feerate_per_kw
+        wanted = fees.commitment_feerate_target(estimate_per_kw, anchors=self.anchors)
+        views = [(log.next_view(LOCAL), log.next_view(LOCAL).local_msat, self.local_config.dust_limit_sat),
+                 (log.next_view(REMOTE), log.next_view(REMOTE).local_msat, self.remote_config.dust_limit_sat)]
+        rate = fees.highest_affordable_feerate(views, reserve_sat=self.remote_config.channel_reserve_sat,
+                                               anchors=self.anchors, up_to=wanted)
+        if rate is None or (rate < current < wanted) or not fees.worth_updating(current, rate):
+            return None
+        log.update_fee(LOCAL, rate)
+        return rate
 
     def add_htlc(self, amount_msat: int, payment_hash: bytes, cltv_expiry: int, onion: bytes) -> Htlc:
         """Propose an HTLC (sent with the next :meth:`sign_if_needed`)."""
@@ -249,9 +266,18 @@ class Channel(ChannelOpening, ChannelClosing):
         if self.state not in (NORMAL, SHUTTING_DOWN, AWAITING_LOCKIN):
             raise ChannelError(f"update_fee in state {self.state}")
         rate = m.feerate_per_kw
-        if rate < 253 or rate > 1_000_000:
-            raise ChannelWarning(f"update_fee feerate_per_kw {rate} outside 253..1000000")
-        self._require_log().update_fee(REMOTE, rate)
+        if rate < fees.MIN_FEERATE_PER_KW or rate > fees.MAX_FEERATE_PER_KW:
+            raise ChannelWarning(f"update_fee feerate_per_kw {rate} outside "
+                                 f"{fees.MIN_FEERATE_PER_KW}..{fees.MAX_FEERATE_PER_KW}")
+        log = self._require_log()
+        view = log.next_view(LOCAL)
+        shortfall = fees.opener_shortfall_msat(view, opener_msat=view.remote_msat,
+                                               dust_limit_sat=self.local_config.dust_limit_sat,
+                                               feerate_per_kw=rate, reserve_sat=0, anchors=self.anchors)
+        if shortfall:
+            raise ChannelWarning(f"update_fee feerate_per_kw {rate}: the opener cannot afford it on our "
+                                 f"commitment ({shortfall} msat short)")
+        log.update_fee(REMOTE, rate)
 
     def handle_commitment_signed(self, m: messages.CommitmentSigned) -> list[messages.Message]:
         """Verify the new local commitment and answer revoke_and_ack (then maybe our own signature)."""

@@ -7,12 +7,16 @@
 - the peer's commitment (latest or previous unrevoked): sweep our to_remote output (P2WPKH of
   our payment_basepoint, static_remotekey) at once; claim HTLCs offered to us with the
   preimage, take back HTLCs we offered after their expiry.
+Anchor channels: our commitment is brought up to the chain's fee estimate by a child spending
+our anchor (CPFP, paid by the wallet); our zero-fee HTLC transactions get a wallet coin and
+change (anchor_spends.py); to_remote (P2WSH) and HTLC outputs are spent one block after the
+commitment confirms.
 A preimage seen in any spend of an HTLC we offered completes the payment; a timeout fails it.
 A revoked commitment of the peer: its to_local output is taken at once with the revocation
 key (its HTLC outputs are not claimed yet).
 Plans live in ``channel.onchain`` (persisted with the channel).
 
-Layer: channel. Imports channel, tx, keys, core. What an HTLC outcome means for payments,
+Layer: channel. Imports channel, chain (wallet errors), tx, keys, core. What an HTLC outcome means for payments,
 forwards and invoices is the manager's ops.HtlcHandler's business.
 """
 
@@ -21,8 +25,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Protocol
 
-from bitcoin.core import CBlock, CTransaction, b2lx, b2x, lx
+from bitcoin.core import CBlock, CTransaction, b2lx, b2x, lx, x
 
+from ..chain.wallet import WalletError
 from ..core.log import get_logger
 from ..keys.derivation import (
     derive_privkey,
@@ -33,10 +38,12 @@ from ..keys.derivation import (
 )
 from ..keys.shachain import ShachainError
 from ..services import Services
-from ..tx import signing, sweeps
+from ..tx import htlc_txs, signing, sweeps
 from ..tx import transactions as txs
-from ..tx.scripts import p2wpkh, p2wsh, to_local_script
+from ..tx.scripts import p2wpkh, p2wsh, to_local_script, to_remote_anchors_script
+from . import anchor_spends
 from . import txs as channel_tx
+from .common import COMMITMENT_FEE_TARGET_BLOCKS
 from .machine import FUNDING_SPEND_SEEN, ONCHAIN, Channel, ChannelError
 from .ops import HtlcHandler
 from .updates import LOCAL, REMOTE, Htlc
@@ -99,6 +106,9 @@ class Onchain:
             plan["outputs"] = self._to_remote_outputs(chan, tx, height)
             log.warning("channel %s: funding spent by %s, not a commitment we know: "
                         "sweeping only our to_remote output", _cid(chan), txid)
+        if plan["type"] != "local" and chan.anchor_spend_hex:
+            # our CPFP child spent our commitment's anchor: that commitment lost, its coins are free
+            self.services.wallet.release(CTransaction.deserialize(x(chan.anchor_spend_hex)))
         chan.onchain = plan
         chan.state = ONCHAIN if plan["type"] in ("mutual", "local", "remote", "revoked") else FUNDING_SPEND_SEEN
         if chan.close_type is None:
@@ -150,16 +160,23 @@ class Onchain:
                 continue
             common = {"ctn": ctn, "htlc": list(key), "payment_hash": htlc.payment_hash.hex(),
                       "htlc_position": position, "delay": delay}
+            wait = _csv_of(chan)
             if htlc.offerer == LOCAL:
                 outputs.append(_entry("local_htlc_timeout", txid, out.index, out.amount_sat, height,
-                                      cltv=htlc.cltv_expiry, **common))
+                                      csv=wait, cltv=htlc.cltv_expiry, **common))
             else:
-                outputs.append(_entry("local_htlc_success", txid, out.index, out.amount_sat, height, **common))
+                outputs.append(_entry("local_htlc_success", txid, out.index, out.amount_sat, height, csv=wait,
+                                      **common))
         return outputs
 
     def _to_remote_outputs(self, chan: Channel, tx: CTransaction, height: int) -> list[dict[str, Any]]:
-        script = bytes(p2wpkh(chan.local_basepoints.payment_basepoint))
-        return [_entry("to_remote", b2lx(tx.GetTxid()), vout, txout.nValue, height)
+        """Our to_remote output on a commitment of the peer: P2WPKH of our payment basepoint
+        (static_remotekey), or with anchors P2WSH of it behind a CSV of 1."""
+        if chan.anchors:
+            script = bytes(p2wsh(to_remote_anchors_script(chan.local_basepoints.payment_basepoint)))
+        else:
+            script = bytes(p2wpkh(chan.local_basepoints.payment_basepoint))
+        return [_entry("to_remote", b2lx(tx.GetTxid()), vout, txout.nValue, height, csv=_csv_of(chan))
                 for vout, txout in enumerate(tx.vout) if bytes(txout.scriptPubKey) == script]
 
     def _remote_outputs(self, chan: Channel, commitment: channel_tx.Commitment, tx: CTransaction,
@@ -176,9 +193,10 @@ class Onchain:
                       "point": chan.remote_points[ctn].hex()}
             if htlc.offerer == LOCAL:
                 outputs.append(_entry("remote_htlc_timeout", txid, out.index, out.amount_sat, height,
-                                      cltv=htlc.cltv_expiry, **common))
+                                      csv=_csv_of(chan), cltv=htlc.cltv_expiry, **common))
             else:
-                outputs.append(_entry("remote_htlc_preimage", txid, out.index, out.amount_sat, height, **common))
+                outputs.append(_entry("remote_htlc_preimage", txid, out.index, out.amount_sat, height,
+                                      csv=_csv_of(chan), **common))
         return outputs
 
     def _revoked_outputs(self, chan: Channel, tx: CTransaction, height: int) -> list[dict[str, Any]] | None:
@@ -292,13 +310,15 @@ class Onchain:
     async def _build_spend(self, chan: Channel, entry: dict[str, Any]) -> str | None:
         kind = entry["kind"]
         if kind in ("local_htlc_timeout", "local_htlc_success"):
-            return self._second_stage(chan, entry)
+            return await self._second_stage(chan, entry)
         outpoint = txs.Outpoint.from_hex(entry["txid"], entry["vout"])
         keys = chan.keys
         if kind in ("to_local", "htlc_delayed"):
             privkey = derive_privkey(keys.delayed_payment_basepoint_secret, chan._our_point(entry["ctn"]))
             spend = sweeps.to_local_spend(outpoint, entry["amount_sat"], bytes.fromhex(entry["witness_script"]),
                                        privkey, entry["csv"])
+        elif kind == "to_remote" and chan.anchors:
+            spend = sweeps.to_remote_anchors_spend(outpoint, entry["amount_sat"], keys.payment_basepoint_secret)
         elif kind == "to_remote":
             spend = sweeps.p2wpkh_spend(outpoint, entry["amount_sat"], keys.payment_basepoint_secret)
         elif kind == "revoked_to_local":
@@ -310,13 +330,15 @@ class Onchain:
             privkey = derive_privkey(keys.htlc_basepoint_secret, bytes.fromhex(entry["point"]))
             script = bytes.fromhex(entry["witness_script"])
             if kind == "remote_htlc_timeout":
-                spend = sweeps.htlc_timeout_spend(outpoint, entry["amount_sat"], script, privkey, entry["cltv"])
+                spend = sweeps.htlc_timeout_spend(outpoint, entry["amount_sat"], script, privkey, entry["cltv"],
+                                                  anchors=chan.anchors)
             else:
                 htlc = self._htlc_of(chan, entry["htlc"])
                 preimage = self._preimage_for(htlc) if htlc is not None else None
                 if preimage is None:
                     return None
-                spend = sweeps.htlc_preimage_spend(outpoint, entry["amount_sat"], script, privkey, preimage)
+                spend = sweeps.htlc_preimage_spend(outpoint, entry["amount_sat"], script, privkey, preimage,
+                                                   anchors=chan.anchors)
         else:
             return None
         feerate = await self.services.chain.estimate_feerate_perkw(6, SWEEP_FALLBACK_FEERATE)
@@ -327,17 +349,19 @@ class Onchain:
             return None
         return b2x(tx.serialize())
 
-    def _second_stage(self, chan: Channel, entry: dict[str, Any]) -> str | None:
-        """Our pre-signed HTLC-timeout / HTLC-success tx, with both signatures."""
+    async def _second_stage(self, chan: Channel, entry: dict[str, Any]) -> str | None:
+        """Our pre-signed HTLC-timeout / HTLC-success tx, with both signatures; on an anchor
+        channel with a wallet coin added for its fee (built once: its coins stay reserved)."""
         if chan.log is None:
             return None
+        if entry.get("tx_hex"):
+            return str(entry["tx_hex"])
         commitment = chan._commitment(LOCAL, entry["ctn"])
         position = entry["htlc_position"]
         out = commitment.built.htlc_outputs[position]
-        htlc_tx = txs.build_htlc_tx(commitment.built, out)
+        htlc_tx = htlc_txs.build_htlc_tx(commitment.built, out)
         entry["second_stage_script"] = bytes(htlc_tx.output_witness_script).hex()
         privkey = derive_privkey(chan.keys.htlc_basepoint_secret, chan._our_point(entry["ctn"]))
-        local_sig = signing.sign_tx(htlc_tx, privkey)
         remote_sig = signing.compact_to_der(chan.local_htlc_sigs[position])
         preimage = None
         if entry["kind"] == "local_htlc_success":
@@ -345,8 +369,49 @@ class Onchain:
             preimage = self._preimage_for(htlc) if htlc is not None else None
             if preimage is None:
                 return None
-        final = signing.finalize_htlc_tx(htlc_tx, local_sig, remote_sig, preimage)
-        return b2x(final.serialize())
+        if not htlc_tx.anchors:
+            local_sig = signing.sign_tx(htlc_tx, privkey)
+            return b2x(signing.finalize_htlc_tx(htlc_tx, local_sig, remote_sig, preimage).serialize())
+        feerate = await self.services.chain.estimate_feerate_perkw(6, SWEEP_FALLBACK_FEERATE)
+        try:
+            funded = anchor_spends.funded_htlc_tx(self.services.wallet, htlc_tx, privkey, remote_sig, preimage,
+                                                  feerate)
+        except WalletError as exc:
+            log.warning("channel %s: cannot pay the fee of our %s tx: %s", _cid(chan), entry["kind"], exc)
+            return None
+        entry["tx_hex"] = b2x(funded.serialize())
+        self.manager.save(chan)
+        return str(entry["tx_hex"])
+
+    async def bump_our_commitment(self, chan: Channel) -> None:
+        """On an anchor channel, bring our broadcast commitment up to the chain's fee estimate
+        with a child spending our anchor, paid by the wallet (BOLT 5); the child goes out again
+        with the commitment every block until the funding is spent."""
+        if not chan.anchors or chan.anchor_spend_hex or not chan.local_commitment_tx_hex:
+            return
+        estimate = await self.services.chain.fee_estimate_perkw(COMMITMENT_FEE_TARGET_BLOCKS)
+        if estimate is None:
+            log.debug("channel %s: no fee estimate: our commitment goes at its own fee rate", _cid(chan))
+            return
+        commitment = CTransaction.deserialize(x(chan.local_commitment_tx_hex))
+        try:
+            child = anchor_spends.anchor_cpfp(chan, self.services.wallet, commitment, estimate)
+        except (WalletError, ChannelError) as exc:
+            log.warning("channel %s: cannot bump our commitment through our anchor: %s", _cid(chan), exc)
+            return
+        if child is None:
+            return
+        chan.anchor_spend_hex = b2x(child.serialize())
+        self.manager.save(chan)
+        log.info("channel %s: our anchor's child %s brings our commitment to %d sat/kw", _cid(chan),
+                 b2lx(child.GetTxid()), estimate)
+        if await self.manager.broadcast(chan.anchor_spend_hex, f"anchor CPFP for channel {_cid(chan)}"):
+            self.services.wallet.note_broadcast(child)
+
+
+def _csv_of(chan: Channel) -> int:
+    """Blocks after the commitment confirms before its to_remote and HTLC outputs can be spent."""
+    return sweeps.CSV_OF_ONE if chan.anchors else 0
 
 
 def _entry(kind: str, txid: str, vout: int, amount_sat: int, height: int, *, csv: int = 0, cltv: int = 0,

@@ -24,9 +24,20 @@ from ..core.log import get_logger
 from ..keys import derivation as keys
 from ..net.peer import Peer
 from ..wire import messages
-from .common import LIGHTNINGD, ManagerParts
+from ..wire.features import Feature
+from . import fees
+from .common import COMMITMENT_FEE_TARGET_BLOCKS, LIGHTNINGD, ManagerParts
 from .common import channel_id_text as _cid
-from .machine import NORMAL, Channel, ChannelError, SideConfig, channel_id_from_funding
+from .machine import (
+    CHANNEL_TYPE_ANCHORS,
+    CHANNEL_TYPE_STATIC_REMOTEKEY,
+    NORMAL,
+    Channel,
+    ChannelError,
+    SideConfig,
+    channel_id_from_funding,
+    describe_channel_type,
+)
 from .txs import funding_output_script
 from .updates import LOCAL, REMOTE
 
@@ -69,7 +80,8 @@ class OpeningMixin(ManagerParts):
     async def _on_open_channel(self, peer: Peer, m: messages.OpenChannel) -> None:
         chan = self._new_channel(peer.node_id, REMOTE, m.funding_satoshis)
         try:
-            accept = chan.handle_open_channel(m, min_depth=self.services.config.min_depth)
+            accept = chan.handle_open_channel(m, min_depth=self.services.config.min_depth,
+                                              accept_anchors=self.services.config.anchors)
         except ChannelError as exc:
             log.info("refusing open_channel from %s: %s", peer.id_hex, exc)
             await peer.send_error(m.temporary_channel_id, str(exc))
@@ -96,18 +108,35 @@ class OpeningMixin(ManagerParts):
         await self._check_funding_now(chan)
 
     # ------------------------------------------------------------------ opener
+    def _channel_type_for(self, peer: Peer, asked: int | None) -> int:
+        """The channel type to open with ``peer``: ``asked`` if given (and possible), else
+        anchors when both sides offer option_anchors, else static_remotekey."""
+        anchors_possible = self.services.config.anchors and peer.features.supports(Feature.OPTION_ANCHORS)
+        if asked is None:
+            return CHANNEL_TYPE_ANCHORS if anchors_possible else CHANNEL_TYPE_STATIC_REMOTEKEY
+        if asked == CHANNEL_TYPE_ANCHORS and not anchors_possible:
+            why = "this node runs with --no-anchors" if not self.services.config.anchors \
+                else "the peer does not offer option_anchors"
+            raise RpcError(FUNDING_ERROR, f"cannot open an anchor channel: {why}")
+        return asked
+
     async def fund_channel(self, peer_id: bytes, funding_sat: int, *, push_msat: int = 0,
                            funding_feerate_perkw: int, announce: bool = True, minconf: int = 1,
-                           upfront_shutdown_script: bytes = b"") -> dict[str, Any]:
+                           upfront_shutdown_script: bytes = b"", channel_type: int | None = None) -> dict[str, Any]:
         """Open a channel to a connected peer, funded from our wallet (amounts checked by the
-        caller against MIN/MAX_FUNDING_SAT). Returns Core Lightning's fundchannel result."""
+        caller against MIN/MAX_FUNDING_SAT), of ``channel_type`` (None: the best both sides
+        offer). Returns Core Lightning's fundchannel result."""
         push = push_msat
         upfront_script = upfront_shutdown_script
         funding_feerate = funding_feerate_perkw
-        commitment_feerate = await self.services.chain.estimate_feerate_perkw(6, DEFAULT_COMMITMENT_FEERATE)
         peer = self.services.peers.get(peer_id)
         if peer is None:
             raise RpcError(LIGHTNINGD, f"Peer not connected: {peer_id.hex()}")
+        chosen_type = self._channel_type_for(peer, channel_type)
+        estimate = await self.services.chain.fee_estimate_perkw(COMMITMENT_FEE_TARGET_BLOCKS)
+        commitment_feerate = fees.commitment_feerate_target(
+            DEFAULT_COMMITMENT_FEERATE if estimate is None else estimate,
+            anchors=chosen_type == CHANNEL_TYPE_ANCHORS)
         if self.services.wallet.balance_sat(minconf=max(minconf, 0)) < funding_sat:
             raise RpcError(FUNDING_ERROR, f"Could not afford {funding_sat}sat using all "
                                           f"{self.services.wallet.balance_sat(minconf=max(minconf, 0))}sat "
@@ -115,7 +144,7 @@ class OpeningMixin(ManagerParts):
         chan = self._new_channel(peer_id, LOCAL, funding_sat)
         open_msg = chan.make_open_channel(funding_sat=funding_sat, push_msat=push,
                                           feerate_per_kw=commitment_feerate, announce=bool(announce),
-                                          upfront_shutdown_script=upfront_script)
+                                          upfront_shutdown_script=upfront_script, channel_type=chosen_type)
         accept = await self._request(peer, open_msg, chan.temporary_channel_id, messages.AcceptChannel)
         try:
             chan.handle_accept_channel(accept)
@@ -153,7 +182,7 @@ class OpeningMixin(ManagerParts):
         self.services.wallet.note_broadcast(tx)
         log.info("channel %s to %s funded: %d sat, push %d msat", _cid(chan), peer.id_hex, funding_sat, push)
         return {"tx": tx_hex, "txid": b2lx(tx.GetTxid()), "outnum": outnum, "channel_id": _cid(chan),
-                "channel_type": {"bits": [12], "names": ["static_remotekey/even"]}}
+                "channel_type": describe_channel_type(chan.channel_type)}
 
     async def _request(self, peer: Peer, m: messages.Message, key: bytes, reply: type[R]) -> R:
         fut: asyncio.Future[messages.Message] = asyncio.get_running_loop().create_future()

@@ -19,8 +19,13 @@ from typing import Any
 from ..keys.derivation import Basepoints
 from ..wire import messages
 from ..wire.codec import ShortChannelId
+from . import fees
 from .state import (
     AWAITING_LOCKIN,
+    CHANNEL_TYPE_ANCHORS,
+    CHANNEL_TYPE_NAMES,
+    CHANNEL_TYPE_STATIC_REMOTEKEY,
+    CHANNEL_TYPES,
     MAX_ACCEPTED_HTLCS_LIMIT,
     MAX_FUNDING_SAT,
     MAX_TO_SELF_DELAY,
@@ -33,7 +38,6 @@ from .state import (
     ChannelState,
     SideConfig,
     channel_id_from_funding,
-    commitment_fee_sat,
     decode_channel_type,
     encode_channel_type,
 )
@@ -45,9 +49,13 @@ class ChannelOpening(ChannelState):
     # ------------------------------------------------------------------ opening (opener)
     def make_open_channel(
         self, *, funding_sat: int, push_msat: int, feerate_per_kw: int, announce: bool,
-        upfront_shutdown_script: bytes = b"",
+        upfront_shutdown_script: bytes = b"", channel_type: int = CHANNEL_TYPE_STATIC_REMOTEKEY,
     ) -> messages.OpenChannel:
-        """The open_channel message for a channel we fund."""
+        """The open_channel message for a channel we fund, of ``channel_type`` (one of
+        CHANNEL_TYPES)."""
+        if channel_type not in CHANNEL_TYPES:
+            raise ValueError(f"channel_type {encode_channel_type(channel_type).hex()} is not one we make")
+        self.channel_type = channel_type
         self.funding_sat = funding_sat
         self.push_msat = push_msat
         self.initial_feerate_per_kw = feerate_per_kw
@@ -126,8 +134,8 @@ class ChannelOpening(ChannelState):
         if channel_type is None:
             raise ChannelError("Did not set channel_type")
         if decode_channel_type(channel_type) != self.channel_type:
-            raise ChannelError(
-                f"channel_type {channel_type.hex()} is not supported (only static_remotekey, bit 12)")
+            raise ChannelError(f"channel_type {channel_type.hex()} is not the one of open_channel "
+                               f"({encode_channel_type(self.channel_type).hex()})")
         self.remote_upfront_script = m.upfront_shutdown_script or b""
 
     def handle_accept_channel(self, m: messages.AcceptChannel) -> None:
@@ -166,10 +174,21 @@ class ChannelOpening(ChannelState):
         self._emit("funding_ready_to_broadcast", self.funding_tx_hex)
 
     # ------------------------------------------------------------------ opening (acceptor)
-    def handle_open_channel(self, m: messages.OpenChannel, *, min_depth: int) -> messages.AcceptChannel:
-        """Validate open_channel and answer accept_channel (acceptor)."""
+    def handle_open_channel(self, m: messages.OpenChannel, *, min_depth: int,
+                            accept_anchors: bool = True) -> messages.AcceptChannel:
+        """Validate open_channel and answer accept_channel (acceptor). The channel types we
+        take: static_remotekey, and anchors unless ``accept_anchors`` is false."""
         if m.chain_hash != self.chain_hash:
             raise ChannelError(f"unknown chain_hash {m.chain_hash.hex()}")
+        if m.channel_type is None:
+            raise ChannelError("Did not set channel_type")
+        wanted = decode_channel_type(m.channel_type)
+        acceptable = [t for t in CHANNEL_TYPES if accept_anchors or t != CHANNEL_TYPE_ANCHORS]
+        if wanted not in acceptable:
+            raise ChannelError(
+                f"channel_type {m.channel_type.hex()} is not supported (we take "
+                + " or ".join(f"{CHANNEL_TYPE_NAMES[t]} {encode_channel_type(t).hex()}" for t in acceptable) + ")")
+        self.channel_type = wanted
         self.temporary_channel_id = m.temporary_channel_id
         funding_sat = m.funding_satoshis
         if funding_sat > MAX_FUNDING_SAT:
@@ -210,7 +229,7 @@ class ChannelOpening(ChannelState):
 
     def _check_initial_balances(self) -> None:
         opener_msat, other_msat = self._funder_msat()
-        fee_msat = commitment_fee_sat(self.initial_feerate_per_kw, 0) * 1000
+        fee_msat = fees.opener_cost_sat(self.initial_feerate_per_kw, 0, anchors=self.anchors) * 1000
         if opener_msat < fee_msat:
             raise ChannelError(
                 f"funder's amount {opener_msat} msat cannot pay the commitment fee {fee_msat} msat")

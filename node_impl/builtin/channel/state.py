@@ -43,6 +43,11 @@ ACTIVE_STATES = (NORMAL,)
 CLOSED_STATES = (CLOSING_COMPLETE, AWAITING_UNILATERAL, FUNDING_SPEND_SEEN, ONCHAIN, CLOSED)
 
 CHANNEL_TYPE_STATIC_REMOTEKEY = 1 << 12
+CHANNEL_TYPE_ANCHORS = (1 << 22) | (1 << 12)
+"""option_anchors (zero-fee HTLC transactions) with option_static_remotekey (BOLT 2)."""
+CHANNEL_TYPES = (CHANNEL_TYPE_ANCHORS, CHANNEL_TYPE_STATIC_REMOTEKEY)
+"""The channel types we make, the preferred first."""
+CHANNEL_TYPE_NAMES = {CHANNEL_TYPE_ANCHORS: "anchors", CHANNEL_TYPE_STATIC_REMOTEKEY: "static_remotekey"}
 MAX_FUNDING_SAT = (1 << 24) - 1
 MIN_FUNDING_SAT = 10_000
 MAX_TO_SELF_DELAY = 2016
@@ -98,27 +103,13 @@ def decode_channel_type(data: bytes) -> int:
     return int.from_bytes(data, "big") if data else 0
 
 
-def commitment_weight(num_untrimmed_htlcs: int) -> int:
-    """BOLT 3 Appendix A commitment weight (non-anchor)."""
-    return 724 + 172 * num_untrimmed_htlcs
-
-
-def commitment_fee_sat(feerate_per_kw: int, num_untrimmed_htlcs: int) -> int:
-    return feerate_per_kw * commitment_weight(num_untrimmed_htlcs) // 1000
-
-
-def htlc_timeout_fee_sat(feerate_per_kw: int) -> int:
-    return feerate_per_kw * 663 // 1000
-
-
-def htlc_success_fee_sat(feerate_per_kw: int) -> int:
-    return feerate_per_kw * 703 // 1000
-
-
-def is_trimmed(offered_by_owner: bool, amount_msat: int, dust_limit_sat: int, feerate_per_kw: int) -> bool:
-    """Whether an HTLC output is trimmed from a commitment (BOLT 3 "Trimmed Outputs")."""
-    fee = htlc_timeout_fee_sat(feerate_per_kw) if offered_by_owner else htlc_success_fee_sat(feerate_per_kw)
-    return amount_msat // 1000 < dust_limit_sat + fee
+def describe_channel_type(channel_type: int) -> dict[str, list]:
+    """Core Lightning's `channel_type` field: its bits and their names (`anchors/even`,
+    `static_remotekey/even`)."""
+    names = {12: "static_remotekey", 22: "anchors"}
+    bits = [bit for bit in range(channel_type.bit_length()) if channel_type >> bit & 1]
+    return {"bits": bits, "names": [f"{names.get(bit, f'bit{bit}')}/{'even' if bit % 2 == 0 else 'odd'}"
+                                    for bit in bits]}
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -210,6 +201,7 @@ class ChannelState:
         self.close_type: str | None = None
         # unilateral close / on-chain
         self.local_commitment_tx_hex: str | None = None
+        self.anchor_spend_hex: str | None = None  # our CPFP child of that commitment (anchors)
         self.spend_txid: str | None = None
         self.spend_height: int | None = None
         self.onchain: dict[str, Any] = {}
@@ -240,6 +232,11 @@ class ChannelState:
 
     def is_opener(self) -> bool:
         return self.opener == LOCAL
+
+    @property
+    def anchors(self) -> bool:
+        """Whether the channel type is option_anchors (BOLT 3 anchor outputs, zero-fee HTLC txs)."""
+        return self.channel_type == CHANNEL_TYPE_ANCHORS
 
     def _cid(self) -> bytes:
         """The channel_id, for a message that needs it (only known once funded)."""
@@ -328,6 +325,7 @@ class ChannelState:
             owner_msat=owner_msat,
             other_msat=other_msat,
             htlcs=htlcs,
+            anchors=self.anchors,
         )
 
     def _sign_remote_commitment(self, ctn: int) -> tuple[bytes, list[bytes]]:
@@ -409,6 +407,7 @@ class ChannelState:
             "closing_txid": self.closing_txid,
             "close_type": self.close_type,
             "local_commitment_tx_hex": self.local_commitment_tx_hex,
+            "anchor_spend_hex": self.anchor_spend_hex,
             "spend_txid": self.spend_txid,
             "spend_height": self.spend_height,
             "onchain": self.onchain,
@@ -441,6 +440,7 @@ class ChannelState:
             setattr(chan, name, data[name])
         chan.local_alias = data.get("local_alias")  # absent in states saved before aliases
         chan.remote_alias = data.get("remote_alias")
+        chan.anchor_spend_hex = data.get("anchor_spend_hex")  # absent in channels saved before anchors
         chan.funding_txid = _unhex(data["funding_txid"])
         chan.log = UpdateLog.from_json(data["log"]) if data["log"] else None
         chan.local_commit_sig = _unhex(data["local_commit_sig"])

@@ -16,13 +16,14 @@ from typing import Any
 from bitcoin.core import b2lx, b2x
 
 from ..keys.derivation import Basepoints, derive_commitment_keys, derive_privkey, derive_pubkey
-from ..tx import signing
+from ..tx import closing as closing_txs
+from ..tx import htlc_txs, signing
 from ..tx import transactions as tx
 from ..tx.scripts import funding_script as _funding_script
 from ..tx.scripts import is_valid_shutdown_script as _is_valid_shutdown_script
 
 # Weight of a closing tx with two P2WPKH/P2TR outputs (what fees are estimated with).
-CLOSING_WEIGHT = tx.closing_tx_weight(bytes(22), bytes(34))
+CLOSING_WEIGHT = closing_txs.closing_tx_weight(bytes(22), bytes(34))
 
 
 def funding_script(pubkey_a: bytes, pubkey_b: bytes) -> bytes:
@@ -84,8 +85,9 @@ def build_commitment(
     owner_msat: int,
     other_msat: int,
     htlcs: Sequence[CommitmentHtlc],
+    anchors: bool,
 ) -> Commitment:
-    """The commitment tx held by ``owner``."""
+    """The commitment tx held by ``owner`` (``anchors``: the channel type is option_anchors)."""
     funding = tx.Funding(tx.Outpoint(funding_txid, funding_outnum), funding_sat,
                          owner.funding_pubkey, other.funding_pubkey)
     params = tx.CommitmentParams(
@@ -94,6 +96,7 @@ def build_commitment(
         to_self_delay=to_self_delay,
         dust_limit_sat=dust_limit_sat,
         local_is_opener=owner_is_opener,
+        anchors=anchors,
     )
     keys = derive_commitment_keys(owner, other, per_commitment_point)
     tx_htlcs = [
@@ -108,16 +111,16 @@ def build_commitment(
     return Commitment(built, htlc_keys)
 
 
-def _spend_of(item: Commitment | tx.ClosingTx) -> signing.SingleInputSpend:
+def _spend_of(item: Commitment | closing_txs.ClosingTx) -> signing.SingleInputSpend:
     return item.built if isinstance(item, Commitment) else item
 
 
-def sign_funding_input(item: Commitment | tx.ClosingTx, funding_privkey: bytes) -> bytes:
+def sign_funding_input(item: Commitment | closing_txs.ClosingTx, funding_privkey: bytes) -> bytes:
     """64-byte signature of the funding input of a commitment or closing tx."""
     return signing.der_to_compact(signing.sign_tx(_spend_of(item), funding_privkey))
 
 
-def verify_funding_input(item: Commitment | tx.ClosingTx, pubkey: bytes, signature: bytes) -> bool:
+def verify_funding_input(item: Commitment | closing_txs.ClosingTx, pubkey: bytes, signature: bytes) -> bool:
     """Whether a 64-byte signature by ``pubkey`` signs the funding input (low-S only)."""
     if len(signature) != 64:
         return False
@@ -137,19 +140,20 @@ def tx_half_order() -> int:
 def sign_htlc_txs(commitment: Commitment, htlc_basepoint_secret: bytes, per_commitment_point: bytes) -> list[bytes]:
     """Our signatures of the owner's HTLC txs (we are the owner's "remote"), output order."""
     privkey = derive_privkey(htlc_basepoint_secret, per_commitment_point)
-    return [signing.der_to_compact(signing.sign_tx(h, privkey)) for h in tx.build_htlc_txs(commitment.built)]
+    return [signing.der_to_compact(signing.sign_remote_htlc_tx(h, privkey))
+            for h in htlc_txs.build_htlc_txs(commitment.built)]
 
 
 def verify_htlc_sigs(commitment: Commitment, remote_htlc_basepoint: bytes, per_commitment_point: bytes,
                      signatures: Sequence[bytes]) -> str | None:
     """None if ``signatures`` sign our HTLC txs in output order, else what is wrong."""
-    htlc_txs = tx.build_htlc_txs(commitment.built)
-    if len(signatures) != len(htlc_txs):
-        return f"{len(signatures)} htlc signatures for {len(htlc_txs)} HTLC outputs"
+    built = htlc_txs.build_htlc_txs(commitment.built)
+    if len(signatures) != len(built):
+        return f"{len(signatures)} htlc signatures for {len(built)} HTLC outputs"
     pubkey = derive_pubkey(remote_htlc_basepoint, per_commitment_point)
-    for i, (htlc_tx, sig) in enumerate(zip(htlc_txs, signatures, strict=True)):
+    for i, (htlc_tx, sig) in enumerate(zip(built, signatures, strict=True)):
         try:
-            ok = len(sig) == 64 and signing.verify_tx_sig(htlc_tx, pubkey, signing.compact_to_der(sig))
+            ok = len(sig) == 64 and signing.verify_remote_htlc_sig(htlc_tx, pubkey, signing.compact_to_der(sig))
         except (ValueError, TypeError):
             ok = False
         if not ok:
@@ -178,16 +182,16 @@ def build_closing(
     fee_sat: int,
     local_is_opener: bool,
     dust_limit_sat: int,
-) -> tx.ClosingTx:
+) -> closing_txs.ClosingTx:
     funding = tx.Funding(tx.Outpoint(funding_txid, funding_outnum), funding_sat,
                          local_funding_pubkey, remote_funding_pubkey)
-    return tx.build_closing_tx(funding, local_script=local_script, remote_script=remote_script,
+    return closing_txs.build_closing_tx(funding, local_script=local_script, remote_script=remote_script,
                                to_local_msat=to_local_msat, to_remote_msat=to_remote_msat,
                                fee_sat=fee_sat, local_is_opener=local_is_opener,
                                dust_limit_sat=dust_limit_sat)
 
 
-def finalize_closing(closing: tx.ClosingTx, funding_privkey: bytes, remote_sig64: bytes) -> tuple[str, str]:
+def finalize_closing(closing: closing_txs.ClosingTx, funding_privkey: bytes, remote_sig64: bytes) -> tuple[str, str]:
     """(raw hex, txid) of the closing tx with both funding signatures."""
     local_sig = signing.sign_tx(closing, funding_privkey)
     final = signing.finalize_closing_tx(closing, local_sig, signing.compact_to_der(remote_sig64))
@@ -195,3 +199,4 @@ def finalize_closing(closing: tx.ClosingTx, funding_privkey: bytes, remote_sig64
 
 
 TxError = tx.TxError
+ClosingTx = closing_txs.ClosingTx

@@ -56,6 +56,7 @@ class Config:
     ping_idle_s: float
     chain_poll_s: float
     no_reconnect: bool = False
+    anchors: bool = True
     rpc_read_timeout_s: float = 60.0
     mpp_timeout_s: float = 60.0
     rpc_bind: str = "127.0.0.1"
@@ -146,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="our dust limit, sat (default 546)")
     pol.add_argument("--htlc-minimum-msat", type=_non_negative_int, default=0,
                      help="smallest HTLC we accept, msat (default 0)")
+    pol.add_argument("--no-anchors", action="store_true",
+                     help="make static_remotekey channels only: do not offer option_anchors (feature "
+                          "bits 22/23) and refuse anchor channels (default: anchor channels with "
+                          "peers that offer them)")
     pol.add_argument("--max-accepted-htlcs", type=_non_negative_int, default=483,
                      help="most HTLCs we accept at once per channel (default 483)")
     dev = p.add_argument_group("timing (tests)")
@@ -204,6 +209,7 @@ def parse_config(argv: list[str] | None = None) -> Config:
         ping_idle_s=ns.ping_idle_s,
         chain_poll_s=ns.chain_poll_s,
         no_reconnect=ns.no_reconnect,
+        anchors=not ns.no_anchors,
         rpc_read_timeout_s=ns.rpc_read_timeout_s,
         mpp_timeout_s=ns.mpp_timeout_s,
         rpc_bind=ns.rpc_bind,

@@ -16,7 +16,14 @@ from bitcoin.core import b2lx
 
 from ..chain.wallet import WalletError, address_to_script
 from ..channel.common import LIGHTNINGD
-from ..channel.machine import MAX_FUNDING_SAT, MIN_FUNDING_SAT, Channel, ChannelError
+from ..channel.machine import (
+    CHANNEL_TYPES,
+    MAX_FUNDING_SAT,
+    MIN_FUNDING_SAT,
+    Channel,
+    ChannelError,
+    describe_channel_type,
+)
 from ..channel.manager import ChannelManager
 from ..channel.txs import is_valid_shutdown_script
 from ..channel.updates import LOCAL, REMOTE, Htlc
@@ -45,8 +52,10 @@ def register(registry: RpcRegistry, *, channels: ChannelManager, services: Servi
         return channels.find(params.string(ident, "id"))
 
     async def fundchannel(id: Any, amount: Any, feerate: Any = None, announce: Any = True,  # noqa: A002
-                          minconf: Any = 1, push_msat: Any = None, close_to: Any = None) -> dict[str, Any]:
-        """Open a channel to a connected peer, funded from our wallet."""
+                          minconf: Any = 1, push_msat: Any = None, close_to: Any = None,
+                          channel_type: Any = None) -> dict[str, Any]:
+        """Open a channel to a connected peer, funded from our wallet; `channel_type` [12] for
+        static_remotekey, [12, 22] for anchors (default: anchors if the peer offers them)."""
         peer_id = params.node_id(id)
         funding_sat = params.sat(amount, "amount")
         if funding_sat > MAX_FUNDING_SAT:
@@ -65,9 +74,11 @@ def register(registry: RpcRegistry, *, channels: ChannelManager, services: Servi
                 raise param_error("close_to", f"{close_to} is not a segwit address")
         funding_feerate = await params.feerate_perkw(feerate, services.chain.estimate_feerate_perkw,
                                                      fallback_perkw=FUNDING_FALLBACK_PERKW)
+        wanted_type = _channel_type(channel_type) if channel_type is not None else None
         return await channels.fund_channel(peer_id, funding_sat, push_msat=push,
                                            funding_feerate_perkw=funding_feerate, announce=announced,
-                                           minconf=confirmations, upfront_shutdown_script=upfront_script)
+                                           minconf=confirmations, upfront_shutdown_script=upfront_script,
+                                           channel_type=wanted_type)
 
     async def close(id: Any, unilateraltimeout: Any = None, destination: Any = None,  # noqa: A002
                     force: Any = False) -> dict[str, Any]:
@@ -134,6 +145,18 @@ def register(registry: RpcRegistry, *, channels: ChannelManager, services: Servi
         registry.register(name, handler)
 
 
+def _channel_type(value: Any) -> int:
+    """fundchannel's `channel_type`: the feature bits of a channel type we make."""
+    if not isinstance(value, list) or not all(
+            isinstance(bit, int) and not isinstance(bit, bool) and 0 <= bit < 256 for bit in value):
+        raise param_error("channel_type", "expected a list of feature bit numbers, e.g. [12, 22]")
+    bits = sum(1 << bit for bit in set(value))
+    if bits not in CHANNEL_TYPES:
+        raise param_error("channel_type", f"{sorted(set(value))} is not a channel type the node makes: "
+                                          "[12] (static_remotekey) or [12, 22] (anchors)")
+    return bits
+
+
 def describe(channels: ChannelManager, chan: Channel) -> dict[str, Any]:
     """One listpeerchannels entry (Core Lightning's fields)."""
     entry: dict[str, Any] = {
@@ -145,6 +168,7 @@ def describe(channels: ChannelManager, chan: Channel) -> dict[str, Any]:
         "channel_id": (chan.channel_id or chan.temporary_channel_id).hex(),
         "total_msat": chan.funding_sat * 1000,
         "push_msat": chan.push_msat,
+        "channel_type": describe_channel_type(chan.channel_type),
         "htlcs": [],
     }
     if chan.funding_txid is not None:

@@ -21,6 +21,7 @@ from bitcoin.core.script import (
     OP_CHECKMULTISIG,
     OP_CHECKSEQUENCEVERIFY,
     OP_CHECKSIG,
+    OP_CHECKSIGVERIFY,
     OP_DROP,
     OP_DUP,
     OP_ELSE,
@@ -29,6 +30,7 @@ from bitcoin.core.script import (
     OP_EQUALVERIFY,
     OP_HASH160,
     OP_IF,
+    OP_IFDUP,
     OP_NOTIF,
     OP_RETURN,
     OP_SIZE,
@@ -120,13 +122,31 @@ def to_remote_script(remote_payment_pubkey: bytes) -> CScript:
     return p2wpkh(remote_payment_pubkey)
 
 
+def to_remote_anchors_script(remote_payment_pubkey: bytes) -> CScript:
+    """to_remote witness script with anchors: the remote payment key, spendable one block
+    after the commitment confirms (``<key> OP_CHECKSIGVERIFY 1 OP_CHECKSEQUENCEVERIFY``)."""
+    _check_pubkey(remote_payment_pubkey, "remotepubkey")
+    return CScript([remote_payment_pubkey, OP_CHECKSIGVERIFY, 1, OP_CHECKSEQUENCEVERIFY])
+
+
+def anchor_script(funding_pubkey: bytes) -> CScript:
+    """to_local_anchor / to_remote_anchor witness script: the side's funding key, or anyone
+    16 blocks after the commitment confirms."""
+    _check_pubkey(funding_pubkey, "funding_pubkey")
+    return CScript([funding_pubkey, OP_CHECKSIG, OP_IFDUP, OP_NOTIF, OP_16, OP_CHECKSEQUENCEVERIFY,
+                    OP_ENDIF])
+
+
 def offered_htlc_script(
     revocation_pubkey: bytes,
     local_htlc_pubkey: bytes,
     remote_htlc_pubkey: bytes,
     payment_hash: bytes,
+    *,
+    anchors: bool = False,
 ) -> CScript:
-    """Witness script of an HTLC offered by the commitment owner (no anchors)."""
+    """Witness script of an HTLC offered by the commitment owner; with ``anchors`` its
+    non-revocation spends wait one block (``1 OP_CHECKSEQUENCEVERIFY OP_DROP``)."""
     _check_pubkey(revocation_pubkey, "revocation_pubkey")
     _check_pubkey(local_htlc_pubkey, "local_htlcpubkey")
     _check_pubkey(remote_htlc_pubkey, "remote_htlcpubkey")
@@ -158,9 +178,15 @@ def offered_htlc_script(
             OP_EQUALVERIFY,
             OP_CHECKSIG,
             OP_ENDIF,
+            *_csv_of_one(anchors),
             OP_ENDIF,
         ]
     )
+
+
+def _csv_of_one(anchors: bool) -> list[int]:
+    """What anchors add at the end of an HTLC script's non-revocation branch."""
+    return [1, OP_CHECKSEQUENCEVERIFY, OP_DROP] if anchors else []
 
 
 def received_htlc_script(
@@ -169,8 +195,11 @@ def received_htlc_script(
     remote_htlc_pubkey: bytes,
     payment_hash: bytes,
     cltv_expiry: int,
+    *,
+    anchors: bool = False,
 ) -> CScript:
-    """Witness script of an HTLC received by the commitment owner (no anchors)."""
+    """Witness script of an HTLC received by the commitment owner; with ``anchors`` its
+    non-revocation spends wait one block (``1 OP_CHECKSEQUENCEVERIFY OP_DROP``)."""
     _check_pubkey(revocation_pubkey, "revocation_pubkey")
     _check_pubkey(local_htlc_pubkey, "local_htlcpubkey")
     _check_pubkey(remote_htlc_pubkey, "remote_htlcpubkey")
@@ -207,6 +236,7 @@ def received_htlc_script(
             OP_DROP,
             OP_CHECKSIG,
             OP_ENDIF,
+            *_csv_of_one(anchors),
             OP_ENDIF,
         ]
     )

@@ -1,6 +1,7 @@
-"""Signatures and witnesses for BOLT 3 transactions (SIGHASH_ALL, BIP143).
+"""Signatures and witnesses for BOLT 3 transactions (BIP143; SIGHASH_ALL, and the peer's
+SIGHASH_SINGLE|SIGHASH_ANYONECANPAY on anchor channels' HTLC transactions).
 
-Layer: tx. Imports keys, tx.scripts and tx.transactions only.
+Layer: tx. Imports keys, tx.scripts, tx.transactions, tx.htlc_txs and tx.closing only.
 
 Signatures are DER-encoded without the sighash byte (what BOLT 3 vectors show); the
 64-byte wire form of BOLT 2 messages converts with `der_to_compact` / `compact_to_der`.
@@ -27,7 +28,9 @@ from bitcoin.core.script import (
 from coincurve import PrivateKey, PublicKey
 from coincurve.ecdsa import cdata_to_der, der_to_cdata, deserialize_compact, serialize_compact
 
-from .transactions import ClosingTx, CommitmentTx, Funding, HtlcTx, TxError
+from .closing import ClosingTx
+from .htlc_txs import HtlcTx
+from .transactions import CommitmentTx, Funding, TxError
 
 
 class SingleInputSpend(Protocol):
@@ -43,18 +46,20 @@ class SingleInputSpend(Protocol):
     def amount_sat(self) -> int: ...
 
 
-def sighash(tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int) -> bytes:
-    """BIP143 (segwit v0) SIGHASH_ALL digest of input ``input_index``."""
+def sighash(tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int,
+            sighash_type: int = SIGHASH_ALL) -> bytes:
+    """BIP143 (segwit v0) digest of input ``input_index``."""
     return SignatureHash(
-        CScript(script_code), tx, input_index, SIGHASH_ALL, amount_sat, SIGVERSION_WITNESS_V0
+        CScript(script_code), tx, input_index, sighash_type, amount_sat, SIGVERSION_WITNESS_V0
     )
 
 
 def sign_input(
-    tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int, privkey: bytes
+    tx: CTransaction, input_index: int, script_code: bytes, amount_sat: int, privkey: bytes,
+    sighash_type: int = SIGHASH_ALL,
 ) -> bytes:
     """DER signature (RFC6979, low-S, no sighash byte) of a segwit v0 input."""
-    digest = sighash(tx, input_index, script_code, amount_sat)
+    digest = sighash(tx, input_index, script_code, amount_sat, sighash_type)
     return PrivateKey(privkey).sign(digest, hasher=None)
 
 
@@ -65,23 +70,37 @@ def verify_sig(
     amount_sat: int,
     pubkey: bytes,
     signature: bytes,
+    sighash_type: int = SIGHASH_ALL,
 ) -> bool:
     """Whether DER ``signature`` (no sighash byte) by ``pubkey`` signs the input."""
-    digest = sighash(tx, input_index, script_code, amount_sat)
+    digest = sighash(tx, input_index, script_code, amount_sat, sighash_type)
     try:
         return PublicKey(pubkey).verify(signature, digest, hasher=None)
     except (ValueError, TypeError):
         return False
 
 
-def sign_tx(spend: SingleInputSpend, privkey: bytes) -> bytes:
+def sign_tx(spend: SingleInputSpend, privkey: bytes, sighash_type: int = SIGHASH_ALL) -> bytes:
     """Sign input 0 of a commitment, HTLC or closing tx."""
-    return sign_input(spend.tx, 0, spend.witness_script, spend.amount_sat, privkey)
+    return sign_input(spend.tx, 0, spend.witness_script, spend.amount_sat, privkey, sighash_type)
 
 
-def verify_tx_sig(spend: SingleInputSpend, pubkey: bytes, signature: bytes) -> bool:
+def verify_tx_sig(spend: SingleInputSpend, pubkey: bytes, signature: bytes,
+                  sighash_type: int = SIGHASH_ALL) -> bool:
     """Check a signature on input 0 of a commitment, HTLC or closing tx."""
-    return verify_sig(spend.tx, 0, spend.witness_script, spend.amount_sat, pubkey, signature)
+    return verify_sig(spend.tx, 0, spend.witness_script, spend.amount_sat, pubkey, signature, sighash_type)
+
+
+def sign_remote_htlc_tx(htlc_tx: HtlcTx, privkey: bytes) -> bytes:
+    """Our signature of the peer's HTLC tx (we are its owner's "remote"): SIGHASH_ALL, or
+    SIGHASH_SINGLE|SIGHASH_ANYONECANPAY on an anchor channel."""
+    return sign_tx(htlc_tx, privkey, htlc_tx.remote_sighash)
+
+
+def verify_remote_htlc_sig(htlc_tx: HtlcTx, pubkey: bytes, signature: bytes) -> bool:
+    """Whether the peer's signature of our HTLC tx is valid, with the sighash type the
+    channel type asks for."""
+    return verify_tx_sig(htlc_tx, pubkey, signature, htlc_tx.remote_sighash)
 
 
 def der_to_compact(signature: bytes) -> bytes:
@@ -96,8 +115,8 @@ def compact_to_der(signature: bytes) -> bytes:
     return cdata_to_der(deserialize_compact(signature))
 
 
-def with_sighash_byte(signature: bytes) -> bytes:
-    return signature + bytes([SIGHASH_ALL])
+def with_sighash_byte(signature: bytes, sighash_type: int = SIGHASH_ALL) -> bytes:
+    return signature + bytes([sighash_type])
 
 
 def with_witnesses(tx: CTransaction, stacks: Sequence[Sequence[bytes]]) -> CTransaction:
@@ -129,10 +148,11 @@ def finalize_closing_tx(closing: ClosingTx, local_sig: bytes, remote_sig: bytes)
     return with_witnesses(closing.tx, [funding_witness(closing.funding, local_sig, remote_sig)])
 
 
-def finalize_htlc_tx(
+def htlc_tx_witness(
     htlc_tx: HtlcTx, local_sig: bytes, remote_sig: bytes, payment_preimage: bytes | None = None
-) -> CTransaction:
-    """The HTLC tx with its witness; HTLC-success needs the ``payment_preimage``."""
+) -> list[bytes]:
+    """Witness stack of the HTLC tx's input: ``0 <remotesig> <localsig> <preimage or empty>
+    <script>``; HTLC-success needs the ``payment_preimage``. Our own signature is SIGHASH_ALL."""
     if htlc_tx.is_success:
         if payment_preimage is None:
             raise TxError("HTLC-success transaction needs the payment preimage")
@@ -143,5 +163,12 @@ def finalize_htlc_tx(
         if payment_preimage is not None:
             raise TxError("HTLC-timeout transaction takes no payment preimage")
         last = b""
-    stack = [b"", with_sighash_byte(remote_sig), with_sighash_byte(local_sig), last, htlc_tx.witness_script]
-    return with_witnesses(htlc_tx.tx, [stack])
+    return [b"", with_sighash_byte(remote_sig, htlc_tx.remote_sighash), with_sighash_byte(local_sig), last,
+            htlc_tx.witness_script]
+
+
+def finalize_htlc_tx(
+    htlc_tx: HtlcTx, local_sig: bytes, remote_sig: bytes, payment_preimage: bytes | None = None
+) -> CTransaction:
+    """The HTLC tx with its witness; HTLC-success needs the ``payment_preimage``."""
+    return with_witnesses(htlc_tx.tx, [htlc_tx_witness(htlc_tx, local_sig, remote_sig, payment_preimage)])

@@ -19,10 +19,15 @@ from bitcoin.core.script import (
 
 from ..keys.derivation import pubkey_of
 from .scripts import (
+    anchor_script,
     p2pkh,
+    to_remote_anchors_script,
 )
 from .signing import sign_input, with_sighash_byte, with_witnesses
-from .transactions import MAX_SIG_LEN, Outpoint, TxError, tx_weight
+from .transactions import ANCHOR_OUTPUT_SAT, MAX_SIG_LEN, Outpoint, TxError, tx_weight
+
+CSV_OF_ONE = 1
+"""nSequence of an input spending an anchor channel's to_remote or HTLC output (BOLT 3)."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,38 @@ class SpendInput:
             return [with_sighash_byte(signature), pubkey_of(self.privkey)]
         return [with_sighash_byte(signature), *self.witness_after_sig, self.witness_script]
 
+    @property
+    def witness_weight(self) -> int:
+        """Weight of this input's witness, counting a 73-byte signature."""
+        return stack_weight(self.witness(b"\x30" * (MAX_SIG_LEN - 1)))
+
+
+def stack_weight(stack: Sequence[bytes]) -> int:
+    """Serialized size (= weight) of one input's witness stack."""
+    return _compact_size(len(stack)) + sum(_compact_size(len(item)) + len(item) for item in stack)
+
+
+def _compact_size(n: int) -> int:
+    return 1 if n < 0xFD else 3 if n <= 0xFFFF else 5
+
 
 def p2wpkh_spend(outpoint: Outpoint, amount_sat: int, privkey: bytes) -> SpendInput:
     """Spend a P2WPKH output, e.g. our to_remote output on the peer's commitment
     (``privkey`` = our payment_basepoint secret) or a wallet coin."""
     return SpendInput(outpoint, amount_sat, privkey, None)
+
+
+def to_remote_anchors_spend(outpoint: Outpoint, amount_sat: int, payment_privkey: bytes) -> SpendInput:
+    """Spend our to_remote output on the peer's anchor-channel commitment (P2WSH, one block
+    after it confirmed); ``payment_privkey`` = our payment_basepoint secret."""
+    script = to_remote_anchors_script(pubkey_of(payment_privkey))
+    return SpendInput(outpoint, amount_sat, payment_privkey, script, (), sequence=CSV_OF_ONE)
+
+
+def anchor_spend(outpoint: Outpoint, funding_privkey: bytes) -> SpendInput:
+    """Spend our 330-sat anchor output with our funding key (CPFP of the commitment)."""
+    script = anchor_script(pubkey_of(funding_privkey))
+    return SpendInput(outpoint, ANCHOR_OUTPUT_SAT, funding_privkey, script, ())
 
 
 def to_local_spend(
@@ -95,9 +127,13 @@ def htlc_preimage_spend(
     witness_script: bytes,
     htlc_privkey: bytes,
     payment_preimage: bytes,
+    *,
+    anchors: bool = False,
 ) -> SpendInput:
-    """Claim, with the preimage, an HTLC the peer offered us on its own commitment."""
-    return SpendInput(outpoint, amount_sat, htlc_privkey, witness_script, (payment_preimage,))
+    """Claim, with the preimage, an HTLC the peer offered us on its own commitment (one
+    block after it confirmed, with ``anchors``)."""
+    return SpendInput(outpoint, amount_sat, htlc_privkey, witness_script, (payment_preimage,),
+                      sequence=CSV_OF_ONE if anchors else 0xFFFFFFFD)
 
 
 def htlc_timeout_spend(
@@ -106,10 +142,14 @@ def htlc_timeout_spend(
     witness_script: bytes,
     htlc_privkey: bytes,
     cltv_expiry: int,
+    *,
+    anchors: bool = False,
 ) -> SpendInput:
-    """Take back, after ``cltv_expiry``, an HTLC we offered, from the peer's commitment."""
+    """Take back, after ``cltv_expiry``, an HTLC we offered, from the peer's commitment (and
+    one block after it confirmed, with ``anchors``)."""
     return SpendInput(
-        outpoint, amount_sat, htlc_privkey, witness_script, (b"",), locktime=cltv_expiry
+        outpoint, amount_sat, htlc_privkey, witness_script, (b"",), locktime=cltv_expiry,
+        sequence=CSV_OF_ONE if anchors else 0xFFFFFFFD,
     )
 
 

@@ -1,10 +1,12 @@
-"""BOLT 3 transactions for static_remotekey (non-anchor) channels.
+"""BOLT 3 funding output and commitment transactions, static_remotekey and anchors
+(``option_anchors``: two 330-sat anchor outputs, to_remote behind a CSV of 1, HTLC outputs
+whose spends wait one block, zero-fee HTLC transactions).
 
 Layer: tx. Imports keys and tx.scripts only.
 
-Builds the funding output, commitment transactions, HTLC-timeout/success
-transactions and legacy closing transactions. Signing and final witnesses are in
-tx/signing.py, our own sweeps and penalties in tx/sweeps.py.
+HTLC-timeout/success transactions are in tx/htlc_txs.py, legacy closing transactions in
+tx/closing.py, signing and final witnesses in tx/signing.py, our own sweeps and penalties in
+tx/sweeps.py.
 
 Conventions:
 - A commitment transaction is described from its owner's view: "local" is
@@ -40,20 +42,22 @@ from bitcoin.core.script import (
 
 from ..keys.derivation import CommitmentKeys
 from .scripts import (
+    anchor_script,
     funding_script,
     offered_htlc_script,
     p2wsh,
     received_htlc_script,
     to_local_script,
+    to_remote_anchors_script,
     to_remote_script,
 )
 
 COMMITMENT_BASE_WEIGHT = 724
+ANCHOR_COMMITMENT_BASE_WEIGHT = 1124
+ANCHOR_OUTPUT_SAT = 330
 HTLC_OUTPUT_WEIGHT = 172
 HTLC_TIMEOUT_WEIGHT = 663
 HTLC_SUCCESS_WEIGHT = 703
-# Witness of a 2-of-2 funding input with 73-byte signatures, and marker/flag.
-_FUNDING_WITNESS_WEIGHT = 224
 MAX_SIG_LEN = 73  # DER plus sighash byte, the size fees are estimated with
 _MAX_48_BITS = (1 << 48) - 1
 
@@ -182,50 +186,48 @@ def obscuring_factor(opener_payment_basepoint: bytes, accepter_payment_basepoint
 # --- fees and trimming ----------------------------------------------------------
 
 
-def commitment_fee_sat(feerate_per_kw: int, num_untrimmed_htlcs: int) -> int:
-    """Base commitment fee (Appendix A weights, no anchors)."""
-    weight = COMMITMENT_BASE_WEIGHT + HTLC_OUTPUT_WEIGHT * num_untrimmed_htlcs
-    return feerate_per_kw * weight // 1000
+def commitment_weight(num_untrimmed_htlcs: int, *, anchors: bool = False) -> int:
+    """Expected weight of a commitment tx (Appendix A): 724 (1124 with anchors) + 172 per HTLC."""
+    base = ANCHOR_COMMITMENT_BASE_WEIGHT if anchors else COMMITMENT_BASE_WEIGHT
+    return base + HTLC_OUTPUT_WEIGHT * num_untrimmed_htlcs
 
 
-def htlc_timeout_fee_sat(feerate_per_kw: int) -> int:
-    """Fee of an HTLC-timeout transaction (no anchors)."""
-    return feerate_per_kw * HTLC_TIMEOUT_WEIGHT // 1000
+def commitment_fee_sat(feerate_per_kw: int, num_untrimmed_htlcs: int, *, anchors: bool = False) -> int:
+    """Base commitment fee (Appendix A weights)."""
+    return feerate_per_kw * commitment_weight(num_untrimmed_htlcs, anchors=anchors) // 1000
 
 
-def htlc_success_fee_sat(feerate_per_kw: int) -> int:
-    """Fee of an HTLC-success transaction (no anchors)."""
-    return feerate_per_kw * HTLC_SUCCESS_WEIGHT // 1000
+def htlc_timeout_fee_sat(feerate_per_kw: int, *, anchors: bool = False) -> int:
+    """Fee of an HTLC-timeout transaction (zero with anchors: its spender adds the fee)."""
+    return 0 if anchors else feerate_per_kw * HTLC_TIMEOUT_WEIGHT // 1000
 
 
-def htlc_tx_fee_sat(direction: HtlcDirection, feerate_per_kw: int) -> int:
+def htlc_success_fee_sat(feerate_per_kw: int, *, anchors: bool = False) -> int:
+    """Fee of an HTLC-success transaction (zero with anchors: its spender adds the fee)."""
+    return 0 if anchors else feerate_per_kw * HTLC_SUCCESS_WEIGHT // 1000
+
+
+def htlc_tx_fee_sat(direction: HtlcDirection, feerate_per_kw: int, *, anchors: bool = False) -> int:
     """Fee of the second-stage transaction of an HTLC in ``direction``."""
     if direction is HtlcDirection.OFFERED:
-        return htlc_timeout_fee_sat(feerate_per_kw)
-    return htlc_success_fee_sat(feerate_per_kw)
+        return htlc_timeout_fee_sat(feerate_per_kw, anchors=anchors)
+    return htlc_success_fee_sat(feerate_per_kw, anchors=anchors)
 
 
-def is_htlc_trimmed(htlc: Htlc, dust_limit_sat: int, feerate_per_kw: int) -> bool:
+def is_htlc_trimmed(htlc: Htlc, dust_limit_sat: int, feerate_per_kw: int, *, anchors: bool = False) -> bool:
     """Whether ``htlc`` gets no output: its amount minus its HTLC tx fee is below dust."""
-    return (
-        htlc.amount_msat // 1000 - htlc_tx_fee_sat(htlc.direction, feerate_per_kw) < dust_limit_sat
-    )
+    fee_sat = htlc_tx_fee_sat(htlc.direction, feerate_per_kw, anchors=anchors)
+    return htlc.amount_msat // 1000 - fee_sat < dust_limit_sat
 
 
 def commitment_fee_for_htlcs_sat(
-    feerate_per_kw: int, htlcs: Sequence[Htlc], dust_limit_sat: int
+    feerate_per_kw: int, htlcs: Sequence[Htlc], dust_limit_sat: int, *, anchors: bool = False
 ) -> int:
     """Base commitment fee with ``htlcs`` committed (trimmed ones do not count)."""
-    untrimmed = sum(1 for h in htlcs if not is_htlc_trimmed(h, dust_limit_sat, feerate_per_kw))
-    return commitment_fee_sat(feerate_per_kw, untrimmed)
-
-
-def opener_fee_shortfall_msat(
-    *, opener_balance_msat: int, channel_reserve_sat: int, base_fee_sat: int
-) -> int:
-    """How much the opener lacks to pay ``base_fee_sat`` and keep its reserve (0 if enough)."""
-    needed_msat = (base_fee_sat + channel_reserve_sat) * 1000
-    return max(0, needed_msat - opener_balance_msat)
+    untrimmed = sum(
+        1 for h in htlcs if not is_htlc_trimmed(h, dust_limit_sat, feerate_per_kw, anchors=anchors)
+    )
+    return commitment_fee_sat(feerate_per_kw, untrimmed, anchors=anchors)
 
 
 # --- commitment transaction -------------------------------------------------------
@@ -236,6 +238,8 @@ class OutputKind(Enum):
     TO_REMOTE = "to_remote"
     OFFERED_HTLC = "offered_htlc"
     RECEIVED_HTLC = "received_htlc"
+    LOCAL_ANCHOR = "local_anchor"
+    REMOTE_ANCHOR = "remote_anchor"
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,8 @@ class CommitmentParams:
     """What stays fixed for one side's commitment transactions.
 
     ``to_self_delay`` is the delay imposed on the owner (the value the *other*
-    side asked for); ``dust_limit_sat`` is the owner's.
+    side asked for); ``dust_limit_sat`` is the owner's; ``anchors``: the channel type is
+    ``option_anchors``.
     """
 
     funding: Funding
@@ -251,6 +256,7 @@ class CommitmentParams:
     to_self_delay: int
     dust_limit_sat: int
     local_is_opener: bool
+    anchors: bool = False
 
 
 @dataclass(frozen=True)
@@ -300,7 +306,7 @@ class CommitmentTx:
         return tuple(out for out in self.outputs if out.htlc is not None)
 
     def output_of(self, kind: OutputKind) -> CommitmentOutput | None:
-        """The to_local or to_remote output, or None if trimmed."""
+        """The to_local, to_remote or an anchor output, or None if there is none."""
         for out in self.outputs:
             if out.kind is kind:
                 return out
@@ -333,10 +339,11 @@ def build_commitment_tx(
             f"funding is {funding.amount_sat * 1000} msat"
         )
 
+    anchors = params.anchors
     candidates: list[tuple[int, bytes, int, CommitmentOutput]] = []
     trimmed: list[int] = []
     for position, htlc in enumerate(htlcs):
-        if is_htlc_trimmed(htlc, params.dust_limit_sat, feerate_per_kw):
+        if is_htlc_trimmed(htlc, params.dust_limit_sat, feerate_per_kw, anchors=anchors):
             trimmed.append(position)
             continue
         if htlc.direction is HtlcDirection.OFFERED:
@@ -346,6 +353,7 @@ def build_commitment_tx(
                 keys.local_htlc_pubkey,
                 keys.remote_htlc_pubkey,
                 htlc.payment_hash,
+                anchors=anchors,
             )
         else:
             kind = OutputKind.RECEIVED_HTLC
@@ -355,29 +363,47 @@ def build_commitment_tx(
                 keys.remote_htlc_pubkey,
                 htlc.payment_hash,
                 htlc.cltv_expiry,
+                anchors=anchors,
             )
         amount_sat = htlc.amount_msat // 1000
         out = CommitmentOutput(-1, kind, amount_sat, p2wsh(script), script, htlc, position)
         candidates.append((amount_sat, out.script_pubkey, htlc.cltv_expiry, out))
+    untrimmed_htlcs = len(candidates)
 
-    base_fee_sat = commitment_fee_sat(feerate_per_kw, len(candidates))
+    base_fee_sat = commitment_fee_sat(feerate_per_kw, untrimmed_htlcs, anchors=anchors)
+    opener_cost_sat = base_fee_sat + (2 * ANCHOR_OUTPUT_SAT if anchors else 0)
     to_local_sat = to_local_msat // 1000
     to_remote_sat = to_remote_msat // 1000
     if params.local_is_opener:
-        to_local_sat = max(0, to_local_sat - base_fee_sat)
+        to_local_sat = max(0, to_local_sat - opener_cost_sat)
     else:
-        to_remote_sat = max(0, to_remote_sat - base_fee_sat)
+        to_remote_sat = max(0, to_remote_sat - opener_cost_sat)
 
-    if to_local_sat >= params.dust_limit_sat:
+    has_to_local = to_local_sat >= params.dust_limit_sat
+    has_to_remote = to_remote_sat >= params.dust_limit_sat
+    if has_to_local:
         script = to_local_script(
             keys.revocation_pubkey, params.to_self_delay, keys.local_delayed_pubkey
         )
         out = CommitmentOutput(-1, OutputKind.TO_LOCAL, to_local_sat, p2wsh(script), script)
         candidates.append((to_local_sat, out.script_pubkey, 0, out))
-    if to_remote_sat >= params.dust_limit_sat:
-        spk = to_remote_script(keys.remote_payment_pubkey)
-        out = CommitmentOutput(-1, OutputKind.TO_REMOTE, to_remote_sat, spk, None)
-        candidates.append((to_remote_sat, spk, 0, out))
+    if has_to_remote:
+        if anchors:
+            script = to_remote_anchors_script(keys.remote_payment_pubkey)
+            out = CommitmentOutput(-1, OutputKind.TO_REMOTE, to_remote_sat, p2wsh(script), script)
+        else:
+            spk = to_remote_script(keys.remote_payment_pubkey)
+            out = CommitmentOutput(-1, OutputKind.TO_REMOTE, to_remote_sat, spk, None)
+        candidates.append((to_remote_sat, out.script_pubkey, 0, out))
+    if anchors:
+        for kind, exists, pubkey in (
+            (OutputKind.LOCAL_ANCHOR, has_to_local, funding.local_funding_pubkey),
+            (OutputKind.REMOTE_ANCHOR, has_to_remote, funding.remote_funding_pubkey),
+        ):
+            if exists or untrimmed_htlcs:
+                script = anchor_script(pubkey)
+                out = CommitmentOutput(-1, kind, ANCHOR_OUTPUT_SAT, p2wsh(script), script)
+                candidates.append((ANCHOR_OUTPUT_SAT, out.script_pubkey, 0, out))
 
     candidates.sort(key=lambda c: (c[0], bytes(c[1]), c[2]))
     outputs = tuple(
@@ -425,136 +451,3 @@ def commitment_number_of(tx: CTransaction, obscuring_factor: int) -> int | None:
         return None
     obscured = ((tx.vin[0].nSequence & 0xFFFFFF) << 24) | (tx.nLockTime & 0xFFFFFF)
     return obscured ^ obscuring_factor
-
-
-# --- HTLC-timeout / HTLC-success ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HtlcTx:
-    """An unsigned HTLC-timeout (offered HTLC) or HTLC-success (received HTLC) tx."""
-
-    tx: CTransaction
-    htlc: Htlc
-    htlc_index: int
-    commitment_output_index: int
-    witness_script: bytes
-    amount_sat: int
-    output_witness_script: bytes
-
-    @property
-    def is_success(self) -> bool:
-        return self.htlc.direction is HtlcDirection.RECEIVED
-
-
-def build_htlc_tx(commitment: CommitmentTx, output: CommitmentOutput) -> HtlcTx:
-    """The second-stage tx spending HTLC ``output`` of ``commitment``."""
-    htlc = output.htlc
-    if htlc is None or output.witness_script is None or output.htlc_index is None:
-        raise TxError(f"commitment output {output.index} ({output.kind.value}) is not an HTLC")
-    keys = commitment.keys
-    out_script = to_local_script(
-        keys.revocation_pubkey, commitment.params.to_self_delay, keys.local_delayed_pubkey
-    )
-    fee_sat = htlc_tx_fee_sat(htlc.direction, commitment.feerate_per_kw)
-    if output.amount_sat - fee_sat <= 0:
-        raise TxError(
-            f"HTLC output {output.index} of {output.amount_sat} sat cannot pay {fee_sat} sat fee"
-        )
-    locktime = htlc.cltv_expiry if htlc.direction is HtlcDirection.OFFERED else 0
-    tx = CTransaction(
-        [CTxIn(COutPoint(commitment.txid, output.index), nSequence=0)],
-        [CTxOut(output.amount_sat - fee_sat, p2wsh(out_script))],
-        nLockTime=locktime,
-        nVersion=2,
-    )
-    return HtlcTx(
-        tx=tx,
-        htlc=htlc,
-        htlc_index=output.htlc_index,
-        commitment_output_index=output.index,
-        witness_script=output.witness_script,
-        amount_sat=output.amount_sat,
-        output_witness_script=out_script,
-    )
-
-
-def build_htlc_txs(commitment: CommitmentTx) -> list[HtlcTx]:
-    """HTLC txs of every HTLC output, in output order (the ``htlc_signatures`` order)."""
-    return [build_htlc_tx(commitment, out) for out in commitment.htlc_outputs]
-
-
-# --- legacy closing transaction -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClosingTx:
-    """An unsigned legacy (closing_signed) closing tx."""
-
-    tx: CTransaction
-    funding: Funding
-    fee_sat: int
-    local_output_index: int | None
-    remote_output_index: int | None
-
-    @property
-    def witness_script(self) -> bytes:
-        return self.funding.witness_script
-
-    @property
-    def amount_sat(self) -> int:
-        return self.funding.amount_sat
-
-
-def closing_tx_weight(local_script: bytes, remote_script: bytes) -> int:
-    """Expected weight of a closing tx with both outputs and 73-byte signatures."""
-    outputs_size = sum(8 + 1 + len(s) for s in (local_script, remote_script))
-    base_size = 4 + 1 + 41 + 1 + outputs_size + 4
-    return 4 * base_size + _FUNDING_WITNESS_WEIGHT
-
-
-def build_closing_tx(
-    funding: Funding,
-    *,
-    local_script: bytes,
-    remote_script: bytes,
-    to_local_msat: int,
-    to_remote_msat: int,
-    fee_sat: int,
-    local_is_opener: bool,
-    dust_limit_sat: int,
-) -> ClosingTx:
-    """Legacy closing tx: the opener pays ``fee_sat``; outputs below ``dust_limit_sat``
-    (the signer's) are left out; BIP69 order."""
-    to_local_sat = to_local_msat // 1000
-    to_remote_sat = to_remote_msat // 1000
-    if local_is_opener:
-        to_local_sat -= fee_sat
-    else:
-        to_remote_sat -= fee_sat
-    if fee_sat < 0:
-        raise TxError(f"closing fee must not be negative, got {fee_sat} sat")
-    if min(to_local_sat, to_remote_sat) < 0:
-        raise TxError(f"closing fee {fee_sat} sat exceeds the opener's balance")
-    entries = []
-    if to_local_sat >= dust_limit_sat:
-        entries.append(("local", CTxOut(to_local_sat, CScript(local_script))))
-    if to_remote_sat >= dust_limit_sat:
-        entries.append(("remote", CTxOut(to_remote_sat, CScript(remote_script))))
-    if not entries:
-        raise TxError("closing tx would have no output above the dust limit")
-    entries.sort(key=lambda e: (e[1].nValue, bytes(e[1].scriptPubKey)))
-    tx = CTransaction(
-        [CTxIn(funding.outpoint.to_coutpoint(), nSequence=0xFFFFFFFF)],
-        [e[1] for e in entries],
-        nLockTime=0,
-        nVersion=2,
-    )
-    index = {side: i for i, (side, _) in enumerate(entries)}
-    return ClosingTx(
-        tx=tx,
-        funding=funding,
-        fee_sat=funding.amount_sat - sum(e[1].nValue for e in entries),
-        local_output_index=index.get("local"),
-        remote_output_index=index.get("remote"),
-    )

@@ -169,11 +169,13 @@ KEYSEND_OPTIONAL_BIT = 55
 
 # What the built-in node sends in `init` (and node_announcement): the five features every
 # node now assumes as compulsory, plus optional gossip_queries so peers send us gossip,
-# optional basic_mpp (we receive multi-part payments) and the keysend bit.
+# optional basic_mpp (we receive multi-part payments), optional option_anchors (anchor
+# channels, the type we open when the peer offers it too) and the keysend bit.
 DEFAULT_NODE_FEATURES = Features.from_bits(
     Feature.OPTION_DATA_LOSS_PROTECT.compulsory,
     Feature.GOSSIP_QUERIES.optional,
     Feature.BASIC_MPP.optional,
+    Feature.OPTION_ANCHORS.optional,
     KEYSEND_OPTIONAL_BIT,
     Feature.VAR_ONION_OPTIN.compulsory,
     Feature.OPTION_STATIC_REMOTEKEY.compulsory,
@@ -190,9 +192,22 @@ DEFAULT_KNOWN_FEATURES: frozenset[Feature] = frozenset(
         Feature.OPTION_STATIC_REMOTEKEY,
         Feature.PAYMENT_SECRET,
         Feature.BASIC_MPP,
+        Feature.OPTION_ANCHORS,
         Feature.OPTION_CHANNEL_TYPE,
     }
 )
 
+
+def node_features(*, anchors: bool) -> Features:
+    """What the node offers in `init`: DEFAULT_NODE_FEATURES, without option_anchors when the
+    node makes static_remotekey channels only (--no-anchors)."""
+    if anchors:
+        return DEFAULT_NODE_FEATURES
+    return DEFAULT_NODE_FEATURES.without_bits(Feature.OPTION_ANCHORS.compulsory, Feature.OPTION_ANCHORS.optional)
+
+
 # channel_type for a plain static_remotekey (non-anchor) channel: bit 12 only.
 CHANNEL_TYPE_STATIC_REMOTEKEY = Features.from_bits(Feature.OPTION_STATIC_REMOTEKEY.compulsory)
+# channel_type for an anchor channel: option_anchors and option_static_remotekey (bits 22, 12).
+CHANNEL_TYPE_ANCHORS = Features.from_bits(Feature.OPTION_ANCHORS.compulsory,
+                                          Feature.OPTION_STATIC_REMOTEKEY.compulsory)
