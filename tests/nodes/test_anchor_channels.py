@@ -35,6 +35,15 @@ def anchor_type_on_both_ends(builtin: LightningNode, other: LightningNode) -> No
         assert 22 in theirs["channel_type"]["bits"]
 
 
+def funding_spends(chain: Chain, funding_txid: str, height: int | None = None) -> list[str]:
+    """The txids spending the funding tx: in the block at `height`, else in the mempool."""
+    if height is None:
+        txs = [chain.rpc.getrawtransaction(t, True) for t in chain.rpc.getrawmempool()]
+    else:
+        txs = chain.rpc.getblock(chain.rpc.getblockhash(height), 2)["tx"]
+    return [t["txid"] for t in txs if any(vin.get("txid") == funding_txid for vin in t["vin"])]
+
+
 def sat(output: dict) -> int:
     return round(output["value"] * 100_000_000)
 
@@ -71,9 +80,18 @@ def test_anchor_channel_with_another_implementation(node_factory, other_impl, bu
     closer_sat, peer_sat = local_sat(closer, peer), local_sat(peer, closer)
     closer_before, peer_before = closer.balance().onchain_sat, peer.balance().onchain_sat
     funding_txid = closer.channels(peer)[0].funding_txid
-    txid = closer.close_channel(peer, force=True)
-    chain.generate_block(1, wait_for_mempool=txid)
+    closers_txid = closer.close_channel(peer, force=True)
+    # the closer tells its peer with an `error`, on which the peer fails the channel too (BOLT 1):
+    # ldk sends it before its own broadcast, so the peer's commitment may be the one mined; then
+    # the roles below swap (its to_local waits for the delay, the closer's side comes at once)
+    wait_for(lambda: funding_spends(chain, funding_txid), what="a commitment in the mempool")
+    chain.generate_block(1)
     confirmed_at = chain.height()
+    txid = funding_spends(chain, funding_txid, height=confirmed_at)[0]
+    if txid != closers_txid:
+        closer, peer = peer, closer
+        closer_sat, peer_sat = peer_sat, closer_sat
+        closer_before, peer_before = peer_before, closer_before
     commitment = chain.rpc.getrawtransaction(txid, True)
     assert is_commitment(commitment, funding_txid)
     assert [sat(o) for o in commitment["vout"]].count(330) == 2  # both anchors
