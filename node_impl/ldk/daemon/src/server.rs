@@ -43,8 +43,7 @@ fn base64(bytes: &[u8]) -> String {
 
 /// Bind the RPC port on `host`; an error names the address (e.g. port already in use).
 pub fn bind(host: &str, port: u16) -> Result<Server, String> {
-    Server::http((host, port))
-        .map_err(|e| format!("cannot listen for RPC on {host}:{port}: {e}"))
+    Server::http((host, port)).map_err(|e| format!("cannot listen for RPC on {host}:{port}: {e}"))
 }
 
 /// Answer one request on its own thread.
