@@ -174,7 +174,13 @@ def test_a_part_failing_inside_the_network_is_sent_again_another_way(node_factor
     result = l1.rpc.pay(invoice.bolt11)
     assert result["status"] == "complete" and result["parts"] == 2
     assert l1.daemon.is_in_log(r"part \d \(\d+ msat\) failed: WIRE_TEMPORARY_CHANNEL_FAILURE")
-    forwards = l2.rpc.listforwards(out_channel=cheap)["forwards"] + l2.rpc.listforwards(out_channel=dear)["forwards"]
+
+    def l2_forwards() -> list[dict]:
+        return l2.rpc.listforwards(out_channel=cheap)["forwards"] + l2.rpc.listforwards(out_channel=dear)["forwards"]
+
+    # pay returns once the preimage is back; l3's fulfil of the other part may still be on its way to l2
+    wait_for(lambda: "offered" not in {f["status"] for f in l2_forwards()}, what="l2's forwards to resolve")
+    forwards = l2_forwards()
     assert sorted(f["status"] for f in forwards) == ["local_failed", "settled", "settled"]
     assert {f["out_channel"] for f in forwards if f["status"] == "settled"} == {cheap, dear}
     assert l3.wait_invoice_paid(invoice.label).native["amount_received_msat"] == 700_000_000
