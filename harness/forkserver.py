@@ -110,8 +110,11 @@ class _Server:
 
     def __init__(self, sock_path: str):
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(sock_path)
+        # bound under another name and renamed once listening: the client waits for the
+        # path, and a connect between bind and listen would be refused
+        self.listener.bind(sock_path + ".bind")
         self.listener.listen(128)
+        os.rename(sock_path + ".bind", sock_path)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.children: dict[int, socket.socket] = {}

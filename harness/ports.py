@@ -1,16 +1,23 @@
 """Port reservation safe across threads, processes and pytest-xdist workers.
 
-A port comes from `ephemeral_port_reserve` (the kernel picks a free one) and is then
-claimed with an exclusive `flock` on a per-port file in a shared lock directory. The lock
-lives as long as this process holds it, so a port is never handed out twice while its
-owner lives, and a crashed owner frees its ports automatically.
+A port is drawn at random from below the kernel's ephemeral range (as Bitcoin Core's test
+framework does), checked free, and claimed with an exclusive `flock` on a per-port file in
+a shared lock directory. The lock lives as long as this process holds it, so a port is
+never handed out twice while its owner lives, and a crashed owner frees its ports
+automatically. The kernel never picks a port outside its ephemeral range by itself, so no
+outgoing connection of a daemon here, and no listener a container engine opens inside a
+container on a port of its own choosing (Docker's embedded DNS), can take a reserved port
+before its daemon binds it. Where no such range is left (the ephemeral range spans nearly
+every port), `ephemeral_port_reserve` picks one as before.
 """
 from __future__ import annotations
 
 import errno
 import fcntl
 import os
+import random
 import socket
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -19,6 +26,13 @@ import ephemeral_port_reserve
 from lnharness.errors import PortError
 
 _MAX_ATTEMPTS = 200
+#: the lowest port drawn: below it sit many services' well-known ports
+PORT_FLOOR = 10000
+#: fewer free ports than this outside the ephemeral range: let the kernel pick instead
+MIN_RANGE = 1000
+#: the IANA dynamic range, the ephemeral range of macOS and Windows
+DYNAMIC_RANGE = (49152, 65535)
+_LINUX_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
 _held: dict[int, int] = {}  # port -> fd of its lock file
 _lock = threading.Lock()
 
@@ -44,13 +58,55 @@ def _try_claim(port: int, directory: Path) -> bool:
     return True
 
 
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's ephemeral port range (first, last): Linux's, else the IANA dynamic range."""
+    if sys.platform.startswith("linux"):
+        try:
+            first, last = Path(_LINUX_RANGE_FILE).read_text().split()
+            return int(first), int(last)
+        except (OSError, ValueError):
+            pass
+    return DYNAMIC_RANGE
+
+
+def drawing_range() -> tuple[int, int] | None:
+    """The ports drawn from (first, last): the larger span outside the ephemeral range and
+    above `PORT_FLOOR`, or None where that leaves fewer than `MIN_RANGE` ports."""
+    first, last = ephemeral_range()
+    below, above = (PORT_FLOOR, first - 1), (max(PORT_FLOOR, last + 1), 65535)
+    span = max(below, above, key=lambda r: r[1] - r[0])
+    return span if span[1] - span[0] + 1 >= MIN_RANGE else None
+
+
+def _is_free(host: str, port: int) -> bool:
+    """Whether nothing holds `port` on `host` or on every address (no SO_REUSEADDR: a port
+    still in TIME_WAIT counts as taken)."""
+    for address in dict.fromkeys((host, "0.0.0.0")):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                return False
+    return True
+
+
+def _candidate(host: str) -> int | None:
+    """A port to try: one drawn outside the ephemeral range if it is free (else None), or
+    the kernel's pick where there is no such range."""
+    span = drawing_range()
+    if span is None:
+        return int(ephemeral_port_reserve.reserve(host))
+    port = random.randint(*span)
+    return port if _is_free(host, port) else None
+
+
 def reserve_port(host: str = "127.0.0.1") -> int:
     """Return a free TCP port on `host` that no other live lnharness process holds."""
     directory = lock_dir()
     with _lock:
         for _ in range(_MAX_ATTEMPTS):
-            port = ephemeral_port_reserve.reserve(host)
-            if port in _held:
+            port = _candidate(host)
+            if port is None or port in _held:
                 continue
             if _try_claim(port, directory):
                 return port

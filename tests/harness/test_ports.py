@@ -2,6 +2,7 @@ import multiprocessing
 import socket
 
 import pytest
+from lnharness import ports
 from lnharness.errors import PortError
 from lnharness.ports import ensure_port_free, held_ports, release_port, reserve_port
 
@@ -57,22 +58,21 @@ def test_port_in_use_is_named():
 
 
 def _reserve_offered(held: int, lock_dir: str, results) -> None:
-    """In a second process: reserve a port while the kernel's pick is forced to `held` first."""
+    """In a second process: reserve a port while the first candidate is forced to be `held`."""
     import os
 
-    import ephemeral_port_reserve
     from lnharness import ports
 
     os.environ["LNH_PORT_LOCK_DIR"] = lock_dir
-    real = ephemeral_port_reserve.reserve
+    real = ports._candidate
     offered: list[int] = []
 
-    def offer_held_first(host: str = "127.0.0.1", port: int = 0) -> int:
-        pick = held if not offered else real(host, port)
+    def offer_held_first(host: str) -> int | None:
+        pick = held if not offered else real(host)
         offered.append(pick)
         return pick
 
-    ports.ephemeral_port_reserve.reserve = offer_held_first
+    ports._candidate = offer_held_first
     results.put((ports.reserve_port(), offered))
 
 
@@ -94,3 +94,42 @@ def test_port_held_by_another_process_is_never_handed_out(tmp_path, monkeypatch)
     assert offered[0] == held, "the held port was not offered: the test did not force a collision"
     assert got != held, f"port {held} was handed to a second process while the first held it"
     assert got == offered[-1]
+
+
+def test_ports_are_drawn_outside_the_kernels_ephemeral_range(tmp_path, monkeypatch):
+    """No outgoing connection, and no listener the kernel places (Docker's embedded DNS in a
+    container), can take a reserved port before its daemon binds it."""
+    monkeypatch.setenv("LNH_PORT_LOCK_DIR", str(tmp_path))
+    first, last = ports.ephemeral_range()
+    assert ports.drawing_range() is not None, f"ephemeral range {first}-{last} leaves no other ports"
+    drawn = [reserve_port() for _ in range(50)]
+    try:
+        assert all(ports.PORT_FLOOR <= p and not first <= p <= last for p in drawn), drawn
+    finally:
+        for port in drawn:
+            release_port(port)
+
+
+def test_a_taken_port_is_not_drawn(tmp_path, monkeypatch):
+    """A port something listens on (here: on every address) is skipped, not handed out."""
+    monkeypatch.setenv("LNH_PORT_LOCK_DIR", str(tmp_path))
+    taken, free = reserve_port(), reserve_port()
+    release_port(taken)
+    release_port(free)
+    draws = iter([taken, free])
+    monkeypatch.setattr(ports.random, "randint", lambda first, last: next(draws))
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", taken))
+        sock.listen()
+        port = reserve_port()
+    release_port(port)
+    assert port == free
+
+
+def test_the_kernel_picks_where_the_ephemeral_range_spans_nearly_every_port(tmp_path, monkeypatch):
+    monkeypatch.setenv("LNH_PORT_LOCK_DIR", str(tmp_path))
+    monkeypatch.setattr(ports, "ephemeral_range", lambda: (1024, 65000))
+    assert ports.drawing_range() is None
+    port = reserve_port()
+    release_port(port)
+    assert 1024 <= port <= 65535
