@@ -219,7 +219,7 @@ def run_child(spec: ChildSpec) -> None:
     os.environ.update(spec.env)
     if spec.env.get("PYTHONUNBUFFERED"):  # as a new Python would read it at start
         for stream in (sys.stdout, sys.stderr):
-            stream.reconfigure(write_through=True)  # type: ignore[attr-defined]
+            stream.reconfigure(write_through=True)  # type: ignore[union-attr]
     sys.argv = [spec.module, *spec.args]
     runpy.run_module(spec.module, run_name="__main__", alter_sys=True)
 
