@@ -2,6 +2,12 @@
 what it publishes, what it leaves behind."""
 from __future__ import annotations
 
+import os
+import socket
+import socketserver
+import threading
+
+import pytest
 from lnharness.backend import FEATURE_GENERATEBLOCKFROM, FEATURE_INVALIDATEBLOCK
 from lnharness.chain import start_chain
 from lnharness.containers.daemon import ContainerDaemon
@@ -50,3 +56,60 @@ def test_docker_is_unavailable_without_a_base_image(monkeypatch, engine):
     assert not ok
     assert reason == (f"docker backend: the engine at {engine.host} has no base image "
                       "lnharness/no-such-base:0: run `lnharness images build`")
+
+
+class _TcpToEngine(socketserver.ThreadingTCPServer):
+    """Serves the local engine's unix socket on a TCP port of the loopback, as a remote
+    engine's `tcp://host:2375` would be served (without TLS)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, engine_socket: str):
+        self.engine_socket = engine_socket
+        super().__init__(("127.0.0.1", 0), _Relay)
+
+
+class _Relay(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server: _TcpToEngine = self.server  # type: ignore[assignment]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
+            upstream.connect(server.engine_socket)
+            back = threading.Thread(target=_pump, args=(upstream, self.request), daemon=True)
+            back.start()
+            _pump(self.request, upstream)
+            back.join()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def test_an_engine_reached_over_tcp_runs_the_chain(images, directory, monkeypatch):
+    """DOCKER_HOST=tcp://... (the way to a remote engine) drives a real engine: the chain
+    starts, mines and is removed, every call going over TCP."""
+    if not images.engine.host.startswith("unix://"):
+        pytest.skip(f"the relay serves a local engine's unix socket, not {images.engine.host}")
+    require_image(images, "bitcoind" if inner_chain() == "bitcoind" else "python")
+    relay = _TcpToEngine(images.engine.host[len("unix://"):])
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{relay.server_address[1]}")
+        chain = start_chain(directory, DockerBackend)
+        scope = chain.backend.scope
+        try:
+            assert scope.engine.host == os.environ["DOCKER_HOST"]
+            assert chain.height() == 101
+            chain.generate_block(1)
+            assert chain.height() == 102
+        finally:
+            chain.backend.close()
+        assert images.engine.containers(f"lnharness.scope={scope.id}") == []
+    finally:
+        relay.shutdown()
+        relay.server_close()
