@@ -8,7 +8,7 @@ bitcoind and the embedded chain (`2026-01-02T03:04:05Z ...`, or `.678901Z` with
 The merge is stable: a process's lines keep their order (a clock or rounding that goes
 backwards never reorders one file), lines from different processes go by time, and a line
 without a timestamp (a traceback, a wrapped message) stays with the line before it (or,
-at the top of a file, with the first line that has one).
+at the top of a file, with the first line that has one). Blank lines are left out.
 """
 from __future__ import annotations
 
@@ -62,6 +62,8 @@ def _entries(lines: Iterable[str]) -> list[Entry]:
     leading: list[str] = []
     for raw in lines:
         line = raw.rstrip("\r\n")
+        if not line.strip():  # bitcoind starts each run's debug.log with blank lines
+            continue
         parsed = parse_timestamp(line)
         if parsed is None:
             text = f"{' ' * STAMP_WIDTH} {line}".rstrip()

@@ -41,6 +41,15 @@ BENIGN_ERRORS: tuple[str, ...] = (
     r"ERROR lightning::ln::channelmanager: Got non-closing error: Got announcement_signatures "
     r"prior to the required six confirmations - we may not have received a block yet that "
     r"our peer has$",
+    # the same race in another state of the channel (Core Lightning sends them as soon as it
+    # sees the sixth block): ignored, and sent again later
+    r"ERROR lightning::ln::channelmanager: Got non-closing error: Got an announcement_signatures "
+    r"before we were ready for it$",
+    # Core Lightning sends its peers a peer_storage blob at every connection (option_provide_
+    # storage); LDK keeps one only for a peer it has a funded channel with and ignores the
+    # others: nothing of a channel depends on it
+    r"ERROR lightning::ln::channelmanager: Got non-closing error: Ignoring peer_storage message, "
+    r"as peer storage is currently supported only for peers with an active funded channel\.$",
     # a payment that cannot be sent: the reason reaches the caller as PaymentFailed
     r"ERROR lightning::ln::outbound_payment: Payment with id [0-9a-f]{64} and hash [0-9a-f]{64} "
     r"had expired before we started paying",

@@ -75,6 +75,14 @@ def test_lines_before_the_first_timestamp_go_with_it():
         "2026-12-05T07:25:44.000000Z INFO node: first"]
 
 
+def test_blank_lines_are_left_out():
+    """bitcoind starts each run's debug.log with five blank lines: none becomes a bare name."""
+    chain = ["", "", "", "", "", BITCOIND, "   ", BITCOIND_MICROS]
+    merged = list(merge_logs([("chain", chain), ("l1", [BUILTIN])]))
+    assert [line.split(None, 1)[0] for line in merged] == ["chain", "chain", "l1"]
+    assert all(len(line.split(None, 1)) == 2 for line in merged)
+
+
 def test_a_process_s_own_order_is_kept_when_its_clock_goes_back():
     # whole-second stamps next to finer ones: one file is never reordered
     chain = ["2026-12-05T07:25:43.900000Z first", "2026-12-05T07:25:43Z second"]

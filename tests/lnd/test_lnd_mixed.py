@@ -45,7 +45,9 @@ def test_lnd_pays_lnd_through_builtin(node_factory):
 
 def test_lnd_and_lightningd(node_factory):
     l1, l2 = node_factory.line_graph(2, impls=["lnd", "cln"], wait_for_announce=False)
-    invoice = l2.invoice(40_000)
+    # l2 can send only above the reserve lnd asks of it (1% of the 1M sat channel): pay it more
+    invoice = l2.invoice(40_000_000)
     assert l1.pay(invoice.bolt11).status == "complete"
-    back = l1.invoice(10_000)
+    l2.wait_invoice_paid(invoice.label)  # and its HTLC settled on l2's side
+    back = l1.invoice(10_000_000)
     assert l2.pay(back.bolt11).status == "complete"
