@@ -130,3 +130,45 @@ def test_lnh_forkserver_0_starts_a_new_process(tmp_path: Path,
         assert isinstance(daemon.proc, subprocess.Popen)
     finally:
         daemon.stop(10)
+
+
+def _gone(pid: int) -> bool:
+    """Whether `pid` has ended (a zombie awaiting its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_closing_the_server_ends_the_daemons_nobody_stopped(
+        server: forkserver.ForkServer, tmp_path: Path) -> None:
+    child = server.spawn("fsprobe", ["sleep"], log=tmp_path / "log", cwd=None, env=None)
+    assert child.poll() is None
+    server.close()
+    wait_for(lambda: _gone(child.pid), 20, what=f"daemon {child.pid} to end")
+
+
+HARNESS = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from lnharness import forkserver
+    server = forkserver.ForkServer()
+    server.start()
+    child = server.spawn("fsprobe", ["sleep"], log=Path(sys.argv[1]), cwd=None, env=None)
+    print(child.pid, flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_a_killed_harness_leaves_no_daemon_behind(probe_dir: Path, tmp_path: Path) -> None:
+    harness = subprocess.Popen(
+        [sys.executable, "-c", HARNESS, str(tmp_path / "log")], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(probe_dir)})
+    try:
+        pid = int(harness.stdout.readline())
+        assert not _gone(pid)
+    finally:
+        harness.kill()
+        harness.wait(20)
+    wait_for(lambda: _gone(pid), 20, what=f"daemon {pid} of the killed harness to end")
