@@ -12,10 +12,6 @@ Protocol, over a Unix socket in a private (0700) directory: the client sends one
 forks, answers `{"pid": N}` and keeps the connection open until the child exits, then sends
 `{"exit": CODE}` (negative: killed by that signal, as `subprocess.Popen.returncode`).
 
-When the harness process goes away (its end of the server's stdin closes: at exit, or when
-it is killed), the server sends SIGTERM to each child still running, so a daemon nobody
-stopped does not outlive its harness.
-
 `LNH_FORKSERVER=0` (read at each start) turns it off: daemons are then started with
 `subprocess.Popen` as every other process is. The server refuses to fork while it runs more
 than one thread (a fork would copy locks held by the others); the daemon is then started with
@@ -143,8 +139,7 @@ class _Server:
                     os.read(self.wake_r, 4096)
                     self._reap()
                 elif not os.read(sys.stdin.fileno(), 4096):
-                    self._end_children()  # the harness is gone or closed us
-                    return None
+                    return None  # the harness is gone or closed us
 
     def _accept(self) -> ChildSpec | None:
         conn, _ = self.listener.accept()
@@ -193,16 +188,6 @@ class _Server:
             if conn is not None:
                 _send(conn, {"exit": _exit_code(status)})
                 conn.close()
-
-    def _end_children(self) -> None:
-        """SIGTERM every child still running: its harness left without stopping it (a
-        script that skipped its teardown, or a killed test process), so nobody else will."""
-        for pid in self.children:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            print(f"fork server: the harness left; sent SIGTERM to daemon {pid}", flush=True)
 
     def _close_in_child(self, conn: socket.socket) -> None:
         signal.set_wakeup_fd(-1)
@@ -385,7 +370,7 @@ class ForkServer:
         return ForkedProcess(conn, int(reply["pid"]), [sys.executable, "-m", module, *args])
 
     def close(self) -> None:
-        """End the server; it sends SIGTERM to each child still running."""
+        """End the server (its children run on until they are stopped)."""
         with self._lock:
             if self._proc is not None:
                 if self._proc.stdin is not None:
