@@ -90,10 +90,9 @@ def _is_free(host: str, port: int) -> bool:
     return True
 
 
-def _candidate(host: str) -> int | None:
-    """A port to try: one drawn outside the ephemeral range if it is free (else None), or
-    the kernel's pick where there is no such range."""
-    span = drawing_range()
+def _candidate(host: str, span: tuple[int, int] | None) -> int | None:
+    """A port to try: one drawn from `span` if it is free (else None), or the kernel's pick
+    where there is no span (see `drawing_range`)."""
     if span is None:
         return int(ephemeral_port_reserve.reserve(host))
     port = random.randint(*span)
@@ -102,10 +101,10 @@ def _candidate(host: str) -> int | None:
 
 def reserve_port(host: str = "127.0.0.1") -> int:
     """Return a free TCP port on `host` that no other live lnharness process holds."""
-    directory = lock_dir()
+    directory, span = lock_dir(), drawing_range()
     with _lock:
         for _ in range(_MAX_ATTEMPTS):
-            port = _candidate(host)
+            port = _candidate(host, span)
             if port is None or port in _held:
                 continue
             if _try_claim(port, directory):

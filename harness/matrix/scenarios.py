@@ -139,12 +139,13 @@ def run_expiry(run: ScenarioRun) -> None:
     l1, l2 = run.nodes()
     channel = open_channel(run, l1, l2)
     with run.step("l2 issues an invoice that expires after 1 s, and calls it expired"):
-        invoice = l2.invoice(PAYMENT_MSAT, description="expires", expiry=1)
+        expiry_s = 1
+        invoice = l2.invoice(PAYMENT_MSAT, description="expires", expiry=expiry_s)
         issued_by = int(time.time())  # the invoice's timestamp (whole seconds) is at most this
         # expired by every reading too: the end of its last second is allowed by some (Core
         # Lightning's pay refuses only once now > timestamp + expiry, and a payee may accept)
         wait_for(lambda: l2.lookup_invoice(invoice.label).status == "expired"
-                 and int(time.time()) > issued_by + 1,
+                 and int(time.time()) > issued_by + expiry_s,
                  what=f"{l2.name}'s invoice {invoice.label} to expire")
     with run.step("paying the expired invoice fails"):
         try:

@@ -67,8 +67,8 @@ def _reserve_offered(held: int, lock_dir: str, results) -> None:
     real = ports._candidate
     offered: list[int] = []
 
-    def offer_held_first(host: str) -> int | None:
-        pick = held if not offered else real(host)
+    def offer_held_first(host: str, span: tuple[int, int] | None) -> int | None:
+        pick = held if not offered else real(host, span)
         offered.append(pick)
         return pick
 
